@@ -1,0 +1,3 @@
+from cnnops.cli import main
+
+main()

@@ -1,0 +1,158 @@
+"""PyTorch's output-length formulas, one spatial dimension at a time, with their worked steps.
+
+Each function returns a :class:`Formula`: the result and how it was reached with the numbers
+substituted, so the CLI can show *why* a layer outputs the size it does.
+
+>>> conv_length(224, kernel=11, stride=4, padding=2).result
+55
+>>> pool_length(2, kernel=3, stride=3, padding=0, dilation=1, ceil_mode=True).result
+1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Formula:
+    """How one output length is computed: ``expression = steps = result`` plus a remark."""
+
+    dim: str
+    expression: str
+    steps: str
+    result: int
+    note: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.dim}: {self.expression} = {self.steps}"
+
+    def with_dim(self, dim: str) -> Formula:
+        return Formula(dim, self.expression, self.steps, self.result, self.note)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _quotient(numerator: int, stride: int, ceil_mode: bool) -> tuple[str, int, str]:
+    """``⌊n/s⌋`` (or ``⌈n/s⌉``) as text, its value, and a note when rounding drops a remainder."""
+    if stride == 1:
+        return str(numerator), numerator, ""
+    value = ceil_div(numerator, stride) if ceil_mode else numerator // stride
+    left, right = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
+    text = f"{left}{numerator}/{stride}{right}"
+    note = ""
+    remainder = numerator % stride
+    if remainder and numerator >= 0:
+        exact = f"{numerator / stride:.4g}"
+        if ceil_mode:
+            note = f"{exact} → {value}: ceil_mode adds a window that hangs over the end"
+        else:
+            rows = "pixel" if remainder == 1 else "pixels"
+            note = (
+                f"{exact} → {value}: the floor drops the last {remainder} {rows} "
+                "of the padded input (no window reaches {'it' if remainder == 1 else 'them'})"
+            )
+    return text, value, note
+
+
+def conv_length(
+    length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, dim: str = "L"
+) -> Formula:
+    """``⌊(L + 2p − d(k−1) − 1)/s⌋ + 1`` (``ATen/native/ConvUtils.h``)."""
+    numerator = length + 2 * padding - dilation * (kernel - 1) - 1
+    expression = f"⌊({length} + 2·{padding} − {dilation}·({kernel}−1) − 1) / {stride}⌋ + 1"
+    text, quotient, note = _quotient(numerator, stride, ceil_mode=False)
+    result = quotient + 1
+    return Formula(dim, expression, f"{text} + 1 = {result}", result, note)
+
+
+def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
+    """Left and right padding of ``padding='same'``: total ``d(k−1)``, the extra one on the right."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def same_length(length: int, kernel: int, dilation: int, dim: str = "L") -> Formula:
+    left, right = same_padding(kernel, dilation)
+    expression = f"padding='same': {dilation}·({kernel}−1) = {left + right} split {left} left, {right} right"
+    return Formula(dim, expression, f"L_out = L_in = {length}", length)
+
+
+def pool_length(
+    length: int,
+    kernel: int,
+    stride: int,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    dim: str = "L",
+) -> Formula:
+    """Max/avg pooling output length (``ATen/native/Pool.h`` ``pooling_output_shape_pad_lr``).
+
+    With ``ceil_mode`` the last window must start inside the input or the left padding.
+    """
+    numerator = length + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        expression = f"⌊({length} + 2·{padding} − {dilation}·({kernel}−1) − 1) / {stride}⌋ + 1"
+        text, quotient, note = _quotient(numerator, stride, ceil_mode=False)
+        result = quotient + 1
+        return Formula(dim, expression, f"{text} + 1 = {result}", result, note)
+    expression = f"⌈({length} + 2·{padding} − {dilation}·({kernel}−1) − 1) / {stride}⌉ + 1"
+    result = (numerator + stride - 1) // stride + 1
+    text, _, note = _quotient(numerator, stride, ceil_mode=True)
+    steps = f"{text} + 1 = {result}"
+    if (result - 1) * stride >= length + padding:
+        result -= 1
+        steps += f", − 1 = {result}"
+        note = (
+            f"the last window would start at {(result) * stride} ≥ L + p = {length + padding}, "
+            "inside the right padding, so it is dropped"
+        )
+    return Formula(dim, expression, steps, result, note)
+
+
+def transposed_length(
+    length: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+    dim: str = "L",
+) -> Formula:
+    """``(L−1)s − 2p + d(k−1) + output_padding + 1``."""
+    result = (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    expression = (
+        f"({length}−1)·{stride} − 2·{padding} + {dilation}·({kernel}−1) + {output_padding} + 1"
+    )
+    return Formula(dim, expression, str(result), result)
+
+
+def unpool_default_length(length: int, kernel: int, stride: int, padding: int, dim: str = "L") -> Formula:
+    """PyTorch's default MaxUnpool size ``(L−1)s − 2p + k``."""
+    result = (length - 1) * stride - 2 * padding + kernel
+    expression = f"({length}−1)·{stride} − 2·{padding} + {kernel}"
+    return Formula(dim, expression, str(result), result)
+
+
+def adaptive_bins(length: int, output: int) -> list[tuple[int, int]]:
+    """The ``[start, end)`` bins of adaptive pooling (``ATen/native/AdaptivePooling.h``).
+
+    >>> adaptive_bins(3, 8)
+    [(0, 1), (0, 1), (0, 2), (1, 2), (1, 2), (1, 3), (2, 3), (2, 3)]
+    """
+    return [((i * length) // output, ceil_div((i + 1) * length, output)) for i in range(output)]
+
+
+def adaptive_length(length: int, output: int, dim: str = "L") -> Formula:
+    if output == 0:
+        return Formula(dim, "output_size 0", "empty", 0)
+    sizes = sorted({end - start for start, end in adaptive_bins(length, output)})
+    size_text = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
+    expression = f"{output} bins over {length}: start=⌊i·{length}/{output}⌋, end=⌈(i+1)·{length}/{output}⌉"
+    note = f"bins of size {size_text}"
+    if output > length:
+        note += "; more bins than inputs, so bins repeat"
+    return Formula(dim, expression, f"bins of size {size_text} → {output}", output, note)

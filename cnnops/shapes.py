@@ -1,0 +1,217 @@
+"""The shape model: an input shape through a list of stages, row by row, exactly as PyTorch would.
+
+One model serves ``cnnops shape``, ``run`` and the single-op commands. It applies the rank rule,
+inserts the implicit flatten before a Linear that follows a spatial tensor, pairs each MaxUnpool
+with its max pool, and stops at the first stage PyTorch would reject, keeping the rows before it.
+
+>>> from cnnops.spec import parse_stages
+>>> trace = trace_shapes((1, 1, 5, 5), parse_stages(["Conv2d(1, 1, 3)", "ReLU", "MaxPool2d(2, stride=1)"]))
+>>> trace.output_shape
+(1, 1, 2, 2)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnops.arithmetic import Formula
+from cnnops.errors import InputError, LayerError
+from cnnops.stages import Flatten, Linear, ReceptiveField, Shape, Stage, Unpool, fmt_shape
+
+MAX_DIMS = 8
+MAX_DIM_SIZE = 2**31 - 1
+
+
+@dataclass
+class Row:
+    """What one stage does to the tensor."""
+
+    index: int
+    stage: Stage
+    input_shape: Shape  # as the stage received it, before the rank rule or implicit flatten
+    output_shape: Shape
+    formulas: list[Formula] = field(default_factory=list)
+    params: int = 0
+    macs: int = 0
+    receptive_field: tuple[ReceptiveField, ...] | None = None
+    promoted_shape: Shape | None = None  # after the rank rule added leading 1s
+    flattened_shape: Shape | None = None  # after the implicit flatten before a Linear
+    unpool_source: int | None = None  # index of the max pool whose indices a MaxUnpool uses
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def effective_input(self) -> Shape:
+        """The shape the layer itself computes on."""
+        return self.flattened_shape or self.promoted_shape or self.input_shape
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "index": self.index,
+            "stage": self.stage.torch_repr(),
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "receptive_field": [r.as_dict() for r in self.receptive_field] if self.receptive_field else None,
+            "formulas": [
+                {"dim": f.dim, "formula": f"{f.expression} = {f.steps}", "result": f.result, "note": f.note or None}
+                for f in self.formulas
+            ],
+        }
+        if self.promoted_shape:
+            doc["rank_rule_shape"] = list(self.promoted_shape)
+        if self.flattened_shape:
+            doc["implicit_flatten"] = True
+            doc["flattened_shape"] = list(self.flattened_shape)
+        if self.unpool_source is not None:
+            doc["indices_from_stage"] = self.unpool_source
+        if self.notes:
+            doc["notes"] = self.notes
+        return doc
+
+
+@dataclass
+class Trace:
+    """Every row up to the output, or up to the stage PyTorch rejects (then ``error`` is set)."""
+
+    input_shape: Shape
+    rows: list[Row]
+    error: LayerError | None = None
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.rows[-1].output_shape if self.rows else self.input_shape
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def output_elements(self) -> int:
+        return math.prod(self.output_shape)
+
+    @property
+    def activation_bytes(self) -> int:
+        """float32 bytes of the input and every stage's output, as a forward pass keeping them holds."""
+        return 4 * (math.prod(self.input_shape) + sum(math.prod(r.output_shape) for r in self.rows))
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_shape": list(self.input_shape),
+            "stages": [r.as_dict() for r in self.rows],
+            "output_shape": list(self.output_shape),
+            "total_params": self.total_params,
+            "total_macs": self.total_macs,
+            "output_elements": self.output_elements,
+            "activation_bytes": self.activation_bytes,
+        }
+
+
+def parse_shape(text: str) -> Shape:
+    """``1x3x224x224`` (also ``3x224x224``, ``1,3,224,224``, ``(1, 3, 224, 224)``) → a tuple.
+
+    >>> parse_shape("1x3x224x224")
+    (1, 3, 224, 224)
+    """
+    cleaned = text.strip().strip("()[]").strip()
+    parts = [p for p in re.split(r"\s*[x×,*]\s*|\s+", cleaned) if p != ""]
+    if not parts or not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise InputError(
+            f"cannot read the shape '{text[:60]}' — write it like 1x3x224x224 (N×C×H×W) or 3x224x224"
+        )
+    if len(parts) > MAX_DIMS:
+        raise InputError(f"the shape '{text[:60]}' has {len(parts)} dimensions; cnnops handles at most {MAX_DIMS}")
+    shape = tuple(int(p) for p in parts)
+    if any(n == 0 for n in shape):
+        raise InputError(f"the shape '{text[:60]}' has a zero dimension — every dimension must be at least 1")
+    if any(n > MAX_DIM_SIZE for n in shape):
+        raise InputError(f"the shape '{text[:60]}' has a dimension over {MAX_DIM_SIZE}")
+    return shape
+
+
+@dataclass
+class _Pool:
+    index: int
+    nd: int
+    input_shape: Shape
+    output_shape: Shape
+
+
+def trace_shapes(input_shape: Shape, stages: list[Stage]) -> Trace:
+    """Run the shape model; never raises for a layer error (it is kept in ``Trace.error``)."""
+    rows: list[Row] = []
+    shape = tuple(input_shape)
+    spatial_nd = 0  # the tensor came out of a spatial stage of this many dims
+    rf: tuple[ReceptiveField, ...] | None = None
+    rf_broken = False
+    pools: list[_Pool] = []
+    for index, stage in enumerate(stages, 1):
+        row = Row(index=index, stage=stage, input_shape=shape, output_shape=shape)
+        try:
+            effective = shape
+            if len(effective) < stage.min_rank:
+                effective = (1,) * (stage.min_rank - len(effective)) + effective
+                row.promoted_shape = effective
+                row.notes.append(f"rank rule: {fmt_shape(shape)} taken as {fmt_shape(effective)}")
+            if isinstance(stage, Linear) and spatial_nd and effective and effective[-1] != stage.in_features:
+                flat = _implicit_flatten(effective, spatial_nd)
+                row.flattened_shape = flat
+                row.notes.append(f"implicit flatten: {fmt_shape(effective)} → {fmt_shape(flat)}")
+                effective = flat
+            if isinstance(stage, Unpool):
+                restore = None
+                pool = next((p for p in reversed(pools) if p.nd == stage.nd), None)
+                if pool is not None:
+                    pools.remove(pool)
+                    if pool.output_shape != effective:
+                        raise LayerError(
+                            f"uses the indices of the max pool at stage {pool.index}, which output "
+                            f"{fmt_shape(pool.output_shape)}, but gets {fmt_shape(effective)} — "
+                            "an unpool's input must have the shape of its pool's output"
+                        )
+                    row.unpool_source = pool.index
+                    restore = pool.input_shape[-stage.nd:]
+                out, formulas = stage.evaluate(effective, restore=restore)
+            else:
+                out, formulas = stage.evaluate(effective)
+        except LayerError as exc:
+            return Trace(tuple(input_shape), rows, LayerError(exc.reason, index=index, stage=stage.call))
+        row.output_shape, row.formulas = out, formulas
+        row.params = stage.params()
+        row.macs = stage.macs(effective, out)
+        row.notes.extend(f"{f.dim}: {f.note}" for f in formulas if f.note)
+        if stage.kind in ("pool", "adaptive_pool") and getattr(stage, "mode", "") == "max":
+            pools.append(_Pool(index, stage.nd, effective, out))
+        # receptive field: defined while the network is a chain of sliding windows
+        if stage.kind in ("conv", "pool") and rf is None and not rf_broken:
+            rf = tuple(ReceptiveField(1, 1, 0.0) for _ in range(stage.nd))
+        if not rf_broken:
+            rf = stage.receptive_field(rf) if rf is not None else None
+            if rf is None and (stage.spatial or isinstance(stage, (Linear, Flatten))):
+                rf_broken = True
+        row.receptive_field = rf
+        if stage.spatial:
+            spatial_nd = stage.nd
+        elif not stage.keeps_layout:
+            spatial_nd = 0
+        rows.append(row)
+        shape = out
+    return Trace(tuple(input_shape), rows)
+
+
+def _implicit_flatten(shape: Shape, spatial_nd: int) -> Shape:
+    """Batched (N, C, …) keeps N, as ``torch.flatten(x, 1)``; unbatched (C, …) flattens everything."""
+    if len(shape) >= spatial_nd + 2:
+        return (shape[0], math.prod(shape[1:]))
+    return (math.prod(shape),)

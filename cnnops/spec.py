@@ -1,0 +1,559 @@
+"""Stage text → :class:`~cnnops.stages.Stage`: the one parser behind every command.
+
+The language is PyTorch's call syntax, parsed with :mod:`ast` and never evaluated:
+
+>>> parse_stage("MaxPool2d(2, stride=1)").torch_repr()
+'MaxPool2d(kernel_size=2, stride=1, padding=0, dilation=1, ceil_mode=False)'
+>>> parse_stage("maxpool:2,s=1").call
+'MaxPool2d(2, stride=1)'
+>>> parse_stage("(0): Conv2d(3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2))").call
+'Conv2d(3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2))'
+
+Conveniences: case-insensitive names, ``name:args`` for ``name(args)``, short names (``conv``,
+``pool``…) and short keywords ``k s p d``. Files hold one stage per line, or the text that
+``print(model)`` shows.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cnnops import stages as st
+from cnnops.errors import SpecError
+
+MAX_TEXT = 1_000_000
+MAX_INT = 2**40
+MAX_ELEMENTS = 1_000_000
+MAX_DEPTH = 8
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    default: Any = _MISSING
+    keyword_only: bool = False  # cnnops extensions and PyTorch's keyword-only arguments
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+
+@dataclass(frozen=True)
+class LayerDef:
+    name: str
+    params: tuple[Param, ...]
+    build: Callable[[str, dict[str, Any], str], st.Stage]
+    nd: int = 0
+    #: accepts any arguments and ignores them (nn.Identity)
+    ignores_args: bool = False
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+# --- value kinds ---------------------------------------------------------------------------------
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _size(v: Any, nd: int) -> tuple[int, ...] | None:
+    if _is_int(v):
+        return (v,) * nd
+    if isinstance(v, tuple) and len(v) == nd and all(_is_int(x) for x in v):
+        return v
+    return None
+
+
+def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
+    """Validate the type of one argument; returns the value (tuples normalised from lists)."""
+    kind, nd = param.kind, layer.nd
+    ok = True
+    want = ""
+    if kind == "int":
+        ok, want = _is_int(value), "an integer"
+    elif kind == "int?":
+        ok, want = value is None or _is_int(value), "an integer or None"
+    elif kind == "float":
+        ok, want = _is_number(value), "a number"
+    elif kind == "float?":
+        ok, want = value is None or _is_number(value), "a number or None"
+    elif kind == "bool":
+        ok, want = isinstance(value, bool), "True or False"
+    elif kind == "size":
+        ok, want = _size(value, nd) is not None, f"an integer or a tuple of {nd} integers"
+    elif kind == "size?":
+        ok, want = value is None or _size(value, nd) is not None, f"an integer or a tuple of {nd} integers"
+    elif kind == "conv_padding":
+        ok = _size(value, nd) is not None or value in ("same", "valid")
+        want = f"an integer, a tuple of {nd} integers, 'same' or 'valid'"
+    elif kind.startswith("choice:"):
+        choices = kind.split(":", 1)[1].split("|")
+        ok, want = value in choices, "one of " + ", ".join(repr(c) for c in choices)
+    elif kind == "outsize":
+        def one(x: Any) -> bool:
+            return x is None or _is_int(x)
+
+        ok = (_is_int(value) or (nd == 2 and value is None)) or (
+            isinstance(value, tuple) and len(value) == nd and all(one(x) for x in value)
+        )
+        want = "an integer" if nd == 1 else "an integer or a tuple of 2 integers (None keeps that size)"
+    elif kind == "shape?":
+        ok = value is None or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "a tuple of integers"
+    elif kind == "bias":
+        ok = isinstance(value, bool) or _is_number(value) or _is_numeric_list(value)
+        want = "True, False, a number or a list of numbers"
+    elif kind == "weight":
+        ok = value is None or isinstance(value, str) or _is_number(value) or _is_numeric_list(value)
+        want = "a kernel name, a path, 'random' or a nested list of numbers"
+    if not ok:
+        raise SpecError(f"{layer.name} argument {param.name} must be {want}, got {_show(value)}")
+    return value
+
+
+def _is_numeric_list(v: Any) -> bool:
+    if isinstance(v, tuple):
+        return all(_is_number(x) or _is_numeric_list(x) for x in v)
+    return False
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple):
+        text = "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return text if len(text) <= 40 else text[:37] + "…)"
+    return str(value)
+
+
+# --- builders -------------------------------------------------------------------------------------
+def _bias_fields(args: dict[str, Any]) -> dict[str, Any]:
+    bias = args.get("bias", True)
+    if isinstance(bias, bool):
+        return {"bias": bias, "bias_value": None}
+    return {"bias": True, "bias_value": bias}
+
+
+def _build_conv(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    padding = a.get("padding", 0)
+    return st.Conv(
+        name=name, call=call, nd=nd,
+        in_channels=a["in_channels"], out_channels=a["out_channels"],
+        kernel_size=_size(a["kernel_size"], nd), stride=_size(a.get("stride", 1), nd),
+        padding=padding if isinstance(padding, str) else _size(padding, nd),
+        dilation=_size(a.get("dilation", 1), nd), groups=a.get("groups", 1),
+        padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
+        **_bias_fields(a),
+    )  # fmt: skip
+
+
+def _build_conv_transpose(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.ConvTranspose(
+        name=name, call=call, nd=nd,
+        in_channels=a["in_channels"], out_channels=a["out_channels"],
+        kernel_size=_size(a["kernel_size"], nd), stride=_size(a.get("stride", 1), nd),
+        padding=_size(a.get("padding", 0), nd), output_padding=_size(a.get("output_padding", 0), nd),
+        dilation=_size(a.get("dilation", 1), nd), groups=a.get("groups", 1),
+        padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
+        **_bias_fields(a),
+    )  # fmt: skip
+
+
+def _build_pool(mode: str) -> Callable[[str, dict[str, Any], str, int], st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        kernel = a["kernel_size"]
+        stride = a.get("stride")
+        if stride is None or stride == ():
+            stride = kernel
+        raw = {
+            "kernel_size": kernel, "stride": stride,
+            "padding": a.get("padding", 0), "dilation": a.get("dilation", 1),
+        }  # fmt: skip
+        return st.Pool(
+            name=name, call=call, nd=nd, mode=mode,
+            kernel_size=_size(kernel, nd), stride=_size(stride, nd),
+            padding=_size(a.get("padding", 0), nd), dilation=_size(a.get("dilation", 1), nd),
+            ceil_mode=a.get("ceil_mode", False), count_include_pad=a.get("count_include_pad", True),
+            divisor_override=a.get("divisor_override"), return_indices=a.get("return_indices", False),
+            raw=raw,
+        )  # fmt: skip
+
+    return build
+
+
+def _build_adaptive(mode: str) -> Callable[[str, dict[str, Any], str, int], st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        raw = a["output_size"]
+        sizes = raw if isinstance(raw, tuple) else (raw,) * nd
+        return st.AdaptivePool(
+            name=name, call=call, nd=nd, mode=mode, output_size=sizes,
+            return_indices=a.get("return_indices", False), raw_output_size=raw,
+        )
+
+    return build
+
+
+def _build_unpool(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    kernel = a["kernel_size"]
+    stride = a.get("stride")
+    return st.Unpool(
+        name=name, call=call, nd=nd, kernel_size=_size(kernel, nd),
+        stride=_size(kernel if stride is None else stride, nd), padding=_size(a.get("padding", 0), nd),
+        output_size=a.get("output_size"),
+    )
+
+
+def _build_linear(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.Linear(
+        name=name, call=call, in_features=a["in_features"], out_features=a["out_features"],
+        weight=a.get("weight"), seed=a.get("seed"), **_bias_fields(a),
+    )  # fmt: skip
+
+
+def _build_flatten(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.Flatten(name=name, call=call, start_dim=a.get("start_dim", 1), end_dim=a.get("end_dim", -1))
+
+
+def _build_activation(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.Activation(name=name, call=call, options=tuple(a.items()))
+
+
+def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        return st.Passthrough(name=name, call=call, p=a.get("p", 0.5), ranks=ranks)
+
+    return build
+
+
+def _build_batchnorm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.BatchNorm(
+        name=name, call=call, nd=nd, num_features=a["num_features"], eps=a.get("eps", 1e-5),
+        affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True),
+        bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+# --- the layer table ------------------------------------------------------------------------------
+def _p(spec: str) -> tuple[Param, ...]:
+    """``"name:kind=default …"`` → Params (defaults are Python literals)."""
+    params = []
+    for item in spec.split():
+        name, _, rest = item.partition(":")
+        kind, eq, default = rest.partition("=")
+        keyword_only = name.startswith("*")
+        params.append(Param(name.lstrip("*"), kind, ast.literal_eval(default) if eq else _MISSING, keyword_only))
+    return tuple(params)
+
+
+_WEIGHTS = "*weight:weight=None *seed:int?=None"
+_CONV = (
+    "in_channels:int out_channels:int kernel_size:size stride:size=1 padding:conv_padding=0 "
+    "dilation:size=1 groups:int=1 bias:bias=True "
+    "padding_mode:choice:zeros|reflect|replicate|circular='zeros' " + _WEIGHTS
+)
+_CONVT = (
+    "in_channels:int out_channels:int kernel_size:size stride:size=1 padding:size=0 "
+    "output_padding:size=0 groups:int=1 bias:bias=True dilation:size=1 "
+    "padding_mode:choice:zeros|reflect|replicate|circular='zeros' " + _WEIGHTS
+)
+_MAXPOOL = "kernel_size:size stride:size?=None padding:size=0 dilation:size=1 return_indices:bool=False ceil_mode:bool=False"
+_AVGPOOL1 = "kernel_size:size stride:size?=None padding:size=0 ceil_mode:bool=False count_include_pad:bool=True"
+_AVGPOOL2 = _AVGPOOL1 + " divisor_override:int?=None"
+_INPLACE = "inplace:bool=False"
+_BN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=True track_running_stats:bool=True *bias:bool=True"
+
+
+def _layers() -> dict[str, LayerDef]:
+    table: list[LayerDef] = []
+    for nd in (1, 2):
+        table += [
+            LayerDef(f"Conv{nd}d", _p(_CONV), _build_conv, nd),
+            LayerDef(f"ConvTranspose{nd}d", _p(_CONVT), _build_conv_transpose, nd),
+            LayerDef(f"MaxPool{nd}d", _p(_MAXPOOL), _build_pool("max"), nd),
+            LayerDef(f"AvgPool{nd}d", _p(_AVGPOOL2 if nd == 2 else _AVGPOOL1), _build_pool("avg"), nd),
+            LayerDef(f"AdaptiveAvgPool{nd}d", _p("output_size:outsize"), _build_adaptive("avg"), nd),
+            LayerDef(
+                f"AdaptiveMaxPool{nd}d", _p("output_size:outsize return_indices:bool=False"),
+                _build_adaptive("max"), nd,
+            ),
+            LayerDef(
+                f"MaxUnpool{nd}d", _p("kernel_size:size stride:size?=None padding:size=0 *output_size:shape?=None"),
+                _build_unpool, nd,
+            ),
+            LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
+            LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough((nd + 1, nd + 2)), nd),
+        ]
+    table += [
+        LayerDef("Linear", _p("in_features:int out_features:int bias:bias=True " + _WEIGHTS), _build_linear),
+        LayerDef("Flatten", _p("start_dim:int=1 end_dim:int=-1"), _build_flatten),
+        LayerDef("Dropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
+        LayerDef("Identity", (), _build_passthrough((0, None)), ignores_args=True),
+        LayerDef("ReLU", _p(_INPLACE), _build_activation),
+        LayerDef("ReLU6", _p(_INPLACE), _build_activation),
+        LayerDef("LeakyReLU", _p("negative_slope:float=0.01 " + _INPLACE), _build_activation),
+        LayerDef("ELU", _p("alpha:float=1.0 " + _INPLACE), _build_activation),
+        LayerDef("GELU", _p("approximate:choice:none|tanh='none'"), _build_activation),
+        LayerDef("SiLU", _p(_INPLACE), _build_activation),
+        LayerDef("Mish", _p(_INPLACE), _build_activation),
+        LayerDef("Hardswish", _p(_INPLACE), _build_activation),
+        LayerDef("Sigmoid", (), _build_activation),
+        LayerDef("Tanh", (), _build_activation),
+        LayerDef("Softplus", _p("beta:float=1.0 threshold:float=20.0"), _build_activation),
+        LayerDef("Softmax", _p("dim:int?=None"), _build_activation),
+        LayerDef("LogSoftmax", _p("dim:int?=None"), _build_activation),
+    ]
+    return {layer.name: layer for layer in table}
+
+
+LAYERS = _layers()
+SHORT_NAMES = {
+    "conv": "Conv2d", "convtranspose": "ConvTranspose2d", "deconv": "ConvTranspose2d",
+    "maxpool": "MaxPool2d", "pool": "MaxPool2d", "avgpool": "AvgPool2d", "unpool": "MaxUnpool2d",
+    "maxunpool": "MaxUnpool2d", "adaptiveavgpool": "AdaptiveAvgPool2d",
+    "adaptivemaxpool": "AdaptiveMaxPool2d", "batchnorm": "BatchNorm2d", "bn": "BatchNorm2d",
+}  # fmt: skip
+SHORT_KEYWORDS = {"k": "kernel_size", "s": "stride", "p": "padding", "d": "dilation"}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+_LOOKUP = {_key(name): name for name in LAYERS} | SHORT_NAMES
+
+
+def known_names() -> list[str]:
+    """Every layer name and short name, for completion and suggestions."""
+    return sorted(LAYERS) + sorted(SHORT_NAMES)
+
+
+def resolve_name(name: str) -> LayerDef | None:
+    canonical = _LOOKUP.get(_key(name))
+    return LAYERS[canonical] if canonical else None
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    options = list(options)
+    by_key = {_key(o): o for o in options}
+    close = difflib.get_close_matches(_key(word), list(by_key), n=1, cutoff=0.6)
+    return f" — did you mean {by_key[close[0]]}?" if close else ""
+
+
+# --- the parser -----------------------------------------------------------------------------------
+_PRINTED = re.compile(r"^\(([^()]*)\):\s*(.*)$", re.S)
+_REPEAT = re.compile(r"^(\d+)\s*x\s+(.*)$", re.S)
+
+
+def _literal(node: ast.AST, text: str, depth: int = 0) -> Any:
+    """A literal argument value; anything that would need evaluation is refused."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"stage '{text}': arguments are nested too deeply")
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if value is None or isinstance(value, (bool, str, float)):
+            if isinstance(value, str) and len(value) > 4096:
+                raise SpecError(f"stage '{text[:40]}…': a string argument is too long")
+            return value
+        if isinstance(value, int):
+            if abs(value) > MAX_INT:
+                raise SpecError(f"stage '{text[:60]}': the number {str(value)[:20]}… is too large")
+            return value
+        raise SpecError(f"stage '{text}': {type(value).__name__} values are not allowed")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand, text, depth + 1)
+        if not _is_number(value):
+            raise SpecError(f"stage '{text}': a sign can only go in front of a number")
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return tuple(_literal(e, text, depth + 1) for e in node.elts)
+    if isinstance(node, ast.Name):
+        if node.id.startswith("_"):
+            raise SpecError(f"stage '{text}': the name '{node.id}' is not allowed")
+        return node.id  # bare words, as print(model) writes them: padding=same, padding_mode=reflect
+    what = {
+        ast.Attribute: "attribute access",
+        ast.Call: "a function call",
+        ast.Subscript: "a subscript",
+        ast.Lambda: "a lambda",
+        ast.BinOp: "arithmetic",
+    }.get(type(node), "an expression")
+    raise SpecError(
+        f"stage '{text}': {what} is not allowed in stage arguments — use numbers, strings, tuples and lists"
+    )
+
+
+_HEAD = re.compile(r"^([A-Za-z_][\w-]*)\s*(.*)$", re.S)
+
+
+def parse_stage(text: str) -> st.Stage:
+    """One stage from its text; raises :class:`SpecError` naming the problem and a fix."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError("empty stage text — write a layer such as 'MaxPool2d(2)'")
+    if len(text) > MAX_TEXT:
+        raise SpecError("stage text is too long")
+    shown = " ".join(text.split())
+    shown = shown if len(shown) <= 80 else shown[:77] + "…"
+    source = text.strip()
+    printed = _PRINTED.match(source)
+    if printed:
+        source = printed.group(2).strip()
+    head = _HEAD.match(source)
+    if not head:
+        raise SpecError(f"stage '{shown}' must start with a layer name, e.g. 'MaxPool2d(2, stride=1)'")
+    name, rest = head.group(1), head.group(2).strip()
+    if name.startswith("_"):
+        raise SpecError(f"stage '{shown}': the name '{name}' is not allowed")
+    if rest.startswith(":"):
+        rest = f"({rest[1:]})"
+    elif not rest:
+        rest = "()"
+    elif not rest.startswith("("):
+        raise SpecError(
+            f"stage '{shown}' must be a layer call such as 'Conv2d(1, 4, 3)', a bare name such as 'ReLU', "
+            "or name:args such as 'maxpool:2,stride=1'"
+        )
+    layer = resolve_name(name)
+    if layer is None:
+        raise SpecError(f"unknown layer '{name}' in stage '{shown}'{_suggest(name, known_names())}")
+    try:
+        tree = ast.parse("L" + rest, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise SpecError(
+            f"stage '{shown}' is not valid layer syntax — write it like 'MaxPool2d(2, stride=1)'"
+        ) from None
+    call = tree.body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "L"):
+        raise SpecError(f"stage '{shown}' must be a single layer call such as 'Conv2d(1, 4, 3)'")
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        raise SpecError(f"stage '{shown}': * and ** arguments are not allowed")
+    positional = [_literal(a, shown) for a in call.args]
+    keywords = [(k.arg, _literal(k.value, shown)) for k in call.keywords]
+    return _bind(layer, positional, keywords)
+
+
+def _bind(layer: LayerDef, positional: list[Any], keywords: list[tuple[str | None, Any]]) -> st.Stage:
+    if layer.ignores_args:
+        return layer.build(layer.name, {}, f"{layer.name}()", layer.nd)
+    names = [p.name for p in layer.params]
+    torch_positional = [p for p in layer.params if not p.keyword_only]
+    if len(positional) > len(torch_positional):
+        listed = ", ".join(p.name for p in torch_positional) or "no arguments"
+        raise SpecError(
+            f"{layer.name} takes at most {len(torch_positional)} positional arguments ({listed}), "
+            f"got {len(positional)}"
+        )
+    bound: dict[str, Any] = {}
+    for param, value in zip(torch_positional, positional):
+        bound[param.name] = _check_value(layer, param, value)
+    for key, value in keywords:
+        assert key is not None
+        name = key if key in names else SHORT_KEYWORDS.get(key, key)
+        param = layer.param(name)
+        if param is None:
+            raise SpecError(f"{layer.name} has no argument '{key}'{_suggest(key, names)}")
+        if name in bound:
+            raise SpecError(f"{layer.name} got argument '{name}' twice")
+        bound[name] = _check_value(layer, param, value)
+    missing = [p.name for p in layer.params if p.required and p.name not in bound]
+    if missing:
+        example = {
+            "Conv": "Conv2d(3, 16, 3)", "ConvT": "ConvTranspose2d(16, 8, 2, stride=2)",
+            "MaxPo": "MaxPool2d(2)", "AvgPo": "AvgPool2d(2)", "Adapt": "AdaptiveAvgPool2d(7)",
+            "MaxUn": "MaxUnpool2d(2)", "Linea": "Linear(9216, 4096)", "Batch": "BatchNorm2d(64)",
+        }  # fmt: skip
+        hint = next((v for k, v in example.items() if layer.name.startswith(k)), "")
+        raise SpecError(
+            f"{layer.name} needs {_join(missing)}" + (f", e.g. {hint}" if hint else "")
+        )
+    call = _call_text(layer, bound)
+    return layer.build(layer.name, bound, call, layer.nd)
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _call_text(layer: LayerDef, bound: dict[str, Any]) -> str:
+    parts = []
+    for param in layer.params:
+        if param.name not in bound:
+            continue
+        value = bound[param.name]
+        if param.required:
+            parts.append(_show(value))
+        elif value != param.default or type(value) is not type(param.default):
+            parts.append(f"{param.name}={_show(value)}")
+    return f"{layer.name}({', '.join(parts)})"
+
+
+# --- lists and files ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageSource:
+    """Where a stage came from, for error messages: the command line or a file line."""
+
+    origin: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.origin} line {self.line}" if self.line else self.origin
+
+
+def parse_stages(texts: Iterable[str]) -> list[st.Stage]:
+    """Stages given on the command line, numbered from 1 in error messages."""
+    out = []
+    for index, text in enumerate(texts, 1):
+        try:
+            out.append(parse_stage(text))
+        except SpecError as exc:
+            raise SpecError(f"stage {index}: {exc}") from None
+    return out
+
+
+def parse_stage_file(text: str, origin: str = "stage file") -> list[st.Stage]:
+    """Stages from a file: one per line with ``#`` comments, or the text of ``print(model)``.
+
+    Container lines of a printed model (``(features): Sequential(``, ``)``) are skipped; leaf lines
+    are the stages in order; ``(0-2): 3 x Conv2d(…)`` repeats a layer.
+    """
+    stages: list[st.Stage] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.endswith("(") or set(line) <= set(")"):
+            continue  # a container opening, or the closing of one
+        printed = _PRINTED.match(line)
+        body = printed.group(2).strip() if printed else line
+        repeat = _REPEAT.match(body)
+        count = 1
+        if repeat:
+            count, body = int(repeat.group(1)), repeat.group(2)
+            if count > 1000:
+                raise SpecError(f"{origin} line {number}: too many repeats ({count})")
+        try:
+            stage = parse_stage(body)
+        except SpecError as exc:
+            raise SpecError(f"{origin} line {number}: {exc}") from None
+        stages.extend([stage] * count)
+    return stages
+
+
+def looks_like_stage(text: str) -> bool:
+    """True when a command-line word reads as a stage: a known layer name, bare, with (…) or :args."""
+    word = text.strip()
+    if word.startswith(("./", "/", "~")):
+        return False
+    head = re.match(r"^([A-Za-z][\w-]*)\s*(\(|:|$)", word)
+    return bool(head and resolve_name(head.group(1)))
