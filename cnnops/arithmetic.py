@@ -52,7 +52,7 @@ def _quotient(numerator: int, stride: int, ceil_mode: bool) -> tuple[str, int, s
             rows = "pixel" if remainder == 1 else "pixels"
             note = (
                 f"{exact} → {value}: the floor drops the last {remainder} {rows} "
-                "of the padded input (no window reaches {'it' if remainder == 1 else 'them'})"
+                f"of the padded input (no window reaches {'it' if remainder == 1 else 'them'})"
             )
     return text, value, note
 

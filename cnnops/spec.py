@@ -486,11 +486,14 @@ def _join(words: list[str]) -> str:
 
 
 def _call_text(layer: LayerDef, bound: dict[str, Any]) -> str:
+    """The stage as a short call: given arguments only, ``(3, 3)`` as ``3``, no ``inplace``."""
     parts = []
     for param in layer.params:
-        if param.name not in bound:
+        if param.name not in bound or param.name == "inplace":
             continue
         value = bound[param.name]
+        if param.kind in ("size", "size?", "conv_padding") and isinstance(value, tuple) and len(set(value)) == 1:
+            value = value[0]
         if param.required:
             parts.append(_show(value))
         elif value != param.default or type(value) is not type(param.default):

@@ -1,0 +1,139 @@
+"""Rich renderables for shape traces: the shape table, the formula table and the totals.
+
+Nothing here computes: it formats what :mod:`cnnops.shapes` produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from cnnops.stages import ReceptiveField
+
+if TYPE_CHECKING:
+    from cnnops.shapes import Row, Trace
+
+MACS_CONVENTION = (
+    "*MACs: multiply-accumulates, bias ignored (thop/fvcore convention): conv = output elements × "
+    "in/groups × kernel area; linear = in × out per row; pooling, activations, norms = 0. "
+    "RF: receptive field size, jump between outputs, centre of the first one (input pixels)."
+)
+
+
+def table_box(plain: bool) -> box.Box | None:
+    """Box drawing on a terminal; plain columns when the output goes to a file or a pipe."""
+    return None if plain else box.SIMPLE_HEAVY
+
+
+def human(n: int) -> str:
+    """``714188480`` → ``714.2 M``."""
+    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def dims(shape: tuple[int, ...]) -> str:
+    """``(1, 64, 55, 55)`` → ``1×64×55×55``: narrow enough for an 80-column table."""
+    return "×".join(map(str, shape)) if shape else "scalar"
+
+
+def fmt_rf(rf: tuple[ReceptiveField, ...] | None) -> str:
+    """size/jump/start, one value when every axis agrees: ``11/4/3``."""
+    if not rf:
+        return "—"
+    if len(set(rf)) == 1:
+        r = rf[0]
+        return f"{r.size}/{r.jump}/{r.start:g}"
+    return " ".join(f"{r.size}/{r.jump}/{r.start:g}" for r in rf)
+
+
+def stage_cell(row: Row) -> Text:
+    text = Text(row.stage.call)
+    if row.promoted_shape:
+        text.append(f"\n↳ rank rule {dims(row.promoted_shape)}", style="dim")
+    if row.flattened_shape:
+        text.append(f"\n↳ implicit flatten {dims(row.flattened_shape)}", style="yellow")
+    if row.unpool_source is not None:
+        text.append(f"\n↳ indices of stage {row.unpool_source}", style="dim")
+    return text
+
+
+def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None) -> Table:
+    table = Table(title=title, box=table_box(plain), title_justify="left", caption=MACS_CONVENTION,
+                  caption_justify="left")  # fmt: skip
+    table.add_column("#", justify="right")
+    table.add_column("stage", min_width=14)
+    table.add_column("input", no_wrap=True)
+    table.add_column("output", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("MACs*", justify="right", no_wrap=True)
+    table.add_column("RF*", no_wrap=True)
+    table.add_row("", "input", "", dims(trace.input_shape), "", "", "")
+    for row in trace.rows:
+        table.add_row(
+            str(row.index), stage_cell(row), dims(row.input_shape), dims(row.output_shape),
+            f"{row.params:,}", f"{row.macs:,}", fmt_rf(row.receptive_field),
+        )  # fmt: skip
+    if failed:
+        table.add_row(str(len(trace.rows) + 1), Text(failed, style="bold red"), "", Text("error", style="red"),
+                      "", "", "")  # fmt: skip
+    return table
+
+
+def _merged(formulas: Iterable) -> list[tuple[str, str, str]]:
+    """(dims, formula, note) with H and W merged when they read the same."""
+    out: list[tuple[str, str, str]] = []
+    for f in formulas:
+        body = f"{f.expression} = {f.steps}"
+        if out and out[-1][1] == body and out[-1][2] == (f.note or ""):
+            out[-1] = (f"{out[-1][0]}, {f.dim}", body, out[-1][2])
+        else:
+            out.append((f.dim, body, f.note or ""))
+    return out
+
+
+def formula_table(trace: Trace, plain: bool = False) -> Table | None:
+    rows = [(row, dims, body, note) for row in trace.rows for dims, body, note in _merged(row.formulas)]
+    if not rows:
+        return None
+    table = Table(title="Output size per spatial dimension", box=table_box(plain), title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("stage", max_width=24)
+    table.add_column("dim", no_wrap=True)
+    table.add_column("formula", min_width=24)
+    table.add_column("note", style="yellow")
+    previous = None
+    for row, dims, body, note in rows:
+        first = row.index != previous
+        previous = row.index
+        table.add_row(str(row.index) if first else "", escape(row.stage.call) if first else "", dims, body, note)
+    return table
+
+
+def totals_table(trace: Trace, plain: bool = False) -> Table:
+    table = Table(title="Totals", box=table_box(plain), title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_column("", style="dim")
+    table.add_row("parameters", f"{trace.total_params:,}", human(trace.total_params))
+    table.add_row("MACs", f"{trace.total_macs:,}", human(trace.total_macs))
+    table.add_row("output shape", dims(trace.output_shape), "")
+    table.add_row("output elements", f"{trace.output_elements:,}", human(trace.output_elements))
+    table.add_row(
+        "activation memory", f"{trace.activation_bytes:,} B",
+        f"{human_bytes(trace.activation_bytes)} float32, input + every stage output",
+    )  # fmt: skip
+    return table
