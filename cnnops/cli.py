@@ -131,11 +131,16 @@ def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> list:
     return stages
 
 
+def emit_text(text: str) -> None:
+    """Write a finished result (a JSON document) to stdout in one piece."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
 def emit_json(doc: Any) -> None:
     import json
 
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    emit_text(json.dumps(doc, ensure_ascii=False))
 
 
 @app.command()
@@ -182,3 +187,6 @@ def shape(
 
 def main() -> None:
     app(prog_name="cnnops")
+
+
+from cnnops import datacli  # noqa: E402,F401  (registers run and the single-op commands on app)

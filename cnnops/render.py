@@ -137,3 +137,19 @@ def totals_table(trace: Trace, plain: bool = False) -> Table:
         f"{human_bytes(trace.activation_bytes)} float32, input + every stage output",
     )  # fmt: skip
     return table
+
+
+def kernels_table(described: list[dict], plain: bool = False) -> Table:
+    """The named kernels: name, size, values (one row per line) and what they detect."""
+    table = Table(title="Named kernels for weight= / --weight", box=table_box(plain), title_justify="left",
+                  show_lines=not plain)  # fmt: skip
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("size", no_wrap=True)
+    table.add_column("values", no_wrap=True)
+    table.add_column("what it does", min_width=20)
+    for k in described:
+        rows = k["values"]
+        width = max(len(f"{v:g}") for row in rows for v in row)
+        values = "\n".join(" ".join(f"{v:g}".rjust(width) for v in row) for row in rows)
+        table.add_row(k["name"], "×".join(map(str, k["shape"])), values, k["description"])
+    return table

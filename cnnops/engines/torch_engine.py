@@ -1,0 +1,149 @@
+"""The torch engine: every operation is ``torch.nn.functional`` on CPU, arrays in and out.
+
+Inputs and outputs are NumPy arrays (float32; indices int64), shared with torch without copies.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnnops.errors import LayerError
+
+NAME = "torch"
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+class Random:
+    """PyTorch's default initialisation stream: the same numbers as ``torch.manual_seed(seed)``
+    followed by building the layers in order."""
+
+    def __init__(self, seed: int):
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
+        out = torch.empty(shape, dtype=torch.float32)
+        if out.numel():
+            out.uniform_(-bound, bound, generator=self.generator)
+        return _np(out)
+
+
+def _run(op, *args, **kwargs):
+    """Call torch; a RuntimeError from torch becomes a LayerError with torch's first line."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.no_grad():
+                return op(*args, **kwargs)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise LayerError(f"PyTorch rejected it: {str(exc).splitlines()[0]}") from None
+
+
+def conv(x, weight, bias, *, nd, stride, padding, dilation, groups, padding_mode) -> np.ndarray:
+    xt = _t(x)
+    if padding_mode != "zeros":
+        if isinstance(padding, str):
+            pads = []
+            for k, d in zip(weight.shape[2:], dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+        else:
+            pads = [(p, p) for p in padding]
+        flat = [v for left_right in reversed(pads) for v in left_right]
+        xt = _run(F.pad, xt, flat, mode=padding_mode)
+        padding = 0
+    op = F.conv1d if nd == 1 else F.conv2d
+    b = None if bias is None else _t(bias)
+    return _np(_run(op, xt, _t(weight), b, stride, padding, dilation, groups))
+
+
+def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, groups, dilation) -> np.ndarray:
+    op = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+    b = None if bias is None else _t(bias)
+    return _np(_run(op, _t(x), _t(weight), b, stride, padding, output_padding, groups, dilation))
+
+
+def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[np.ndarray, np.ndarray]:
+    op = F.max_pool1d if nd == 1 else F.max_pool2d
+    y, idx = _run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
+    return _np(y), _np(idx)
+
+
+def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> np.ndarray:
+    if nd == 1:
+        return _np(_run(F.avg_pool1d, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad))
+    return _np(_run(F.avg_pool2d, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
+                    divisor_override))  # fmt: skip
+
+
+def adaptive_avg_pool(x, *, nd, output_size) -> np.ndarray:
+    op = F.adaptive_avg_pool1d if nd == 1 else F.adaptive_avg_pool2d
+    return _np(_run(op, _t(x), output_size))
+
+
+def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
+    op = F.adaptive_max_pool1d if nd == 1 else F.adaptive_max_pool2d
+    y, idx = _run(op, _t(x), output_size, return_indices=True)
+    return _np(y), _np(idx)
+
+
+def max_unpool(x, indices, *, nd, kernel_size, stride, padding, output_size) -> np.ndarray:
+    op = F.max_unpool1d if nd == 1 else F.max_unpool2d
+    return _np(_run(op, _t(x), _t(indices.astype(np.int64)), kernel_size, stride, padding, output_size))
+
+
+def linear(x, weight, bias) -> np.ndarray:
+    return _np(_run(F.linear, _t(x), _t(weight), None if bias is None else _t(bias)))
+
+
+def batch_norm(x, *, eps) -> np.ndarray:
+    """Evaluation mode with fresh running statistics (mean 0, variance 1) and affine 1, 0."""
+    channels = x.shape[1]
+    mean, var = torch.zeros(channels), torch.ones(channels)
+    return _np(_run(F.batch_norm, _t(x), mean, var, torch.ones(channels), torch.zeros(channels), False, 0.1, eps))
+
+
+def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    xt = _t(x)
+    if name == "ReLU":
+        y = F.relu(xt)
+    elif name == "ReLU6":
+        y = F.relu6(xt)
+    elif name == "LeakyReLU":
+        y = F.leaky_relu(xt, options.get("negative_slope", 0.01))
+    elif name == "ELU":
+        y = F.elu(xt, options.get("alpha", 1.0))
+    elif name == "GELU":
+        y = F.gelu(xt, approximate=options.get("approximate", "none"))
+    elif name == "SiLU":
+        y = F.silu(xt)
+    elif name == "Mish":
+        y = F.mish(xt)
+    elif name == "Hardswish":
+        y = F.hardswish(xt)
+    elif name == "Sigmoid":
+        y = torch.sigmoid(xt)
+    elif name == "Tanh":
+        y = torch.tanh(xt)
+    elif name == "Softplus":
+        y = F.softplus(xt, options.get("beta", 1.0), options.get("threshold", 20.0))
+    elif name in ("Softmax", "LogSoftmax"):
+        module = (torch.nn.Softmax if name == "Softmax" else torch.nn.LogSoftmax)(dim=options.get("dim"))
+        y = _run(module, xt)
+    else:  # pragma: no cover - the parser only builds known activations
+        raise LayerError(f"the torch engine has no activation {name}")
+    return _np(y)
+
+

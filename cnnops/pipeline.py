@@ -1,0 +1,232 @@
+"""Run a tensor through stages with an engine, keeping every intermediate and the pool indices.
+
+The shape model checks the whole chain first (same messages as ``cnnops shape``), so nothing is
+computed for a chain PyTorch would reject; then each row of the trace is executed in order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cnnops import stages as st
+from cnnops.errors import InputError, LayerError
+from cnnops.shapes import Row, Trace, trace_shapes
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_MAX_ELEMENTS = 2**28
+
+
+@dataclass
+class StageResult:
+    row: Row
+    output: np.ndarray
+    indices: np.ndarray | None = None  # max pool / adaptive max pool: flat positions in each input plane
+    weight: np.ndarray | None = None  # the weights a conv or linear stage used
+    bias: np.ndarray | None = None
+    winners: np.ndarray | None = None  # bool mask over the stage's input: cells a max pool picked
+
+
+@dataclass
+class RunResult:
+    input: np.ndarray
+    trace: Trace
+    results: list[StageResult] = field(default_factory=list)
+    seed: int = 0
+    engine: str = "torch"
+    defaults_used: bool = False  # some weights came from PyTorch's default initialisation
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.results[-1].output if self.results else self.input
+
+    @property
+    def output_indices(self) -> np.ndarray | None:
+        return self.results[-1].indices if self.results else None
+
+
+def check_size(trace: Trace, max_elements: int) -> None:
+    """Refuse, before allocating anything, a chain whose tensors would exceed ``max_elements``."""
+    shapes = [trace.input_shape] + [r.output_shape for r in trace.rows]
+    for index, shape in enumerate(shapes):
+        count = math.prod(shape)
+        if count > max_elements:
+            where = "the input" if index == 0 else f"stage {index} {trace.rows[index - 1].stage.call}"
+            raise InputError(
+                f"{where} would hold {count:,} elements, more than the limit {max_elements:,} — "
+                "use a smaller input or raise --max-elements"
+            )
+
+
+def run_pipeline(
+    data: np.ndarray,
+    stage_list: list[st.Stage],
+    *,
+    indices: np.ndarray | None = None,
+    seed: int = 0,
+    engine: str = "torch",
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> RunResult:
+    """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
+    used by a MaxUnpool that has no max pool before it."""
+    from cnnops.engines import load_engine
+
+    trace = trace_shapes(tuple(data.shape), stage_list)
+    trace.raise_error()
+    check_size(trace, max_elements)
+    eng = load_engine(engine)
+    rng = eng.Random(seed)
+    result = RunResult(input=data, trace=trace, seed=seed, engine=engine)
+    x = data
+    for row in trace.rows:
+        try:
+            out = _execute(eng, rng, row, x.reshape(row.effective_input), result, indices)
+        except LayerError as exc:
+            if exc.index is not None:
+                raise
+            raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
+        result.results.append(out)
+        x = out.output
+    return result
+
+
+def _fan_in_bound(fan_in: int) -> tuple[float, float]:
+    """PyTorch's bounds: kaiming_uniform_(a=√5) for the weight, 1/√fan_in for the bias."""
+    if fan_in <= 0:
+        return 0.0, 0.0
+    gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))
+    weight_bound = math.sqrt(3.0) * (gain / math.sqrt(fan_in))
+    return weight_bound, 1 / math.sqrt(fan_in)
+
+
+def _parameters(
+    rng: Any, stage: Any, weight_shape: tuple[int, ...], fan_in: int, out_features: int, result: RunResult
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The weight and bias of a conv or linear stage: given ones, else PyTorch's default init.
+
+    Default draws happen in layer order, weight then bias, as ``torch.manual_seed(seed)`` and
+    building the model would: the same seed gives the same numbers as PyTorch."""
+    import numpy as np
+
+    from cnnops.kernels import resolve_bias, resolve_weight
+
+    w_bound, b_bound = _fan_in_bound(fan_in)
+    drawn_weight = rng.uniform(weight_shape, w_bound)  # drawn even when given: keeps the stream aligned
+    if stage.weight is None:
+        weight = drawn_weight
+        result.defaults_used = True
+    else:
+        weight = resolve_weight(stage.weight, weight_shape, seed=stage.seed, layer=stage.call)
+    bias = None
+    if stage.bias:
+        drawn_bias = rng.uniform((out_features,), b_bound) if fan_in > 0 else None
+        if stage.bias_value is None:
+            bias = drawn_bias if drawn_bias is not None else np.zeros(out_features, dtype=np.float32)
+            result.defaults_used = True
+        else:
+            bias = resolve_bias(stage.bias_value, out_features, layer=stage.call)
+    return weight, bias
+
+
+def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, indices: np.ndarray | None) -> StageResult:
+    import numpy as np
+
+    stage = row.stage
+    if isinstance(stage, st.Conv):
+        shape = (stage.out_channels, stage.in_channels // stage.groups, *stage.kernel_size)
+        fan_in = (stage.in_channels // stage.groups) * math.prod(stage.kernel_size)
+        weight, bias = _parameters(rng, stage, shape, fan_in, stage.out_channels, result)
+        out = eng.conv(
+            x, weight, bias, nd=stage.nd, stride=stage.stride, padding=stage.padding,
+            dilation=stage.dilation, groups=stage.groups, padding_mode=stage.padding_mode,
+        )  # fmt: skip
+        return StageResult(row, out, weight=weight, bias=bias)
+    if isinstance(stage, st.ConvTranspose):
+        shape = (stage.in_channels, stage.out_channels // stage.groups, *stage.kernel_size)
+        fan_in = (stage.out_channels // stage.groups) * math.prod(stage.kernel_size)
+        weight, bias = _parameters(rng, stage, shape, fan_in, stage.out_channels, result)
+        out = eng.conv_transpose(
+            x, weight, bias, nd=stage.nd, stride=stage.stride, padding=stage.padding,
+            output_padding=stage.output_padding, groups=stage.groups, dilation=stage.dilation,
+        )  # fmt: skip
+        return StageResult(row, out, weight=weight, bias=bias)
+    if isinstance(stage, st.Linear):
+        weight, bias = _parameters(
+            rng, stage, (stage.out_features, stage.in_features), stage.in_features, stage.out_features, result
+        )
+        return StageResult(row, eng.linear(x, weight, bias), weight=weight, bias=bias)
+    if isinstance(stage, st.Pool):
+        if stage.mode == "max":
+            out, idx = eng.max_pool(
+                x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
+                dilation=stage.dilation, ceil_mode=stage.ceil_mode,
+            )  # fmt: skip
+            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd))
+        out = eng.avg_pool(
+            x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
+            ceil_mode=stage.ceil_mode, count_include_pad=stage.count_include_pad,
+            divisor_override=stage.divisor_override,
+        )  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.AdaptivePool):
+        size = row.output_shape[-stage.nd :]
+        if stage.mode == "max":
+            out, idx = eng.adaptive_max_pool(x, nd=stage.nd, output_size=size)
+            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd))
+        return StageResult(row, eng.adaptive_avg_pool(x, nd=stage.nd, output_size=size))
+    if isinstance(stage, st.Unpool):
+        if row.unpool_source is not None:
+            idx = result.results[row.unpool_source - 1].indices
+        elif indices is not None:
+            idx = indices
+            if tuple(idx.shape) != tuple(row.input_shape):
+                raise LayerError(
+                    f"the indices have shape {st.fmt_shape(tuple(idx.shape))} but the input has "
+                    f"{st.fmt_shape(row.input_shape)} — they must match"
+                )
+            idx = idx.reshape(row.effective_input)
+        else:
+            raise LayerError(
+                "needs max-pool indices: put a max pool before it, give --indices FILE, "
+                "or pipe in a max pool's --json result"
+            )
+        size = row.output_shape[-stage.nd :]
+        plane = math.prod(size)
+        flat = idx.reshape(-1)
+        if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= plane):
+            bad = int(flat.max()) if int(flat.max()) >= plane else int(flat.min())
+            raise LayerError(
+                f"index {bad} is outside the {'×'.join(map(str, size))} output plane — "
+                "give output_size (--output-size) the size of the max pool's input"
+            )
+        out = eng.max_unpool(
+            x, idx, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride,
+            padding=stage.padding, output_size=size,
+        )  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.Flatten):
+        return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
+    if isinstance(stage, st.Activation):
+        return StageResult(row, eng.activation(stage.name, x, dict(stage.options)))
+    if isinstance(stage, st.BatchNorm):
+        return StageResult(row, eng.batch_norm(x, eps=stage.eps))
+    if isinstance(stage, st.Passthrough):
+        return StageResult(row, x.copy())
+    raise LayerError(f"cnnops cannot compute {stage.name} yet")  # pragma: no cover
+
+
+def winner_mask(x: np.ndarray, idx: np.ndarray, nd: int) -> np.ndarray:
+    """Cells of ``x`` that a max pool picked (for highlighting the pool's input)."""
+    import numpy as np
+
+    plane = math.prod(x.shape[-nd:])
+    lead = x.shape[:-nd]
+    mask = np.zeros((math.prod(lead) if lead else 1, plane), dtype=bool)
+    flat_idx = idx.reshape(mask.shape[0], -1)
+    rows = np.repeat(np.arange(mask.shape[0]), flat_idx.shape[1])
+    valid = (flat_idx.reshape(-1) >= 0) & (flat_idx.reshape(-1) < plane)
+    mask[rows[valid], flat_idx.reshape(-1)[valid]] = True
+    return mask.reshape(x.shape)

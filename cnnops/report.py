@@ -1,0 +1,83 @@
+"""Renderables and JSON documents for a pipeline run: tensors, weights, shapes and formulas."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from cnnops import render
+
+if TYPE_CHECKING:
+    from cnnops.pipeline import RunResult
+
+
+def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) -> list[RenderableType]:
+    from cnnops.tensorview import tensor_view
+
+    results = result.results
+    out: list[RenderableType] = []
+    header = Text(f"input {source} → {render.dims(result.input.shape)}", style="bold")
+    out.append(header)
+    first_winners = results[0].winners if results else None
+    out.append(tensor_view(result.input, title="input", highlight=first_winners, full=full, plain=plain))
+    for i, res in enumerate(results):
+        row = res.row
+        label = f"stage {row.index} {row.stage.call}"
+        if res.weight is not None:
+            out.append(tensor_view(res.weight, title=f"{label}: weight {render.dims(res.weight.shape)}",
+                                   full=full, plain=plain))  # fmt: skip
+            if res.bias is not None:
+                out.append(tensor_view(res.bias, title=f"{label}: bias", full=full, plain=plain))
+        winners = results[i + 1].winners if i + 1 < len(results) else None
+        title = f"{label} → {render.dims(res.output.shape)}"
+        if row.flattened_shape:
+            title += f" (after an implicit flatten to {render.dims(row.flattened_shape)})"
+        if winners is not None:
+            title += f"  [highlighted: picked by stage {row.index + 1}]"
+        out.append(tensor_view(res.output, title=title, highlight=winners, full=full, plain=plain))
+    out.append(render.shape_table(result.trace, title="Shapes", plain=plain))
+    formulas = render.formula_table(result.trace, plain=plain)
+    if formulas is not None:
+        out.append(formulas)
+    footer = f"engine {result.engine}"
+    if result.defaults_used:
+        footer += f"; weights not given were drawn with PyTorch's default initialisation, seed {result.seed} (--seed)"
+    out.append(Text(footer, style="dim"))
+    return out
+
+
+def run_group(result: RunResult, *, source: str, plain: bool, full: bool) -> Group:
+    return Group(*run_renderables(result, source=source, plain=plain, full=full))
+
+
+def run_document(result: RunResult, *, source: str, intermediates: bool = False) -> dict[str, Any]:
+    """The SPEC §2 document: input, stages, output (with max-pool indices when the last stage has them)."""
+    from cnnops.io import array_to_json
+
+    stages = []
+    for res in result.results:
+        entry = res.row.as_dict()
+        if intermediates:
+            entry["data"] = array_to_json(res.output)
+            if res.indices is not None:
+                entry["indices"] = res.indices.tolist()
+            if res.weight is not None:
+                entry["weight"] = array_to_json(res.weight)
+            if res.bias is not None:
+                entry["bias"] = array_to_json(res.bias)
+        stages.append(entry)
+    output: dict[str, Any] = {"shape": list(result.output.shape), "data": array_to_json(result.output)}
+    if result.output_indices is not None:
+        output["indices"] = result.output_indices.tolist()
+    doc: dict[str, Any] = {
+        "input": {"shape": list(result.input.shape), "source": source},
+        "engine": result.engine,
+        "seed": result.seed,
+        "stages": stages,
+        "output": output,
+    }
+    if intermediates:
+        doc["input"]["data"] = array_to_json(result.input)
+    return doc

@@ -1,0 +1,188 @@
+"""The stage-spec language: PyTorch call syntax, conveniences, files, printed models, refusals."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from cnnops import stages as st
+from cnnops.errors import CnnopsError, SpecError
+from cnnops.spec import looks_like_stage, parse_stage, parse_stage_file, parse_stages
+
+
+@pytest.mark.parametrize(
+    "text, call",
+    [
+        ("MaxPool2d(2, stride=1)", "MaxPool2d(2, stride=1)"),
+        ("maxpool2d(2, stride=1)", "MaxPool2d(2, stride=1)"),
+        ("MAXPOOL2D(2,stride=1)", "MaxPool2d(2, stride=1)"),
+        ("maxpool:2,stride=1", "MaxPool2d(2, stride=1)"),
+        ("pool:2,s=1", "MaxPool2d(2, stride=1)"),
+        ("conv:1,4,k=3,p=1", "Conv2d(1, 4, 3, padding=1)"),
+        ("conv(1, 4, kernel_size=(3, 5), d=2)", "Conv2d(1, 4, (3, 5), dilation=2)"),
+        ("ReLU", "ReLU()"),
+        ("relu()", "ReLU()"),
+        ("relu:", "ReLU()"),
+        ("leaky-relu:0.2", "LeakyReLU(negative_slope=0.2)"),
+        ("leaky_relu(negative_slope=0.2)", "LeakyReLU(negative_slope=0.2)"),
+        ("avgpool:2", "AvgPool2d(2)"),
+        ("unpool:2", "MaxUnpool2d(2)"),
+        ("adaptiveavgpool:(None, 7)", "AdaptiveAvgPool2d((None, 7))"),
+        ("AdaptiveMaxPool1d(10)", "AdaptiveMaxPool1d(10)"),
+        ("linear:9216,4096", "Linear(9216, 4096)"),
+        ("flatten", "Flatten()"),
+        ("Flatten(0, -1)", "Flatten(start_dim=0)"),
+        ("Softmax(dim=1)", "Softmax(dim=1)"),
+        ("GELU(approximate='tanh')", "GELU(approximate='tanh')"),
+        ("Dropout(p=0.5, inplace=False)", "Dropout()"),
+        ("BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)", "BatchNorm2d(64)"),
+        ("ConvTranspose2d(16, 8, 2, stride=2)", "ConvTranspose2d(16, 8, 2, stride=2)"),
+    ],
+)
+def test_every_syntax_form_parses_to_the_same_normalised_call(text, call):
+    assert parse_stage(text).call == call
+
+
+def test_printed_model_line_with_name_prefix_tuples_and_bare_words():
+    stage = parse_stage(
+        "(3): Conv2d(2, 4, kernel_size=(3, 3), stride=(1, 1), padding=same, bias=False, padding_mode=reflect)"
+    )
+    assert isinstance(stage, st.Conv)
+    assert stage.padding == "same" and stage.padding_mode == "reflect" and stage.bias is False
+    assert stage.kernel_size == (3, 3)
+
+
+def test_tuples_strings_and_none_keep_their_meaning():
+    conv = parse_stage("Conv2d(1, 2, (3, 5), stride=(2, 1), padding='valid')")
+    assert conv.kernel_size == (3, 5) and conv.stride == (2, 1) and conv.padding == "valid"
+    adaptive = parse_stage("AdaptiveAvgPool2d((None, 3))")
+    assert adaptive.output_size == (None, 3)
+    pool = parse_stage("MaxPool2d(3)")
+    assert pool.stride == (3, 3), "pool stride defaults to the kernel size"
+    unpool = parse_stage("MaxUnpool2d(2, output_size=(1, 1, 5, 5))")
+    assert unpool.output_size == (1, 1, 5, 5)
+
+
+def test_pytorch_positional_order_is_respected():
+    pool = parse_stage("MaxPool2d(3, 2, 1, 2, False, True)")
+    assert (pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode) == (
+        (3, 3), (2, 2), (1, 1), (2, 2), True,
+    )
+    convt = parse_stage("ConvTranspose2d(4, 2, 3, 2, 1, 1, 2, False, 1)")
+    assert convt.output_padding == (1, 1) and convt.groups == 2 and convt.bias is False
+    avg = parse_stage("AvgPool2d(2, 2, 0, True, False, 3)")
+    assert avg.ceil_mode and not avg.count_include_pad and avg.divisor_override == 3
+
+
+def test_weight_and_bias_values_are_kept_for_data_commands():
+    stage = parse_stage("Conv2d(1, 4, 4, weight='vertical-edge, -vertical-edge', bias=[0, 1, 2, 3], seed=7)")
+    assert stage.weight == "vertical-edge, -vertical-edge"
+    assert stage.bias is True and stage.bias_value == (0, 1, 2, 3) and stage.seed == 7
+    assert parse_stage("Conv2d(1, 1, 3, weight=[[1, 0, -1], [2, 0, -2], [1, 0, -1]])").weight[1] == (2, 0, -2)
+    assert parse_stage("Conv2d(1, 1, 3, bias=False)").bias is False
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("MaxPool3d(2)", "did you mean MaxPool2d?"),
+        ("MaxPol2d(2)", "did you mean MaxPool2d?"),
+        ("Conv2D(1, 2)", "needs kernel_size"),
+        ("MaxPool2d(2, strid=1)", "did you mean stride?"),
+        ("Conv2d(1, 2, 3, paddin=1)", "did you mean padding?"),
+        ("AvgPool1d(2, divisor_override=2)", "AvgPool1d has no argument 'divisor_override'"),
+        ("Conv2d(1, 2, (3, 3, 3))", "kernel_size must be an integer or a tuple of 2 integers"),
+        ("Conv2d(1, 2, 3, padding='full')", "'same' or 'valid'"),
+        ("Conv2d(1, 2, 3, padding_mode='mirror')", "'reflect'"),
+        ("MaxPool2d(2, 1, 0, 1, False, False, 9)", "at most 6 positional arguments"),
+        ("MaxPool2d(2, stride=1, stride=2)", "twice"),
+        ("Linear(3.5, 2)", "in_features must be an integer"),
+        ("MaxPool2d(2)(3)", "single layer call"),
+        ("relu(", "not valid layer syntax"),
+        ("", "empty stage"),
+        ("GELU(approximate='fast')", "'none', 'tanh'"),
+    ],
+)
+def test_errors_name_the_problem_and_suggest_a_fix(text, fragment):
+    with pytest.raises(SpecError) as info:
+        parse_stage(text)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('echo hi')",
+        "Conv2d(1, 2, __import__('os'))",
+        "os.system('ls')",
+        "Conv2d(1, 2, os.path)",
+        "Conv2d(1, 2, [1][0])",
+        "Conv2d(1, 2, (lambda: 3)())",
+        "Conv2d(1, 2, 3 * 3)",
+        "Conv2d(1, 2, 10**100)",
+        "Conv2d(1, 2, 123456789012345678901234567890)",
+        "MaxPool2d(*[2])",
+        "MaxPool2d(**{'kernel_size': 2})",
+        "Conv2d(1, 2, __class__)",
+        "MaxPool2d(2).__class__",
+        "Conv2d(1, 2, f'{3}')",
+    ],
+)
+def test_anything_that_would_need_evaluation_is_refused(text):
+    with pytest.raises(SpecError):
+        parse_stage(text)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(hs.text(max_size=60))
+def test_arbitrary_text_only_ever_raises_spec_error(text):
+    try:
+        parse_stage(text)
+    except CnnopsError:
+        pass
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(hs.sampled_from(["Conv2d(", "MaxPool2d(", "maxpool:", "Linear(", "AdaptiveAvgPool2d("]), hs.text(max_size=40))
+def test_layer_names_with_arbitrary_arguments_only_raise_spec_error(head, tail):
+    try:
+        parse_stage(head + tail)
+    except CnnopsError:
+        pass
+
+
+def test_parse_stages_numbers_the_failing_stage():
+    with pytest.raises(SpecError, match=r"^stage 2: unknown layer 'relux'"):
+        parse_stages(["ReLU", "relux"])
+
+
+def test_stage_file_with_comments_and_printed_model_nesting():
+    text = """
+    # my net
+    Conv2d(1, 4, 3)   # first layer
+    Net(
+      (features): Sequential(
+        (0): ReLU(inplace=True)
+        (1): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+      )
+      (blocks): ModuleList(
+        (0-2): 3 x Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+      )
+    )
+    """
+    stages = parse_stage_file(text)
+    assert [s.name for s in stages] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "Conv2d", "Conv2d"]
+
+
+def test_stage_file_errors_name_the_line():
+    with pytest.raises(SpecError, match=r"^net.txt line 3: unknown layer 'Conv3d'"):
+        parse_stage_file("ReLU\n\nConv3d(1, 2, 3)\n", origin="net.txt")
+
+
+@pytest.mark.parametrize(
+    "word, is_stage",
+    [("relu", True), ("ReLU", True), ("maxpool:2", True), ("MaxPool2d(2, stride=1)", True),
+     ("conv(1,1,3)", True), ("input.json", False), ("./relu", False), ("-", False),
+     ("[[1, 2]]", False), ("photo.png", False), ("relu.json", False)],
+)  # fmt: skip
+def test_inputs_end_where_the_first_stage_begins(word, is_stage):
+    assert looks_like_stage(word) is is_stage
