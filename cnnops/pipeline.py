@@ -140,7 +140,7 @@ def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, ind
         fan_in = (stage.in_channels // stage.groups) * math.prod(stage.kernel_size)
         weight, bias = _parameters(rng, stage, shape, fan_in, stage.out_channels, result)
         out = eng.conv(
-            x, weight, bias, nd=stage.nd, stride=stage.stride, padding=stage.padding,
+            x, weight, bias, nd=stage.nd, stride=stage.stride, pads=stage.pads(),
             dilation=stage.dilation, groups=stage.groups, padding_mode=stage.padding_mode,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)

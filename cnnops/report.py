@@ -21,7 +21,10 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     header = Text(f"input {source} → {render.dims(result.input.shape)}", style="bold")
     out.append(header)
     first_winners = results[0].winners if results else None
-    out.append(tensor_view(result.input, title="input", highlight=first_winners, full=full, plain=plain))
+    title = "input"
+    if first_winners is not None:
+        title += f"  ({'*' if plain else 'highlighted'}: picked by the max pool of stage 1)"
+    out.append(tensor_view(result.input, title=title, highlight=first_winners, full=full, plain=plain))
     for i, res in enumerate(results):
         row = res.row
         label = f"stage {row.index} {row.stage.call}"
@@ -35,7 +38,8 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
         if row.flattened_shape:
             title += f" (after an implicit flatten to {render.dims(row.flattened_shape)})"
         if winners is not None:
-            title += f"  [highlighted: picked by stage {row.index + 1}]"
+            mark = "*" if plain else "highlighted"
+            title += f"  ({mark}: picked by the max pool of stage {row.index + 1})"
         out.append(tensor_view(res.output, title=title, highlight=winners, full=full, plain=plain))
     out.append(render.shape_table(result.trace, title="Shapes", plain=plain))
     formulas = render.formula_table(result.trace, plain=plain)

@@ -101,17 +101,19 @@ def test_usage_error_exits_2():
     assert result.exit_code == 2
 
 
-def _run_without_torch(*args):
-    """Run the installed cnnops with a poisoned torch on the path: importing it fails loudly."""
-    poison = Path(__file__).parent / "_poison"
+def _run_without_torch(tmp_path, *args):
+    """Run cnnops with a poisoned torch first on the path: importing it fails loudly."""
+    poison = tmp_path / "poison"
+    (poison / "torch").mkdir(parents=True, exist_ok=True)
+    (poison / "torch" / "__init__.py").write_text("raise ImportError('torch must not be imported here')")
     env = dict(os.environ, PYTHONPATH=str(poison), NO_COLOR="1")
     return subprocess.run([sys.executable, "-m", "cnnops", *args], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
-def test_shape_and_help_never_import_torch():
+def test_shape_and_help_never_import_torch(tmp_path):
     for args in (["shape", "1x3x224x224", "-f", "examples/alexnet.txt"], ["--help"], ["shape", "--help"],
                  ["run", "--help"], ["pool", "--help"]):  # fmt: skip
-        result = _run_without_torch(*args)
+        result = _run_without_torch(tmp_path, *args)
         assert result.returncode == 0, (args, result.stderr)
         assert "Traceback" not in result.stderr
 

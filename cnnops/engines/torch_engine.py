@@ -51,18 +51,15 @@ def _run(op, *args, **kwargs):
         raise LayerError(f"PyTorch rejected it: {str(exc).splitlines()[0]}") from None
 
 
-def conv(x, weight, bias, *, nd, stride, padding, dilation, groups, padding_mode) -> np.ndarray:
+def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -> np.ndarray:
+    """``pads``: (left, right) per spatial dim, 'same'/'valid' already resolved by the stage."""
     xt = _t(x)
-    if padding_mode != "zeros":
-        if isinstance(padding, str):
-            pads = []
-            for k, d in zip(weight.shape[2:], dilation):
-                total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))
-        else:
-            pads = [(p, p) for p in padding]
+    if padding_mode == "zeros" and all(left == right for left, right in pads):
+        padding = tuple(left for left, _ in pads)
+    else:
         flat = [v for left_right in reversed(pads) for v in left_right]
-        xt = _run(F.pad, xt, flat, mode=padding_mode)
+        mode = "constant" if padding_mode == "zeros" else padding_mode
+        xt = _run(F.pad, xt, flat, mode=mode)
         padding = 0
     op = F.conv1d if nd == 1 else F.conv2d
     b = None if bias is None else _t(bias)

@@ -1,1 +1,0 @@
-raise ImportError('torch must not be imported here')
