@@ -164,7 +164,7 @@ def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, ind
                 x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
                 dilation=stage.dilation, ceil_mode=stage.ceil_mode,
             )  # fmt: skip
-            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd))
+            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd).reshape(row.input_shape))
         out = eng.avg_pool(
             x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
             ceil_mode=stage.ceil_mode, count_include_pad=stage.count_include_pad,
@@ -175,7 +175,7 @@ def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, ind
         size = row.output_shape[-stage.nd :]
         if stage.mode == "max":
             out, idx = eng.adaptive_max_pool(x, nd=stage.nd, output_size=size)
-            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd))
+            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd).reshape(row.input_shape))
         return StageResult(row, eng.adaptive_avg_pool(x, nd=stage.nd, output_size=size))
     if isinstance(stage, st.Unpool):
         if row.unpool_source is not None:

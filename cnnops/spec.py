@@ -76,6 +76,14 @@ def _size(v: Any, nd: int) -> tuple[int, ...] | None:
     return None
 
 
+def _size_prefix(v: Any, nd: int) -> tuple[int, ...] | None:
+    if _is_int(v):
+        return (v,) * nd
+    if isinstance(v, tuple) and len(v) >= nd and all(_is_int(x) for x in v):
+        return v[:nd]
+    return None
+
+
 def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
     """Validate the type of one argument; returns the value (tuples normalised from lists)."""
     kind, nd = param.kind, layer.nd
@@ -95,6 +103,14 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
         ok, want = _size(value, nd) is not None, f"an integer or a tuple of {nd} integers"
     elif kind == "size?":
         ok, want = value is None or _size(value, nd) is not None, f"an integer or a tuple of {nd} integers"
+    elif kind == "stride?":
+        # pools: PyTorch takes an empty stride, like None, as "the kernel size"
+        ok = value is None or value == () or _size(value, nd) is not None
+        want = f"an integer or a tuple of {nd} integers"
+    elif kind in ("size+", "size+?"):
+        # MaxUnpool stride and padding: PyTorch reads the first nd entries and ignores any more
+        ok = (kind == "size+?" and value is None) or _size_prefix(value, nd) is not None
+        want = f"an integer or a tuple of {nd} integers"
     elif kind == "conv_padding":
         ok = _size(value, nd) is not None or value in ("same", "valid")
         want = f"an integer, a tuple of {nd} integers, 'same' or 'valid'"
@@ -105,8 +121,10 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
         def one(x: Any) -> bool:
             return x is None or _is_int(x)
 
-        ok = (_is_int(value) or (nd == 2 and value is None)) or (
-            isinstance(value, tuple) and len(value) == nd and all(one(x) for x in value)
+        # PyTorch accepts None only inside a 2-D tuple: AdaptiveAvgPool2d(None) and
+        # AdaptiveAvgPool1d((None,)) fail there
+        ok = _is_int(value) or (
+            isinstance(value, tuple) and len(value) == nd and all(one(x) if nd == 2 else _is_int(x) for x in value)
         )
         want = "an integer" if nd == 1 else "an integer or a tuple of 2 integers (None keeps that size)"
     elif kind == "shape?":
@@ -116,8 +134,10 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
         ok = isinstance(value, bool) or _is_number(value) or _is_numeric_list(value)
         want = "True, False, a number or a list of numbers"
     elif kind == "weight":
-        ok = value is None or isinstance(value, str) or _is_number(value) or _is_numeric_list(value)
-        want = "a kernel name, a path, 'random' or a nested list of numbers"
+        ok = value is None or isinstance(value, str) or _is_number(value) or _is_numeric_list(value) or (
+            isinstance(value, tuple) and bool(value) and all(isinstance(v, str) for v in value)
+        )
+        want = "a kernel name (or a list of them), a path, 'random' or a nested list of numbers"
     if not ok:
         raise SpecError(f"{layer.name} argument {param.name} must be {want}, got {_show(value)}")
     return value
@@ -210,7 +230,8 @@ def _build_unpool(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     stride = a.get("stride")
     return st.Unpool(
         name=name, call=call, nd=nd, kernel_size=_size(kernel, nd),
-        stride=_size(kernel if stride is None else stride, nd), padding=_size(a.get("padding", 0), nd),
+        stride=_size(kernel, nd) if stride is None else _size_prefix(stride, nd),
+        padding=_size_prefix(a.get("padding", 0), nd),
         output_size=a.get("output_size"),
     )
 
@@ -268,10 +289,12 @@ _CONVT = (
     "output_padding:size=0 groups:int=1 bias:bias=True dilation:size=1 "
     "padding_mode:choice:zeros|reflect|replicate|circular='zeros' " + _WEIGHTS
 )
-_MAXPOOL = "kernel_size:size stride:size?=None padding:size=0 dilation:size=1 return_indices:bool=False ceil_mode:bool=False"
-_AVGPOOL1 = "kernel_size:size stride:size?=None padding:size=0 ceil_mode:bool=False count_include_pad:bool=True"
+_MAXPOOL = "kernel_size:size stride:stride?=None padding:size=0 dilation:size=1 return_indices:bool=False ceil_mode:bool=False"
+_AVGPOOL1 = "kernel_size:size stride:stride?=None padding:size=0 ceil_mode:bool=False count_include_pad:bool=True"
 _AVGPOOL2 = _AVGPOOL1 + " divisor_override:int?=None"
 _INPLACE = "inplace:bool=False"
+#: Dropout1d insists on 2-D or 3-D; Dropout2d only warns about other ranks and keeps the shape
+_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None)}
 _BN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=True track_running_stats:bool=True *bias:bool=True"
 
 
@@ -289,11 +312,11 @@ def _layers() -> dict[str, LayerDef]:
                 _build_adaptive("max"), nd,
             ),
             LayerDef(
-                f"MaxUnpool{nd}d", _p("kernel_size:size stride:size?=None padding:size=0 *output_size:shape?=None"),
+                f"MaxUnpool{nd}d", _p("kernel_size:size stride:size+?=None padding:size+=0 *output_size:shape?=None"),
                 _build_unpool, nd,
             ),
             LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
-            LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough((nd + 1, nd + 2)), nd),
+            LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
         ]
     table += [
         LayerDef("Linear", _p("in_features:int out_features:int bias:bias=True " + _WEIGHTS), _build_linear),
@@ -492,7 +515,7 @@ def _call_text(layer: LayerDef, bound: dict[str, Any]) -> str:
         if param.name not in bound or param.name == "inplace":
             continue
         value = bound[param.name]
-        if param.kind in ("size", "size?", "conv_padding") and isinstance(value, tuple) and len(set(value)) == 1:
+        if param.kind in ("size", "size?", "stride?", "size+", "size+?", "conv_padding") and isinstance(value, tuple) and len(set(value)) == 1:
             value = value[0]
         if param.required:
             parts.append(_show(value))
