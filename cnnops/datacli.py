@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,18 +23,18 @@ if TYPE_CHECKING:
 DEFAULT_MAX_ELEMENTS = 2**28
 
 
-class PoolMode(str, Enum):
+class PoolMode(StrEnum):
     max = "max"
     avg = "avg"
 
 
-class Dims(str, Enum):
+class Dims(StrEnum):
     auto = "auto"
     one = "1"
     two = "2"
 
 
-class PaddingMode(str, Enum):
+class PaddingMode(StrEnum):
     zeros = "zeros"
     reflect = "reflect"
     replicate = "replicate"
@@ -170,7 +170,8 @@ def run(
     """
     from cnnops.spec import looks_like_stage
 
-    inputs, stage_texts = [], []
+    inputs: list[str] = []
+    stage_texts: list[str] = []
     for arg in args:
         (stage_texts if stage_texts or looks_like_stage(arg) else inputs).append(arg)
     if not inputs:

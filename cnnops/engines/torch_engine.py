@@ -5,7 +5,6 @@ Inputs and outputs are NumPy arrays (float32; indices int64), shared with torch 
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
