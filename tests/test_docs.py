@@ -61,3 +61,25 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci.splitlines()
     assert "torch==2.13.0" in test_command
+
+
+def test_examples_tutorial_script_runs_every_walk_through():
+    result = subprocess.run(["bash", str(ROOT / "examples" / "tutorials.sh")], capture_output=True, text=True,
+                            env=dict(os.environ, NO_COLOR="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"),
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("### ") == 11
+    assert "Traceback" not in result.stderr
+
+
+def test_bundled_image_is_what_make_image_draws():
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import make_image
+    finally:
+        sys.path.pop(0)
+    drawn = np.asarray(make_image.draw())
+    assert (np.asarray(Image.open(ROOT / "examples" / "street.png")) == drawn).all()
