@@ -7,6 +7,7 @@ in about the time Python needs for typer and rich.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from cnnops import __version__
-from cnnops.errors import CnnopsError
+from cnnops.errors import CnnopsError, UsageError
 
 app = typer.Typer(
     name="cnnops",
@@ -25,7 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain click help: long option names are never truncated at 80 columns
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -112,6 +113,14 @@ def main_callback(
     _state["debug"] = debug
 
 
+def complete_stage(incomplete: str) -> list[str]:
+    """Shell completion: layer names and short names that start with what was typed."""
+    from cnnops.spec import known_names
+
+    # shells filter case-sensitively: keep what was typed and complete the rest of the name
+    return [incomplete + name[len(incomplete):] for name in known_names() if name.lower().startswith(incomplete.lower())]
+
+
 def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> list:
     """Stages from the command line, then from ``-f FILE``, through the one parser."""
     from cnnops.errors import InputError
@@ -137,10 +146,6 @@ def emit_text(text: str) -> None:
     sys.stdout.flush()
 
 
-def emit_json(doc: Any) -> None:
-    import json
-
-    emit_text(json.dumps(doc, ensure_ascii=False))
 
 
 @app.command()
@@ -149,26 +154,34 @@ def shape(
     input_shape: Annotated[str, typer.Argument(metavar="SHAPE", help="Input shape: 1x3x224x224, or unbatched 3x224x224.")],
     stages: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[STAGE]...", help="Layers in PyTorch call syntax: 'Conv2d(3, 64, 3)' ReLU maxpool:2"),
+        typer.Argument(metavar="[STAGE]...", autocompletion=complete_stage,
+                       help="Layers in PyTorch call syntax: 'Conv2d(3, 64, 3)' ReLU maxpool:2"),  # fmt: skip
     ] = None,
     file: Annotated[
         Path | None,
         typer.Option("-f", "--file", help="Stages, one per line, or the text print(model) shows ('-' for stdin)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="One CSV row per stage, for spreadsheets.")] = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per stage per line.")] = False,
 ) -> None:
     """Size a network: per-stage shapes, formulas, parameters, MACs and receptive field. Never imports torch.
 
-    Example: [bold]cnnops shape 1x3x224x224 -f examples/alexnet.txt[/]
+    Example: cnnops shape 1x3x224x224 -f examples/alexnet.txt
     """
     from cnnops.shapes import parse_shape, trace_shapes
 
     shape_in = parse_shape(input_shape)
     stage_list = read_stage_args(stages, file)
     trace = trace_shapes(shape_in, stage_list)
-    if as_json:
+    if sum((as_json, csv, jsonl)) > 1:
+        raise UsageError("choose one of --json, --csv and --jsonl")
+    if as_json or csv or jsonl:
         trace.raise_error()
-        emit_json(trace.as_dict())
+        from cnnops import render
+
+        emit_text(json.dumps(trace.as_dict()) if as_json else
+                  render.shape_csv(trace) if csv else render.shape_jsonl(trace))  # fmt: skip
         return
     from cnnops import render
 

@@ -153,3 +153,48 @@ def kernels_table(described: list[dict], plain: bool = False) -> Table:
         values = "\n".join(" ".join(f"{v:g}".rjust(width) for v in row) for row in rows)
         table.add_row(k["name"], "×".join(map(str, k["shape"])), values, k["description"])
     return table
+
+
+CSV_COLUMNS = ["index", "stage", "input_shape", "output_shape", "params", "macs", "rf_size", "rf_jump", "rf_start",
+               "notes"]  # fmt: skip
+
+
+def _flat_row(row: Row) -> dict[str, object]:
+    """Plain ASCII cells: shapes as ``1x64x55x55``; a receptive-field value per axis only when they differ."""
+    rf = row.receptive_field or ()
+
+    def axes(values: list[str]) -> str:
+        return values[0] if len(set(values)) == 1 else "x".join(values) if values else ""
+
+    return {
+        "index": row.index,
+        "stage": row.stage.torch_repr(),
+        "input_shape": "x".join(map(str, row.input_shape)),
+        "output_shape": "x".join(map(str, row.output_shape)),
+        "params": row.params,
+        "macs": row.macs,
+        "rf_size": axes([str(r.size) for r in rf]),
+        "rf_jump": axes([str(r.jump) for r in rf]),
+        "rf_start": axes([f"{r.start:g}" for r in rf]),
+        "notes": "; ".join(row.notes),
+    }
+
+
+def shape_csv(trace: Trace) -> str:
+    """One row per stage with a header, shapes written ``1×64×55×55``."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in trace.rows:
+        writer.writerow(_flat_row(row))
+    return buffer.getvalue()
+
+
+def shape_jsonl(trace: Trace) -> str:
+    """One JSON object per stage per line (the rows of ``--json``)."""
+    import json
+
+    return "".join(json.dumps(row.as_dict(), ensure_ascii=False) + "\n" for row in trace.rows)

@@ -137,7 +137,8 @@ def test_invalid_inputs_give_one_error_line_and_exit_1(args, fragment):
 @pytest.mark.parametrize(
     "args",
     [("pool", "[[1]]"), ("pool", "[[1]]", "-k", "a"), ("pool", "[[1]]", "-k", "2", "--mode", "median"),
-     ("pool", "[[1]]", "-k", "2", "--mode", "avg", "--dilation", "2"), ("run",), ("run", "a.json", "b.json")],
+     ("pool", "[[1]]", "-k", "2", "--mode", "avg", "--dilation", "2"), ("run",), ("pool", "-k", "2", "[[1]]", "[[2]]", "--json"),
+     ("pool", "-k", "2", "[[1]]", "[[2]]", "-o", "x.json"), ("pool", "-k", "2", "-", "-")],
 )  # fmt: skip
 def test_usage_errors_exit_2(args):
     result = invoke(*args)

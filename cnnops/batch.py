@@ -1,0 +1,215 @@
+"""One or many inputs through the data commands: read, run, then print, stream or write each result.
+
+This is the CLI's orchestration layer: it calls the core (io, pipeline) and the renderers, and keeps
+going past a failed input in a batch, reporting every failure on stderr and exiting 1 at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnops.errors import CnnopsError, InputError, UsageError
+
+if TYPE_CHECKING:
+    from cnnops.io import TensorInput
+    from cnnops.pipeline import RunResult
+    from cnnops.stages import Stage
+
+DEFAULT_MAX_ELEMENTS = 2**28
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    npy = "npy"
+
+
+@dataclass
+class DataOptions:
+    """Every option the data commands share, gathered once by the CLI."""
+
+    as_json: bool = False
+    jsonl: bool = False
+    intermediates: bool = False
+    output: Path | None = None
+    output_dir: Path | None = None
+    output_format: OutputFormat = OutputFormat.json
+    quiet: bool = False
+    full: bool = False
+    seed: int = 0
+    rgb: bool = False
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+    indices_file: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class BatchError(CnnopsError):
+    """Some inputs of a batch failed (each was already reported)."""
+
+
+StagesFor = Callable[["TensorInput"], list["Stage"]]
+
+
+def check_options(inputs: list[str], opts: DataOptions) -> None:
+    if len(inputs) > 1 and opts.output is not None:
+        raise UsageError("--output names one file; with several inputs use --output-dir DIR")
+    if len(inputs) > 1 and opts.as_json:
+        raise UsageError("--json prints one document; with several inputs use --jsonl (one document per line)")
+    if opts.as_json and opts.jsonl:
+        raise UsageError("choose one of --json and --jsonl")
+    if opts.output is not None and opts.output_dir is not None:
+        raise UsageError("choose one of --output and --output-dir")
+    if inputs.count("-") > 1:
+        raise UsageError("stdin ('-') can be read only once")
+
+
+def output_names(inputs: list[str], extension: str) -> list[str]:
+    """Per-input file names: the input's stem, made unique; ``input-N`` for stdin and inline JSON."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for n, arg in enumerate(inputs, 1):
+        text = arg.strip()
+        stem = f"input-{n}" if text == "-" or text[:1] in "[{" else Path(text).stem or f"input-{n}"
+        stem = re.sub(r"[^\w.-]", "_", stem)
+        count = seen.get(stem, 0)
+        seen[stem] = count + 1
+        names.append(f"{stem}.{extension}" if count == 0 else f"{stem}-{count + 1}.{extension}")
+    return names
+
+
+def read_indices(path: Path) -> Any:
+    import numpy as np
+
+    from cnnops import io
+
+    indices = io.read_array_file(str(path), what="indices")
+    if not np.all(np.isfinite(indices)) or not np.all(indices == np.round(indices)):
+        raise InputError(f"indices file '{path}' must hold whole numbers")
+    return indices.astype(np.int64)
+
+
+def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: Callable[..., None]) -> None:
+    """Run every input; a single input's error is raised, a batch reports each and fails at the end."""
+    from cnnops import io
+    from cnnops.pipeline import run_pipeline
+
+    check_options(inputs, opts)
+    if opts.output is not None:
+        io.check_output_path(str(opts.output))
+    targets: list[str | None] = [None] * len(inputs)
+    if opts.output_dir is not None:
+        prepare_directory(opts.output_dir)
+        targets = [str(opts.output_dir / name) for name in output_names(inputs, opts.output_format.value)]
+    elif opts.output is not None:
+        targets = [str(opts.output)]
+    indices = read_indices(opts.indices_file) if opts.indices_file is not None else None
+    failures: list[tuple[str, CnnopsError]] = []
+    with progress_bar(len(inputs)) as advance:
+        for arg, target in zip(inputs, targets):
+            try:
+                tensor = io.read_input(arg, rgb=opts.rgb, max_elements=opts.max_elements)
+                result = run_pipeline(
+                    tensor.data, stages_for(tensor), indices=indices if indices is not None else tensor.indices,
+                    seed=opts.seed, max_elements=opts.max_elements,
+                )  # fmt: skip
+                emit(result, tensor, target, batch=len(inputs) > 1)
+            except CnnopsError as exc:
+                if len(inputs) == 1:
+                    raise
+                failures.append((arg, exc))
+                report_failure(arg, exc)
+            advance()
+    if failures:
+        names = ", ".join(_short(arg) for arg, _ in failures[:5]) + (" …" if len(failures) > 5 else "")
+        raise BatchError(f"{len(failures)} of {len(inputs)} inputs failed: {names}")
+
+
+def _short(arg: str) -> str:
+    text = " ".join(arg.split())
+    return text if len(text) <= 40 else "…" + text[-39:]
+
+
+def prepare_directory(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise InputError(f"output directory '{path}' is a file — give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output directory '{path}': {exc.strerror}") from None
+
+
+def report_failure(arg: str, exc: CnnopsError) -> None:
+    from rich.markup import escape
+
+    from cnnops.cli import stderr_console
+
+    stderr_console().print(f"[bold red]Error:[/] {escape(_short(arg))}: {escape(str(exc))}", soft_wrap=True)
+
+
+class progress_bar:
+    """A rich progress bar on stderr for batches, only when stderr is a terminal."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.progress: Any = None
+
+    def __enter__(self) -> Callable[[], None]:
+        from cnnops.cli import stderr_console
+
+        console = stderr_console()
+        if self.total > 1 and console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                _rate_column(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+            )  # fmt: skip
+            self.progress.start()
+            task = self.progress.add_task("inputs", total=self.total)
+            return lambda: self.progress.advance(task)
+        return lambda: None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _rate_column() -> Any:
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.1f} items/s" if task.speed else "", style="progress.data.speed")
+
+    return RateColumn()
+
+
+def emit_result(opts: DataOptions) -> Callable[..., None]:
+    """The per-input output step: write files, then print the tables, the JSON or a JSON line."""
+    from cnnops import io
+    from cnnops.cli import emit_text, plain_output, stdout_console
+    from cnnops.report import run_document, run_group
+
+    def emit(result: RunResult, tensor: TensorInput, target: str | None, batch: bool) -> None:
+        wants_doc = opts.as_json or opts.jsonl or (target is not None and target.lower().endswith(".json"))
+        doc = run_document(result, source=tensor.source, intermediates=opts.intermediates) if wants_doc else None
+        if target is not None:
+            io.write_output(target, result.output, indices=result.output_indices, doc=doc)
+        for hook in opts.extras.get("after_run", []):
+            hook(result, tensor, batch)
+        if opts.as_json or opts.jsonl:
+            emit_text(io.dumps(doc))
+            return
+        if opts.quiet:
+            return
+        console = stdout_console()
+        if batch:
+            console.rule(f"input {tensor.source}")
+        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
+
+    return emit

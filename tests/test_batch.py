@@ -1,0 +1,124 @@
+"""Shell scripting: many inputs, failures summarised, --jsonl, --output-dir, CSV, completion, colour."""
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from cnnops.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+EX = ROOT / "examples"
+runner = CliRunner()
+
+
+def invoke(*args, input=None, env=None):
+    return runner.invoke(app, [str(a) for a in args], input=input, env={"COLUMNS": "200", **(env or {})})
+
+
+def good_and_bad(tmp_path):
+    (tmp_path / "a.json").write_text("[[1, 2], [3, 4]]")
+    (tmp_path / "b.json").write_text("[[1, 2], [3]]")
+    (tmp_path / "c.json").write_text("[[5, 6], [7, 8]]")
+    return [tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"]
+
+
+def test_batch_with_one_bad_file_processes_the_others_and_exits_1(tmp_path):
+    result = invoke("pool", "-k", "2", *good_and_bad(tmp_path), "--jsonl")
+    assert result.exit_code == 1
+    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["output"]["data"] for d in docs] == [[[[4.0]]], [[[8.0]]]]
+    errors = result.stderr.strip().splitlines()
+    assert "b.json" in errors[0] and "data[1]" in errors[0]
+    assert errors[-1].startswith("Error: 1 of 3 inputs failed:") and "b.json" in errors[-1]
+
+
+def test_jsonl_is_one_document_per_line_in_input_order(tmp_path):
+    paths = [tmp_path / f"{n}.json" for n in range(4)]
+    for n, path in enumerate(paths):
+        path.write_text(json.dumps([[n, -n], [2 * n, 0]]))
+    result = invoke("run", *paths, "relu", "--jsonl")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    assert [json.loads(line)["input"]["source"] for line in lines] == [str(p) for p in paths]
+
+
+def test_output_dir_writes_one_file_per_input_named_after_it(tmp_path):
+    inputs = good_and_bad(tmp_path)
+    out = tmp_path / "out"
+    result = invoke("run", inputs[0], inputs[2], "maxpool:2", "--output-dir", out, "--format", "npy", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.npy", "c.npy"]
+    assert np.load(out / "c.npy").tolist() == [[[8.0]]]
+    result = invoke("run", inputs[0], "[[9]]", "[[8]]", "relu", "--output-dir", out / "j", "-q")
+    assert sorted(p.name for p in (out / "j").iterdir()) == ["a.json", "input-2.json", "input-3.json"]
+
+
+def test_run_splits_inputs_from_stages_at_the_first_stage(tmp_path):
+    a, _, c = good_and_bad(tmp_path)
+    result = invoke("run", a, c, "maxpool:2", "relu", "--jsonl")
+    assert [json.loads(line)["output"]["data"] for line in result.stdout.splitlines()] == [[[[4.0]]], [[[8.0]]]]
+
+
+def test_batch_tables_have_a_header_per_input(tmp_path):
+    a, _, c = good_and_bad(tmp_path)
+    result = invoke("relu", a, c)
+    assert result.exit_code == 0
+    assert result.stdout.count("input " + str(a)) >= 1 and result.stdout.count("input " + str(c)) >= 1
+
+
+def test_shape_csv_and_jsonl():
+    result = invoke("shape", "1x1x28x28", "-f", EX / "small_net.txt", "--csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["output_shape"] for r in rows][-1] == "1x10"
+    assert rows[0]["params"] == "80" and rows[0]["rf_size"] == "3"
+    lines = invoke("shape", "1x1x28x28", "-f", EX / "small_net.txt", "--jsonl").stdout.splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(1, 9))
+    assert invoke("shape", "1x1x8x8", "relu", "--csv", "--json").exit_code == 2
+
+
+def test_completion_script_and_completions():
+    exe = [sys.executable, "-m", "cnnops"]
+    script = subprocess.run([*exe, "--show-completion", "bash"], capture_output=True, text=True)
+    assert script.returncode == 0 and "_CNNOPS_COMPLETE" in script.stdout.upper()
+
+    def complete(words, cword):
+        env = dict(os.environ, _CNNOPS_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(cword))
+        return subprocess.run(exe, capture_output=True, text=True, env=env, cwd=ROOT).stdout.split()
+
+    assert {"maxpool1d", "maxpool2d", "maxpool"} <= set(complete("cnnops shape 1x3x8x8 maxp", 3))
+    assert {"sobel-x", "sobel-y"} <= set(complete("cnnops conv x.json --weight sob", 4))
+    assert "adaptive-pool" in complete("cnnops ad", 1)
+    assert "--ceil-mode" in complete("cnnops pool --ce", 2)
+    assert "examples/grid4x4.json" in complete("cnnops run examples/gr", 2)
+
+
+def test_no_escape_codes_off_a_terminal_or_with_no_color():
+    for env in ({}, {"NO_COLOR": "1"}):
+        result = subprocess.run([sys.executable, "-m", "cnnops", "run", str(EX / "grid4x4.json"), "maxpool:2"],
+                                capture_output=True, text=True, env=dict(os.environ, **env))  # fmt: skip
+        assert result.returncode == 0 and "\x1b[" not in result.stdout
+        assert "┃" not in result.stdout and "━" not in result.stdout, "no box drawing off a terminal"
+
+
+def test_force_color_gives_colour_and_columns_sets_the_width():
+    result = subprocess.run([sys.executable, "-m", "cnnops", "relu", "[[-1, 2]]"], capture_output=True, text=True,
+                            env=dict(os.environ, FORCE_COLOR="1", COLUMNS="60"))  # fmt: skip
+    assert "\x1b[" in result.stdout
+    visible = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    assert max(len(line) for line in visible.splitlines()) <= 60
+
+
+def test_closed_stdout_pipe_exits_quietly():
+    proc = subprocess.run(f"{sys.executable} -m cnnops shape 1x3x224x224 -f {EX / 'alexnet.txt'} | head -1",
+                          shell=True, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr
