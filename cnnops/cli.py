@@ -202,4 +202,4 @@ def main() -> None:
     app(prog_name="cnnops")
 
 
-from cnnops import datacli  # noqa: E402,F401  (registers run and the single-op commands on app)
+from cnnops import datacli, solvecli  # noqa: E402,F401  (register the data commands and solve on app)

@@ -7,7 +7,7 @@ The language is PyTorch's call syntax, parsed with :mod:`ast` and never evaluate
 >>> parse_stage("maxpool:2,s=1").call
 'MaxPool2d(2, stride=1)'
 >>> parse_stage("(0): Conv2d(3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2))").call
-'Conv2d(3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2))'
+'Conv2d(3, 64, 11, stride=4, padding=2)'
 
 Conveniences: case-insensitive names, ``name:args`` for ``name(args)``, short names (``conv``,
 ``pool``…) and short keywords ``k s p d``. Files hold one stage per line, or the text that

@@ -122,3 +122,34 @@ def test_closed_stdout_pipe_exits_quietly():
                           shell=True, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0
     assert "Traceback" not in proc.stderr and "Error" not in proc.stderr
+
+
+def test_solve_lists_same_size_first_and_json_has_exactly_four_keys():
+    result = invoke("solve", "--input", "28", "--output", "28", "--kernel", "3")
+    assert result.exit_code == 0 and "Conv2d(1, 1, kernel_size=3, stride=1, padding=1)" in result.stdout
+    docs = json.loads(invoke("solve", "--input", "224", "--output", "112", "--json").stdout)
+    assert docs[0] == {"kernel_size": 2, "stride": 2, "padding": 0, "dilation": 1}
+    assert all(set(d) == {"kernel_size", "stride", "padding", "dilation"} for d in docs)
+
+
+def test_solve_answers_agree_with_the_shape_model():
+    from cnnops.shapes import trace_shapes
+    from cnnops.spec import parse_stage
+
+    for layer, lin, lout in (("conv", 32, 16), ("pool", 55, 27), ("conv_transpose", 7, 14), ("unpool", 3, 6)):
+        docs = json.loads(invoke("solve", "--input", lin, "--output", lout, "--layer", layer, "--json", "--limit", "0").stdout)
+        assert docs, layer
+        for d in docs:
+            name = {"conv": "Conv1d(1, 1, ", "pool": "MaxPool1d(", "conv_transpose": "ConvTranspose1d(1, 1, ",
+                    "unpool": "MaxUnpool1d("}[layer]  # fmt: skip
+            args = ", ".join(f"{k}={v}" for k, v in d.items() if k != "dilation" or layer != "unpool")
+            trace = trace_shapes((1, 1, lin), [parse_stage(f"{name}{args})")])
+            assert trace.error is None and trace.output_shape[-1] == lout, (layer, d)
+
+
+def test_solve_unpool_range_and_impossible_requests():
+    result = invoke("solve", "--input", "2", "--output", "4", "--layer", "unpool", "--kernel", "2")
+    assert "output_size may be any of 3…5" in result.stdout
+    result = invoke("solve", "--input", "5", "--output", "99", "--layer", "pool")
+    assert result.exit_code == 0 and "No pool settings" in result.stdout
+    assert invoke("solve", "--input", "0", "--output", "3").exit_code == 2
