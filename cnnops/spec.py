@@ -50,7 +50,7 @@ class Param:
 class LayerDef:
     name: str
     params: tuple[Param, ...]
-    build: Callable[[str, dict[str, Any], str], st.Stage]
+    build: Callable[[str, dict[str, Any], str, int], st.Stage]
     nd: int = 0
     #: accepts any arguments and ignores them (nn.Identity)
     ignores_args: bool = False
@@ -159,6 +159,14 @@ def _show(value: Any) -> str:
 
 
 # --- builders -------------------------------------------------------------------------------------
+def _tup(v: Any, nd: int, prefix: bool = False) -> tuple[int, ...]:
+    """A size already checked by :func:`_check_value`, as an nd-tuple (``prefix``: longer tuples cut)."""
+    size = _size_prefix(v, nd) if prefix else _size(v, nd)
+    if size is None:  # pragma: no cover - values are validated before building
+        raise SpecError(f"expected an integer or a tuple of {nd} integers, got {_show(v)}")
+    return size
+
+
 def _bias_fields(args: dict[str, Any]) -> dict[str, Any]:
     bias = args.get("bias", True)
     if isinstance(bias, bool):
@@ -171,9 +179,9 @@ def _build_conv(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     return st.Conv(
         name=name, call=call, nd=nd,
         in_channels=a["in_channels"], out_channels=a["out_channels"],
-        kernel_size=_size(a["kernel_size"], nd), stride=_size(a.get("stride", 1), nd),
-        padding=padding if isinstance(padding, str) else _size(padding, nd),
-        dilation=_size(a.get("dilation", 1), nd), groups=a.get("groups", 1),
+        kernel_size=_tup(a["kernel_size"], nd), stride=_tup(a.get("stride", 1), nd),
+        padding=padding if isinstance(padding, str) else _tup(padding, nd),
+        dilation=_tup(a.get("dilation", 1), nd), groups=a.get("groups", 1),
         padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
         **_bias_fields(a),
     )  # fmt: skip
@@ -183,9 +191,9 @@ def _build_conv_transpose(name: str, a: dict[str, Any], call: str, nd: int) -> s
     return st.ConvTranspose(
         name=name, call=call, nd=nd,
         in_channels=a["in_channels"], out_channels=a["out_channels"],
-        kernel_size=_size(a["kernel_size"], nd), stride=_size(a.get("stride", 1), nd),
-        padding=_size(a.get("padding", 0), nd), output_padding=_size(a.get("output_padding", 0), nd),
-        dilation=_size(a.get("dilation", 1), nd), groups=a.get("groups", 1),
+        kernel_size=_tup(a["kernel_size"], nd), stride=_tup(a.get("stride", 1), nd),
+        padding=_tup(a.get("padding", 0), nd), output_padding=_tup(a.get("output_padding", 0), nd),
+        dilation=_tup(a.get("dilation", 1), nd), groups=a.get("groups", 1),
         padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
         **_bias_fields(a),
     )  # fmt: skip
@@ -203,8 +211,8 @@ def _build_pool(mode: str) -> Callable[[str, dict[str, Any], str, int], st.Stage
         }  # fmt: skip
         return st.Pool(
             name=name, call=call, nd=nd, mode=mode,
-            kernel_size=_size(kernel, nd), stride=_size(stride, nd),
-            padding=_size(a.get("padding", 0), nd), dilation=_size(a.get("dilation", 1), nd),
+            kernel_size=_tup(kernel, nd), stride=_tup(stride, nd),
+            padding=_tup(a.get("padding", 0), nd), dilation=_tup(a.get("dilation", 1), nd),
             ceil_mode=a.get("ceil_mode", False), count_include_pad=a.get("count_include_pad", True),
             divisor_override=a.get("divisor_override"), return_indices=a.get("return_indices", False),
             raw=raw,
@@ -229,9 +237,9 @@ def _build_unpool(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     kernel = a["kernel_size"]
     stride = a.get("stride")
     return st.Unpool(
-        name=name, call=call, nd=nd, kernel_size=_size(kernel, nd),
-        stride=_size(kernel, nd) if stride is None else _size_prefix(stride, nd),
-        padding=_size_prefix(a.get("padding", 0), nd),
+        name=name, call=call, nd=nd, kernel_size=_tup(kernel, nd),
+        stride=_tup(kernel, nd) if stride is None else _tup(stride, nd, prefix=True),
+        padding=_tup(a.get("padding", 0), nd, prefix=True),
         output_size=a.get("output_size"),
     )
 
@@ -483,12 +491,12 @@ def _bind(layer: LayerDef, positional: list[Any], keywords: list[tuple[str | Non
     for key, value in keywords:
         assert key is not None
         name = key if key in names else SHORT_KEYWORDS.get(key, key)
-        param = layer.param(name)
-        if param is None:
+        keyword = layer.param(name)
+        if keyword is None:
             raise SpecError(f"{layer.name} has no argument '{key}'{_suggest(key, names)}")
         if name in bound:
             raise SpecError(f"{layer.name} got argument '{name}' twice")
-        bound[name] = _check_value(layer, param, value)
+        bound[name] = _check_value(layer, keyword, value)
     missing = [p.name for p in layer.params if p.required and p.name not in bound]
     if missing:
         example = {

@@ -187,22 +187,34 @@ class Conv(Stage):
                 "use stride 1 or give the padding as a number"
             )
 
-    def check_forward_args(self) -> None:
-        if isinstance(self.padding, tuple) and any(p < 0 for p in self.padding):
-            raise LayerError(f"negative padding is not supported, got {_each('p', self.padding)}")
+    def check_forward_args(self, empty_batch: bool = False, no_channels: bool = False) -> None:
+        """``empty_batch``/``no_channels``: the input has N = 0 or C = 0. PyTorch then computes only
+        the output shape and skips some checks: dilation 0 passes, and with C = 0 a kernel size 0 too."""
+        # with padding_mode reflect/replicate/circular PyTorch pads with F.pad, which takes a
+        # negative padding as cropping; only the zeros mode (padding inside the conv) refuses it
+        if self.padding_mode == "zeros" and isinstance(self.padding, tuple) and any(p < 0 for p in self.padding):
+            raise LayerError(
+                f"negative padding is not supported, got {_each('p', self.padding)} — use padding ≥ 0 "
+                "(only padding_mode='reflect', 'replicate' or 'circular' crop with a negative padding)"
+            )
         _positive("stride", self.stride)
-        _positive("dilation", self.dilation)
+        if empty_batch or no_channels:
+            if any(d < 0 for d in self.dilation):
+                raise LayerError(f"dilation must be greater than zero, got {_each('d', self.dilation)}")
+        else:
+            _positive("dilation", self.dilation)
         if self.out_channels < self.groups:
             raise LayerError(f"out_channels must be at least groups={self.groups}, got {self.out_channels}")
-        if self.in_channels == 0:
-            raise LayerError("in_channels must be at least 1")
-        _positive("kernel_size", self.kernel_size)
+        # in_channels=0 is accepted: it fits (only) an input with 0 channels, see evaluate
+        if not no_channels:
+            _positive("kernel_size", self.kernel_size)
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         self.check_config()
         self.check_rank(shape)
-        self.check_forward_args()
         channels = shape[-self.nd - 1]
+        empty_batch = len(shape) == self.nd + 2 and shape[0] == 0
+        self.check_forward_args(empty_batch, no_channels=channels == 0 and self.in_channels == 0)
         if channels != self.in_channels:
             raise LayerError(
                 f"expects {self.in_channels} input channels, got {channels} "
@@ -210,6 +222,15 @@ class Conv(Stage):
             )
         lengths = shape[-self.nd:]
         pads = self.pads()
+        if self.padding_mode in ("reflect", "replicate"):
+            self.check_nonempty(shape)  # F.pad's reflect/replicate kernels take no empty dims but the batch
+        if self.padding_mode != "zeros":
+            for name, length, (left, right) in zip(self.spatial_names(), lengths, pads):
+                if min(left, right) < 0 and length + left + right < (0 if self.padding_mode == "circular" else 1):
+                    raise LayerError(
+                        f"padding {min(left, right)} crops {-(left + right)} of {name}={length}, more than "
+                        f"there is — use padding ≥ {-((length - (0 if self.padding_mode == 'circular' else 1)) // 2)}"
+                    )
         if self.padding_mode in ("reflect", "circular"):
             for name, length, (left, right) in zip(self.spatial_names(), lengths, pads):
                 limit_ok = max(left, right) < length if self.padding_mode == "reflect" else max(left, right) <= length
@@ -235,7 +256,14 @@ class Conv(Stage):
                 formulas.append(arithmetic.same_length(length, k, d, dim=name))
             else:
                 formulas.append(arithmetic.conv_length(length, k, s, left, d, dim=name))
-        out = shape[: -self.nd - 1] + (self.out_channels,) + tuple(f.result for f in formulas)
+        if 0 in lengths and channels and not empty_batch:
+            raise LayerError(
+                f"the input {fmt_shape(shape)} is empty on {self.spatial_names()[lengths.index(0)]}: PyTorch "
+                "convolves an empty plane only within an empty batch — an earlier stage produced an empty tensor"
+            )
+        # PyTorch's shortcut for an input with 0 channels returns 0 channels, whatever out_channels says
+        out_channels = self.out_channels if channels else 0
+        out = shape[: -self.nd - 1] + (out_channels,) + tuple(f.result for f in formulas)
         return out, formulas
 
     def params(self) -> int:
@@ -303,19 +331,26 @@ class ConvTranspose(Stage):
         if self.padding_mode != "zeros":
             raise LayerError(f"only padding_mode='zeros' is supported for {self.name}")
         self.check_rank(shape)
+        # an empty batch (N = 0) only gets its output shape computed: PyTorch then lets dilation 0
+        # and any output_padding through
+        empty_batch = len(shape) == self.nd + 2 and shape[0] == 0
         if any(p < 0 for p in self.padding):
             raise LayerError(f"negative padding is not supported, got {_each('p', self.padding)}")
         _positive("stride", self.stride)
-        _positive("dilation", self.dilation)
+        if not empty_batch:
+            _positive("dilation", self.dilation)
+        elif any(d < 0 for d in self.dilation):
+            raise LayerError(f"dilation must be greater than zero, got {_each('d', self.dilation)}")
         if self.in_channels == 0 or self.out_channels == 0:
             raise LayerError("in_channels and out_channels must be at least 1")
         _positive("kernel_size", self.kernel_size)
         if any(op < 0 for op in self.output_padding):
             raise LayerError("output_padding cannot be negative")
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if not (op < s or op < d):
+            if not (op < s or op < d) and not empty_batch:
                 raise LayerError(
-                    f"output_padding {op} must be smaller than either stride {s} or dilation {d}"
+                    f"output_padding {op} must be smaller than either stride {s} or dilation {d} — "
+                    f"use output_padding ≤ {max(s, d) - 1}"
                 )
         channels = shape[-self.nd - 1]
         if channels != self.in_channels:
@@ -330,7 +365,14 @@ class ConvTranspose(Stage):
                 self.padding, self.dilation, self.output_padding,
             )
         ]
-        if any(f.result < 1 for f in formulas):
+        lengths = shape[-self.nd:]
+        if 0 in lengths and not empty_batch:
+            raise LayerError(
+                f"the input {fmt_shape(shape)} is empty on {self.spatial_names()[lengths.index(0)]}: PyTorch "
+                "convolves an empty plane only within an empty batch — an earlier stage produced an empty tensor"
+            )
+        # an empty batch may come out empty; otherwise every output length must be at least 1
+        if any(f.result < (0 if empty_batch else 1) for f in formulas):
             sizes = " × ".join(str(f.result) for f in formulas)
             raise LayerError(f"output size is too small: {sizes} — use less padding")
         out = shape[: -self.nd - 1] + (self.out_channels,) + tuple(f.result for f in formulas)
@@ -450,12 +492,21 @@ class AdaptivePool(Stage):
         sized = tuple(o for o in self.output_size if o is not None)
         if any(o < 0 for o in sized):
             raise LayerError(f"output_size must be ≥ 0, got {self.raw_output_size}")
-        # PyTorch computes AdaptiveAvgPool2d to 1×1 as a mean over the last two dims, any rank.
-        quirk = self.mode == "avg" and self.nd == 2 and len(shape) > 4 and self.resolved(shape) == (1, 1)
-        if not quirk:
+        # PyTorch computes adaptive average pooling to size 1 (1×1) as a plain mean over the last
+        # dims: AdaptiveAvgPool2d then takes any rank, and neither checks for empty dimensions.
+        mean = self.mode == "avg" and all(o == 1 for o in self.resolved(shape))
+        if not (mean and self.nd == 2 and len(shape) > 4):
             self.check_rank(shape)
-        self.check_nonempty(shape)
         sizes = self.resolved(shape)
+        if not mean:
+            # average pooling checks only the pooled dims; max pooling every dim after the first
+            # (so an unbatched (C, L) input may have C = 0, a batched one may not)
+            checked = shape[-self.nd:] if self.mode == "avg" else shape[1:]
+            if any(n == 0 for n in checked):
+                which = "spatial dimensions" if self.mode == "avg" else "dimensions after the first"
+                raise LayerError(
+                    f"expects non-empty {which}, got {fmt_shape(shape)} — an earlier stage produced an empty tensor"
+                )
         formulas = [
             arithmetic.adaptive_length(length, o, dim=name)
             for name, length, o in zip(self.spatial_names(), shape[-self.nd:], sizes)
@@ -488,6 +539,12 @@ class Unpool(Stage):
     def evaluate(self, shape: Shape, restore: tuple[int, ...] | None = None) -> tuple[Shape, list[Formula]]:
         """``restore``: the size of the paired max pool's input, used when no output_size is given."""
         self.check_rank(shape)
+        if any(n == 0 for n in shape[1:]):
+            # PyTorch's max_unpool checks every dim after the first (an unbatched (C, L) may have C = 0)
+            raise LayerError(
+                f"expects non-empty dimensions after the first, got {fmt_shape(shape)} — "
+                "an earlier stage produced an empty tensor"
+            )
         formulas = self.default_formulas(shape)
         target = self.output_size
         if target is not None:
@@ -670,14 +727,34 @@ class BatchNorm(Stage):
         return 3 if self.nd == 1 else 4
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
-        if self.num_features < 0:
-            raise LayerError("num_features cannot be negative")
+        # with affine=False and track_running_stats=False PyTorch keeps no per-channel tensors,
+        # so it never looks at num_features at all
+        uses_num_features = self.affine or self.track_running_stats
+        if uses_num_features and self.num_features < 0:
+            raise LayerError(f"num_features cannot be negative, got {self.num_features}")
         if not self.min_rank <= len(shape) <= (self.max_rank or 0):
             want = "2-D or 3-D" if self.nd == 1 else "4-D (N, C, H, W)"
             raise LayerError(f"expects a {want} input, got {_rank_text(shape)}")
-        if (self.affine or self.track_running_stats) and shape[1] != self.num_features:
+        empty = math.prod(shape) == 0
+        if not empty and uses_num_features and shape[1] != self.num_features:
             raise LayerError(
                 f"expects {self.num_features} channels, got {shape[1]} — set num_features={shape[1]}"
+            )
+        if not self.track_running_stats:
+            # no running statistics: even in eval mode it normalises with the batch's own statistics
+            values = shape[0] * math.prod(shape[2:])
+            if values == 1:
+                raise LayerError(
+                    f"with track_running_stats=False it normalises each channel with the batch's own "
+                    f"mean and variance, which needs more than 1 value per channel; input {fmt_shape(shape)} "
+                    "has 1 — use a bigger batch or spatial size, or track_running_stats=True"
+                )
+        # an empty input passes through without any channel check, except that the affine
+        # weight of a num_features=0 layer makes PyTorch fail
+        if empty and self.affine and self.num_features == 0:
+            raise LayerError(
+                f"BatchNorm with num_features=0 and affine=True fails on the empty input {fmt_shape(shape)} — "
+                "an earlier stage produced an empty tensor"
             )
         return shape, []
 

@@ -53,13 +53,12 @@ def _run(op, *args, **kwargs):
 def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -> np.ndarray:
     """``pads``: (left, right) per spatial dim, 'same'/'valid' already resolved by the stage."""
     xt = _t(x)
-    if padding_mode == "zeros" and all(left == right for left, right in pads):
-        padding = tuple(left for left, _ in pads)
-    else:
+    padding: tuple[int, ...] = tuple(left for left, _ in pads)
+    if padding_mode != "zeros" or any(left != right for left, right in pads):
         flat = [v for left_right in reversed(pads) for v in left_right]
         mode = "constant" if padding_mode == "zeros" else padding_mode
         xt = _run(F.pad, xt, flat, mode=mode)
-        padding = 0
+        padding = (0,) * nd
     op = F.conv1d if nd == 1 else F.conv2d
     b = None if bias is None else _t(bias)
     return _np(_run(op, xt, _t(weight), b, stride, padding, dilation, groups))
