@@ -28,6 +28,18 @@ class OutputFormat(StrEnum):
     npy = "npy"
 
 
+class Engine(StrEnum):
+    auto = "auto"
+    numpy = "numpy"
+    torch = "torch"
+
+
+class Device(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
 @dataclass
 class DataOptions:
     """Every option the data commands share, gathered once by the CLI."""
@@ -44,6 +56,8 @@ class DataOptions:
     rgb: bool = False
     max_elements: int = DEFAULT_MAX_ELEMENTS
     indices_file: Path | None = None
+    engine: Engine = Engine.auto
+    device: Device | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,7 +128,8 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
                 tensor = io.read_input(arg, rgb=opts.rgb, max_elements=opts.max_elements)
                 result = run_pipeline(
                     tensor.data, stages_for(tensor), indices=indices if indices is not None else tensor.indices,
-                    seed=opts.seed, max_elements=opts.max_elements,
+                    seed=opts.seed, max_elements=opts.max_elements, engine=opts.engine.value,
+                    device=opts.device.value if opts.device else None,
                 )  # fmt: skip
                 emit(result, tensor, target, batch=len(inputs) > 1)
             except CnnopsError as exc:

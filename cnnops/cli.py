@@ -115,7 +115,7 @@ def main_callback(
 
 def complete_stage(incomplete: str) -> list[str]:
     """Shell completion: layer names and short names that start with what was typed."""
-    from cnnops.spec import known_names
+    from cnnops.vocabulary import known_names
 
     # shells filter case-sensitively: keep what was typed and complete the rest of the name
     return [incomplete + name[len(incomplete):] for name in known_names() if name.lower().startswith(incomplete.lower())]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cnnops.batch import DEFAULT_MAX_ELEMENTS, DataOptions, OutputFormat, emit_result, process
+from cnnops.batch import DEFAULT_MAX_ELEMENTS, DataOptions, Device, Engine, OutputFormat, emit_result, process
 from cnnops.cli import app, emit_text, plain_output, read_stage_args, stdout_console, user_errors
 from cnnops.errors import UsageError
 
@@ -53,7 +53,7 @@ def _complete_kernels(incomplete: str) -> list[str]:
 
 
 def _complete_activations(incomplete: str) -> list[str]:
-    from cnnops.spec import LAYERS
+    from cnnops.vocabulary import LAYERS
 
     names = [n for n, layer in LAYERS.items() if layer.build.__name__ == "_build_activation"]
     return [incomplete + n[len(incomplete):] for n in names if n.lower().startswith(incomplete.lower())]
@@ -93,6 +93,13 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "rgb": (Annotated[bool, typer.Option(
         "--rgb", help="Read images as 3 channels (3, H, W) instead of grayscale (1, H, W).",
     )], False),  # fmt: skip
+    "engine": (Annotated[Engine, typer.Option(
+        "--engine", case_sensitive=False,
+        help="numpy (starts fast), torch (torch.nn.functional), or auto: NumPy unless the work is large.",
+    )], Engine.auto),  # fmt: skip
+    "device": (Annotated[Device | None, typer.Option(
+        "--device", case_sensitive=False, help="Run the torch engine on this device (cpu, cuda, mps).",
+    )], None),  # fmt: skip
     "max_elements": (Annotated[int, typer.Option(
         "--max-elements", min=1, help="Refuse tensors with more elements than this (checked before allocating).",
     )], DEFAULT_MAX_ELEMENTS),  # fmt: skip

@@ -207,6 +207,11 @@ def _parse_json(payload: bytes | str, label: str) -> Any:
         raise InputError(f"{label} is not valid JSON: {reason} at line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
         raise InputError(f"{label} is nested too deeply — a tensor has at most {MAX_DEPTH} dimensions") from None
+    except ValueError:  # Python refuses to convert integers longer than sys.get_int_max_str_digits()
+        raise InputError(
+            f"{label} has an integer of more than {sys.get_int_max_str_digits()} digits — write such a "
+            f"number with an exponent, e.g. 1e5000 (beyond float32's range it is Infinity)"
+        ) from None
 
 
 def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cnnops import stages as st
-from cnnops.errors import InputError, LayerError
+from cnnops.errors import InputError, LayerError, UsageError
 from cnnops.shapes import Row, Trace, trace_shapes
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class RunResult:
     results: list[StageResult] = field(default_factory=list)
     seed: int = 0
     engine: str = "torch"
+    device: str = "cpu"
     defaults_used: bool = False  # some weights came from PyTorch's default initialisation
 
     @property
@@ -61,25 +62,57 @@ def check_size(trace: Trace, max_elements: int) -> None:
             )
 
 
+#: Above these amounts of work torch's kernels win back its ~2.5 s import (measured with bench/run.py):
+#: multiply-accumulates of conv/linear layers, and elements through transcendental activations,
+#: softmax and adaptive pooling, where NumPy is several times slower than torch.
+TORCH_MACS = 20_000_000_000
+TORCH_SLOW_ELEMENTS = 200_000_000
+SLOW_IN_NUMPY = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax")
+
+
+def choose_engine(requested: str, trace: Trace, device: str | None = None) -> str:
+    """``auto``: NumPy for small work, torch when the work is large enough to pay for importing it
+    (or when it is already imported, or a device is asked for)."""
+    import sys
+
+    if requested != "auto":
+        return requested
+    if device not in (None, "cpu") or "torch" in sys.modules:
+        return "torch"
+    macs = trace.total_macs
+    slow = sum(
+        math.prod(row.output_shape) for row in trace.rows
+        if row.stage.kind == "adaptive_pool" or row.stage.name in SLOW_IN_NUMPY
+    )  # fmt: skip
+    return "torch" if macs > TORCH_MACS or slow > TORCH_SLOW_ELEMENTS else "numpy"
+
+
 def run_pipeline(
     data: np.ndarray,
     stage_list: list[st.Stage],
     *,
     indices: np.ndarray | None = None,
     seed: int = 0,
-    engine: str = "torch",
+    engine: str = "auto",
+    device: str | None = None,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> RunResult:
     """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
-    used by a MaxUnpool that has no max pool before it."""
+    used by a MaxUnpool that has no max pool before it. ``engine``: auto, numpy or torch;
+    ``device`` (cpu, cuda, mps) runs the torch engine there."""
     from cnnops.engines import load_engine
 
     trace = trace_shapes(tuple(data.shape), stage_list)
     trace.raise_error()
     check_size(trace, max_elements)
+    if device not in (None, "cpu") and engine == "numpy":
+        raise UsageError(f"--device {device} runs the torch engine — drop --engine numpy")
+    engine = choose_engine(engine, trace, device)
     eng = load_engine(engine)
+    if engine == "torch":
+        eng.use_device(device or "cpu")
     rng = eng.Random(seed)
-    result = RunResult(input=data, trace=trace, seed=seed, engine=engine)
+    result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu")
     x = data
     for row in trace.rows:
         try:
@@ -212,7 +245,7 @@ def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, ind
     if isinstance(stage, st.Activation):
         return StageResult(row, eng.activation(stage.name, x, dict(stage.options)))
     if isinstance(stage, st.BatchNorm):
-        return StageResult(row, eng.batch_norm(x, eps=stage.eps))
+        return StageResult(row, eng.batch_norm(x, eps=stage.eps, batch_stats=not stage.track_running_stats))
     if isinstance(stage, st.Passthrough):
         return StageResult(row, x.copy())
     raise LayerError(f"cnnops cannot compute {stage.name} yet")  # pragma: no cover

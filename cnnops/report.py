@@ -18,7 +18,8 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
 
     results = result.results
     out: list[RenderableType] = []
-    header = Text(f"input {source} → {render.dims(result.input.shape)}", style="bold")
+    device = "" if result.device == "cpu" else f" on {result.device}"
+    header = Text(f"input {source} → {render.dims(result.input.shape)} · engine {result.engine}{device}", style="bold")
     out.append(header)
     first_winners = results[0].winners if results else None
     title = "input"
@@ -45,10 +46,11 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     formulas = render.formula_table(result.trace, plain=plain)
     if formulas is not None:
         out.append(formulas)
-    footer = f"engine {result.engine}"
     if result.defaults_used:
-        footer += f"; weights not given were drawn with PyTorch's default initialisation, seed {result.seed} (--seed)"
-    out.append(Text(footer, style="dim"))
+        out.append(Text(
+            f"Weights not given were drawn with PyTorch's default initialisation, seed {result.seed} (--seed).",
+            style="dim",
+        ))  # fmt: skip
     return out
 
 
@@ -78,6 +80,7 @@ def run_document(result: RunResult, *, source: str, intermediates: bool = False)
     doc: dict[str, Any] = {
         "input": {"shape": list(result.input.shape), "source": source},
         "engine": result.engine,
+        "device": result.device,
         "seed": result.seed,
         "stages": stages,
         "output": output,

@@ -1,6 +1,7 @@
 """Compute engines: the same small set of functions over NumPy arrays, each imported lazily.
 
-Only the torch engine exists today (``torch.nn.functional``); the pipeline picks one by name.
+``numpy`` (fast to import, PyTorch's CPU semantics) and ``torch`` (``torch.nn.functional``); the
+pipeline picks one by name.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-ENGINES = ("torch",)
+ENGINES = ("numpy", "torch")
 
 
 def load_engine(name: str) -> ModuleType:

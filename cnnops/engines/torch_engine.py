@@ -12,17 +12,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnops.errors import LayerError
+from cnnops.errors import CnnopsError, LayerError, UsageError
 
 NAME = "torch"
 
 
+_device = torch.device("cpu")
+
+
+def use_device(name: str) -> None:
+    """Compute on ``cpu``, ``cuda`` or ``mps``; an unavailable device is a clear error."""
+    global _device
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+    }
+    if name not in available:
+        raise UsageError(f"unknown device '{name}' — choose cpu, cuda or mps")
+    if not available[name]:
+        raise CnnopsError(f"PyTorch sees no {name} device on this machine — drop --device or use --device cpu")
+    _device = torch.device(name)
+
+
 def _t(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a))
+    return torch.from_numpy(np.ascontiguousarray(a)).to(_device)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
+    return t.detach().cpu().contiguous().numpy()
 
 
 class Random:
@@ -103,11 +121,14 @@ def linear(x, weight, bias) -> np.ndarray:
     return _np(_run(F.linear, _t(x), _t(weight), None if bias is None else _t(bias)))
 
 
-def batch_norm(x, *, eps) -> np.ndarray:
-    """Evaluation mode with fresh running statistics (mean 0, variance 1) and affine 1, 0."""
+def batch_norm(x, *, eps, batch_stats=False) -> np.ndarray:
+    """Evaluation mode with fresh running statistics (mean 0, variance 1) and affine 1, 0;
+    ``batch_stats`` (track_running_stats=False) normalises with the batch's own statistics."""
     channels = x.shape[1]
-    mean, var = torch.zeros(channels), torch.ones(channels)
-    return _np(_run(F.batch_norm, _t(x), mean, var, torch.ones(channels), torch.zeros(channels), False, 0.1, eps))
+    ones, zeros = torch.ones(channels, device=_device), torch.zeros(channels, device=_device)
+    if batch_stats:
+        return _np(_run(F.batch_norm, _t(x), None, None, ones, zeros, True, 0.1, eps))
+    return _np(_run(F.batch_norm, _t(x), zeros, ones, ones, zeros, False, 0.1, eps))
 
 
 def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:

@@ -1,0 +1,21 @@
+"""The layers cnnops knows, as frozen dataclasses that do their own shape arithmetic.
+
+A stage answers, for an input shape, what PyTorch would do: the output shape (or the
+:class:`~cnnops.errors.LayerError` PyTorch would raise, in plain words), the formula steps per
+spatial dimension, its parameter count, its MACs and how it changes the receptive field.
+Pure Python: no numpy, no torch.
+
+>>> from cnnops.spec import parse_stage
+>>> parse_stage("Conv2d(3, 64, 11, stride=4, padding=2)").output_shape((1, 3, 224, 224))
+(1, 64, 55, 55)
+"""
+
+from cnnops.stages.base import SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
+from cnnops.stages.convolution import Conv, ConvTranspose
+from cnnops.stages.layers import Activation, BatchNorm, Flatten, Linear, Passthrough
+from cnnops.stages.pooling import AdaptivePool, Pool, Unpool
+
+__all__ = [
+    "SPATIAL_NAMES", "ReceptiveField", "Shape", "Stage", "fmt_shape", "Conv", "ConvTranspose", "Activation",
+    "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool",
+]  # fmt: skip

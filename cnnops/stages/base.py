@@ -1,0 +1,130 @@
+"""The base of every layer: :class:`Stage`, receptive fields and the shared checks.
+
+Pure Python: no numpy, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cnnops.arithmetic import Formula
+from cnnops.errors import LayerError
+
+Shape = tuple[int, ...]
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field along one axis: ``size`` input pixels, ``jump`` between neighbouring
+    outputs, ``start`` the input coordinate of the centre of the first output's field."""
+
+    size: int
+    jump: int
+    start: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "jump": self.jump, "start": self.start}
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _rank_text(shape: Shape) -> str:
+    return f"{len(shape)}-D {fmt_shape(shape)}"
+
+
+def _each(name: str, values: tuple[int, ...]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else str(values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """One layer as written by the user, normalised."""
+
+    name: str
+    call: str  # the user's arguments, normalised: "MaxPool2d(2, stride=1)"
+    nd: int = 0  # spatial dimensions it works on (0: not a spatial layer)
+
+    kind: ClassVar[str] = "layer"
+    #: slides over or resizes spatial dims (conv, pool, unpool): a Linear after it flattens first
+    spatial: ClassVar[bool] = False
+    #: keeps a spatial tensor spatial (activations, dropout, normalisation)
+    keeps_layout: ClassVar[bool] = False
+
+    # --- ranks -------------------------------------------------------------------------------
+    @property
+    def min_rank(self) -> int:
+        """The fewest dimensions PyTorch accepts (the rank rule pads up to this)."""
+        return self.nd + 1 if self.nd else 0
+
+    @property
+    def max_rank(self) -> int | None:
+        return self.nd + 2 if self.nd else None
+
+    def check_rank(self, shape: Shape) -> None:
+        lo, hi = self.min_rank, self.max_rank
+        if len(shape) < lo or (hi is not None and len(shape) > hi):
+            layout = {1: "(C, L) or (N, C, L)", 2: "(C, H, W) or (N, C, H, W)"}.get(self.nd, "")
+            expected = f"a {lo}-D or {hi}-D input {layout}".rstrip()
+            raise LayerError(f"expects {expected}, got {_rank_text(shape)}")
+
+    def check_nonempty(self, shape: Shape) -> None:
+        if any(n == 0 for n in shape[-(self.nd + 1):]):
+            raise LayerError(f"expects non-empty channel and spatial dimensions, got {fmt_shape(shape)}")
+
+    def spatial_names(self) -> tuple[str, ...]:
+        return SPATIAL_NAMES.get(self.nd, ())
+
+    # --- arithmetic --------------------------------------------------------------------------
+    def output_shape(self, shape: Shape) -> Shape:
+        return self.evaluate(shape)[0]
+
+    def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        """Output shape and formula steps for ``shape``, or the LayerError PyTorch would raise."""
+        return shape, []
+
+    def params(self) -> int:
+        return 0
+
+    def macs(self, in_shape: Shape, out_shape: Shape) -> int:
+        return 0
+
+    def receptive_field(
+        self, rf: tuple[ReceptiveField, ...] | None
+    ) -> tuple[ReceptiveField, ...] | None:
+        """The receptive field after this stage, or None where it is no longer a sliding window."""
+        return rf if self.keeps_layout else None
+
+    def torch_repr(self) -> str:
+        return self.call
+
+    def __str__(self) -> str:
+        return self.call
+
+
+def _slide(rf: tuple[ReceptiveField, ...] | None, nd: int, kernel, stride, left_pad, dilation):
+    if rf is None or len(rf) != nd:
+        return None
+    out = []
+    for axis, r in enumerate(rf):
+        span = dilation[axis] * (kernel[axis] - 1)
+        out.append(
+            ReceptiveField(
+                size=r.size + span * r.jump,
+                jump=r.jump * stride[axis],
+                start=r.start + (span / 2 - left_pad[axis]) * r.jump,
+            )
+        )
+    return tuple(out)
+
+
+def _tuple_repr(values: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
+
+
+def _positive(what: str, values: tuple[int, ...], hint: str = "") -> None:
+    if any(v <= 0 for v in values):
+        raise LayerError(f"{what} must be greater than zero, got {_each(what, values)}{hint}")

@@ -1,0 +1,195 @@
+"""Linear, Flatten, activations, Dropout/Identity and BatchNorm."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cnnops.arithmetic import Formula
+from cnnops.errors import LayerError
+from cnnops.stages.base import Shape, Stage, _rank_text, fmt_shape
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linear(Stage):
+    in_features: int
+    out_features: int
+    bias: bool = True
+    weight: Any = None
+    bias_value: Any = None
+    seed: int | None = None
+    kind: ClassVar[str] = "linear"
+
+    @property
+    def min_rank(self) -> int:
+        return 1
+
+    @property
+    def max_rank(self) -> int | None:
+        return None
+
+    def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        if self.in_features < 0 or self.out_features < 0:
+            raise LayerError("in_features and out_features cannot be negative")
+        if not shape:
+            raise LayerError("expects at least a 1-D input, got a scalar")
+        if shape[-1] != self.in_features:
+            hint = " — add Flatten before it" if len(shape) > 2 and math.prod(shape[1:]) == self.in_features else (
+                f" — set in_features={shape[-1]}"
+            )
+            raise LayerError(
+                f"expects the last dimension to be in_features={self.in_features}, got {shape[-1]} "
+                f"(input {fmt_shape(shape)}){hint}"
+            )
+        return shape[:-1] + (self.out_features,), []
+
+    def params(self) -> int:
+        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+    def macs(self, in_shape: Shape, out_shape: Shape) -> int:
+        return math.prod(in_shape[:-1]) * self.in_features * self.out_features
+
+    def torch_repr(self) -> str:
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features}, bias={self.bias})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flatten(Stage):
+    start_dim: int = 1
+    end_dim: int = -1
+    kind: ClassVar[str] = "flatten"
+
+    @property
+    def min_rank(self) -> int:
+        return max(d + 1 if d >= 0 else -d for d in (self.start_dim, self.end_dim))
+
+    @property
+    def max_rank(self) -> int | None:
+        return None
+
+    def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        rank = max(len(shape), 1)
+        dims = []
+        for d in (self.start_dim, self.end_dim):
+            if not -rank <= d < rank:
+                raise LayerError(
+                    f"dimension {d} is out of range for a {len(shape)}-D input {fmt_shape(shape)}"
+                )
+            dims.append(d % rank)
+        start, end = dims
+        if start > end:
+            raise LayerError(f"start_dim {self.start_dim} comes after end_dim {self.end_dim}")
+        if not shape:
+            return (1,), []
+        return shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :], []
+
+    def torch_repr(self) -> str:
+        return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Activation(Stage):
+    """Element-wise (and softmax) activations: the shape is kept."""
+
+    options: tuple[tuple[str, Any], ...] = ()
+    keeps_layout: ClassVar[bool] = True
+    kind: ClassVar[str] = "activation"
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return dict(self.options).get(name, default)
+
+    def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        if self.name in ("Softmax", "LogSoftmax"):
+            dim = self.option("dim")
+            rank = max(len(shape), 1)
+            if dim is not None and not -rank <= dim < rank:
+                raise LayerError(f"dim {dim} is out of range for a {len(shape)}-D input {fmt_shape(shape)}")
+        return shape, []
+
+    def torch_repr(self) -> str:
+        return self.call if "(" in self.call else f"{self.name}()"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Passthrough(Stage):
+    """Dropout and Identity: shape and values pass unchanged (evaluation mode)."""
+
+    p: float = 0.5
+    ranks: tuple[int, int | None] = (0, None)
+    keeps_layout: ClassVar[bool] = True
+    kind: ClassVar[str] = "passthrough"
+
+    @property
+    def min_rank(self) -> int:
+        return self.ranks[0]
+
+    @property
+    def max_rank(self) -> int | None:
+        return self.ranks[1]
+
+    def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        if not 0 <= self.p <= 1:
+            raise LayerError(f"dropout probability has to be between 0 and 1, got {self.p}")
+        self.check_rank(shape)
+        return shape, []
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchNorm(Stage):
+    num_features: int
+    eps: float = 1e-5
+    affine: bool = True
+    track_running_stats: bool = True
+    bias: bool = True
+    keeps_layout: ClassVar[bool] = True
+    kind: ClassVar[str] = "batchnorm"
+
+    @property
+    def min_rank(self) -> int:
+        return 2 if self.nd == 1 else 4
+
+    @property
+    def max_rank(self) -> int | None:
+        return 3 if self.nd == 1 else 4
+
+    def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        # with affine=False and track_running_stats=False PyTorch keeps no per-channel tensors,
+        # so it never looks at num_features at all
+        uses_num_features = self.affine or self.track_running_stats
+        if uses_num_features and self.num_features < 0:
+            raise LayerError(f"num_features cannot be negative, got {self.num_features}")
+        if not self.min_rank <= len(shape) <= (self.max_rank or 0):
+            want = "2-D or 3-D" if self.nd == 1 else "4-D (N, C, H, W)"
+            raise LayerError(f"expects a {want} input, got {_rank_text(shape)}")
+        empty = math.prod(shape) == 0
+        if not empty and uses_num_features and shape[1] != self.num_features:
+            raise LayerError(
+                f"expects {self.num_features} channels, got {shape[1]} — set num_features={shape[1]}"
+            )
+        if not self.track_running_stats:
+            # no running statistics: even in eval mode it normalises with the batch's own statistics
+            values = shape[0] * math.prod(shape[2:])
+            if values == 1:
+                raise LayerError(
+                    f"with track_running_stats=False it normalises each channel with the batch's own "
+                    f"mean and variance, which needs more than 1 value per channel; input {fmt_shape(shape)} "
+                    "has 1 — use a bigger batch or spatial size, or track_running_stats=True"
+                )
+        # an empty input passes through without any channel check, except that the affine
+        # weight of a num_features=0 layer makes PyTorch fail
+        if empty and self.affine and self.num_features == 0:
+            raise LayerError(
+                f"BatchNorm with num_features=0 and affine=True fails on the empty input {fmt_shape(shape)} — "
+                "an earlier stage produced an empty tensor"
+            )
+        return shape, []
+
+    def params(self) -> int:
+        if not self.affine:
+            return 0
+        return self.num_features * (2 if self.bias else 1)
+
+    def torch_repr(self) -> str:
+        text = f"{self.name}({self.num_features}, eps={self.eps}, momentum=0.1, affine={self.affine}"
+        return text + f", bias={self.bias}, track_running_stats={self.track_running_stats})"

@@ -1,0 +1,372 @@
+"""The vocabulary of the stage language: layer names, their PyTorch signatures and value kinds.
+
+Each layer is a :class:`LayerDef`: PyTorch's class name, its arguments in PyTorch's order with their
+kinds and defaults (plus cnnops' keyword-only ``weight=``, ``seed=`` and MaxUnpool's
+``output_size=``), and the builder that turns bound arguments into a :class:`~cnnops.stages.Stage`.
+
+>>> [p.name for p in LAYERS["MaxPool2d"].params]
+['kernel_size', 'stride', 'padding', 'dilation', 'return_indices', 'ceil_mode']
+>>> resolve_name("leaky-relu").name
+'LeakyReLU'
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cnnops import stages as st
+from cnnops.errors import SpecError
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    default: Any = _MISSING
+    keyword_only: bool = False  # cnnops extensions and PyTorch's keyword-only arguments
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+
+@dataclass(frozen=True)
+class LayerDef:
+    name: str
+    params: tuple[Param, ...]
+    build: Callable[[str, dict[str, Any], str, int], st.Stage]
+    nd: int = 0
+    #: accepts any arguments and ignores them (nn.Identity)
+    ignores_args: bool = False
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+# --- value kinds ---------------------------------------------------------------------------------
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _size(v: Any, nd: int) -> tuple[int, ...] | None:
+    if _is_int(v):
+        return (v,) * nd
+    if isinstance(v, tuple) and len(v) == nd and all(_is_int(x) for x in v):
+        return v
+    return None
+
+
+def _size_prefix(v: Any, nd: int) -> tuple[int, ...] | None:
+    if _is_int(v):
+        return (v,) * nd
+    if isinstance(v, tuple) and len(v) >= nd and all(_is_int(x) for x in v):
+        return v[:nd]
+    return None
+
+
+def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
+    """Validate the type of one argument; returns the value (tuples normalised from lists)."""
+    kind, nd = param.kind, layer.nd
+    ok = True
+    want = ""
+    if kind == "int":
+        ok, want = _is_int(value), "an integer"
+    elif kind == "int?":
+        ok, want = value is None or _is_int(value), "an integer or None"
+    elif kind == "float":
+        ok, want = _is_number(value), "a number"
+    elif kind == "float?":
+        ok, want = value is None or _is_number(value), "a number or None"
+    elif kind == "bool":
+        ok, want = isinstance(value, bool), "True or False"
+    elif kind == "size":
+        ok, want = _size(value, nd) is not None, f"an integer or a tuple of {nd} integers"
+    elif kind == "size?":
+        ok, want = value is None or _size(value, nd) is not None, f"an integer or a tuple of {nd} integers"
+    elif kind == "stride?":
+        # pools: PyTorch takes an empty stride, like None, as "the kernel size"
+        ok = value is None or value == () or _size(value, nd) is not None
+        want = f"an integer or a tuple of {nd} integers"
+    elif kind in ("size+", "size+?"):
+        # MaxUnpool stride and padding: PyTorch reads the first nd entries and ignores any more
+        ok = (kind == "size+?" and value is None) or _size_prefix(value, nd) is not None
+        want = f"an integer or a tuple of {nd} integers"
+    elif kind == "conv_padding":
+        ok = _size(value, nd) is not None or value in ("same", "valid")
+        want = f"an integer, a tuple of {nd} integers, 'same' or 'valid'"
+    elif kind.startswith("choice:"):
+        choices = kind.split(":", 1)[1].split("|")
+        ok, want = value in choices, "one of " + ", ".join(repr(c) for c in choices)
+    elif kind == "outsize":
+        def one(x: Any) -> bool:
+            return x is None or _is_int(x)
+
+        # PyTorch accepts None only inside a 2-D tuple: AdaptiveAvgPool2d(None) and
+        # AdaptiveAvgPool1d((None,)) fail there
+        ok = _is_int(value) or (
+            isinstance(value, tuple) and len(value) == nd and all(one(x) if nd == 2 else _is_int(x) for x in value)
+        )
+        want = "an integer" if nd == 1 else "an integer or a tuple of 2 integers (None keeps that size)"
+    elif kind == "shape?":
+        ok = value is None or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "a tuple of integers"
+    elif kind == "bias":
+        ok = isinstance(value, bool) or _is_number(value) or _is_numeric_list(value)
+        want = "True, False, a number or a list of numbers"
+    elif kind == "weight":
+        ok = value is None or isinstance(value, str) or _is_number(value) or _is_numeric_list(value) or (
+            isinstance(value, tuple) and bool(value) and all(isinstance(v, str) for v in value)
+        )
+        want = "a kernel name (or a list of them), a path, 'random' or a nested list of numbers"
+    if not ok:
+        raise SpecError(f"{layer.name} argument {param.name} must be {want}, got {_show(value)}")
+    return value
+
+
+def _is_numeric_list(v: Any) -> bool:
+    if isinstance(v, tuple):
+        return all(_is_number(x) or _is_numeric_list(x) for x in v)
+    return False
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple):
+        text = "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return text if len(text) <= 40 else text[:37] + "…)"
+    return str(value)
+
+
+# --- builders -------------------------------------------------------------------------------------
+def _tup(v: Any, nd: int, prefix: bool = False) -> tuple[int, ...]:
+    """A size already checked by :func:`_check_value`, as an nd-tuple (``prefix``: longer tuples cut)."""
+    size = _size_prefix(v, nd) if prefix else _size(v, nd)
+    if size is None:  # pragma: no cover - values are validated before building
+        raise SpecError(f"expected an integer or a tuple of {nd} integers, got {_show(v)}")
+    return size
+
+
+def _bias_fields(args: dict[str, Any]) -> dict[str, Any]:
+    bias = args.get("bias", True)
+    if isinstance(bias, bool):
+        return {"bias": bias, "bias_value": None}
+    return {"bias": True, "bias_value": bias}
+
+
+def _build_conv(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    padding = a.get("padding", 0)
+    return st.Conv(
+        name=name, call=call, nd=nd,
+        in_channels=a["in_channels"], out_channels=a["out_channels"],
+        kernel_size=_tup(a["kernel_size"], nd), stride=_tup(a.get("stride", 1), nd),
+        padding=padding if isinstance(padding, str) else _tup(padding, nd),
+        dilation=_tup(a.get("dilation", 1), nd), groups=a.get("groups", 1),
+        padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
+        **_bias_fields(a),
+    )  # fmt: skip
+
+
+def _build_conv_transpose(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.ConvTranspose(
+        name=name, call=call, nd=nd,
+        in_channels=a["in_channels"], out_channels=a["out_channels"],
+        kernel_size=_tup(a["kernel_size"], nd), stride=_tup(a.get("stride", 1), nd),
+        padding=_tup(a.get("padding", 0), nd), output_padding=_tup(a.get("output_padding", 0), nd),
+        dilation=_tup(a.get("dilation", 1), nd), groups=a.get("groups", 1),
+        padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
+        **_bias_fields(a),
+    )  # fmt: skip
+
+
+def _build_pool(mode: str) -> Callable[[str, dict[str, Any], str, int], st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        kernel = a["kernel_size"]
+        stride = a.get("stride")
+        if stride is None or stride == ():
+            stride = kernel
+        raw = {
+            "kernel_size": kernel, "stride": stride,
+            "padding": a.get("padding", 0), "dilation": a.get("dilation", 1),
+        }  # fmt: skip
+        return st.Pool(
+            name=name, call=call, nd=nd, mode=mode,
+            kernel_size=_tup(kernel, nd), stride=_tup(stride, nd),
+            padding=_tup(a.get("padding", 0), nd), dilation=_tup(a.get("dilation", 1), nd),
+            ceil_mode=a.get("ceil_mode", False), count_include_pad=a.get("count_include_pad", True),
+            divisor_override=a.get("divisor_override"), return_indices=a.get("return_indices", False),
+            raw=raw,
+        )  # fmt: skip
+
+    return build
+
+
+def _build_adaptive(mode: str) -> Callable[[str, dict[str, Any], str, int], st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        raw = a["output_size"]
+        sizes = raw if isinstance(raw, tuple) else (raw,) * nd
+        return st.AdaptivePool(
+            name=name, call=call, nd=nd, mode=mode, output_size=sizes,
+            return_indices=a.get("return_indices", False), raw_output_size=raw,
+        )
+
+    return build
+
+
+def _build_unpool(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    kernel = a["kernel_size"]
+    stride = a.get("stride")
+    return st.Unpool(
+        name=name, call=call, nd=nd, kernel_size=_tup(kernel, nd),
+        stride=_tup(kernel, nd) if stride is None else _tup(stride, nd, prefix=True),
+        padding=_tup(a.get("padding", 0), nd, prefix=True),
+        output_size=a.get("output_size"),
+    )
+
+
+def _build_linear(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.Linear(
+        name=name, call=call, in_features=a["in_features"], out_features=a["out_features"],
+        weight=a.get("weight"), seed=a.get("seed"), **_bias_fields(a),
+    )  # fmt: skip
+
+
+def _build_flatten(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.Flatten(name=name, call=call, start_dim=a.get("start_dim", 1), end_dim=a.get("end_dim", -1))
+
+
+def _build_activation(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.Activation(name=name, call=call, options=tuple(a.items()))
+
+
+def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        return st.Passthrough(name=name, call=call, p=a.get("p", 0.5), ranks=ranks)
+
+    return build
+
+
+def _build_batchnorm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.BatchNorm(
+        name=name, call=call, nd=nd, num_features=a["num_features"], eps=a.get("eps", 1e-5),
+        affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True),
+        bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+# --- the layer table ------------------------------------------------------------------------------
+def _p(spec: str) -> tuple[Param, ...]:
+    """``"name:kind=default …"`` → Params (defaults are Python literals)."""
+    params = []
+    for item in spec.split():
+        name, _, rest = item.partition(":")
+        kind, eq, default = rest.partition("=")
+        keyword_only = name.startswith("*")
+        params.append(Param(name.lstrip("*"), kind, ast.literal_eval(default) if eq else _MISSING, keyword_only))
+    return tuple(params)
+
+
+_WEIGHTS = "*weight:weight=None *seed:int?=None"
+_CONV = (
+    "in_channels:int out_channels:int kernel_size:size stride:size=1 padding:conv_padding=0 "
+    "dilation:size=1 groups:int=1 bias:bias=True "
+    "padding_mode:choice:zeros|reflect|replicate|circular='zeros' " + _WEIGHTS
+)
+_CONVT = (
+    "in_channels:int out_channels:int kernel_size:size stride:size=1 padding:size=0 "
+    "output_padding:size=0 groups:int=1 bias:bias=True dilation:size=1 "
+    "padding_mode:choice:zeros|reflect|replicate|circular='zeros' " + _WEIGHTS
+)
+_MAXPOOL = "kernel_size:size stride:stride?=None padding:size=0 dilation:size=1 return_indices:bool=False ceil_mode:bool=False"
+_AVGPOOL1 = "kernel_size:size stride:stride?=None padding:size=0 ceil_mode:bool=False count_include_pad:bool=True"
+_AVGPOOL2 = _AVGPOOL1 + " divisor_override:int?=None"
+_INPLACE = "inplace:bool=False"
+#: Dropout1d insists on 2-D or 3-D; Dropout2d only warns about other ranks and keeps the shape
+_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None)}
+_BN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=True track_running_stats:bool=True *bias:bool=True"
+
+
+def _layers() -> dict[str, LayerDef]:
+    table: list[LayerDef] = []
+    for nd in (1, 2):
+        table += [
+            LayerDef(f"Conv{nd}d", _p(_CONV), _build_conv, nd),
+            LayerDef(f"ConvTranspose{nd}d", _p(_CONVT), _build_conv_transpose, nd),
+            LayerDef(f"MaxPool{nd}d", _p(_MAXPOOL), _build_pool("max"), nd),
+            LayerDef(f"AvgPool{nd}d", _p(_AVGPOOL2 if nd == 2 else _AVGPOOL1), _build_pool("avg"), nd),
+            LayerDef(f"AdaptiveAvgPool{nd}d", _p("output_size:outsize"), _build_adaptive("avg"), nd),
+            LayerDef(
+                f"AdaptiveMaxPool{nd}d", _p("output_size:outsize return_indices:bool=False"),
+                _build_adaptive("max"), nd,
+            ),
+            LayerDef(
+                f"MaxUnpool{nd}d", _p("kernel_size:size stride:size+?=None padding:size+=0 *output_size:shape?=None"),
+                _build_unpool, nd,
+            ),
+            LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
+            LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
+        ]
+    table += [
+        LayerDef("Linear", _p("in_features:int out_features:int bias:bias=True " + _WEIGHTS), _build_linear),
+        LayerDef("Flatten", _p("start_dim:int=1 end_dim:int=-1"), _build_flatten),
+        LayerDef("Dropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
+        LayerDef("Identity", (), _build_passthrough((0, None)), ignores_args=True),
+        LayerDef("ReLU", _p(_INPLACE), _build_activation),
+        LayerDef("ReLU6", _p(_INPLACE), _build_activation),
+        LayerDef("LeakyReLU", _p("negative_slope:float=0.01 " + _INPLACE), _build_activation),
+        LayerDef("ELU", _p("alpha:float=1.0 " + _INPLACE), _build_activation),
+        LayerDef("GELU", _p("approximate:choice:none|tanh='none'"), _build_activation),
+        LayerDef("SiLU", _p(_INPLACE), _build_activation),
+        LayerDef("Mish", _p(_INPLACE), _build_activation),
+        LayerDef("Hardswish", _p(_INPLACE), _build_activation),
+        LayerDef("Sigmoid", (), _build_activation),
+        LayerDef("Tanh", (), _build_activation),
+        LayerDef("Softplus", _p("beta:float=1.0 threshold:float=20.0"), _build_activation),
+        LayerDef("Softmax", _p("dim:int?=None"), _build_activation),
+        LayerDef("LogSoftmax", _p("dim:int?=None"), _build_activation),
+    ]
+    return {layer.name: layer for layer in table}
+
+
+LAYERS = _layers()
+SHORT_NAMES = {
+    "conv": "Conv2d", "convtranspose": "ConvTranspose2d", "deconv": "ConvTranspose2d",
+    "maxpool": "MaxPool2d", "pool": "MaxPool2d", "avgpool": "AvgPool2d", "unpool": "MaxUnpool2d",
+    "maxunpool": "MaxUnpool2d", "adaptiveavgpool": "AdaptiveAvgPool2d",
+    "adaptivemaxpool": "AdaptiveMaxPool2d", "batchnorm": "BatchNorm2d", "bn": "BatchNorm2d",
+}  # fmt: skip
+SHORT_KEYWORDS = {"k": "kernel_size", "s": "stride", "p": "padding", "d": "dilation"}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+_LOOKUP = {_key(name): name for name in LAYERS} | SHORT_NAMES
+
+
+def known_names() -> list[str]:
+    """Every layer name and short name, for completion and suggestions."""
+    return sorted(LAYERS) + sorted(SHORT_NAMES)
+
+
+def resolve_name(name: str) -> LayerDef | None:
+    canonical = _LOOKUP.get(_key(name))
+    return LAYERS[canonical] if canonical else None
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    options = list(options)
+    by_key = {_key(o): o for o in options}
+    close = difflib.get_close_matches(_key(word), list(by_key), n=1, cutoff=0.6)
+    return f" — did you mean {by_key[close[0]]}?" if close else ""

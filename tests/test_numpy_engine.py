@@ -1,0 +1,431 @@
+"""The NumPy engine computes what the torch engine computes (property-based, both called directly).
+
+Identical to the bit (NaN payloads aside) where PyTorch's CPU kernel is a plain loop: ReLU and the
+other piecewise-linear activations, max pooling (values and indices, ties, NaN), average pooling,
+adaptive pooling, unpooling, batch norm, and the default initialisation stream. Within rtol 1e-5
+(plus an atol scaled to the terms summed) where BLAS or transcendental functions round differently:
+convolutions, linear layers, the smooth activations and the 1×1 adaptive mean.
+"""
+
+import math
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as hs
+
+from cnnops.engines import ENGINES, load_engine
+from cnnops.engines import numpy_engine as ne
+from cnnops.engines import torch_engine as te
+from cnnops.errors import LayerError
+from cnnops.pipeline import run_pipeline
+from cnnops.spec import parse_stages
+
+SETTINGS = settings(max_examples=200, deadline=None, derandomize=True)
+
+TIES = np.array([-1.0, -0.0, 0.0, 1.0, 2.0], dtype=np.float32)
+SPECIAL = np.array([-1.0, -0.0, 0.0, 1.0, 2.0, np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-40, -7.5], dtype=np.float32)
+# for sums: where an intermediate product overflows depends on the order and on fused multiply-adds
+NONFINITE = np.array([-1.0, -0.0, 0.0, 1.0, 2.0, np.nan, np.inf, -np.inf, 1e-40, -7.5], dtype=np.float32)
+
+
+def values(shape, kind, seed):
+    """Test data: 'normal' (distinct values), 'ties' (few values: ties, zeros, −0), 'special' (also
+    NaN, ±inf, near-overflow and subnormal values), 'nonfinite' (the same without near-overflow) or
+    'large' (magnitudes up to 1e6)."""
+    rng = np.random.default_rng(seed)
+    if kind in ("ties", "special", "nonfinite"):
+        return rng.choice({"ties": TIES, "special": SPECIAL, "nonfinite": NONFINITE}[kind], size=shape)
+    scale = 10.0 ** rng.integers(-3, 7, size=shape) if kind == "large" else 1.0
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+@hs.composite
+def tensors(draw, nd, kinds=("normal", "ties", "special"), min_side=1, max_side=8, channels=None):
+    """(N, C, *spatial) or unbatched (C, *spatial) float32 data."""
+    batched = draw(hs.booleans())
+    c = channels if channels is not None else draw(hs.integers(1, 3))
+    spatial = tuple(draw(hs.integers(min_side, max_side)) for _ in range(nd))
+    shape = ((draw(hs.integers(1, 2)), c) if batched else (c,)) + spatial
+    return values(shape, draw(hs.sampled_from(kinds)), draw(hs.integers(0, 2**16)))
+
+
+def identical(a, b):
+    """Same shape, dtype and values, including the sign of zeros and the place of NaNs."""
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
+    np.testing.assert_array_equal(a, b)
+    if a.dtype.kind == "f":
+        np.testing.assert_array_equal(np.signbit(a) & ~np.isnan(a), np.signbit(b) & ~np.isnan(b))
+
+
+def close(a, b, scale=1.0, rtol=1e-5):
+    """rtol 1e-5, and an atol of 1e-6 of the largest term that went into a sum (``scale``)."""
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6 * max(scale, 1.0), equal_nan=True)
+
+
+def both(name, *args, **kwargs):
+    """Run an op on both engines; a configuration torch rejects is not a test case."""
+    try:
+        expected = getattr(te, name)(*args, **kwargs)
+    except LayerError:
+        assume(False)
+    return getattr(ne, name)(*args, **kwargs), expected
+
+
+def term_scale(x, w):
+    finite = np.abs(x[np.isfinite(x)])
+    return (finite.max() if finite.size else 1.0) * float(np.abs(w).max(initial=0)) * w[0].size
+
+
+def tuples(nd, lo, hi):
+    return hs.tuples(*[hs.integers(lo, hi)] * nd)
+
+
+# ---------------------------------------------------------------- default initialisation
+
+
+@SETTINGS
+@given(hs.integers(-(2**63), 2**64 - 1),
+       hs.lists(hs.tuples(hs.integers(1, 1000), hs.sampled_from([1.0, 1 / 3, 0.0, 2.5, 1e-3, 1 / np.sqrt(27)])),
+                min_size=1, max_size=4))  # fmt: skip
+def test_random_is_pytorch_uniform_stream_number_for_number(seed, draws):
+    mine, reference = ne.Random(seed), te.Random(seed)
+    for count, bound in draws:  # successive draws continue the same stream
+        identical(mine.uniform((count,), bound), reference.uniform((count,), bound))
+
+
+def test_random_matches_on_a_multi_million_element_weight_and_keeps_shapes():
+    identical(ne.Random(7).uniform((2048, 1024), 0.01), te.Random(7).uniform((2048, 1024), 0.01))
+    identical(ne.Random(3).uniform((4, 1, 3, 3), 1 / 3), te.Random(3).uniform((4, 1, 3, 3), 1 / 3))
+    assert ne.Random(3).uniform((0, 5), 1.0).shape == (0, 5)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 kernel dispatch")
+def test_random_under_baseline_kernels_matches_torch_there_too():
+    """Without AVX2 PyTorch multiplies and adds separately (no fused multiply-add): both follow."""
+    code = textwrap.dedent("""
+        import numpy as np
+        from cnnops.engines import numpy_engine as ne, torch_engine as te
+        assert not ne.Random.fused
+        for seed in range(20):
+            a, b = ne.Random(seed), te.Random(seed)
+            for n, bound in ((9, 1 / 3), (500, 0.7), (64, 0.05)):
+                assert np.array_equal(a.uniform((n,), bound), b.uniform((n,), bound))
+    """)
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+# ---------------------------------------------------------------- convolution
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.integers(1, 2), hs.integers(1, 2), hs.integers(1, 3),
+       hs.sampled_from(["zeros", "reflect", "replicate", "circular"]), hs.booleans())  # fmt: skip
+def test_conv_matches_torch(data, nd, groups, in_per_group, out_per_group, mode, bias):
+    x = data.draw(tensors(nd, kinds=("normal", "ties", "large", "nonfinite"), channels=groups * in_per_group))
+    kernel = data.draw(tuples(nd, 1, 3))
+    stride, dilation = data.draw(tuples(nd, 1, 2)), data.draw(tuples(nd, 1, 2))
+    pads = tuple((data.draw(hs.integers(0, 2)), data.draw(hs.integers(0, 2))) for _ in range(nd))
+    w = values((groups * out_per_group, in_per_group, *kernel), "normal", data.draw(hs.integers(0, 99)))
+    b = values((groups * out_per_group,), "normal", 1) if bias else None
+    mine, expected = both("conv", x, w, b, nd=nd, stride=stride, pads=pads, dilation=dilation, groups=groups,
+                          padding_mode=mode)  # fmt: skip
+    close(mine, expected, term_scale(x, w))
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.integers(1, 2), hs.integers(1, 2), hs.integers(1, 2), hs.booleans())
+def test_conv_transpose_matches_torch(data, nd, groups, in_per_group, out_per_group, bias):
+    x = data.draw(
+        tensors(nd, kinds=("normal", "ties", "large", "nonfinite"), channels=groups * in_per_group, max_side=6)
+    )
+    kernel, stride, dilation = data.draw(tuples(nd, 1, 3)), data.draw(tuples(nd, 1, 3)), data.draw(tuples(nd, 1, 2))
+    padding = data.draw(tuples(nd, 0, 2))
+    output_padding = tuple(data.draw(hs.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    w = values((groups * in_per_group, out_per_group, *kernel), "normal", data.draw(hs.integers(0, 99)))
+    b = values((groups * out_per_group,), "normal", 2) if bias else None
+    mine, expected = both("conv_transpose", x, w, b, nd=nd, stride=stride, padding=padding,
+                          output_padding=output_padding, groups=groups, dilation=dilation)  # fmt: skip
+    close(mine, expected, term_scale(x, w))
+
+
+def test_conv_is_cross_correlation_like_torch():
+    x = np.zeros((1, 5, 5), np.float32)
+    x[:, :, 2] = 1
+    gx = np.array([[[[1, 0, -1], [2, 0, -2], [1, 0, -1]]]], np.float32)
+    y = ne.conv(x, gx, None, nd=2, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), groups=1,
+                padding_mode="zeros")  # fmt: skip
+    assert y[0, 0].tolist() == [-4.0, 0.0, 4.0]
+
+
+# ---------------------------------------------------------------- pooling
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.booleans())
+def test_max_pool_values_and_indices_are_identical(data, nd, ceil_mode):
+    x = data.draw(tensors(nd, kinds=("normal", "ties", "special"), max_side=9))
+    kernel = data.draw(tuples(nd, 1, 4))
+    padding = tuple(data.draw(hs.integers(0, k // 2)) for k in kernel)
+    stride, dilation = data.draw(tuples(nd, 1, 3)), data.draw(tuples(nd, 1, 3))
+    (y, idx), (ty, tidx) = both("max_pool", x, nd=nd, kernel_size=kernel, stride=stride, padding=padding,
+                                dilation=dilation, ceil_mode=ceil_mode)  # fmt: skip
+    identical(y, ty)
+    identical(idx, tidx)
+
+
+def _pool1(x, **kw):
+    args = dict(nd=1, kernel_size=(3,), stride=(1,), padding=(0,), dilation=(1,), ceil_mode=False) | kw
+    mine, expected = ne.max_pool(np.array([x], np.float32), **args), te.max_pool(np.array([x], np.float32), **args)
+    identical(mine[0], expected[0])
+    identical(mine[1], expected[1])
+    return mine[0][0].tolist(), mine[1][0].tolist()
+
+
+def test_max_pool_first_maximum_in_the_window_wins_a_tie():
+    assert _pool1([2.0, 5.0, 5.0, 1.0]) == ([5.0, 5.0], [1, 1])
+
+
+def test_max_pool_nan_propagates_and_the_last_nan_wins():
+    values_, index = _pool1([np.nan, 1.0, np.nan, 0.0])
+    assert np.isnan(values_).all() and index == [2, 2]
+
+
+def test_max_pool_window_of_minus_inf_gives_its_first_in_bounds_cell_never_padding():
+    assert _pool1([-np.inf, -np.inf], kernel_size=(3,), padding=(1,)) == ([-np.inf, -np.inf], [0, 0])
+    # dilation 3 from the left padding: the window has no cell inside the input at all
+    assert _pool1([-np.inf, 4.0], kernel_size=(2,), dilation=(3,), padding=(1,)) == ([-np.inf], [2])
+
+
+def test_max_pool_negative_zero_keeps_its_sign_and_loses_a_tie_to_the_earlier_zero():
+    assert _pool1([-0.0, 0.0, -0.0, -1.0], kernel_size=(2,)) == ([-0.0, 0.0, -0.0], [0, 1, 2])
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.booleans(), hs.booleans(), hs.sampled_from([None, 3, -2, 1]))
+def test_avg_pool_is_identical_including_divisor_rules(data, nd, ceil_mode, count_include_pad, divisor_override):
+    x = data.draw(tensors(nd, kinds=("normal", "ties", "large", "special"), max_side=9))
+    kernel = data.draw(tuples(nd, 1, 4))
+    padding = tuple(data.draw(hs.integers(0, k // 2)) for k in kernel)
+    stride = data.draw(tuples(nd, 1, 3))
+    mine, expected = both("avg_pool", x, nd=nd, kernel_size=kernel, stride=stride, padding=padding,
+                          ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                          divisor_override=divisor_override if nd == 2 else None)  # fmt: skip
+    identical(mine, expected)
+
+
+def test_avg_pool_divisor_counts_padding_but_not_the_ceil_overhang():
+    x = np.arange(1, 7, dtype=np.float32)[None]
+    args = dict(nd=1, kernel_size=(3,), stride=(2,), padding=(1,), ceil_mode=True, divisor_override=None)
+    assert ne.avg_pool(x, count_include_pad=True, **args).tolist() == [[1.0, 3.0, 5.0, 3.0]]
+    assert ne.avg_pool(x, count_include_pad=False, **args).tolist() == [[1.5, 3.0, 5.0, 6.0]]
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]))
+def test_adaptive_avg_pool_matches_torch(data, nd):
+    x = data.draw(tensors(nd, kinds=("normal", "ties", "large", "special"), max_side=12))
+    size = data.draw(tuples(nd, 0, 14))
+    mine, expected = both("adaptive_avg_pool", x, nd=nd, output_size=size)
+    if all(o == 1 for o in size):  # PyTorch's mean (vectorised sum) there
+        close(mine, expected, float(np.abs(x[np.isfinite(x)]).max(initial=1)))
+    else:
+        identical(mine, expected)
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]))
+def test_adaptive_max_pool_values_and_indices_are_identical(data, nd):
+    x = data.draw(tensors(nd, max_side=12))
+    size = data.draw(tuples(nd, 0, 14))
+    (y, idx), (ty, tidx) = both("adaptive_max_pool", x, nd=nd, output_size=size)
+    identical(y, ty)
+    identical(idx, tidx)
+
+
+def test_adaptive_bins_repeat_when_the_output_is_larger():
+    x = np.array([[1.0, 2.0, 3.0]], np.float32)
+    assert ne.adaptive_avg_pool(x, nd=1, output_size=(8,)).tolist() == [[1, 1, 1.5, 2, 2, 2.5, 3, 3]]
+    assert ne.adaptive_max_pool(x, nd=1, output_size=(10,))[0].tolist() == [[1, 1, 1, 2, 2, 2, 3, 3, 3, 3]]
+
+
+def test_adaptive_avg_pool_to_one_takes_any_rank():
+    x = values((2, 1, 3, 4, 5), "normal", 0)
+    close(ne.adaptive_avg_pool(x, nd=2, output_size=(1, 1)), te.adaptive_avg_pool(x, nd=2, output_size=(1, 1)))
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]))
+def test_unpool_of_a_max_pool_is_identical(data, nd):
+    x = data.draw(tensors(nd, min_side=2, max_side=9))
+    kernel, stride = data.draw(tuples(nd, 1, 3)), data.draw(tuples(nd, 1, 3))
+    zero = (0,) * nd
+    y, idx = both("max_pool", x, nd=nd, kernel_size=kernel, stride=stride, padding=zero, dilation=(1,) * nd,
+                  ceil_mode=False)[1]  # fmt: skip
+    size = x.shape[-nd:]
+    mine, expected = both("max_unpool", y, idx, nd=nd, kernel_size=kernel, stride=stride, padding=zero,
+                          output_size=size)  # fmt: skip
+    identical(mine, expected)
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]))
+def test_unpool_with_repeated_indices_keeps_the_last_write_like_serial_torch(data, nd):
+    """Different values sent to one position: ATen's serial loop keeps the last. (ATen splits the
+    loop across threads, so with several threads torch's own answer is a race.)"""
+    x = data.draw(tensors(nd, max_side=5))
+    size = tuple(data.draw(hs.integers(1, 4)) for _ in range(nd))
+    idx = np.random.default_rng(data.draw(hs.integers(0, 99))).integers(0, np.prod(size), x.shape)
+    kernel = tuple(max(1, o // i) for o, i in zip(size, x.shape[-nd:]))  # torch checks output_size against it
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        mine, expected = both("max_unpool", x, idx, nd=nd, kernel_size=kernel, stride=kernel, padding=(0,) * nd,
+                              output_size=size)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    identical(mine, expected)
+
+
+# ---------------------------------------------------------------- linear, batch norm, activations
+
+
+@SETTINGS
+@given(hs.integers(1, 3), hs.integers(1, 40), hs.integers(1, 6), hs.booleans(), hs.sampled_from(["normal", "large", "nonfinite"]),
+       hs.integers(0, 999))  # fmt: skip
+def test_linear_matches_torch(rank, in_features, out_features, bias, kind, seed):
+    shape = (2, 3, in_features)[-rank:]
+    x = values(shape, kind, seed)
+    w = values((out_features, in_features), "normal", seed + 1)
+    b = values((out_features,), "normal", seed + 2) if bias else None
+    close(ne.linear(x, w, b), te.linear(x, w, b), term_scale(x, w))
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.sampled_from([1e-5, 1e-3, 0.1]))
+def test_batch_norm_is_identical(data, nd, eps):
+    x = data.draw(tensors(nd))
+    x = x if x.ndim == nd + 2 else x[None]
+    identical(ne.batch_norm(x, eps=eps), te.batch_norm(x, eps=eps))
+
+
+PIECEWISE = [("ReLU", {}), ("ReLU6", {}), ("LeakyReLU", {"negative_slope": 0.01}), ("LeakyReLU", {"negative_slope": 0.2}),
+             ("Hardswish", {})]  # fmt: skip
+SMOOTH = [("ELU", {"alpha": 1.0}), ("ELU", {"alpha": 0.5}), ("GELU", {"approximate": "none"}),
+          ("GELU", {"approximate": "tanh"}), ("SiLU", {}), ("Mish", {}), ("Sigmoid", {}), ("Tanh", {}),
+          ("Softplus", {"beta": 1.0, "threshold": 20.0}), ("Softplus", {"beta": 2.0, "threshold": 5.0})]  # fmt: skip
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.sampled_from(PIECEWISE))
+def test_piecewise_linear_activations_are_identical(data, nd, activation):
+    x = data.draw(tensors(nd, kinds=("normal", "ties", "special", "large")))
+    name, options = activation
+    identical(ne.activation(name, x, options), te.activation(name, x, options))
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.sampled_from(SMOOTH))
+def test_smooth_activations_match_torch(data, nd, activation):
+    x = data.draw(tensors(nd, kinds=("normal", "ties", "special", "large")))
+    name, options = activation
+    close(ne.activation(name, x, options), te.activation(name, x, options))
+
+
+@SETTINGS
+@given(hs.data(), hs.integers(1, 4), hs.sampled_from(["Softmax", "LogSoftmax"]))
+def test_softmax_matches_torch_including_the_implicit_dim(data, rank, name):
+    shape = tuple(data.draw(hs.integers(1, 4)) for _ in range(rank))
+    x = values(shape, data.draw(hs.sampled_from(["normal", "ties", "special", "large"])), data.draw(hs.integers(0, 99)))
+    dim = data.draw(hs.sampled_from([None, *range(-rank, rank)]))
+    close(ne.activation(name, x, {"dim": dim}), te.activation(name, x, {"dim": dim}))
+
+
+def test_erfc_behind_gelu_has_float32_accuracy_in_both_tails():
+    z = np.linspace(0, 26, 20001)
+    reference = np.array([math.erfc(v) for v in z])
+    assert np.max(np.abs(ne._erfc_nonneg(z) - reference) / reference) < 1.2e-7
+
+
+def test_relu_keeps_negative_zero_and_nan_like_torch():
+    x = np.array([-0.0, 0.0, np.nan, -np.inf, np.inf, -2.0, 3.0], np.float32)
+    identical(ne.activation("ReLU", x, {}), te.activation("ReLU", x, {}))
+    x = np.repeat(x[None], 600, axis=0)  # the vectorised path too
+    identical(ne.activation("ReLU", x, {}), te.activation("ReLU", x, {}))
+
+
+# ---------------------------------------------------------------- the whole pipeline
+
+
+CHAINS = [
+    ((1, 1, 9, 9), ["Conv2d(1, 4, 3, padding=1)", "ReLU", "MaxPool2d(2, stride=1)", "MaxUnpool2d(2, stride=1)",
+                    "AvgPool2d(3, stride=2, padding=1, ceil_mode=True)"]),
+    ((2, 7, 7), ["Conv2d(2, 4, 3, padding='same', padding_mode='reflect', groups=2)", "GELU", "BatchNorm2d(4)",
+                 "MaxPool2d(3, stride=2, padding=1, dilation=1, ceil_mode=True)", "AdaptiveAvgPool2d((3, 5))",
+                 "Flatten", "Linear(60, 6)", "Softmax(dim=-1)"]),
+    ((2, 3, 11), ["Conv1d(3, 6, 3, stride=2, padding_mode='circular', padding=1)", "LeakyReLU(0.1)",
+                  "AdaptiveMaxPool1d(4)", "ConvTranspose1d(6, 2, 3, stride=2, output_padding=1)", "Tanh",
+                  "AvgPool1d(2)", "Flatten", "Linear(10, 3)", "LogSoftmax(dim=1)"]),
+    ((1, 3, 8, 8), ["ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)", "SiLU",
+                    "AdaptiveMaxPool2d(5)", "AdaptiveAvgPool2d(1)", "Flatten", "Linear(2, 4)"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape, texts", CHAINS)
+@pytest.mark.parametrize("kind", ["normal", "ties"])
+def test_pipeline_on_numpy_equals_pipeline_on_torch(shape, texts, kind):
+    data = values(shape, kind, 11)
+    mine = run_pipeline(data, parse_stages(texts), seed=5, engine="numpy")
+    expected = run_pipeline(data, parse_stages(texts), seed=5, engine="torch")
+    assert mine.engine == "numpy"
+    for a, b in zip(mine.results, expected.results, strict=True):
+        for field in ("weight", "bias", "indices"):  # default weights: the same numbers as torch
+            if getattr(b, field) is not None:
+                identical(getattr(a, field), getattr(b, field))
+        close(a.output, b.output, 10.0)
+
+
+def test_numpy_engine_is_registered():
+    assert "numpy" in ENGINES and load_engine("numpy") is ne
+
+
+def test_numpy_engine_computes_nan_and_inf_without_warnings():
+    x = values((2, 3, 6, 6), "special", 0)
+    w = values((2, 3, 3, 3), "normal", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ne.conv(x, w, None, nd=2, stride=(1, 1), pads=((1, 1), (1, 1)), dilation=(1, 1), groups=1,
+                padding_mode="zeros")  # fmt: skip
+        ne.avg_pool(x, nd=2, kernel_size=(2, 2), stride=(2, 2), padding=(1, 1), ceil_mode=True,
+                    count_include_pad=False, divisor_override=None)  # fmt: skip
+        ne.adaptive_avg_pool(x, nd=2, output_size=(1, 1))
+        ne.linear(x, w.reshape(-1, 6), None)
+        for name, options in SMOOTH + PIECEWISE + [("Softmax", {"dim": 1}), ("LogSoftmax", {"dim": -1})]:
+            ne.activation(name, x, options)
+
+
+def test_numpy_engine_never_imports_torch():
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import cnnops.engines.numpy_engine as e
+        from cnnops.pipeline import run_pipeline
+        from cnnops.spec import parse_stages
+        x = np.arange(50, dtype=np.float32).reshape(2, 5, 5)
+        e.max_pool(x, nd=2, kernel_size=(2, 2), stride=(1, 1), padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+        e.activation("GELU", x, {})
+        e.Random(0).uniform((3, 3), 1.0)
+        run_pipeline(x, parse_stages(["Conv2d(2, 3, 3)", "ReLU", "MaxPool2d(2)", "MaxUnpool2d(2)", "Flatten",
+                                      "Linear(9, 2)"]), engine="numpy")
+        assert "torch" not in sys.modules, "torch was imported"
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
