@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +58,14 @@ class DataOptions:
     indices_file: Path | None = None
     engine: Engine = Engine.auto
     device: Device | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    save_maps: Path | None = None
+    animate: Path | None = None
+    animate_stage: int | None = None
+    channel: int = 0
+    batch_item: int = 0
+    scale: str = "plane"
+    cmap: str = "auto"
+    preview: bool = False
 
 
 class BatchError(CnnopsError):
@@ -79,6 +86,8 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
         raise UsageError("choose one of --output and --output-dir")
     if inputs.count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
+    if opts.animate is not None and opts.animate.suffix.lower() != ".gif":
+        raise UsageError(f"--animate writes a GIF: give a file name ending in .gif, not '{opts.animate}'")
 
 
 def output_names(inputs: list[str], extension: str) -> list[str]:
@@ -114,6 +123,10 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
     check_options(inputs, opts)
     if opts.output is not None:
         io.check_output_path(str(opts.output))
+    if opts.animate is not None:
+        io.check_writable(str(opts.animate))
+    if opts.save_maps is not None:
+        prepare_directory(opts.save_maps)
     targets: list[str | None] = [None] * len(inputs)
     if opts.output_dir is not None:
         prepare_directory(opts.output_dir)
@@ -121,9 +134,12 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
     elif opts.output is not None:
         targets = [str(opts.output)]
     indices = read_indices(opts.indices_file) if opts.indices_file is not None else None
+    stems: list[str | None] = [None] * len(inputs)
+    if len(inputs) > 1:
+        stems = [Path(name).stem for name in output_names(inputs, "x")]
     failures: list[tuple[str, CnnopsError]] = []
     with progress_bar(len(inputs)) as advance:
-        for arg, target in zip(inputs, targets):
+        for arg, target, stem in zip(inputs, targets, stems):
             try:
                 tensor = io.read_input(arg, rgb=opts.rgb, max_elements=opts.max_elements)
                 result = run_pipeline(
@@ -131,7 +147,7 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
                     seed=opts.seed, max_elements=opts.max_elements, engine=opts.engine.value,
                     device=opts.device.value if opts.device else None,
                 )  # fmt: skip
-                emit(result, tensor, target, batch=len(inputs) > 1)
+                emit(result, tensor, target, stem)
             except CnnopsError as exc:
                 if len(inputs) == 1:
                     raise
@@ -204,19 +220,48 @@ def _rate_column() -> Any:
     return RateColumn()
 
 
+def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> None:
+    """--save-maps (DIR, or DIR/<stem>/ in a batch) and --animate (FILE, or FILE-<stem>.gif)."""
+    from cnnops import viz
+
+    if opts.save_maps is not None:
+        directory = opts.save_maps / stem if stem else opts.save_maps
+        viz.save_maps(result, str(directory), batch_item=opts.batch_item, scale=viz.Scale(opts.scale),
+                      cmap=viz.ColorMap(opts.cmap))  # fmt: skip
+    if opts.animate is not None:
+        path = opts.animate if stem is None else opts.animate.with_name(f"{opts.animate.stem}-{stem}.gif")
+        viz.animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
+                    channel=opts.channel, indices=result.input_indices)  # fmt: skip
+
+
+def animated_stage(result: RunResult, requested: int | None) -> int:
+    """The stage to animate: the one asked for, else the first conv, pooling or unpooling stage."""
+    kinds = ("conv", "conv_transpose", "pool", "adaptive_pool", "unpool")
+    rows = result.trace.rows
+    if requested is not None:
+        if not 1 <= requested <= len(rows):
+            raise UsageError(f"--animate-stage {requested} is not a stage: give 1 to {len(rows)}")
+        return requested
+    for row in rows:
+        if row.stage.kind in kinds:
+            return row.index
+    raise InputError("--animate draws a conv, pooling or unpooling stage, and this run has none")
+
+
 def emit_result(opts: DataOptions) -> Callable[..., None]:
-    """The per-input output step: write files, then print the tables, the JSON or a JSON line."""
+    """The per-input output step: write files, then print the tables, the JSON or a JSON line.
+    ``stem`` names a batch item's pictures (None for a single input)."""
     from cnnops import io
     from cnnops.cli import emit_text, plain_output, stdout_console
     from cnnops.report import run_document, run_group
 
-    def emit(result: RunResult, tensor: TensorInput, target: str | None, batch: bool) -> None:
+    def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:
+        batch = stem is not None
         wants_doc = opts.as_json or opts.jsonl or (target is not None and target.lower().endswith(".json"))
         doc = run_document(result, source=tensor.source, intermediates=opts.intermediates) if wants_doc else None
         if target is not None:
             io.write_output(target, result.output, indices=result.output_indices, doc=doc)
-        for hook in opts.extras.get("after_run", []):
-            hook(result, tensor, batch)
+        write_pictures(result, opts, stem)
         if opts.as_json or opts.jsonl:
             emit_text(io.dumps(doc))
             return
@@ -226,5 +271,9 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
         if batch:
             console.rule(f"input {tensor.source}")
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
+        if opts.preview:
+            from cnnops import viz
+
+            console.print(viz.preview(result, batch_item=opts.batch_item))
 
     return emit

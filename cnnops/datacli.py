@@ -37,6 +37,17 @@ class Dims(StrEnum):
     two = "2"
 
 
+class ScaleChoice(StrEnum):
+    plane = "plane"
+    shared = "shared"
+
+
+class CmapChoice(StrEnum):
+    auto = "auto"
+    signed = "signed"
+    gray = "gray"
+
+
 class PaddingMode(StrEnum):
     zeros = "zeros"
     reflect = "reflect"
@@ -100,6 +111,32 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "device": (Annotated[Device | None, typer.Option(
         "--device", case_sensitive=False, help="Run the torch engine on this device (cpu, cuda, mps).",
     )], None),  # fmt: skip
+    "save_maps": (Annotated[Path | None, typer.Option(
+        "--save-maps", help="Write one PNG per stage (00-input.png, 01-conv2d.png, …) into this directory; "
+        "DIR/<input>/ in a batch.",
+    )], None),  # fmt: skip
+    "animate": (Annotated[Path | None, typer.Option(
+        "--animate", help="Write a GIF of the sliding window of a conv or pooling stage (or an unpool), "
+        "one frame per output cell; planes up to 16×16.",
+    )], None),  # fmt: skip
+    "animate_stage": (Annotated[int | None, typer.Option(
+        "--animate-stage", help="Which stage --animate draws (default: the first conv, pool or unpool).",
+    )], None),  # fmt: skip
+    "channel": (Annotated[int, typer.Option("--channel", min=0, help="The channel --animate draws.")], 0),
+    "batch_item": (Annotated[int, typer.Option(
+        "--batch-item", min=0, help="Which batch item --save-maps, --animate and --preview draw.",
+    )], 0),  # fmt: skip
+    "scale": (Annotated[ScaleChoice, typer.Option(
+        "--scale", case_sensitive=False, help="--save-maps: scale each plane on its own, or one scale for all.",
+    )], ScaleChoice.plane),  # fmt: skip
+    "cmap": (Annotated[CmapChoice, typer.Option(
+        "--cmap", case_sensitive=False,
+        help="--save-maps colours: signed (blue −, white 0, red +), gray, or auto (signed for conv output and "
+        "negative values, gray otherwise).",
+    )], CmapChoice.auto),  # fmt: skip
+    "preview": (Annotated[bool, typer.Option(
+        "--preview", help="Also draw the feature maps in the terminal (half blocks, true colour where available).",
+    )], False),  # fmt: skip
     "max_elements": (Annotated[int, typer.Option(
         "--max-elements", min=1, help="Refuse tensors with more elements than this (checked before allocating).",
     )], DEFAULT_MAX_ELEMENTS),  # fmt: skip
@@ -119,6 +156,7 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> None:
             common = {key: kwargs.pop(key) for key in COMMON}
+            common["scale"], common["cmap"] = common["scale"].value, common["cmap"].value
             return func(**kwargs, opts=DataOptions(**common, seed=kwargs.get("seed", 0)))
 
         params = own + shared

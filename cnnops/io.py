@@ -35,6 +35,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 INPUT_SUFFIXES = (".json", ".npy", *IMAGE_SUFFIXES)
 OUTPUT_SUFFIXES = (".json", ".npy")
 NPY_MAGIC = b"\x93NUMPY"
+STDIN_CHUNK = 2**20
+MAX_LEADING_WHITESPACE = 64 * 2**20
+JSON_WHITESPACE = b" \t\r\n"
+UTF8_BOM = b"\xef\xbb\xbf"
+JSON_STARTS = {bytes([c]) for c in b'[{"-0123456789tfnNI'}  # what a JSON text (or NaN, Infinity) can start with
 
 # What JSON cannot say: non-finite floats travel as these strings (and are read back from them).
 NONFINITE_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
@@ -171,9 +176,40 @@ def _read_stdin(stdin: BinaryIO | None) -> bytes:
             "stdin is a terminal — pipe a JSON list or .npy data into cnnops, e.g. `cat x.json | cnnops relu -`"
         )
     try:
-        return stdin.read()
+        return _read_stream(stdin)
     except OSError as exc:
         raise InputError(f"stdin cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_stream(stdin: BinaryIO) -> bytes:
+    """All of stdin, refused at its first bytes when they cannot start JSON or .npy data.
+
+    ``cnnops relu - < /dev/zero`` or ``yes | cnnops relu -`` would otherwise fill memory before the
+    parser could say anything.
+    """
+    chunks: list[bytes] = []
+    blank = 0  # bytes of leading whitespace read so far
+    sniffing = True
+    while chunk := stdin.read(STDIN_CHUNK):
+        if sniffing:
+            head = chunk[3:] if not chunks and chunk.startswith(UTF8_BOM) else chunk
+            head = head.lstrip(JSON_WHITESPACE)
+            if head.startswith(NPY_MAGIC) or head[:1] in JSON_STARTS:
+                sniffing = False  # a plausible start: the parser judges the rest
+            elif head:
+                raise InputError(
+                    f"stdin holds neither JSON nor .npy data: it starts with {head[:16]!r} — pipe a JSON list "
+                    "or .npy data into cnnops"
+                )
+            else:
+                blank += len(chunk)
+                if blank > MAX_LEADING_WHITESPACE:
+                    raise InputError(
+                        f"stdin holds over {MAX_LEADING_WHITESPACE:,} bytes of blank space and no data — pipe a "
+                        "JSON list or .npy data into cnnops"
+                    )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------------------------------------- JSON
@@ -185,7 +221,7 @@ def _parse_json(payload: bytes | str, label: str) -> Any:
 
     import orjson
 
-    if isinstance(payload, bytes) and payload.startswith(b"\xef\xbb\xbf"):
+    if isinstance(payload, bytes) and payload.startswith(UTF8_BOM):
         payload = payload[3:]
     if not payload.strip():
         raise InputError(f"{label} is empty — give a JSON list of numbers")
@@ -672,6 +708,11 @@ def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = No
 def check_output_path(path: str) -> None:
     """Fail before any work starts if ``--output`` cannot be written."""
     _output_suffix(path)
+    _check_output_location(path)
+
+
+def check_writable(path: str) -> None:
+    """Fail before any work starts if a file (a picture, say) cannot be written at ``path``."""
     _check_output_location(path)
 
 

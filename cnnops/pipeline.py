@@ -38,6 +38,7 @@ class RunResult:
     seed: int = 0
     engine: str = "torch"
     device: str = "cpu"
+    input_indices: np.ndarray | None = None  # max-pool indices that came with the input
     defaults_used: bool = False  # some weights came from PyTorch's default initialisation
 
     @property
@@ -112,7 +113,7 @@ def run_pipeline(
     if engine == "torch":
         eng.use_device(device or "cpu")
     rng = eng.Random(seed)
-    result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu")
+    result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
     x = data
     for row in trace.rows:
         try:
@@ -258,6 +259,8 @@ def winner_mask(x: np.ndarray, idx: np.ndarray, nd: int) -> np.ndarray:
     plane = math.prod(x.shape[-nd:])
     lead = x.shape[:-nd]
     mask = np.zeros((math.prod(lead) if lead else 1, plane), dtype=bool)
+    if mask.size == 0 or idx.size == 0:
+        return mask.reshape(x.shape)
     flat_idx = idx.reshape(mask.shape[0], -1)
     rows = np.repeat(np.arange(mask.shape[0]), flat_idx.shape[1])
     valid = (flat_idx.reshape(-1) >= 0) & (flat_idx.reshape(-1) < plane)

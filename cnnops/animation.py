@@ -1,0 +1,422 @@
+"""The sliding window as an animated GIF: one frame per output cell of one channel plane.
+
+Each frame shows the input plane with its numbers (padding shaded, the current window's taps
+highlighted and outlined, the max-pool winner framed in red), the kernel for a convolution, and the
+output plane filling in cell by cell; the output-size formulas are the caption. An unpool stage
+shows each value flying back to the position its max pool saved. Window geometry follows PyTorch:
+a window starts at ``o·stride − padding`` and reads every ``dilation``-th cell, a ``ceil_mode``
+window may hang over the end (those cells are not read), adaptive bins are
+``[⌊i·L/O⌋, ⌈(i+1)·L/O⌉)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cnnops import stages as st
+from cnnops.errors import InputError
+from cnnops.viz import (
+    CHAR_W,
+    LINE_H,
+    MARGIN,
+    check_batch_item,
+    fit_text,
+    font,
+    latin1,
+    short_number,
+    text_width,
+    write_image,
+)
+from cnnops.windows import AxisWindows, avg_pool_divisor, padded_index, stage_windows, window_reads
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cnnops.pipeline import RunResult, StageResult
+    from cnnops.shapes import Row
+
+MAX_SIDE = 16
+FRAME_MS = 400
+LAST_FRAME_MS = 1600  # a pause on the finished output before the loop starts again
+CELL_H = 16
+PANEL_GAP = 28
+ANIMATED_KINDS = ("conv", "pool", "adaptive_pool", "unpool")
+
+# A fixed palette: frames are drawn in "P" mode, so every frame has exactly these colours.
+WHITE, BLACK, GRID, PAD, WINDOW, OUTLINE, WINNER, WINNER_FILL, CURRENT, EMPTY, FAINT, ARROW = range(12)
+PALETTE = [
+    (255, 255, 255), (0, 0, 0), (150, 150, 150), (222, 222, 222), (255, 224, 102), (230, 120, 0),
+    (200, 0, 0), (255, 165, 145), (150, 225, 150), (243, 243, 243), (110, 110, 110), (33, 102, 172),
+]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- entry
+
+
+def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int = 0, channel: int = 0,
+            indices: np.ndarray | None = None) -> int:  # fmt: skip
+    """Write the GIF of stage ``stage_index`` (1-based, as in the tables) to ``path``; returns the frame count.
+
+    ``indices``: the max-pool indices an unpool uses when no max pool of the run made them (the ones
+    that came with the input document or ``--indices``).
+    """
+    res = _pick_stage(result, stage_index)
+    row, stage = res.row, res.row.stage
+    nd = stage.nd
+    previous = result.results[stage_index - 2].output if stage_index > 1 else result.input
+    x = previous.reshape(row.effective_input)
+    batched = len(row.effective_input) == nd + 2
+    check_batch_item(batch_item, row.effective_input[0] if batched else 1)
+    out = res.output.reshape(row.output_shape)
+    channels = out.shape[-nd - 1]
+    if not 0 <= channel < channels:
+        choices = "0" if channels == 1 else f"0 to {channels - 1}"
+        raise InputError(
+            f"channel {channel} is out of range: stage {row.index} {stage.call} has {channels} output "
+            f"channel{'s' if channels != 1 else ''} — use channel {choices}"
+        )
+    in_channel = channel
+    if isinstance(stage, st.Conv):
+        in_channel = channel // (stage.out_channels // stage.groups) * (stage.in_channels // stage.groups)
+    x_plane = _plane(x, batched, batch_item, in_channel, nd)
+    y_plane = _plane(out, batched, batch_item, channel, nd)
+    for what, plane in (("input", x_plane), ("output", y_plane)):
+        _check_size(row, what, plane.shape, nd)
+    if isinstance(stage, st.Unpool):
+        idx = _unpool_indices(result, row, indices)
+        frames = _unpool_frames(row, x_plane, y_plane, _plane(idx, batched, batch_item, channel, nd), nd)
+    else:
+        frames = _window_frames(res, x_plane, y_plane, batched, batch_item, channel, in_channel)
+    durations = [FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS]
+    write_image(path, frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0, duration=durations,
+                optimize=False)  # fmt: skip
+    return len(frames)
+
+
+def _pick_stage(result: RunResult, stage_index: int) -> StageResult:
+    count = len(result.results)
+    animated = [r.row.index for r in result.results if r.row.stage.kind in ANIMATED_KINDS]
+    which = f"stage {animated[0]}" if len(animated) == 1 else f"one of stages {', '.join(map(str, animated))}"
+    hint = f" — pick {which}" if animated else " — add a conv, pooling or unpooling stage"
+    if not 1 <= stage_index <= count:
+        raise InputError(f"there is no stage {stage_index}: the run has {count} stage{'s' if count != 1 else ''}{hint}")
+    res = result.results[stage_index - 1]
+    if res.row.stage.kind not in ANIMATED_KINDS:
+        raise InputError(
+            f"stage {stage_index} {res.row.stage.call} has no sliding window to animate; --animate draws "
+            f"conv, pooling and unpooling stages{hint}"
+        )
+    return res
+
+
+def _plane(a: np.ndarray, batched: bool, batch_item: int, channel: int, nd: int) -> np.ndarray:
+    """One (H, W) plane, a 1-D one as (1, L)."""
+    import numpy as np
+
+    plane = np.asarray(a)
+    if batched:
+        plane = plane[batch_item]
+    plane = plane.reshape((-1, *plane.shape[-nd:]))[channel]
+    return plane.reshape(1, -1) if nd == 1 else plane
+
+
+def _check_size(row: Row, what: str, shape: tuple[int, ...], nd: int) -> None:
+    if max(shape) > MAX_SIDE:
+        size = f"{shape[-1]} long" if nd == 1 else f"{shape[0]}×{shape[1]}"
+        raise InputError(
+            f"stage {row.index} {row.stage.call}: the {what} plane is {size}; --animate draws planes up to "
+            f"{MAX_SIDE}×{MAX_SIDE} — use --save-maps for larger tensors"
+        )
+
+
+def _unpool_indices(result: RunResult, row: Row, indices: np.ndarray | None) -> np.ndarray:
+    import numpy as np
+
+    if row.unpool_source is not None:
+        indices = result.results[row.unpool_source - 1].indices
+    if indices is None or np.asarray(indices).size != math.prod(row.effective_input):
+        raise InputError(
+            f"stage {row.index} {row.stage.call}: the animation needs the max-pool indices of its input — "
+            "put the max pool in the same run"
+        )
+    return np.asarray(indices).reshape(row.effective_input).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------- layout
+
+
+@dataclass
+class Grid:
+    """A plane drawn as a table of numbered cells, with its title and row/column indices."""
+
+    title: str
+    rows: list[int]  # the coordinate each row shows (negative ones are padding)
+    cols: list[int]
+    cell_w: int
+    one_d: bool = False
+    x: int = 0
+    y: int = 0
+
+    @property
+    def label_w(self) -> int:
+        return 0 if self.one_d else max(len(str(r)) for r in self.rows) * CHAR_W + 6
+
+    @property
+    def width(self) -> int:
+        return max(self.label_w + len(self.cols) * self.cell_w + 1, text_width(self.title))
+
+    @property
+    def height(self) -> int:
+        return 2 * LINE_H + len(self.rows) * CELL_H + 1
+
+    def box(self, r: int, c: int) -> tuple[int, int, int, int]:
+        """Pixel box of the cell at row position ``r``, column position ``c`` (list positions)."""
+        x0 = self.x + self.label_w + c * self.cell_w
+        y0 = self.y + 2 * LINE_H + r * CELL_H
+        return x0, y0, x0 + self.cell_w, y0 + CELL_H
+
+    def at(self, row: int, col: int) -> tuple[int, int, int, int]:
+        """Pixel box of the cell showing coordinate (row, col)."""
+        return self.box(self.rows.index(row), self.cols.index(col))
+
+    def centre(self, row: int, col: int) -> tuple[int, int]:
+        x0, y0, x1, y1 = self.at(row, col)
+        return (x0 + x1) // 2, (y0 + y1) // 2
+
+    def draw_frame(self, draw: Any) -> None:
+        draw.text((self.x, self.y), latin1(self.title), font=font(), fill=BLACK)
+        for c, col in enumerate(self.cols):
+            x0, _, x1, _ = self.box(0, c)
+            label = str(col)
+            draw.text(((x0 + x1 - text_width(label)) // 2, self.y + LINE_H), label, font=font(), fill=FAINT)
+        if not self.one_d:
+            for r, row in enumerate(self.rows):
+                _, y0, _, _ = self.box(r, 0)
+                label = str(row)
+                draw.text((self.x + self.label_w - 6 - text_width(label), y0 + 3), label, font=font(), fill=FAINT)
+
+    def draw_cell(self, draw: Any, row: int, col: int, text: str, fill: int, ink: int = BLACK) -> None:
+        x0, y0, x1, y1 = self.at(row, col)
+        draw.rectangle((x0, y0, x1, y1), fill=fill, outline=GRID)
+        if text:
+            draw.text(((x0 + x1 - text_width(text) + 1) // 2, y0 + 3), latin1(text), font=font(), fill=ink)
+
+
+def _layout(grids: list[Grid], header: list[str], captions: list[str]) -> tuple[Any, int]:
+    """A blank "P" canvas with the grids placed side by side (1-D: one above the other); returns it
+    and the y where the captions start."""
+    from PIL import Image
+
+    x, y = MARGIN, MARGIN + len(header) * LINE_H + 8
+    for grid in grids:
+        grid.x, grid.y = x, y
+        if grid.one_d:  # 1-D planes are long rows: stack them, input above output
+            y += grid.height + 8
+        else:
+            x += grid.width + PANEL_GAP
+    grid_w = max(g.x + g.width for g in grids) - MARGIN
+    width = max(grid_w, *(text_width(line) for line in [*header, *captions]), 240) + 2 * MARGIN
+    caption_y = max(g.y + g.height for g in grids) + 10
+    height = caption_y + (len(captions) + 1) * LINE_H + MARGIN
+    image = Image.new("P", (width, height), WHITE)
+    image.putpalette([v for rgb in PALETTE for v in rgb])
+    return image, caption_y
+
+
+def _draw_static(image: Any, grids: list[Grid], header: list[str], captions: list[str], caption_y: int) -> Any:
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(image)
+    for n, line in enumerate(header):
+        draw.text(
+            (MARGIN, MARGIN + n * LINE_H), fit_text(line, image.width), font=font(), fill=BLACK if n == 0 else FAINT
+        )
+    for grid in grids:
+        grid.draw_frame(draw)
+    for n, line in enumerate(captions):
+        draw.text((MARGIN, caption_y + n * LINE_H), latin1(line), font=font(), fill=FAINT)
+    return draw
+
+
+def _cell_w(texts: list[str]) -> int:
+    return max(22, *(text_width(t) + 8 for t in texts))
+
+
+def _where(nd: int, r: int, c: int) -> str:
+    return f"[{c}]" if nd == 1 else f"[{r}, {c}]"
+
+
+def _header(row: Row, batched: bool, batch_item: int, channel: int, extra: str = "") -> list[str]:
+    batch = f" · batch item {batch_item}" if batched else ""
+    return [f"{row.index} {row.stage.call}", f"channel {channel}{batch}{extra}"]
+
+
+# ---------------------------------------------------------------------------------------------- windows
+
+
+def _window_frames(res: StageResult, x: np.ndarray, y: np.ndarray, batched: bool, batch_item: int,
+                   channel: int, in_channel: int) -> list[Any]:  # fmt: skip
+    from PIL import ImageDraw
+
+    row, stage = res.row, res.row.stage
+    nd = stage.nd
+    axes = stage_windows(stage, x.shape[-nd:], y.shape[-nd:])
+    if nd == 1:
+        axes = [AxisWindows(1, ((0,),))] + axes
+    ay, ax = axes
+    is_max = getattr(stage, "mode", "") == "max"
+    inputs = {(i, j): _input_text(stage, x, i, j, ay, ax) for i in range(ay.lo, ay.hi) for j in range(ax.lo, ax.hi)}
+    outputs = [[short_number(float(v)) for v in line] for line in y.tolist()]
+    kernel = None
+    if isinstance(stage, st.Conv) and res.weight is not None:
+        w = res.weight[channel, in_channel % (stage.in_channels // stage.groups)].reshape(-1, stage.kernel_size[-1])
+        kernel = [[short_number(float(v)) for v in line] for line in w.tolist()]
+    texts = [*inputs.values(), *(t for line in outputs for t in line), *(t for line in kernel or [] for t in line)]
+    cell_w = _cell_w(texts)
+    shown = f" (channel {in_channel})" if isinstance(stage, st.Conv) else ""
+    grids = [
+        Grid(f"input {_size(x, nd)}{shown}", list(range(ay.lo, ay.hi)), list(range(ax.lo, ax.hi)), cell_w, nd == 1)
+    ]
+    if kernel is not None:
+        grids.append(
+            Grid(f"kernel {_size(w, nd)}", list(range(len(kernel))), list(range(len(kernel[0]))), cell_w, nd == 1)
+        )
+    grids.append(Grid(f"output {_size(y, nd)}", list(range(y.shape[0])), list(range(y.shape[1])), cell_w, nd == 1))
+    extra = ""
+    if isinstance(stage, st.Conv) and stage.in_channels // stage.groups > 1:
+        extra = f" · the output sums {stage.in_channels // stage.groups} input channels; channel {in_channel} shown"
+    header = _header(row, batched, batch_item, channel, extra)
+    captions = [str(f) for f in row.formulas]
+    base, caption_y = _layout(grids, header, captions)
+    draw = _draw_static(base, grids, header, captions, caption_y)
+    source, out_grid = grids[0], grids[-1]
+    for (i, j), text in inputs.items():
+        region = (
+            "in"
+            if ay.region(i) == ax.region(j) == "in"
+            else ("over" if "over" in (ay.region(i), ax.region(j)) else "pad")
+        )
+        source.draw_cell(
+            draw, i, j, text, {"in": WHITE, "pad": PAD, "over": WHITE}[region], BLACK if region == "in" else FAINT
+        )
+    if kernel is not None:
+        for i, line in enumerate(kernel):
+            for j, text in enumerate(line):
+                grids[1].draw_cell(draw, i, j, text, WHITE)
+    for i in range(y.shape[0]):
+        for j in range(y.shape[1]):
+            out_grid.draw_cell(draw, i, j, "", EMPTY)
+    winners = _winners(res, batched, batch_item, channel, x.shape[-1]) if is_max and res.indices is not None else None
+    frames = []
+    for oy in range(y.shape[0]):
+        for ox in range(y.shape[1]):
+            frame = base.copy()
+            fd = ImageDraw.Draw(frame)
+            taps = [(i, j) for i in ay.taps[oy] for j in ax.taps[ox]]
+            for i, j in taps:
+                if "over" not in (ay.region(i), ax.region(j)):
+                    source.draw_cell(fd, i, j, inputs[i, j], WINDOW)
+            x0, y0, _, _ = source.at(ay.taps[oy][0], ax.taps[ox][0])
+            _, _, x1, y1 = source.at(ay.taps[oy][-1], ax.taps[ox][-1])
+            fd.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=OUTLINE, width=2)
+            winner = None
+            if winners is not None and window_reads(ay, ax, oy, ox, winners[oy][ox]):
+                winner = winners[oy][ox]
+                wx0, wy0, wx1, wy1 = source.at(*winner)
+                source.draw_cell(fd, *winner, inputs[winner], WINNER_FILL)
+                fd.rectangle((wx0 + 1, wy0 + 1, wx1 - 1, wy1 - 1), outline=WINNER, width=2)
+            out_grid.draw_cell(fd, oy, ox, outputs[oy][ox], CURRENT)
+            told = _computation(res, x, float(y[oy, ox]), ay, ax, oy, ox, winner, channel)
+            fd.text((MARGIN, caption_y + len(captions) * LINE_H), latin1(told), font=font(), fill=BLACK)
+            frames.append(frame)
+            out_grid.draw_cell(draw, oy, ox, outputs[oy][ox], WHITE)
+    return frames
+
+
+def _size(a: np.ndarray, nd: int) -> str:
+    return f"{a.shape[-1]}" if nd == 1 else f"{a.shape[-2]}×{a.shape[-1]}"
+
+
+def _input_text(stage: st.Stage, x: np.ndarray, i: int, j: int, ay: AxisWindows, ax: AxisWindows) -> str:
+    """A cell's number; in the padding what the layer reads there (zeros, a reflected value, nothing)."""
+    regions = (ay.region(i), ax.region(j))
+    if regions == ("in", "in"):
+        return short_number(float(x[i, j]))
+    if "over" in regions:
+        return ""
+    if isinstance(stage, st.Conv):
+        if stage.padding_mode == "zeros":
+            return "0"
+        return short_number(
+            float(x[padded_index(i, ay.length, stage.padding_mode), padded_index(j, ax.length, stage.padding_mode)])
+        )
+    return "0" if getattr(stage, "mode", "") == "avg" else ""  # max pooling pads with −inf: never picked
+
+
+def _winners(res: StageResult, batched: bool, batch_item: int, channel: int, width: int) -> list[list[tuple[int, int]]]:
+    """The input (row, col) each max-pool output cell took its value from (its saved index)."""
+    assert res.indices is not None  # a max pool always keeps its indices
+    idx = _plane(res.indices, batched, batch_item, channel, res.row.stage.nd)
+    return [[(int(k) // width, int(k) % width) for k in line] for line in idx.tolist()]
+
+
+def _computation(res: StageResult, x: np.ndarray, value: float, ay: AxisWindows, ax: AxisWindows, oy: int, ox: int,
+                 winner: tuple[int, int] | None, channel: int) -> str:  # fmt: skip
+    """The frame's caption: how the output cell was computed, with the numbers."""
+    stage = res.row.stage
+    nd = stage.nd
+    out = f"output{_where(nd, oy, ox)}"
+    inside = [(i, j) for i in ay.taps[oy] for j in ax.taps[ox] if 0 <= i < ay.length and 0 <= j < ax.length]
+    if isinstance(stage, st.Conv):
+        bias = "" if res.bias is None else f" + bias {short_number(float(res.bias[channel]))}"
+        return f"{out} = sum(window × kernel){bias} = {short_number(value)}"
+    if getattr(stage, "mode", "") == "max" and not inside:
+        return f"{out} = max of no input values (the window reads only padding) = {short_number(value)}"
+    if winner is not None:
+        return f"{out} = max of {len(inside)} values = {short_number(value)}, from input{_where(nd, *winner)}"
+    if isinstance(stage, st.Pool):
+        total = sum(float(x[i, j]) for i, j in inside)
+        return f"{out} = {short_number(total)} / {avg_pool_divisor(stage, ay, ax, oy, ox, nd)} = {short_number(value)}"
+    return f"{out} = average of {len(inside)} values = {short_number(value)}"
+
+
+# ---------------------------------------------------------------------------------------------- unpool
+
+
+def _unpool_frames(row: Row, x: np.ndarray, y: np.ndarray, idx: np.ndarray, nd: int) -> list[Any]:
+    """One frame per input cell: its value flies from the input to the output position its index names."""
+    from PIL import ImageDraw
+
+    width = y.shape[-1]
+    inputs = [[short_number(float(v)) for v in line] for line in x.tolist()]
+    cell_w = _cell_w([*(t for line in inputs for t in line), *(short_number(float(v)) for v in y.ravel().tolist())])
+    source = Grid(f"input {_size(x, nd)}", list(range(x.shape[0])), list(range(x.shape[1])), cell_w, nd == 1)
+    target = Grid(f"output {_size(y, nd)}", list(range(y.shape[0])), list(range(y.shape[1])), cell_w, nd == 1)
+    where = f" · indices from stage {row.unpool_source}" if row.unpool_source is not None else ""
+    header = [f"{row.index} {row.stage.call}", f"values return to the positions their max pool saved{where}"]
+    captions = [str(f) for f in row.formulas]
+    base, caption_y = _layout([source, target], header, captions)
+    draw = _draw_static(base, [source, target], header, captions, caption_y)
+    for i, line in enumerate(inputs):
+        for j, text in enumerate(line):
+            source.draw_cell(draw, i, j, text, WHITE)
+    for i in range(y.shape[0]):
+        for j in range(y.shape[1]):
+            target.draw_cell(draw, i, j, "0", WHITE, FAINT)  # MaxUnpool starts from zeros
+    frames = []
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            k = int(idx[i, j])
+            ti, tj = k // width, k % width
+            frame = base.copy()
+            fd = ImageDraw.Draw(frame)
+            fd.line((source.centre(i, j), target.centre(ti, tj)), fill=ARROW, width=2)
+            source.draw_cell(fd, i, j, inputs[i][j], WINDOW)  # over the line's ends: it runs border to border
+            target.draw_cell(fd, ti, tj, inputs[i][j], CURRENT)
+            told = f"input{_where(nd, i, j)} = {inputs[i][j]}: index {k} -> output{_where(nd, ti, tj)}"
+            fd.text((MARGIN, caption_y + len(captions) * LINE_H), latin1(told), font=font(), fill=BLACK)
+            frames.append(frame)
+            target.draw_cell(draw, ti, tj, inputs[i][j], WHITE)
+    return frames
