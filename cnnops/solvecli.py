@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from cnnops.cli import app, emit_text, plain_output, stdout_console, user_errors
-from cnnops.solve import LayerKind
+
+
+class LayerKind(StrEnum):
+    """The layer kinds ``cnnops.solve.solve`` answers for (kept here so --help needs no solver import)."""
+
+    conv = "conv"
+    pool = "pool"
+    unpool = "unpool"
+    conv_transpose = "conv_transpose"
 
 
 @app.command()
@@ -37,7 +46,7 @@ def solve(
     from cnnops import solve as solver
 
     solutions = solver.solve(
-        length_in, length_out, kind=layer, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+        length_in, length_out, kind=layer.value, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
         max_kernel=max_kernel, max_stride=max_stride, max_dilation=max_dilation, limit=limit or None,
     )  # fmt: skip
     unpool_range = None
@@ -64,7 +73,7 @@ def solve(
         cells = [str(n), str(s.kernel_size), str(s.stride), str(s.padding), str(s.dilation)]
         if layer == LayerKind.conv_transpose:
             cells.append(str(s.output_padding or 0))
-        table.add_row(*cells, s.stage_text(layer), s.note)
+        table.add_row(*cells, s.stage_text(layer.value), s.note)
     if solutions:
         console.print(table)
     else:

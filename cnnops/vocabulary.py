@@ -272,8 +272,18 @@ def _p(spec: str) -> tuple[Param, ...]:
         name, _, rest = item.partition(":")
         kind, eq, default = rest.partition("=")
         keyword_only = name.startswith("*")
-        params.append(Param(name.lstrip("*"), kind, ast.literal_eval(default) if eq else _MISSING, keyword_only))
+        params.append(Param(name.lstrip("*"), kind, _default(default) if eq else _MISSING, keyword_only))
     return tuple(params)
+
+
+def _default(text: str) -> Any:
+    """The few literal forms the table uses (``ast.literal_eval`` would cost milliseconds at start-up)."""
+    constants = {"None": None, "True": True, "False": False}
+    if text in constants:
+        return constants[text]
+    if text[:1] == "'":
+        return text[1:-1]
+    return float(text) if any(c in text for c in ".e") else int(text)
 
 
 _WEIGHTS = "*weight:weight=None *seed:int?=None"

@@ -153,3 +153,9 @@ def test_solve_unpool_range_and_impossible_requests():
     result = invoke("solve", "--input", "5", "--output", "99", "--layer", "pool")
     assert result.exit_code == 0 and "No pool settings" in result.stdout
     assert invoke("solve", "--input", "0", "--output", "3").exit_code == 2
+
+
+def test_solve_command_choices_are_the_solver_layer_kinds():
+    from cnnops import solve, solvecli
+
+    assert [k.value for k in solvecli.LayerKind] == [k.value for k in solve.LayerKind]
