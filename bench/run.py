@@ -113,7 +113,7 @@ def main() -> None:
     print(f"{'case':38} {'median':>8} {'reference':>26} {'ref':>7} {'ratio':>6} {'target':>7} {'peak MB':>8}")
     for name, t, ref_name, ref, target, mb in rows:
         ratio = t / ref
-        verdict = "" if target is None else ("≤ %.1f ok" % target if ratio <= target else "≤ %.1f MISS" % target)
+        verdict = "" if target is None else (f"≤ {target:.1f} " + ("ok" if ratio <= target else "MISS"))
         print(f"{name:38} {t:7.3f}s {ref_name:>26} {ref:6.3f}s {ratio:6.2f} {verdict:>10} {mb:8.0f}")
     small = [mb for name, _, _, _, _, mb in rows if name.startswith("small pool, engine auto")]
     print(f"\nsmall-op peak memory on auto: {small[0]:.0f} MB (target ≤ 80 MB)")

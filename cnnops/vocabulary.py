@@ -12,7 +12,6 @@ kinds and defaults (plus cnnops' keyword-only ``weight=``, ``seed=`` and MaxUnpo
 
 from __future__ import annotations
 
-import ast
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
