@@ -118,6 +118,17 @@ def test_shape_and_help_never_import_torch(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+def test_small_data_commands_on_the_default_engine_never_import_torch(tmp_path):
+    for args in (["pool", "-k", "2", "examples/grid4x4.json"],
+                 ["run", "examples/street.png", "Conv2d(1, 4, 3)", "relu", "maxpool:2", "--json"],
+                 ["conv", "examples/line5x5.json", "--weight", "gx", "--animate", str(tmp_path / "a.gif")],
+                 ["solve", "--input", "28", "--output", "14"], ["kernels"]):  # fmt: skip
+        result = _run_without_torch(tmp_path, *args)
+        assert result.returncode == 0, (args, result.stderr)
+    forced = _run_without_torch(tmp_path, "pool", "-k", "2", "examples/grid4x4.json", "--engine", "torch")
+    assert forced.returncode == 1 and "torch" in forced.stderr, "the poison really blocks torch"
+
+
 def test_shape_imports_neither_torch_nor_numpy_nor_pil():
     code = (
         "import sys; from cnnops.cli import app; "
