@@ -189,10 +189,14 @@ class progress_bar:
         self.progress: Any = None
 
     def __enter__(self) -> Callable[[], None]:
+        import sys
+
+        if self.total < 2 or not sys.stderr.isatty():
+            return lambda: None
         from cnnops.cli import stderr_console
 
         console = stderr_console()
-        if self.total > 1 and console.is_terminal:
+        if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.progress = Progress(
@@ -222,6 +226,8 @@ def _rate_column() -> Any:
 
 def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> None:
     """--save-maps (DIR, or DIR/<stem>/ in a batch) and --animate (FILE, or FILE-<stem>.gif)."""
+    if opts.save_maps is None and opts.animate is None:
+        return
     from cnnops import viz
 
     if opts.save_maps is not None:

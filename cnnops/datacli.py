@@ -5,12 +5,9 @@ the one stage parser, so options and stage text can never disagree. The options 
 shares are declared once (:data:`COMMON`) and added to each command by :func:`data_command`.
 """
 
-from __future__ import annotations
-
 import functools
 import inspect
 import re
-import typing
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -147,9 +144,8 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
     """Register a data command: its own options plus :data:`COMMON`, gathered into ``opts``."""
 
     def decorator(func: Callable[..., None]) -> Callable[..., None]:
-        hints = typing.get_type_hints(func, include_extras=True)
-        own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(func).parameters.values()
-               if p.name != "opts"]  # fmt: skip
+        # annotations are objects here (no ``from __future__ import annotations``): nothing to evaluate
+        own = [p for p in inspect.signature(func).parameters.values() if p.name != "opts"]
         shared = [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
                   for key, (annotation, default) in COMMON.items()]  # fmt: skip
 
@@ -168,12 +164,12 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
     return decorator
 
 
-def execute(inputs: list[str], stages_for: Callable[[TensorInput], list[str]], opts: DataOptions,
+def execute(inputs: list[str], stages_for: Callable[["TensorInput"], list[str]], opts: DataOptions,
             fixed: list | None = None) -> None:  # fmt: skip
     """Each input's stage texts through the one parser (then ``fixed`` stages), run, and emit."""
     from cnnops.spec import parse_stages
 
-    def build(tensor: TensorInput) -> list:
+    def build(tensor: "TensorInput") -> list:
         return parse_stages(stages_for(tensor)) + list(fixed or [])
 
     process(inputs, build, opts, emit_result(opts))
@@ -204,7 +200,7 @@ def value_literal(text: str) -> str:
     return repr(stripped)
 
 
-def spatial_dims(tensor: TensorInput, dims: Dims) -> int:
+def spatial_dims(tensor: "TensorInput", dims: Dims) -> int:
     """1-D layers for a 1-D input, 2-D otherwise, unless --dims says."""
     if dims != Dims.auto:
         return int(dims.value)
@@ -284,7 +280,7 @@ def pool(
             raise UsageError("average pooling has no dilation in PyTorch — drop --dilation or use --mode max")
         args += [f"ceil_mode={ceil_mode}", f"count_include_pad={count_include_pad}"]
 
-    def stages_for(tensor: TensorInput) -> list[str]:
+    def stages_for(tensor: "TensorInput") -> list[str]:
         nd = spatial_dims(tensor, dims)
         if mode == PoolMode.max:
             return [f"MaxPool{nd}d({', '.join(args)})"]
@@ -413,7 +409,7 @@ def conv(
         common.append(f"bias={value_literal(bias)}")
     kernel_text = size_literal(kernel, "--kernel")
 
-    def stages_for(tensor: TensorInput) -> list[str]:
+    def stages_for(tensor: "TensorInput") -> list[str]:
         nd = spatial_dims(tensor, dims)
         data = tensor.data
         in_channels = data.shape[-nd - 1] if data.ndim >= nd + 1 else 1
@@ -445,7 +441,7 @@ def linear(
         [f"bias={value_literal(bias)}"] if bias is not None else []
     )
 
-    def stages_for(tensor: TensorInput) -> list[str]:
+    def stages_for(tensor: "TensorInput") -> list[str]:
         data = tensor.data
         texts = []
         if data.ndim >= 4:

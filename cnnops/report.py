@@ -1,19 +1,22 @@
-"""Renderables and JSON documents for a pipeline run: tensors, weights, shapes and formulas."""
+"""Renderables and JSON documents for a pipeline run: tensors, weights, shapes and formulas.
+
+rich is imported only by the functions that draw, so ``--json`` never loads it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Group, RenderableType
-from rich.text import Text
-
-from cnnops import render
-
 if TYPE_CHECKING:
+    from rich.console import Group, RenderableType
+
     from cnnops.pipeline import RunResult
 
 
 def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) -> list[RenderableType]:
+    from rich.text import Text
+
+    from cnnops import render
     from cnnops.tensorview import tensor_view
 
     results = result.results
@@ -55,6 +58,8 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
 
 
 def run_group(result: RunResult, *, source: str, plain: bool, full: bool) -> Group:
+    from rich.console import Group
+
     return Group(*run_renderables(result, source=source, plain=plain, full=full))
 
 

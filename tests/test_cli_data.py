@@ -26,7 +26,7 @@ def test_run_prints_every_intermediate_tensor_and_the_tables():
     out = result.stdout
     for text in ["input", "stage 1 Conv2d(1, 1, 3, bias=False, weight='gx')", "-4.", "stage 2 ReLU()",
                  "stage 3 MaxPool2d(2, stride=1) → 1×2×2", "Shapes", "⌊(5 + 2·0 − 1·(3−1) − 1) / 1⌋ + 1",
-                 "picked by the max pool of stage 3", "engine torch"]:  # fmt: skip
+                 "picked by the max pool of stage 3", "engine numpy"]:  # fmt: skip
         assert text in out, text
     assert "\x1b[" not in out
 
