@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per case (the median is reported)")
     args = parser.parse_args()
     r = args.repeat
+    # users run from compiled bytecode; with PYTHONDONTWRITEBYTECODE set every start would recompile
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "cnnops")], check=True)
     rows: list[tuple[str, float, str, float, float, float | None]] = []
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,3 +1,24 @@
-from cnnops.cli import main
+"""``python -m cnnops`` and the ``cnnops`` console script."""
 
-main()
+import sys
+
+
+def main() -> None:
+    """Run cnnops. ``cnnops shape …`` gets an app with just that command, so the size calculator
+    starts without importing the data commands or the solver (it is the one people time)."""
+    if sys.argv[1:2] == ["shape"]:
+        from cnnops.clikit import new_app
+        from cnnops.shapecli import shape
+
+        small = new_app()
+        small.command("shape")(shape)
+        small.command("_", hidden=True)(lambda: None)  # keeps "shape" a subcommand, as in the full app
+        small(prog_name="cnnops")
+        return
+    from cnnops.cli import app
+
+    app(prog_name="cnnops")
+
+
+if __name__ == "__main__":
+    main()

@@ -176,7 +176,7 @@ def prepare_directory(path: Path) -> None:
 def report_failure(arg: str, exc: CnnopsError) -> None:
     from rich.markup import escape
 
-    from cnnops.cli import stderr_console
+    from cnnops.clikit import stderr_console
 
     stderr_console().print(f"[bold red]Error:[/] {escape(_short(arg))}: {escape(str(exc))}", soft_wrap=True)
 
@@ -193,7 +193,7 @@ class progress_bar:
 
         if self.total < 2 or not sys.stderr.isatty():
             return lambda: None
-        from cnnops.cli import stderr_console
+        from cnnops.clikit import stderr_console
 
         console = stderr_console()
         if console.is_terminal:
@@ -258,7 +258,7 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
     """The per-input output step: write files, then print the tables, the JSON or a JSON line.
     ``stem`` names a batch item's pictures (None for a single input)."""
     from cnnops import io
-    from cnnops.cli import emit_text, plain_output, stdout_console
+    from cnnops.clikit import emit_text, plain_output, stdout_console
     from cnnops.report import run_document, run_group
 
     def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cnnops.batch import DEFAULT_MAX_ELEMENTS, DataOptions, Device, Engine, OutputFormat, emit_result, process
-from cnnops.cli import app, emit_text, plain_output, read_stage_args, stdout_console, user_errors
+from cnnops.clikit import app, emit_text, plain_output, read_stage_args, stdout_console, user_errors
 from cnnops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def _complete_run(incomplete: str) -> list[str]:
     """Stage names for words that start like one, else files in the current directory."""
     from glob import glob
 
-    from cnnops.cli import complete_stage
+    from cnnops.clikit import complete_stage
 
     return (complete_stage(incomplete) if incomplete else []) + sorted(glob(incomplete + "*"))[:50]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cnnops.cli import app, emit_text, plain_output, stdout_console, user_errors
+from cnnops.clikit import app, emit_text, plain_output, stdout_console, user_errors
 
 
 class LayerKind(StrEnum):

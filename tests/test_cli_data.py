@@ -21,7 +21,8 @@ def invoke(*args, input=None, columns=200):
 
 
 def test_run_prints_every_intermediate_tensor_and_the_tables():
-    result = invoke("run", EX / "line5x5.json", "Conv2d(1, 1, 3, weight='gx', bias=False)", "relu", "maxpool:2,stride=1")
+    result = invoke("run", EX / "line5x5.json", "Conv2d(1, 1, 3, weight='gx', bias=False)", "relu", "maxpool:2,stride=1",
+                    "--engine", "numpy")  # fmt: skip
     assert result.exit_code == 0, result.output
     out = result.stdout
     for text in ["input", "stage 1 Conv2d(1, 1, 3, bias=False, weight='gx')", "-4.", "stage 2 ReLU()",
