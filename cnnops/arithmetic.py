@@ -11,6 +11,7 @@ substituted, so the CLI can show *why* a layer outputs the size it does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -146,10 +147,25 @@ def adaptive_bins(length: int, output: int) -> list[tuple[int, int]]:
     return [((i * length) // output, ceil_div((i + 1) * length, output)) for i in range(output)]
 
 
+def adaptive_bin_sizes(length: int, output: int) -> list[int]:
+    """The distinct sizes of the adaptive bins, in constant time (outputs can be huge).
+
+    Bin i spans ``q + ⌈(i·r mod O + r)/O⌉`` with ``q, r = divmod(L, O)``, and ``i·r mod O`` runs over
+    the multiples of ``gcd(r, O)``.
+
+    >>> adaptive_bin_sizes(3, 8), adaptive_bin_sizes(13, 6), adaptive_bin_sizes(12, 6)
+    ([1, 2], [3], [2])
+    """
+    q, r = divmod(length, output)
+    if r == 0:
+        return [q]
+    return [q + 1] if r == math.gcd(r, output) else [q + 1, q + 2]
+
+
 def adaptive_length(length: int, output: int, dim: str = "L") -> Formula:
     if output == 0:
         return Formula(dim, "output_size 0", "empty", 0)
-    sizes = sorted({end - start for start, end in adaptive_bins(length, output)})
+    sizes = adaptive_bin_sizes(length, output)
     size_text = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
     expression = f"{output} bins over {length}: start=⌊i·{length}/{output}⌋, end=⌈(i+1)·{length}/{output}⌉"
     note = f"bins of size {size_text}"

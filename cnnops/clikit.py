@@ -82,6 +82,12 @@ def user_errors(func: F) -> F:
         except BrokenPipeError:
             _silence_stdout()
             raise typer.Exit(0) from None
+        except MemoryError:
+            if debug:
+                raise
+            raise fail(
+                "out of memory — use a smaller input, or a lower --max-elements to be told before it happens"
+            ) from None
         except Exception as exc:  # a bug: say so briefly, without a traceback unless asked
             if debug:
                 raise
@@ -127,6 +133,9 @@ def complete_stage(incomplete: str) -> list[str]:
     ]
 
 
+MAX_STAGE_FILE = 16 * 2**20
+
+
 def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> list:
     """Stages from the command line, then from ``-f FILE``, through the one parser."""
     from cnnops.errors import InputError
@@ -135,13 +144,19 @@ def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> list:
     stages = parse_stages(stage_texts or [])
     if file is not None:
         try:
-            text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+            if str(file) == "-":
+                text = sys.stdin.read(MAX_STAGE_FILE + 1)
+            else:
+                with open(file, encoding="utf-8") as handle:
+                    text = handle.read(MAX_STAGE_FILE + 1)
         except FileNotFoundError:
             raise InputError(f"stage file '{file}' does not exist") from None
         except IsADirectoryError:
             raise InputError(f"stage file '{file}' is a directory — give a text file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read stage file '{file}': {exc}") from None
+        if len(text) > MAX_STAGE_FILE:
+            raise InputError(f"stage file '{file}' is longer than {MAX_STAGE_FILE:,} characters — give one stage per line")
         stages += parse_stage_file(text, origin=str(file))
     return stages
 

@@ -74,7 +74,9 @@ InputsArg = Annotated[list[str], typer.Argument(
     "'[[1, 2], [3, 4]]'.",
 )]  # fmt: skip
 TupleOpt = str | None
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for PyTorch's default initialisation of weights not given.")]
+SeedOpt = Annotated[int, typer.Option(
+    "--seed", min=0, max=2**63 - 1, help="Seed for PyTorch's default initialisation of weights not given.",
+)]  # fmt: skip
 DimsOpt = Annotated[Dims, typer.Option(
     "--dims", help="1-D or 2-D layer; auto: 1-D for a 1-D input, else 2-D.", case_sensitive=False,
 )]  # fmt: skip
@@ -240,6 +242,8 @@ def run(
         (stage_texts if stage_texts or looks_like_stage(arg) else inputs).append(arg)
     if not inputs:
         raise UsageError("give an input first: a .json, .npy or image file, '-' for stdin, or inline JSON")
+    if file is not None and str(file) == "-" and "-" in inputs:
+        raise UsageError("stdin ('-') can be read only once — give the stage file (-f) or the input as a file")
     stages = read_stage_args(stage_texts, file)
     process(inputs, lambda tensor: stages, opts, emit_result(opts))
 

@@ -61,6 +61,14 @@ def check_size(trace: Trace, max_elements: int) -> None:
                 f"{where} would hold {count:,} elements, more than the limit {max_elements:,} — "
                 "use a smaller input or raise --max-elements"
             )
+    for row in trace.rows:
+        stage = row.stage
+        weights = stage.params() if isinstance(stage, (st.Conv, st.ConvTranspose, st.Linear)) else 0
+        if weights > max_elements:
+            raise InputError(
+                f"stage {row.index} {stage.call} would create {weights:,} weights, more than the limit "
+                f"{max_elements:,} — use a smaller layer or raise --max-elements"
+            )
 
 
 #: Above these amounts of work torch's kernels win back its ~2.5 s import. On this project's machine

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from cnnops.pipeline import RunResult
 
 
+#: --full draws every value; beyond this many per tensor the table would take minutes and gigabytes
+FULL_LIMIT = 100_000
+
+
 def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) -> list[RenderableType]:
     from rich.text import Text
 
@@ -20,6 +24,15 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     from cnnops.tensorview import tensor_view
 
     results = result.results
+    if full:
+        largest = max([result.input.size] + [r.output.size for r in results])
+        if largest > FULL_LIMIT:
+            from cnnops.errors import InputError
+
+            raise InputError(
+                f"--full draws at most {FULL_LIMIT:,} values per tensor and this run has one of {largest:,} — "
+                "drop --full for a summary, or save every value with --output FILE.npy"
+            )
     out: list[RenderableType] = []
     device = "" if result.device == "cpu" else f" on {result.device}"
     header = Text(f"input {source} → {render.dims(result.input.shape)} · engine {result.engine}{device}", style="bold")

@@ -23,6 +23,7 @@ from cnnops.stages import Flatten, Linear, ReceptiveField, Shape, Stage, Unpool,
 
 MAX_DIMS = 8
 MAX_DIM_SIZE = 2**31 - 1
+MAX_RANK = 64  # NumPy's limit on the number of dimensions
 
 
 @dataclass
@@ -132,6 +133,8 @@ def parse_shape(text: str) -> Shape:
         )
     if len(parts) > MAX_DIMS:
         raise InputError(f"the shape '{text[:60]}' has {len(parts)} dimensions; cnnops handles at most {MAX_DIMS}")
+    if any(len(p.lstrip("0")) > len(str(MAX_DIM_SIZE)) for p in parts):  # int() refuses > 4300 digits
+        raise InputError(f"the shape '{text[:60]}' has a dimension over {MAX_DIM_SIZE}")
     shape = tuple(int(p) for p in parts)
     if any(n == 0 for n in shape):
         raise InputError(f"the shape '{text[:60]}' has a zero dimension — every dimension must be at least 1")
@@ -160,6 +163,11 @@ def trace_shapes(input_shape: Shape, stages: list[Stage]) -> Trace:
         row = Row(index=index, stage=stage, input_shape=shape, output_shape=shape)
         try:
             effective = shape
+            if stage.min_rank > MAX_RANK:
+                raise LayerError(
+                    f"needs a {stage.min_rank}-D input, but a tensor has at most {MAX_RANK} dimensions — "
+                    f"use a dimension below {MAX_RANK}"
+                )
             if len(effective) < stage.min_rank:
                 effective = (1,) * (stage.min_rank - len(effective)) + effective
                 row.promoted_shape = effective

@@ -161,3 +161,8 @@ def test_real_subprocess_pipe_between_two_cnnops_processes():
     second = subprocess.run([*exe, "unpool", "-k", "2", "-", "--json"], input=first.stdout, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["output"]["data"][0][1] == [0.0, 6.0, 0.0, 8.0]
+
+
+def test_full_refuses_tensors_too_large_to_draw_and_points_to_output():
+    result = invoke("relu", json.dumps(np.zeros((400, 400)).tolist()), "--full")
+    assert result.exit_code == 1 and "--output" in result.stderr and result.stdout == ""

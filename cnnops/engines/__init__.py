@@ -18,4 +18,22 @@ def load_engine(name: str) -> ModuleType:
         from cnnops.errors import UsageError
 
         raise UsageError(f"unknown engine '{name}' — choose one of: {', '.join(ENGINES)}")
-    return import_module(f"cnnops.engines.{name}_engine")
+    return _import_interruptibly(f"cnnops.engines.{name}_engine")
+
+
+def _import_interruptibly(module: str) -> ModuleType:
+    """Import, deferring Ctrl-C to the end: CPython can swallow a KeyboardInterrupt raised inside
+    the import machinery (torch's import takes seconds), and the run would then carry on."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return import_module(module)
+    caught: list[object] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+    try:
+        return import_module(module)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
