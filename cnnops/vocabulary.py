@@ -250,7 +250,7 @@ def _build_activation(name: str, a: dict[str, Any], call: str, nd: int) -> st.St
 
 def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]:
     def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
-        return st.Passthrough(name=name, call=call, p=a.get("p", 0.5), ranks=ranks)
+        return st.Passthrough(name=name, call=call, p=a.get("p", 0.5), inplace=a.get("inplace", False), ranks=ranks)
 
     return build
 

@@ -186,3 +186,22 @@ def test_stage_file_errors_name_the_line():
 )  # fmt: skip
 def test_inputs_end_where_the_first_stage_begins(word, is_stage):
     assert looks_like_stage(word) is is_stage
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Conv2d(3, 64, 11, stride=4, padding=2)", "Conv2d(2, 4, 3, padding='same', padding_mode='reflect', bias=False, groups=2)",
+     "Conv1d(1, 2, 3, padding=1, dilation=2)", "ConvTranspose2d(2, 4, 3, stride=2, output_padding=1, dilation=2, groups=2)",
+     "MaxPool2d(3, stride=2)", "MaxPool2d((2, 3), stride=1, padding=1, ceil_mode=True)", "MaxPool1d(2)", "AvgPool2d(2)",
+     "AvgPool1d(3, 2, 1)", "AdaptiveAvgPool2d((None, 7))", "AdaptiveMaxPool1d(4)", "MaxUnpool2d(2)", "Linear(9216, 4096)",
+     "Flatten()", "ReLU(inplace=True)", "LeakyReLU(0.2)", "GELU()", "ELU()", "Softmax(dim=1)", "Dropout(p=0.3)",
+     "BatchNorm2d(64)", "Sigmoid()", "Identity()", "ReLU6(inplace=True)", "Hardswish(inplace=True)", "Mish()",
+     "LeakyReLU(0.1, inplace=True)", "ELU(alpha=1, inplace=True)", "Softplus(beta=2)", "LogSoftmax()",
+     "Dropout1d(0.2, True)", "Dropout2d()", "GELU(approximate='tanh')", "SiLU(inplace=True)", "Tanh()"],
+)  # fmt: skip
+def test_json_stage_text_is_exactly_pytorch_repr(text):
+    import torch
+
+    stage = parse_stage(text)
+    module = eval(f"torch.nn.{text}")  # test-only oracle
+    assert stage.torch_repr() == repr(module)

@@ -39,20 +39,7 @@ class Conv(Stage):
         return tuple((p, p) for p in self.padding)
 
     def check_config(self) -> None:
-        if self.in_channels < 0 or self.out_channels < 0:
-            raise LayerError("channel counts cannot be negative")
-        if any(k < 0 for k in self.kernel_size):
-            raise LayerError(f"kernel_size cannot be negative, got {_each('k', self.kernel_size)}")
-        if self.groups <= 0:
-            raise LayerError(f"groups must be a positive integer, got {self.groups}")
-        if self.in_channels % self.groups:
-            raise LayerError(
-                f"in_channels {self.in_channels} is not divisible by groups {self.groups}"
-            )
-        if self.out_channels % self.groups:
-            raise LayerError(
-                f"out_channels {self.out_channels} is not divisible by groups {self.groups}"
-            )
+        check_construction(self)
         if self.padding == "same" and any(s != 1 for s in self.stride):
             raise LayerError(
                 "padding='same' is not supported for strided convolutions — "
@@ -150,25 +137,7 @@ class Conv(Stage):
         return _slide(rf, self.nd, self.kernel_size, self.stride, left, self.dilation)
 
     def torch_repr(self) -> str:
-        parts = [
-            str(self.in_channels),
-            str(self.out_channels),
-            f"kernel_size={_tuple_repr(self.kernel_size)}",
-            f"stride={_tuple_repr(self.stride)}",
-        ]
-        if isinstance(self.padding, str):
-            parts.append(f"padding={self.padding}")
-        elif any(self.padding):
-            parts.append(f"padding={_tuple_repr(self.padding)}")
-        if any(d != 1 for d in self.dilation):
-            parts.append(f"dilation={_tuple_repr(self.dilation)}")
-        if self.groups != 1:
-            parts.append(f"groups={self.groups}")
-        if not self.bias:
-            parts.append("bias=False")
-        if self.padding_mode != "zeros":
-            parts.append(f"padding_mode={self.padding_mode}")
-        return f"{self.name}({', '.join(parts)})"
+        return conv_repr(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,16 +159,7 @@ class ConvTranspose(Stage):
     spatial: ClassVar[bool] = True
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
-        if self.in_channels < 0 or self.out_channels < 0:
-            raise LayerError("channel counts cannot be negative")
-        if any(k < 0 for k in self.kernel_size):
-            raise LayerError(f"kernel_size cannot be negative, got {_each('k', self.kernel_size)}")
-        if self.groups <= 0:
-            raise LayerError(f"groups must be a positive integer, got {self.groups}")
-        if self.in_channels % self.groups:
-            raise LayerError(f"in_channels {self.in_channels} is not divisible by groups {self.groups}")
-        if self.out_channels % self.groups:
-            raise LayerError(f"out_channels {self.out_channels} is not divisible by groups {self.groups}")
+        check_construction(self)
         if self.padding_mode != "zeros":
             raise LayerError(f"only padding_mode='zeros' is supported for {self.name}")
         self.check_rank(shape)
@@ -258,20 +218,39 @@ class ConvTranspose(Stage):
         return math.prod(in_shape) * (self.out_channels // self.groups) * math.prod(self.kernel_size)
 
     def torch_repr(self) -> str:
-        parts = [
-            str(self.in_channels),
-            str(self.out_channels),
-            f"kernel_size={_tuple_repr(self.kernel_size)}",
-            f"stride={_tuple_repr(self.stride)}",
-        ]
-        if any(self.padding):
-            parts.append(f"padding={_tuple_repr(self.padding)}")
-        if any(d != 1 for d in self.dilation):
-            parts.append(f"dilation={_tuple_repr(self.dilation)}")
-        if any(self.output_padding):
-            parts.append(f"output_padding={_tuple_repr(self.output_padding)}")
-        if self.groups != 1:
-            parts.append(f"groups={self.groups}")
-        if not self.bias:
-            parts.append("bias=False")
-        return f"{self.name}({', '.join(parts)})"
+        return conv_repr(self, self.output_padding)
+
+
+def check_construction(stage: Conv | ConvTranspose) -> None:
+    """What ``nn.Conv*d``/``nn.ConvTranspose*d`` refuse when they are built."""
+    if stage.in_channels < 0 or stage.out_channels < 0:
+        raise LayerError("channel counts cannot be negative")
+    if any(k < 0 for k in stage.kernel_size):
+        raise LayerError(f"kernel_size cannot be negative, got {_each('k', stage.kernel_size)}")
+    if stage.groups <= 0:
+        raise LayerError(f"groups must be a positive integer, got {stage.groups}")
+    if stage.in_channels % stage.groups:
+        raise LayerError(f"in_channels {stage.in_channels} is not divisible by groups {stage.groups}")
+    if stage.out_channels % stage.groups:
+        raise LayerError(f"out_channels {stage.out_channels} is not divisible by groups {stage.groups}")
+
+
+def conv_repr(stage: Conv | ConvTranspose, output_padding: tuple[int, ...] = ()) -> str:
+    """PyTorch's ``repr`` of a convolution: non-default arguments in ``extra_repr``'s order."""
+    parts = [str(stage.in_channels), str(stage.out_channels), f"kernel_size={_tuple_repr(stage.kernel_size)}",
+             f"stride={_tuple_repr(stage.stride)}"]  # fmt: skip
+    if isinstance(stage.padding, str):
+        parts.append(f"padding={stage.padding}")
+    elif any(stage.padding):
+        parts.append(f"padding={_tuple_repr(stage.padding)}")
+    if any(d != 1 for d in stage.dilation):
+        parts.append(f"dilation={_tuple_repr(stage.dilation)}")
+    if any(output_padding):
+        parts.append(f"output_padding={_tuple_repr(output_padding)}")
+    if stage.groups != 1:
+        parts.append(f"groups={stage.groups}")
+    if not stage.bias:
+        parts.append("bias=False")
+    if stage.padding_mode != "zeros":
+        parts.append(f"padding_mode={stage.padding_mode}")
+    return f"{stage.name}({', '.join(parts)})"

@@ -108,7 +108,18 @@ class Activation(Stage):
         return shape, []
 
     def torch_repr(self) -> str:
-        return self.call if "(" in self.call else f"{self.name}()"
+        """PyTorch's repr: each activation's ``extra_repr`` (defaults included where torch shows them)."""
+        option = self.option
+        inplace = ["inplace=True"] if option("inplace", False) and self.name != "Hardswish" else []
+        shown = {
+            "LeakyReLU": [f"negative_slope={option('negative_slope', 0.01)}"],
+            "ELU": [f"alpha={option('alpha', 1.0)}"],
+            "GELU": [f"approximate={option('approximate', 'none')!r}"],
+            "Softplus": [f"beta={option('beta', 1.0)}", f"threshold={option('threshold', 20.0)}"],
+            "Softmax": [f"dim={option('dim')}"],
+            "LogSoftmax": [f"dim={option('dim')}"],
+        }.get(self.name, [])
+        return f"{self.name}({', '.join(shown + inplace)})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,9 +127,13 @@ class Passthrough(Stage):
     """Dropout and Identity: shape and values pass unchanged (evaluation mode)."""
 
     p: float = 0.5
+    inplace: bool = False
     ranks: tuple[int, int | None] = (0, None)
     keeps_layout: ClassVar[bool] = True
     kind: ClassVar[str] = "passthrough"
+
+    def torch_repr(self) -> str:
+        return "Identity()" if self.name == "Identity" else f"{self.name}(p={self.p}, inplace={self.inplace})"
 
     @property
     def min_rank(self) -> int:
