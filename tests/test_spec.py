@@ -200,7 +200,8 @@ def test_inputs_end_where_the_first_stage_begins(word, is_stage):
      "Dropout1d(0.2, True)", "Dropout2d()", "GELU(approximate='tanh')", "SiLU(inplace=True)", "Tanh()"],
 )  # fmt: skip
 def test_json_stage_text_is_exactly_pytorch_repr(text):
+    import torch
 
     stage = parse_stage(text)
-    module = eval(f"torch.nn.{text}")  # test-only oracle
+    module = eval(f"nn.{text}", {"nn": torch.nn})  # test-only oracle
     assert stage.torch_repr() == repr(module)
