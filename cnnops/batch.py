@@ -138,7 +138,7 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
     if len(inputs) > 1:
         stems = [Path(name).stem for name in output_names(inputs, "x")]
     failures: list[tuple[str, CnnopsError]] = []
-    with progress_bar(len(inputs)) as advance:
+    with progress_bar(len(inputs)) as bar:
         for arg, target, stem in zip(inputs, targets, stems):
             try:
                 tensor = io.read_input(arg, rgb=opts.rgb, max_elements=opts.max_elements)
@@ -152,8 +152,8 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
                 if len(inputs) == 1:
                     raise
                 failures.append((arg, exc))
-                report_failure(arg, exc)
-            advance()
+                report_failure(arg, exc, bar.console)
+            bar.advance()
     if failures:
         names = ", ".join(_short(arg) for arg, _ in failures[:5]) + (" …" if len(failures) > 5 else "")
         raise BatchError(f"{len(failures)} of {len(inputs)} inputs failed: {names}")
@@ -173,26 +173,32 @@ def prepare_directory(path: Path) -> None:
         raise InputError(f"cannot create output directory '{path}': {exc.strerror}") from None
 
 
-def report_failure(arg: str, exc: CnnopsError) -> None:
+def report_failure(arg: str, exc: CnnopsError, console: Any = None) -> None:
+    """One ``Error: …`` line for a failed batch input (above the progress bar, when there is one)."""
     from rich.markup import escape
 
     from cnnops.clikit import stderr_console
 
-    stderr_console().print(f"[bold red]Error:[/] {escape(_short(arg))}: {escape(str(exc))}", soft_wrap=True)
+    message = str(exc)
+    text = message if arg in message else f"{_short(arg)}: {message}"
+    (console or stderr_console()).print(f"[bold red]Error:[/] {escape(text)}", soft_wrap=True)
 
 
 class progress_bar:
-    """A rich progress bar on stderr for batches, only when stderr is a terminal."""
+    """A rich progress bar on stderr for batches, only when stderr is a terminal. ``advance()`` moves it;
+    ``console`` prints above it (None when there is no bar)."""
 
     def __init__(self, total: int):
         self.total = total
         self.progress: Any = None
+        self.console: Any = None
+        self.task: Any = None
 
-    def __enter__(self) -> Callable[[], None]:
+    def __enter__(self) -> progress_bar:
         import sys
 
         if self.total < 2 or not sys.stderr.isatty():
-            return lambda: None
+            return self
         from cnnops.clikit import stderr_console
 
         console = stderr_console()
@@ -202,11 +208,16 @@ class progress_bar:
             self.progress = Progress(
                 TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 _rate_column(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+                redirect_stdout=False, redirect_stderr=False,  # results on stdout must reach the pipe untouched
             )  # fmt: skip
             self.progress.start()
-            task = self.progress.add_task("inputs", total=self.total)
-            return lambda: self.progress.advance(task)
-        return lambda: None
+            self.console = console
+            self.task = self.progress.add_task("inputs", total=self.total)
+        return self
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
@@ -275,7 +286,10 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
             return
         console = stdout_console()
         if batch:
-            console.rule(f"input {tensor.source}")
+            if plain_output(console):
+                console.print(f"=== input {tensor.source} ===")
+            else:
+                console.rule(f"input {tensor.source}")
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
         if opts.preview:
             from cnnops import viz

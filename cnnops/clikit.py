@@ -42,7 +42,13 @@ _state = {"debug": False}
 def stdout_console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    class ResultConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader went away (``| head``): stop quietly, exit 0 — nothing was wrong with the input."""
+            _silence_stdout()
+            raise SystemExit(0)
+
+    return ResultConsole(highlight=False, soft_wrap=False)
 
 
 def stderr_console():

@@ -32,14 +32,14 @@ def table_box(plain: bool) -> box.Box | None:
 
 def human(n: int) -> str:
     """``714188480`` → ``714.2 M``."""
-    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+    for unit, size in (("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
         if abs(n) >= size:
             return f"{n / size:.1f} {unit}"
     return str(n)
 
 
 def human_bytes(n: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n} B"
@@ -74,13 +74,15 @@ def stage_cell(row: Row) -> Text:
 def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None) -> Table:
     table = Table(title=title, box=table_box(plain), title_justify="left", caption=MACS_CONVENTION,
                   caption_justify="left")  # fmt: skip
-    table.add_column("#", justify="right")
-    table.add_column("stage", min_width=14)
-    table.add_column("input", no_wrap=True)
-    table.add_column("output", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("MACs*", justify="right", no_wrap=True)
-    table.add_column("RF*", no_wrap=True)
+    # every column may fold (long shapes and numbers continue on the next line), so the table always
+    # fits the width instead of rich cropping its right edge
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("stage", min_width=8, overflow="fold")
+    table.add_column("input", overflow="fold")
+    table.add_column("output", overflow="fold")
+    table.add_column("params", justify="right", overflow="fold")
+    table.add_column("MACs*", justify="right", overflow="fold")
+    table.add_column("RF*", overflow="fold")
     table.add_row("", "input", "", dims(trace.input_shape), "", "", "")
     for row in trace.rows:
         table.add_row(
@@ -111,10 +113,10 @@ def formula_table(trace: Trace, plain: bool = False) -> Table | None:
         return None
     table = Table(title="Output size per spatial dimension", box=table_box(plain), title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("stage", max_width=24)
+    table.add_column("stage", max_width=24, overflow="fold")
     table.add_column("dim", no_wrap=True)
-    table.add_column("formula", min_width=24)
-    table.add_column("note", style="yellow")
+    table.add_column("formula", min_width=20, overflow="fold")
+    table.add_column("note", style="yellow", overflow="fold")
     previous = None
     for row, dims, body, note in rows:
         first = row.index != previous

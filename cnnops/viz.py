@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.color import Color
 from rich.columns import Columns
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.panel import Panel
 from rich.segment import Segment
@@ -359,6 +359,7 @@ class _Preview:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = max(12, min(self.width or options.max_width, options.max_width))
+        self.boxes = console.is_terminal  # no box drawing in a pipe or a file
         for n, t in enumerate(self.tensors):
             if n:
                 yield Text()
@@ -378,11 +379,14 @@ class _Preview:
             yield Text("(empty tensor)", style=Style(dim=True))
             return
         side = max(4, min(PREVIEW_MAX_SIDE, width - 2))
-        panels = []
+        panels: list[RenderableType] = []
         for k, plane in enumerate(planes):
             lo, hi = value_range(plane)
             rgb = colorize(_fit(plane, side), used, lo, hi)
             label = f"ch {k}"
+            if not self.boxes:
+                panels.append(Group(Text(label), HalfBlocks(rgb)))
+                continue
             panels.append(
                 Panel(HalfBlocks(rgb), title=label, title_align="left", padding=0, expand=False,
                       width=max(rgb.shape[1], len(label) + 2) + 2, border_style=Style(dim=True))
@@ -422,6 +426,9 @@ class HalfBlocks:
         return Measurement(self.width, self.width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if console.no_color or console.color_system is None:
+            yield from self._ramp()
+            return
         styles: dict[tuple, Style] = {}
         for y in range(0, len(self.rows), 2):
             upper = self.rows[y]
@@ -433,6 +440,19 @@ class HalfBlocks:
                     style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom) if bottom else None)
                     styles[key] = style
                 yield Segment("▀", style)
+            yield Segment.line()
+
+    def _ramp(self) -> RenderResult:
+        """Without colour (a pipe, NO_COLOR): one character a cell, darker characters for darker pixels."""
+        ramp = "@%#*+=-:. "
+        for y in range(0, len(self.rows), 2):
+            upper = self.rows[y]
+            lower = self.rows[y + 1] if y + 1 < len(self.rows) else upper
+            line = []
+            for top, bottom in zip(upper, lower, strict=True):
+                light = (sum(top) + sum(bottom)) / (6 * 255)
+                line.append(ramp[min(len(ramp) - 1, int(light * len(ramp)))])
+            yield Segment("".join(line))
             yield Segment.line()
 
 

@@ -59,6 +59,9 @@ def test_unpool_animation_from_a_piped_max_pool(tmp_path):
     assert Image.open(gif).n_frames == 4
 
 
-def test_preview_draws_half_blocks():
-    result = invoke("conv", EX / "line5x5.json", "--weight", "gx", "--bias", "0", "--preview")
-    assert result.exit_code == 0 and "▀" in result.stdout
+def test_preview_draws_half_blocks_in_colour_and_a_character_ramp_in_a_pipe():
+    coloured = runner.invoke(app, ["conv", str(EX / "line5x5.json"), "--weight", "gx", "--bias", "0", "--preview"],
+                             env={"COLUMNS": "120", "FORCE_COLOR": "1"})  # fmt: skip
+    assert coloured.exit_code == 0 and "▀" in coloured.stdout and "\x1b[" in coloured.stdout
+    piped = invoke("conv", EX / "line5x5.json", "--weight", "gx", "--bias", "0", "--preview")
+    assert piped.exit_code == 0 and "▀" not in piped.stdout and "╭" not in piped.stdout and "@" in piped.stdout

@@ -511,9 +511,10 @@ def test_preview_uses_gray_for_images_and_the_signed_map_for_signed_data(pool_ru
     assert NEGATIVE_RGB in signed and POSITIVE_RGB in signed
 
 
-def test_preview_without_colour_has_no_escape_codes(pool_run):
+def test_preview_without_colour_draws_a_character_ramp_without_escape_codes(pool_run):
     text = record(preview(pool_run), color_system=None)
-    assert "▀" in text and "\x1b" not in text
+    assert "▀" not in text and "\x1b" not in text
+    assert "@" in text and " " in text, "dark and light cells differ"
 
 
 def test_preview_downsamples_to_fit_the_width():
