@@ -203,9 +203,11 @@ def value_literal(text: str) -> str:
 
 
 def spatial_dims(tensor: "TensorInput", dims: Dims) -> int:
-    """1-D layers for a 1-D input, 2-D otherwise, unless --dims says."""
+    """1-D layers for a 1-D input or a piped 1-D result, 2-D otherwise, unless --dims says."""
     if dims != Dims.auto:
         return int(dims.value)
+    if tensor.spatial_dims is not None:
+        return tensor.spatial_dims
     return 1 if tensor.data.ndim == 1 else 2
 
 
@@ -338,11 +340,17 @@ def unpool(
     if stride is not None:
         args.append(f"stride={size_literal(stride, '--stride')}")
     args.append(f"padding={size_literal(padding, '--padding')}")
-    if output_size is not None:
-        sizes = size_literal(output_size, "--output-size") or ""
-        args.append(f"output_size={sizes if sizes.startswith('(') else f'({sizes},)'}")
+    sizes = size_literal(output_size, "--output-size")
     opts.indices_file = indices
-    execute(inputs, lambda t: [f"MaxUnpool{spatial_dims(t, dims)}d({', '.join(args)})"], opts)
+
+    def stages_for(tensor: "TensorInput") -> list[str]:
+        nd = spatial_dims(tensor, dims)
+        extra = []
+        if sizes is not None:  # one number means that size on every spatial dim, like the other tuples
+            extra.append(f"output_size={sizes if sizes.startswith('(') else '(' + ', '.join([sizes] * nd) + ',)'}")
+        return [f"MaxUnpool{nd}d({', '.join(args + extra)})"]
+
+    execute(inputs, stages_for, opts)
 
 
 @data_command()

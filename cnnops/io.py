@@ -54,6 +54,9 @@ class TensorInput:
     data: np.ndarray
     indices: np.ndarray | None
     source: str
+    #: 1 or 2 when the input is a cnnops result whose last stage was a 1-D or 2-D layer, so a chained
+    #: command keeps working in the same dimensionality
+    spatial_dims: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -73,11 +76,11 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         payload = _read_stdin(stdin)
         if payload.startswith(NPY_MAGIC):
             return TensorInput(_read_npy(payload, "stdin", max_elements), None, "stdin")
-        data, indices = _tensor_from_json(payload, "stdin", max_elements)
-        source = "stdin"
+        text: bytes | str = payload
+        source = label = "stdin"
     elif arg.lstrip()[:1] in ("[", "{"):
-        data, indices = _tensor_from_json(arg, "inline JSON", max_elements)
-        source = "inline JSON"
+        text = arg
+        source = label = "inline JSON"
     else:
         suffix = _input_suffix(arg)
         label = f"input file '{arg}'"
@@ -86,11 +89,26 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         if suffix in IMAGE_SUFFIXES:
             _check_readable(arg, label)
             return TensorInput(_read_image(arg, label, rgb=rgb, max_elements=max_elements), None, arg)
-        data, indices = _tensor_from_json(_read_file(arg, label), label, max_elements)
+        text = _read_file(arg, label)
         source = arg
+    with _gc_paused():
+        doc = _parse_json(text, label)
+        data, indices = _tensor_from_document(doc, label, max_elements)
     with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in torch.tensor(…, dtype=float32)
         data = np.asarray(data, dtype=np.float32, order="C")
-    return TensorInput(data, indices, source)
+    return TensorInput(data, indices, source, _spatial_hint(doc))
+
+
+def _spatial_hint(doc: Any) -> int | None:
+    """1 or 2 from the last stage of a cnnops result document (``"stage": "MaxPool1d(…)"``), else None."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("stages"), list) or not doc["stages"]:
+        return None
+    last = doc["stages"][-1]
+    text = last.get("stage") if isinstance(last, dict) else None
+    if not isinstance(text, str):
+        return None
+    head = text.split("(", 1)[0]
+    return 1 if head.endswith("1d") else 2 if head.endswith("2d") else None
 
 
 def read_array_file(path: str, what: str = "weight", *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:

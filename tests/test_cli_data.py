@@ -166,3 +166,16 @@ def test_real_subprocess_pipe_between_two_cnnops_processes():
 def test_full_refuses_tensors_too_large_to_draw_and_points_to_output():
     result = invoke("relu", json.dumps(np.zeros((400, 400)).tolist()), "--full")
     assert result.exit_code == 1 and "--output" in result.stderr and result.stdout == ""
+
+
+def test_one_dimensional_results_chain_as_one_dimensional():
+    pooled = invoke("pool", "--kernel", "2", "[1, 5, 2, 8, 3, 1]", "--json").stdout
+    doc = json.loads(invoke("unpool", "--kernel", "2", "-", "--json", input=pooled).stdout)
+    assert doc["stages"][0]["stage"].startswith("MaxUnpool1d")
+    assert doc["output"]["data"] == [[0.0, 5.0, 0.0, 8.0, 3.0, 0.0]]
+
+
+def test_unpool_output_size_one_number_means_every_spatial_dim():
+    pooled = invoke("pool", "-k", "2", EX / "grid4x4.json", "--json").stdout
+    doc = json.loads(invoke("unpool", "-k", "2", "--output-size", "4", "-", "--json", input=pooled).stdout)
+    assert doc["output"]["shape"] == [1, 4, 4]
