@@ -58,10 +58,14 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
             mark = "*" if plain else "highlighted"
             title += f"  ({mark}: picked by the max pool of stage {row.index + 1})"
         out.append(tensor_view(res.output, title=title, highlight=winners, full=full, plain=plain))
-    out.append(render.shape_table(result.trace, title="Shapes", plain=plain))
+    shapes = render.shape_table(result.trace, title="Shapes", plain=plain)
     formulas = render.formula_table(result.trace, plain=plain)
-    if formulas is not None:
-        out.append(formulas)
+    if formulas is None:
+        out.append(shapes)
+    else:  # side by side when the terminal is wide enough, one under the other otherwise
+        from rich.columns import Columns
+
+        out.append(Columns([shapes, formulas], padding=(0, 2)))
     if result.defaults_used:
         out.append(Text(
             f"Weights not given were drawn with PyTorch's default initialisation, seed {result.seed} (--seed).",
