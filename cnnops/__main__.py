@@ -12,7 +12,6 @@ def main() -> None:
 
         small = new_app()
         small.command("shape")(shape)
-        small.command("_", hidden=True)(lambda: None)  # keeps "shape" a subcommand, as in the full app
         small(prog_name="cnnops")
         return
     from cnnops.cli import app

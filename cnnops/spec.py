@@ -36,7 +36,6 @@ from cnnops.vocabulary import (
 
 MAX_TEXT = 1_000_000
 MAX_INT = 2**40
-MAX_ELEMENTS = 1_000_000
 MAX_DEPTH = 8
 
 

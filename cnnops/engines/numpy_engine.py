@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from cnnops.arithmetic import adaptive_bins, conv_length, pool_length
+
 NAME = "numpy"
 
 _F32 = np.float32
@@ -125,11 +127,8 @@ def _batched(x: np.ndarray, nd: int) -> tuple[np.ndarray, bool]:
 
 
 def _pool_length(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """ATen's pooling_output_shape_pad_lr."""
-    out = (length + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= length + p:
-        out -= 1
-    return out
+    """The shape model's pooling length (ATen's pooling_output_shape_pad_lr)."""
+    return pool_length(length, k, s, p, d, ceil_mode).result
 
 
 def _grid(vectors: list[np.ndarray]) -> list[np.ndarray]:
@@ -181,7 +180,7 @@ def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -
     out_c, cg = weight.shape[:2]
     kernel = weight.shape[2:]
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    outs = [(length - span) // s + 1 for length, span, s in zip(x.shape[2:], spans, stride)]
+    outs = [conv_length(length, k, s, 0, d).result for length, k, s, d in zip(x.shape[2:], kernel, stride, dilation)]
     y = np.empty((n, out_c, *outs), dtype=_F32)
     if y.size:
         # (N, C, *outs, *kernel) windows, then (N, G, Cg·Πk, positions) columns
@@ -317,11 +316,9 @@ def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pa
 
 
 def _bins(length: int, out: int) -> tuple[np.ndarray, np.ndarray]:
-    """Adaptive bins: start ⌊i·L/O⌋, end ⌈(i+1)·L/O⌉ (exact integer arithmetic)."""
-    i = np.arange(out, dtype=np.int64)
-    start = (i * length) // out
-    end = ((i + 1) * length + out - 1) // out
-    return start, end - start
+    """The shape model's adaptive bins, as (starts, sizes) arrays."""
+    bins = np.array(adaptive_bins(length, out), dtype=np.int64).reshape(-1, 2)
+    return bins[:, 0], bins[:, 1] - bins[:, 0]
 
 
 def _gather_bins(x: np.ndarray, nd: int, output_size, fill: float):
