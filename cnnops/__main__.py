@@ -7,8 +7,8 @@ def main() -> None:
     """Run cnnops. ``cnnops shape …`` gets an app with just that command, so the size calculator
     starts without importing the data commands or the solver (it is the one people time)."""
     if sys.argv[1:2] == ["shape"]:
-        from cnnops.clikit import new_app
-        from cnnops.shapecli import shape
+        from cnnops.cli.common import new_app
+        from cnnops.cli.shape import shape
 
         small = new_app()
         small.command("shape")(shape)

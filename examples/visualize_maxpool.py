@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from cnnops.io import read_input
-from cnnops.pipeline import run_pipeline
+from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stages
-from cnnops.viz import animate, save_maps
+from cnnops.pictures.maps import animate, save_maps
 
 IMAGE = Path(__file__).with_name("street.png")
 STAGES = [

@@ -133,7 +133,7 @@ def test_solve_lists_same_size_first_and_json_has_exactly_four_keys():
 
 
 def test_solve_answers_agree_with_the_shape_model():
-    from cnnops.shapes import trace_shapes
+    from cnnops.model.trace import trace_shapes
     from cnnops.spec import parse_stage
 
     for layer, lin, lout in (("conv", 32, 16), ("pool", 55, 27), ("conv_transpose", 7, 14), ("unpool", 3, 6)):
@@ -156,6 +156,7 @@ def test_solve_unpool_range_and_impossible_requests():
 
 
 def test_solve_command_choices_are_the_solver_layer_kinds():
-    from cnnops import solve, solvecli
+    from cnnops.cli import solve as solvecli
+    from cnnops.model import solve
 
     assert [k.value for k in solvecli.LayerKind] == [k.value for k in solve.LayerKind]

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnops.errors import CnnopsError, SpecError
-from cnnops.kernels import (
+from cnnops.io.kernels import (
     KERNELS,
     Kernel,
     describe_kernels,
@@ -125,7 +125,7 @@ def test_describe_kernels_lists_every_kernel_as_json_ready_dicts() -> None:
 
 
 def test_importing_kernels_does_not_import_numpy() -> None:
-    code = "import cnnops.kernels, sys; cnnops.kernels.describe_kernels(); assert 'numpy' not in sys.modules"
+    code = "import cnnops.io.kernels, sys; cnnops.io.kernels.describe_kernels(); assert 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

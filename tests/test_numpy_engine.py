@@ -25,7 +25,7 @@ from cnnops.engines import ENGINES, load_engine
 from cnnops.engines import numpy_engine as ne
 from cnnops.engines import torch_engine as te
 from cnnops.errors import LayerError
-from cnnops.pipeline import run_pipeline
+from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stages
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True)
@@ -418,7 +418,7 @@ def test_numpy_engine_never_imports_torch():
         import sys
         import numpy as np
         import cnnops.engines.numpy_engine as e
-        from cnnops.pipeline import run_pipeline
+        from cnnops.run.pipeline import run_pipeline
         from cnnops.spec import parse_stages
         x = np.arange(50, dtype=np.float32).reshape(2, 5, 5)
         e.max_pool(x, nd=2, kernel_size=(2, 2), stride=(1, 1), padding=(0, 0), dilation=(1, 1), ceil_mode=False)

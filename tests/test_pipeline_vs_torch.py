@@ -12,8 +12,8 @@ import torch
 from hypothesis import assume, currently_in_test_context, given, settings
 from hypothesis import strategies as hs
 
-from cnnops.pipeline import run_pipeline
-from cnnops.shapes import trace_shapes
+from cnnops.model.trace import trace_shapes
+from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stage, parse_stages
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)

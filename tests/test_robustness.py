@@ -40,7 +40,7 @@ from typer.testing import CliRunner
 from cnnops import io
 from cnnops.cli import app
 from cnnops.errors import CnnopsError
-from cnnops.shapes import parse_shape, trace_shapes
+from cnnops.model.trace import parse_shape, trace_shapes
 from cnnops.spec import parse_stage, parse_stage_file
 
 runner = CliRunner()
@@ -371,13 +371,13 @@ def test_weights_over_max_elements_are_refused_before_they_are_drawn():
 
 
 def test_running_out_of_memory_is_a_clear_error_not_an_internal_one(monkeypatch):
-    import cnnops.pipeline
+    import cnnops.run.pipeline
 
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(cnnops.pipeline, "run_pipeline", no_memory)
-    monkeypatch.setattr("cnnops.batch.run_pipeline", no_memory, raising=False)
+    monkeypatch.setattr(cnnops.run.pipeline, "run_pipeline", no_memory)
+    monkeypatch.setattr("cnnops.run.runner.run_pipeline", no_memory, raising=False)
     result = invoke("relu", "[[1, 2]]", "--max-elements", "1000000000000")
     assert_result_error(result, 1, "memory")
 

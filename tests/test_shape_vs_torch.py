@@ -4,7 +4,7 @@ For every supported layer, hypothesis draws parameters — valid ones and, on pu
 (zero or negative kernel, stride, padding, dilation; padding over half the kernel; kernels larger
 than the input; wrong channel counts; groups that do not divide; ``'same'`` with a stride;
 ``output_padding`` too big; input ranks 1 to 5; …). Each example is written as stage *text*,
-parsed with :func:`cnnops.spec.parse_stage` and run through :func:`cnnops.shapes.trace_shapes`;
+parsed with :func:`cnnops.spec.parse_stage` and run through :func:`cnnops.model.trace.trace_shapes`;
 the same text builds the ``torch.nn`` module, which runs on zeros of the input shape (after the
 rank rule: cnnops adds leading 1s up to ``Stage.min_rank``, which torch would not do itself).
 
@@ -35,9 +35,9 @@ from hypothesis import event as _event
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from cnnops import arithmetic
 from cnnops.errors import CnnopsError, SpecError
-from cnnops.shapes import trace_shapes
+from cnnops.model import arithmetic
+from cnnops.model.trace import trace_shapes
 from cnnops.spec import parse_stage
 
 Shape = tuple[int, ...]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cnnops.errors import InputError
-from cnnops.shapes import parse_shape, trace_shapes
+from cnnops.model.trace import parse_shape, trace_shapes
 from cnnops.spec import parse_stage_file, parse_stages
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

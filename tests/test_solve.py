@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnops.errors import CnnopsError, LayerError, UsageError
-from cnnops.solve import (
+from cnnops.errors import CnnopsError, LayerError, SettingError
+from cnnops.model.solve import (
     LayerKind,
     Solution,
     rank_key,
@@ -262,7 +262,7 @@ def test_limit_keeps_the_first_solutions():
     ],
 )
 def test_bad_arguments_are_usage_errors(args, kwargs, message):
-    with pytest.raises(UsageError, match=message) as caught:
+    with pytest.raises(SettingError, match=message) as caught:
         solve(*args, **kwargs)
     assert caught.value.exit_code == 2
 
@@ -279,9 +279,9 @@ def test_too_many_solutions_is_refused_not_slow():
 
 
 def test_helpers_validate_too():
-    with pytest.raises(UsageError):
+    with pytest.raises(SettingError):
         unpool_output_range(0, 2)
-    with pytest.raises(UsageError):
+    with pytest.raises(SettingError):
         transpose_output_padding(7, 14, kernel_size=3, stride=0)
 
 

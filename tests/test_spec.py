@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from cnnops import stages as st
 from cnnops.errors import CnnopsError, SpecError
+from cnnops.model import stages as st
 from cnnops.spec import looks_like_stage, parse_stage, parse_stage_file, parse_stages
 
 

@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 from rich.console import Console
 from rich.style import Style
 
-from cnnops.tensorview import NumberMode, number_format, shown_indices, tensor_view
+from cnnops.render.tensor_grid import NumberMode, number_format, shown_indices, tensor_view
 
 BOX_CHARACTERS = set("─━│┃┄┅┆┇┈┉┊┋┌┍┎┏┐┑┒┓└┕┖┗┘┙┚┛├┝┞┟┠┡┢┣┤┥┦┧┨┩┪┫┬┭┮┯┰┱┲┳┴┵┶┷┸┹┺┻┼╋═║╒╓╔╕╖╗╘╙╚╛╜╝╞╟╠╡╢╣╤╥╦╧╨╩╪╫╬╭╮╯╰")
 
@@ -311,5 +311,5 @@ def test_shown_indices():
 
 
 def test_importing_tensorview_does_not_import_numpy():
-    code = "import cnnops.tensorview, sys; assert 'numpy' not in sys.modules"
+    code = "import cnnops.render.tensor_grid, sys; assert 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

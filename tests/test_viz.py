@@ -24,9 +24,8 @@ from rich.console import Console
 
 import cnnops.io
 from cnnops.errors import InputError
-from cnnops.pipeline import run_pipeline
-from cnnops.spec import parse_stage, parse_stages
-from cnnops.viz import (
+from cnnops.model.windows import avg_pool_divisor, padded_index, stage_windows, window_reads
+from cnnops.pictures.maps import (
     BACKGROUND,
     BORDER,
     INK,
@@ -38,7 +37,8 @@ from cnnops.viz import (
     preview,
     save_maps,
 )
-from cnnops.windows import avg_pool_divisor, padded_index, stage_windows, window_reads
+from cnnops.run.pipeline import run_pipeline
+from cnnops.spec import parse_stage, parse_stages
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID4 = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
@@ -295,7 +295,7 @@ def test_one_frame_per_output_cell(stage, data, cells, tmp_path):
 
 
 def test_max_pool_frames_mark_the_winner_and_fill_the_output(tmp_path):
-    from cnnops.animation import CURRENT, EMPTY, PALETTE, WINDOW, WINNER
+    from cnnops.pictures.animation import CURRENT, EMPTY, PALETTE, WINDOW, WINNER
 
     path = str(tmp_path / "pool.gif")
     animate(run(GRID4, "MaxPool2d(2, stride=1)"), 1, path)
@@ -307,7 +307,7 @@ def test_max_pool_frames_mark_the_winner_and_fill_the_output(tmp_path):
 
 
 def test_average_pool_marks_no_winner(tmp_path):
-    from cnnops.animation import PALETTE, WINNER
+    from cnnops.pictures.animation import PALETTE, WINNER
 
     path = str(tmp_path / "avg.gif")
     animate(run(GRID4, "AvgPool2d(2)"), 1, path)
@@ -316,7 +316,7 @@ def test_average_pool_marks_no_winner(tmp_path):
 
 def test_winner_cell_is_at_the_saved_index(tmp_path):
     """The red frame sits on the input cell of the max pool's index: top-left first, bottom-right last."""
-    from cnnops.animation import PALETTE, WINNER
+    from cnnops.pictures.animation import PALETTE, WINNER
 
     data = np.zeros((4, 4))
     data[0, 0], data[3, 3] = 9, 9  # the first window's winner is top-left, the last one's bottom-right
@@ -328,7 +328,7 @@ def test_winner_cell_is_at_the_saved_index(tmp_path):
 
 
 def test_unpool_has_one_frame_per_input_cell(pool_run, tmp_path):
-    from cnnops.animation import ARROW, PALETTE
+    from cnnops.pictures.animation import ARROW, PALETTE
 
     path = str(tmp_path / "unpool.gif")
     assert animate(pool_run, 4, path, channel=1) == 4  # the 2×2 pooled plane
@@ -539,7 +539,7 @@ def test_preview_batch_item_out_of_range():
 
 
 def test_importing_viz_loads_neither_numpy_nor_pil():
-    code = "import cnnops.viz, sys; assert 'numpy' not in sys.modules and 'PIL' not in sys.modules"
+    code = "import cnnops.pictures.maps, sys; assert 'numpy' not in sys.modules and 'PIL' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

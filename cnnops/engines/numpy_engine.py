@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnops.arithmetic import adaptive_bins, conv_length, pool_length
+from cnnops.model.arithmetic import adaptive_bins, conv_length, pool_length
 
 NAME = "numpy"
 

@@ -10,10 +10,10 @@ Pure Python: no numpy, no torch.
 (1, 64, 55, 55)
 """
 
-from cnnops.stages.base import SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
-from cnnops.stages.convolution import Conv, ConvTranspose
-from cnnops.stages.layers import Activation, BatchNorm, Flatten, Linear, Passthrough
-from cnnops.stages.pooling import AdaptivePool, Pool, Unpool
+from cnnops.model.stages.base import SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
+from cnnops.model.stages.convolution import Conv, ConvTranspose
+from cnnops.model.stages.layers import Activation, BatchNorm, Flatten, Linear, Passthrough
+from cnnops.model.stages.pooling import AdaptivePool, Pool, Unpool
 
 __all__ = [
     "SPATIAL_NAMES", "ReceptiveField", "Shape", "Stage", "fmt_shape", "Conv", "ConvTranspose", "Activation",

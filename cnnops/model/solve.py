@@ -40,12 +40,12 @@ PyTorch's own rules limit it. The padding range of a free padding:
 So "same size" answers come out as kernel 3 with padding 1, kernel 5 with padding 2, …; halving
 answers as kernel 2 stride 2, kernel 3 stride 2 padding 1, …; a shrinking answer with no padding
 ("valid") before the same kernel with a stride. Every returned solution has been checked with the
-shape model (:mod:`cnnops.stages`, built from :meth:`Solution.stage_text`).
+shape model (:mod:`cnnops.model.stages`, built from :meth:`Solution.stage_text`).
 
 No solution is an empty list, not an error. Bad arguments (lengths below 1 or above
 :data:`MAX_LENGTH`, values or bounds below their minimum or above :data:`MAX_VALUE`, a search
 over more than :data:`MAX_SEARCH` kernel/stride/dilation triples) raise
-:class:`~cnnops.errors.UsageError`; more than :data:`MAX_SOLUTIONS` answers raise
+:class:`~cnnops.errors.SettingError`; more than :data:`MAX_SOLUTIONS` answers raise
 :class:`~cnnops.errors.CnnopsError` asking to fix more values.
 """
 
@@ -53,13 +53,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from cnnops import arithmetic
-from cnnops.arithmetic import ceil_div
-from cnnops.errors import CnnopsError, LayerError, UsageError
-from cnnops.spec import parse_stage
+from cnnops.choices import LayerKind
+from cnnops.errors import CnnopsError, LayerError, SettingError
+from cnnops.model import arithmetic
+from cnnops.model import stages as st
+from cnnops.model.arithmetic import ceil_div
 
 #: the shape model's largest dimension
 MAX_LENGTH = 2**31 - 1
@@ -69,13 +69,6 @@ MAX_VALUE = 2**16
 MAX_SEARCH = 200_000
 #: more solutions than this is refused: fix more values or lower the bounds
 MAX_SOLUTIONS = 20_000
-
-
-class LayerKind(StrEnum):
-    conv = "conv"
-    pool = "pool"
-    unpool = "unpool"
-    conv_transpose = "conv_transpose"
 
 
 _STAGE_NAMES = {
@@ -126,7 +119,7 @@ class Solution:
         """
         kind = _layer_kind(kind)
         if nd not in (1, 2):
-            raise UsageError(f"nd must be 1 or 2, got {nd}")
+            raise SettingError(f"nd must be 1 or 2, got {nd}")
         args = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
         if kind in (LayerKind.conv, LayerKind.conv_transpose):
             args = f"{in_channels}, {out_channels}, {args}"
@@ -155,16 +148,16 @@ def _layer_kind(kind: LayerKind | str) -> LayerKind:
         return LayerKind(kind)
     except ValueError:
         choices = ", ".join(k.value for k in LayerKind)
-        raise UsageError(f"unknown layer kind {kind!r} — use one of {choices}") from None
+        raise SettingError(f"unknown layer kind {kind!r} — use one of {choices}") from None
 
 
 def _check_int(name: str, value: Any, lowest: int, highest: int = MAX_VALUE) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise UsageError(f"{name} must be an integer, got {value!r}")
+        raise SettingError(f"{name} must be an integer, got {value!r}")
     if value < lowest:
-        raise UsageError(f"{name} must be at least {lowest}, got {value}")
+        raise SettingError(f"{name} must be at least {lowest}, got {value}")
     if value > highest:
-        raise UsageError(f"{name} must be at most {highest}, got {value}")
+        raise SettingError(f"{name} must be at most {highest}, got {value}")
     return value
 
 
@@ -250,8 +243,24 @@ def _note(kind: LayerKind, lin: int, lout: int, c: Candidate) -> str:
     return ", ".join(words)
 
 
+def _as_stage(s: Solution, kind: LayerKind) -> st.Stage:
+    """The solution as a 1-D stage of the shape model (the one ``stage_text`` names)."""
+    call = s.stage_text(kind, nd=1)
+    k, stride, p, d = (s.kernel_size,), (s.stride,), (s.padding,), (s.dilation,)
+    if kind is LayerKind.conv:
+        return st.Conv(name="Conv1d", call=call, nd=1, in_channels=1, out_channels=1, kernel_size=k, stride=stride,
+                       padding=p, dilation=d)  # fmt: skip
+    if kind is LayerKind.conv_transpose:
+        return st.ConvTranspose(name="ConvTranspose1d", call=call, nd=1, in_channels=1, out_channels=1, kernel_size=k,
+                                stride=stride, padding=p, output_padding=(s.output_padding or 0,), dilation=d)  # fmt: skip
+    if kind is LayerKind.pool:
+        return st.Pool(name="MaxPool1d", call=call, nd=1, mode="max", kernel_size=k, stride=stride, padding=p,
+                       dilation=d, ceil_mode=s.ceil_mode)  # fmt: skip
+    return st.Unpool(name="MaxUnpool1d", call=call, nd=1, kernel_size=k, stride=stride, padding=p)
+
+
 def _agrees_with_shape_model(solution: Solution, kind: LayerKind, lin: int, lout: int) -> bool:
-    stage = parse_stage(solution.stage_text(kind, nd=1))
+    stage = _as_stage(solution, kind)
     try:
         shape, _ = stage.evaluate((1, 1, lin))
     except LayerError:
@@ -276,7 +285,7 @@ def solve(
     """Every combination within the bounds that gives ``length_out`` from ``length_in``, simplest first.
 
     An empty list means there is none (not an error). Bad arguments raise
-    :class:`~cnnops.errors.UsageError`; a fixed pool padding over half the fixed kernel, a
+    :class:`~cnnops.errors.SettingError`; a fixed pool padding over half the fixed kernel, a
     :class:`~cnnops.errors.LayerError`.
 
     >>> [(s.kernel_size, s.stride, s.padding) for s in solve(28, 14, kind="pool", dilation=1, limit=3)]
@@ -298,7 +307,7 @@ def solve(
         limit = _check_int("the limit", limit, 0, MAX_SOLUTIONS)
     if kind is LayerKind.unpool:
         if dilation not in (None, 1):
-            raise UsageError(f"MaxUnpool has no dilation, got dilation={dilation} — leave it out")
+            raise SettingError(f"MaxUnpool has no dilation, got dilation={dilation} — leave it out")
         dilation = 1
     if kind is LayerKind.pool and kernel_size is not None and padding is not None and padding > kernel_size // 2:
         raise LayerError(
@@ -310,7 +319,7 @@ def solve(
     dilations = _choices(dilation, max_dilation)
     searched = len(kernels) * len(strides) * len(dilations)
     if searched > MAX_SEARCH:
-        raise UsageError(
+        raise SettingError(
             f"the bounds ask for {searched} kernel/stride/dilation combinations, more than {MAX_SEARCH} — "
             "lower the largest kernel, stride or dilation, or fix one of them"
         )

@@ -1,4 +1,4 @@
-"""Stage text → :class:`~cnnops.stages.Stage`: the one parser behind every command.
+"""Stage text → :class:`~cnnops.model.stages.Stage`: the one parser behind every command.
 
 The language is PyTorch's call syntax, parsed with :mod:`ast` and never evaluated:
 
@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from cnnops import stages as st
 from cnnops.errors import SpecError
-from cnnops.vocabulary import (
+from cnnops.model import stages as st
+from cnnops.spec.signatures import (
     SHORT_KEYWORDS,
     LayerDef,
     _check_value,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Group, RenderableType
 
-    from cnnops.pipeline import RunResult
+    from cnnops.run.pipeline import RunResult
 
 
 #: --full draws every value; beyond this many per tensor the table would take minutes and gigabytes
@@ -20,8 +20,8 @@ FULL_LIMIT = 100_000
 def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) -> list[RenderableType]:
     from rich.text import Text
 
-    from cnnops import render
-    from cnnops.tensorview import tensor_view
+    from cnnops.render import shape_tables as render
+    from cnnops.render.tensor_grid import tensor_view
 
     results = result.results
     if full:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cnnops import stages as st
-from cnnops.arithmetic import adaptive_bins
+from cnnops.model import stages as st
+from cnnops.model.arithmetic import adaptive_bins
 
 
 @dataclass(frozen=True)

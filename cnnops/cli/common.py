@@ -131,7 +131,7 @@ def main_callback(
 
 def complete_stage(incomplete: str) -> list[str]:
     """Shell completion: layer names and short names that start with what was typed."""
-    from cnnops.vocabulary import known_names
+    from cnnops.spec.signatures import known_names
 
     # shells filter case-sensitively: keep what was typed and complete the rest of the name
     return [

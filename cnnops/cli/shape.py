@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cnnops.clikit import app, complete_stage, emit_text, plain_output, read_stage_args, stdout_console, user_errors
+from cnnops.cli.common import app, complete_stage, emit_text, plain_output, read_stage_args, stdout_console, user_errors
 from cnnops.errors import UsageError
 
 
@@ -37,7 +37,7 @@ def shape(
 
     Example: cnnops shape 1x3x224x224 -f examples/alexnet.txt
     """
-    from cnnops.shapes import parse_shape, trace_shapes
+    from cnnops.model.trace import parse_shape, trace_shapes
 
     shape_in = parse_shape(input_shape)
     stage_list = read_stage_args(stages, file)
@@ -46,12 +46,12 @@ def shape(
         raise UsageError("choose one of --json, --csv and --jsonl")
     if as_json or csv or jsonl:
         trace.raise_error()
-        from cnnops import render
+        from cnnops.render import shape_tables as render
 
         emit_text(json.dumps(trace.as_dict()) if as_json else
                   render.shape_csv(trace) if csv else render.shape_jsonl(trace))  # fmt: skip
         return
-    from cnnops import render
+    from cnnops.render import shape_tables as render
 
     console = stdout_console()
     plain = plain_output(console)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cnnops import arithmetic
-from cnnops.arithmetic import Formula
 from cnnops.errors import LayerError
-from cnnops.stages.base import Shape, Stage, _each, _positive, _slide, _tuple_repr, fmt_shape
+from cnnops.model import arithmetic
+from cnnops.model.arithmetic import Formula
+from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, _tuple_repr, fmt_shape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +27,7 @@ class Pool(Stage):
     raw: dict[str, Any] = field(default_factory=dict, compare=False)  # values as written, for repr
     kind: ClassVar[str] = "pool"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         _positive("kernel_size", self.kernel_size)
@@ -89,6 +90,7 @@ class AdaptivePool(Stage):
     raw_output_size: Any = None
     kind: ClassVar[str] = "adaptive_pool"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True
 
     def resolved(self, shape: Shape) -> tuple[int, ...]:
         return tuple(n if o is None else o for o, n in zip(self.output_size, shape[-self.nd:]))
@@ -132,6 +134,7 @@ class Unpool(Stage):
     output_size: tuple[int, ...] | None = None
     kind: ClassVar[str] = "unpool"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True
 
     def default_formulas(self, shape: Shape) -> list[Formula]:
         return [

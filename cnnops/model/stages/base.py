@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cnnops.arithmetic import Formula
 from cnnops.errors import LayerError
+from cnnops.model.arithmetic import Formula
 
 Shape = tuple[int, ...]
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
@@ -53,6 +53,8 @@ class Stage:
     spatial: ClassVar[bool] = False
     #: keeps a spatial tensor spatial (activations, dropout, normalisation)
     keeps_layout: ClassVar[bool] = False
+    #: a sliding window (or unpooling) that ``--animate`` can draw cell by cell
+    animatable: ClassVar[bool] = False
 
     # --- ranks -------------------------------------------------------------------------------
     @property

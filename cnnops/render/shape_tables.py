@@ -1,6 +1,6 @@
 """Rich renderables for shape traces: the shape table, the formula table and the totals.
 
-Nothing here computes: it formats what :mod:`cnnops.shapes` produced.
+Nothing here computes: it formats what :mod:`cnnops.model.trace` produced.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from cnnops.stages import ReceptiveField
+from cnnops.model.stages import ReceptiveField
 
 if TYPE_CHECKING:
-    from cnnops.shapes import Row, Trace
+    from cnnops.model.trace import Row, Trace
 
 MACS_CONVENTION = (
     "*MACs: multiply-accumulates, bias ignored (thop/fvcore convention): conv = output elements × "

@@ -9,35 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnops.choices import Device, Engine, OutputFormat
 from cnnops.errors import CnnopsError, InputError, UsageError
 
 if TYPE_CHECKING:
     from cnnops.io import TensorInput
-    from cnnops.pipeline import RunResult
-    from cnnops.stages import Stage
+    from cnnops.model.stages import Stage
+    from cnnops.run.pipeline import RunResult
 
 DEFAULT_MAX_ELEMENTS = 2**28
-
-
-class OutputFormat(StrEnum):
-    json = "json"
-    npy = "npy"
-
-
-class Engine(StrEnum):
-    auto = "auto"
-    numpy = "numpy"
-    torch = "torch"
-
-
-class Device(StrEnum):
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
 
 
 @dataclass
@@ -118,7 +101,7 @@ def read_indices(path: Path) -> Any:
 def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: Callable[..., None]) -> None:
     """Run every input; a single input's error is raised, a batch reports each and fails at the end."""
     from cnnops import io
-    from cnnops.pipeline import run_pipeline
+    from cnnops.run.pipeline import run_pipeline
 
     check_options(inputs, opts)
     if opts.output is not None:
@@ -177,7 +160,7 @@ def report_failure(arg: str, exc: CnnopsError, console: Any = None) -> None:
     """One ``Error: …`` line for a failed batch input (above the progress bar, when there is one)."""
     from rich.markup import escape
 
-    from cnnops.clikit import stderr_console
+    from cnnops.cli.common import stderr_console
 
     message = str(exc)
     text = message if arg in message else f"{_short(arg)}: {message}"
@@ -199,7 +182,7 @@ class progress_bar:
 
         if self.total < 2 or not sys.stderr.isatty():
             return self
-        from cnnops.clikit import stderr_console
+        from cnnops.cli.common import stderr_console
 
         console = stderr_console()
         if console.is_terminal:
@@ -239,7 +222,7 @@ def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> No
     """--save-maps (DIR, or DIR/<stem>/ in a batch) and --animate (FILE, or FILE-<stem>.gif)."""
     if opts.save_maps is None and opts.animate is None:
         return
-    from cnnops import viz
+    from cnnops.pictures import maps as viz
 
     if opts.save_maps is not None:
         directory = opts.save_maps / stem if stem else opts.save_maps
@@ -253,14 +236,13 @@ def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> No
 
 def animated_stage(result: RunResult, requested: int | None) -> int:
     """The stage to animate: the one asked for, else the first conv, pooling or unpooling stage."""
-    kinds = ("conv", "conv_transpose", "pool", "adaptive_pool", "unpool")
     rows = result.trace.rows
     if requested is not None:
         if not 1 <= requested <= len(rows):
             raise UsageError(f"--animate-stage {requested} is not a stage: give 1 to {len(rows)}")
         return requested
     for row in rows:
-        if row.stage.kind in kinds:
+        if row.stage.animatable:
             return row.index
     raise InputError("--animate draws a conv, pooling or unpooling stage, and this run has none")
 
@@ -269,8 +251,8 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
     """The per-input output step: write files, then print the tables, the JSON or a JSON line.
     ``stem`` names a batch item's pictures (None for a single input)."""
     from cnnops import io
-    from cnnops.clikit import emit_text, plain_output, stdout_console
-    from cnnops.report import run_document, run_group
+    from cnnops.cli.common import emit_text, plain_output, stdout_console
+    from cnnops.render.run_view import run_document, run_group
 
     def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:
         batch = stem is not None
@@ -292,7 +274,7 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
                 console.rule(f"input {tensor.source}")
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
         if opts.preview:
-            from cnnops import viz
+            from cnnops.pictures import maps as viz
 
             console.print(viz.preview(result, batch_item=opts.batch_item))
 

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cnnops import stages as st
 from cnnops.errors import InputError, LayerError, UsageError
-from cnnops.shapes import Row, Trace, trace_shapes
+from cnnops.model import stages as st
+from cnnops.model.trace import Row, Trace, trace_shapes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -154,7 +154,7 @@ def _parameters(
     building the model would: the same seed gives the same numbers as PyTorch."""
     import numpy as np
 
-    from cnnops.kernels import resolve_bias, resolve_weight
+    from cnnops.io.kernels import resolve_bias, resolve_weight
 
     w_bound, b_bound = _fan_in_bound(fan_in)
     drawn_weight = rng.uniform(weight_shape, w_bound)  # drawn even when given: keeps the stream aligned

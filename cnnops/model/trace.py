@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnops.arithmetic import Formula
 from cnnops.errors import InputError, LayerError
-from cnnops.stages import Flatten, Linear, ReceptiveField, Shape, Stage, Unpool, fmt_shape
+from cnnops.model.arithmetic import Formula
+from cnnops.model.stages import Flatten, Linear, ReceptiveField, Shape, Stage, Unpool, fmt_shape
 
 MAX_DIMS = 8
 MAX_DIM_SIZE = 2**31 - 1

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from cnnops.clikit import app, emit_text, plain_output, stdout_console, user_errors
-
-
-class LayerKind(StrEnum):
-    """The layer kinds ``cnnops.solve.solve`` answers for (kept here so --help needs no solver import)."""
-
-    conv = "conv"
-    pool = "pool"
-    unpool = "unpool"
-    conv_transpose = "conv_transpose"
+from cnnops.choices import LayerKind
+from cnnops.cli.common import app, emit_text, plain_output, stdout_console, user_errors
 
 
 @app.command()
@@ -43,7 +34,7 @@ def solve(
 
     Example: cnnops solve --input 28 --output 28 --kernel 3
     """
-    from cnnops import solve as solver
+    from cnnops.model import solve as solver
 
     solutions = solver.solve(
         length_in, length_out, kind=layer.value, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
@@ -57,7 +48,7 @@ def solve(
         return
     from rich.table import Table
 
-    from cnnops.render import table_box
+    from cnnops.render.shape_tables import table_box
 
     console = stdout_console()
     plain = plain_output(console)

@@ -2,7 +2,7 @@
 
 Each layer is a :class:`LayerDef`: PyTorch's class name, its arguments in PyTorch's order with their
 kinds and defaults (plus cnnops' keyword-only ``weight=``, ``seed=`` and MaxUnpool's
-``output_size=``), and the builder that turns bound arguments into a :class:`~cnnops.stages.Stage`.
+``output_size=``), and the builder that turns bound arguments into a :class:`~cnnops.model.stages.Stage`.
 
 >>> [p.name for p in LAYERS["MaxPool2d"].params]
 ['kernel_size', 'stride', 'padding', 'dilation', 'return_indices', 'ceil_mode']
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cnnops import stages as st
 from cnnops.errors import SpecError
+from cnnops.model import stages as st
 
 _MISSING = object()
 

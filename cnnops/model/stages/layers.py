@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cnnops.arithmetic import Formula
 from cnnops.errors import LayerError
-from cnnops.stages.base import Shape, Stage, _rank_text, fmt_shape
+from cnnops.model.arithmetic import Formula
+from cnnops.model.stages.base import Shape, Stage, _rank_text, fmt_shape
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,7 @@
 :func:`save_maps` writes one PNG per tensor (the input and every stage), each channel plane tiled
 in a grid, scaled to 0–255 and upscaled nearest-neighbour so that a 3×3 plane is still visible.
 :func:`preview` draws the planes with rich's half-block characters. :func:`animate` (in
-:mod:`cnnops.animation`) draws a sliding window as a GIF. numpy and PIL are imported inside the
+:mod:`cnnops.pictures.animation`) draws a sliding window as a GIF. numpy and PIL are imported inside the
 functions, so importing this module costs only rich.
 
 >>> ColorMap("signed"), Scale("shared")
@@ -16,7 +16,6 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -29,25 +28,13 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from cnnops.choices import ColorMap, Scale
 from cnnops.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from cnnops.pipeline import RunResult
-
-
-class ColorMap(StrEnum):
-    """``auto``: signed for conv/linear outputs and data with negative values, gray otherwise."""
-
-    auto = "auto"
-    gray = "gray"
-    signed = "signed"  # blue negative, white zero, red positive
-
-
-class Scale(StrEnum):
-    plane = "plane"  # each plane stretched over 0–255 on its own
-    shared = "shared"  # one scale across all planes of an image
+    from cnnops.run.pipeline import RunResult
 
 
 SIGNED_KINDS = ("conv", "conv_transpose", "linear")
@@ -462,7 +449,7 @@ class HalfBlocks:
 def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int = 0, channel: int = 0,
             indices: np.ndarray | None = None) -> int:  # fmt: skip
     """Draw stage ``stage_index``'s sliding window (or an unpool's values flying back) as a looping GIF
-    at ``path``, one frame per output cell; returns the number of frames. See :mod:`cnnops.animation`."""
-    from cnnops.animation import animate as draw_animation
+    at ``path``, one frame per output cell; returns the number of frames. See :mod:`cnnops.pictures.animation`."""
+    from cnnops.pictures.animation import animate as draw_animation
 
     return draw_animation(result, stage_index, path, batch_item=batch_item, channel=channel, indices=indices)

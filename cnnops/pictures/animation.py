@@ -15,9 +15,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cnnops import stages as st
 from cnnops.errors import InputError
-from cnnops.viz import (
+from cnnops.model import stages as st
+from cnnops.model.windows import AxisWindows, avg_pool_divisor, padded_index, stage_windows, window_reads
+from cnnops.pictures.maps import (
     CHAR_W,
     LINE_H,
     MARGIN,
@@ -29,20 +30,18 @@ from cnnops.viz import (
     text_width,
     write_image,
 )
-from cnnops.windows import AxisWindows, avg_pool_divisor, padded_index, stage_windows, window_reads
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from cnnops.pipeline import RunResult, StageResult
-    from cnnops.shapes import Row
+    from cnnops.model.trace import Row
+    from cnnops.run.pipeline import RunResult, StageResult
 
 MAX_SIDE = 16
 FRAME_MS = 400
 LAST_FRAME_MS = 1600  # a pause on the finished output before the loop starts again
 CELL_H = 16
 PANEL_GAP = 28
-ANIMATED_KINDS = ("conv", "pool", "adaptive_pool", "unpool")
 
 # A fixed palette: frames are drawn in "P" mode, so every frame has exactly these colours.
 WHITE, BLACK, GRID, PAD, WINDOW, OUTLINE, WINNER, WINNER_FILL, CURRENT, EMPTY, FAINT, ARROW = range(12)
@@ -97,13 +96,13 @@ def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int =
 
 def _pick_stage(result: RunResult, stage_index: int) -> StageResult:
     count = len(result.results)
-    animated = [r.row.index for r in result.results if r.row.stage.kind in ANIMATED_KINDS]
+    animated = [r.row.index for r in result.results if r.row.stage.animatable]
     which = f"stage {animated[0]}" if len(animated) == 1 else f"one of stages {', '.join(map(str, animated))}"
     hint = f" — pick {which}" if animated else " — add a conv, pooling or unpooling stage"
     if not 1 <= stage_index <= count:
         raise InputError(f"there is no stage {stage_index}: the run has {count} stage{'s' if count != 1 else ''}{hint}")
     res = result.results[stage_index - 1]
-    if res.row.stage.kind not in ANIMATED_KINDS:
+    if not res.row.stage.animatable:
         raise InputError(
             f"stage {stage_index} {res.row.stage.call} has no sliding window to animate; --animate draws "
             f"conv, pooling and unpooling stages{hint}"

@@ -9,51 +9,22 @@ import functools
 import inspect
 import re
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cnnops.batch import DEFAULT_MAX_ELEMENTS, DataOptions, Device, Engine, OutputFormat, emit_result, process
-from cnnops.clikit import app, emit_text, plain_output, read_stage_args, stdout_console, user_errors
+from cnnops.choices import ColorMap, Device, Dims, Engine, OutputFormat, PaddingMode, PoolMode, Scale
+from cnnops.cli.common import app, emit_text, plain_output, read_stage_args, stdout_console, user_errors
 from cnnops.errors import UsageError
+from cnnops.run.runner import DEFAULT_MAX_ELEMENTS, DataOptions, emit_result, process
 
 if TYPE_CHECKING:
     from cnnops.io import TensorInput
 
 
-class PoolMode(StrEnum):
-    max = "max"
-    avg = "avg"
-
-
-class Dims(StrEnum):
-    auto = "auto"
-    one = "1"
-    two = "2"
-
-
-class ScaleChoice(StrEnum):
-    plane = "plane"
-    shared = "shared"
-
-
-class CmapChoice(StrEnum):
-    auto = "auto"
-    signed = "signed"
-    gray = "gray"
-
-
-class PaddingMode(StrEnum):
-    zeros = "zeros"
-    reflect = "reflect"
-    replicate = "replicate"
-    circular = "circular"
-
-
 def _complete_kernels(incomplete: str) -> list[str]:
-    from cnnops.kernels import kernel_names
+    from cnnops.io.kernels import kernel_names
 
     return [name for name in kernel_names() if name.startswith(incomplete.lower())] + (
         ["random"] if "random".startswith(incomplete.lower()) else []
@@ -61,7 +32,7 @@ def _complete_kernels(incomplete: str) -> list[str]:
 
 
 def _complete_activations(incomplete: str) -> list[str]:
-    from cnnops.vocabulary import LAYERS
+    from cnnops.spec.signatures import LAYERS
 
     names = [n for n, layer in LAYERS.items() if layer.build.__name__ == "_build_activation"]
     return [incomplete + n[len(incomplete):] for n in names if n.lower().startswith(incomplete.lower())]
@@ -125,14 +96,14 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "batch_item": (Annotated[int, typer.Option(
         "--batch-item", min=0, help="Which batch item --save-maps, --animate and --preview draw.",
     )], 0),  # fmt: skip
-    "scale": (Annotated[ScaleChoice, typer.Option(
+    "scale": (Annotated[Scale, typer.Option(
         "--scale", case_sensitive=False, help="--save-maps: scale each plane on its own, or one scale for all.",
-    )], ScaleChoice.plane),  # fmt: skip
-    "cmap": (Annotated[CmapChoice, typer.Option(
+    )], Scale.plane),  # fmt: skip
+    "cmap": (Annotated[ColorMap, typer.Option(
         "--cmap", case_sensitive=False,
         help="--save-maps colours: signed (blue −, white 0, red +), gray, or auto (signed for conv output and "
         "negative values, gray otherwise).",
-    )], CmapChoice.auto),  # fmt: skip
+    )], ColorMap.auto),  # fmt: skip
     "preview": (Annotated[bool, typer.Option(
         "--preview", help="Also draw the feature maps in the terminal (half blocks, true colour where available).",
     )], False),  # fmt: skip
@@ -216,7 +187,7 @@ def _complete_run(incomplete: str) -> list[str]:
     """Stage names for words that start like one, else files in the current directory."""
     from glob import glob
 
-    from cnnops.clikit import complete_stage
+    from cnnops.cli.common import complete_stage
 
     return (complete_stage(incomplete) if incomplete else []) + sorted(glob(incomplete + "*"))[:50]
 
@@ -376,7 +347,7 @@ def act(
 
     Example: cnnops act '[[-2, 0, 2]]' --fn 'LeakyReLU(0.1)'
     """
-    from cnnops import stages as st
+    from cnnops.model import stages as st
     from cnnops.spec import parse_stage
 
     stage = parse_stage(fn)
@@ -409,7 +380,7 @@ def conv(
 
     Example: cnnops conv examples/line5x5.json --weight gx --bias 0
     """
-    from cnnops.kernels import weight_layout
+    from cnnops.io.kernels import weight_layout
 
     padding_text = repr(padding) if padding in ("same", "valid") else size_literal(padding, "--padding")
     common = [f"stride={size_literal(stride, '--stride')}", f"padding={padding_text}",
@@ -492,7 +463,7 @@ def kernels(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON
 
     Example: cnnops kernels
     """
-    from cnnops.kernels import describe_kernels
+    from cnnops.io.kernels import describe_kernels
 
     described = describe_kernels()
     if as_json:
@@ -500,7 +471,7 @@ def kernels(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON
 
         emit_text(json.dumps(described))
         return
-    from cnnops.render import kernels_table
+    from cnnops.render.shape_tables import kernels_table
 
     console = stdout_console()
     console.print(kernels_table(described, plain=plain_output(console)))

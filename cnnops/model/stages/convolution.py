@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cnnops import arithmetic
-from cnnops.arithmetic import Formula
 from cnnops.errors import LayerError
-from cnnops.stages.base import Shape, Stage, _each, _positive, _slide, _tuple_repr, fmt_shape
+from cnnops.model import arithmetic
+from cnnops.model.arithmetic import Formula
+from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, _tuple_repr, fmt_shape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +28,7 @@ class Conv(Stage):
     seed: int | None = None
     kind: ClassVar[str] = "conv"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True
 
     def pads(self) -> tuple[tuple[int, int], ...]:
         """(left, right) padding per spatial dim, resolving 'same' and 'valid'."""
