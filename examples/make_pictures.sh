@@ -15,7 +15,7 @@ import sys
 
 from rich.console import Console
 
-from cnnops.io import read_input
+from cnnops.io.read import read_input
 from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stages
 from cnnops.pictures.maps import preview

@@ -10,7 +10,7 @@ Run from anywhere:  python examples/visualize_maxpool.py [DIR]   (default: maps/
 import sys
 from pathlib import Path
 
-from cnnops.io import read_input
+from cnnops.io.read import read_input
 from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stages
 from cnnops.pictures.maps import animate, save_maps

@@ -83,3 +83,18 @@ def test_bundled_image_is_what_make_image_draws():
         sys.path.pop(0)
     drawn = np.asarray(make_image.draw())
     assert (np.asarray(Image.open(ROOT / "examples" / "street.png")) == drawn).all()
+
+
+def test_the_use_from_python_example_prints_what_its_comments_say(capsys):
+    block = re.search(r"## Use from Python.*?```python\n(.*?)```", README, re.S).group(1)
+    old = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(block, "README.md", "exec"), {})
+    finally:
+        os.chdir(old)
+    printed = capsys.readouterr().out.splitlines()
+    expected = [line.split("  # ", 1)[1] for line in block.splitlines() if "print(" in line]
+    assert len(printed) == len(expected)
+    for got, want in zip(printed, expected, strict=True):
+        assert got.startswith(want.rstrip("…").rstrip()), (got, want)

@@ -16,15 +16,16 @@ from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from cnnops import io
 from cnnops.errors import CnnopsError, InputError
+from cnnops.io import jsontext, nested, read
+from cnnops.io import write as writing
 
 running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def read_text(text: str, **kwargs):
     """read_input on JSON text given through stdin."""
-    return io.read_input("-", stdin=stdio.BytesIO(text.encode()), **kwargs)
+    return read.read_input("-", stdin=stdio.BytesIO(text.encode()), **kwargs)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -53,7 +54,7 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def test_nested_list_becomes_float32_tensor_of_that_shape():
-    tensor = io.read_input("[[1, 2, 3], [4, 5, 6]]")
+    tensor = read.read_input("[[1, 2, 3], [4, 5, 6]]")
     assert tensor.data.dtype == np.float32
     assert tensor.data.shape == (2, 3)
     assert tensor.data.tolist() == [[1, 2, 3], [4, 5, 6]]
@@ -62,7 +63,7 @@ def test_nested_list_becomes_float32_tensor_of_that_shape():
 
 
 def test_inline_json_may_start_with_whitespace():
-    assert io.read_input("  \n[1.5]").data.tolist() == [1.5]
+    assert read.read_input("  \n[1.5]").data.tolist() == [1.5]
 
 
 def test_scalar_number_is_a_zero_dimensional_tensor():
@@ -74,54 +75,54 @@ def test_scalar_number_is_a_zero_dimensional_tensor():
 
 
 def test_data_object_with_scalar_data_is_zero_dimensional():
-    assert io.read_input('{"data": 7}').data.shape == ()
+    assert read.read_input('{"data": 7}').data.shape == ()
 
 
 def test_data_object_with_flat_data_is_reshaped_to_shape():
-    tensor = io.read_input('{"data": [1, 2, 3, 4, 5, 6], "shape": [1, 2, 3]}')
+    tensor = read.read_input('{"data": [1, 2, 3, 4, 5, 6], "shape": [1, 2, 3]}')
     assert tensor.data.shape == (1, 2, 3)
     assert tensor.data.ravel().tolist() == [1, 2, 3, 4, 5, 6]
 
 
 def test_data_object_with_nested_data_is_reshaped_to_shape():
-    assert io.read_input('{"data": [[1, 2], [3, 4]], "shape": [4]}').data.tolist() == [1, 2, 3, 4]
+    assert read.read_input('{"data": [[1, 2], [3, 4]], "shape": [4]}').data.tolist() == [1, 2, 3, 4]
 
 
 def test_shape_that_does_not_match_the_data_names_both():
     with pytest.raises(InputError, match=r"data has 3 numbers but shape \[2, 2\] needs 4"):
-        io.read_input('{"data": [1, 2, 3], "shape": [2, 2]}')
+        read.read_input('{"data": [1, 2, 3], "shape": [2, 2]}')
 
 
 @pytest.mark.parametrize("shape", ['[2, "2"]', "[2, -1]", "[2, true]", "5", "[2.0]"])
 def test_shape_must_be_a_list_of_whole_numbers(shape):
     with pytest.raises(InputError, match="shape must be a list of whole numbers"):
-        io.read_input(f'{{"data": [1, 2], "shape": {shape}}}')
+        read.read_input(f'{{"data": [1, 2], "shape": {shape}}}')
 
 
 def test_null_shape_and_indices_are_absent():
-    tensor = io.read_input('{"data": [1, 2], "shape": null, "indices": null}')
+    tensor = read.read_input('{"data": [1, 2], "shape": null, "indices": null}')
     assert tensor.data.tolist() == [1, 2]
     assert tensor.indices is None
 
 
 def test_data_object_carries_indices_as_int64():
-    tensor = io.read_input('{"data": [[5, 6], [7, 8]], "indices": [[0, 3], [8, 15]]}')
+    tensor = read.read_input('{"data": [[5, 6], [7, 8]], "indices": [[0, 3], [8, 15]]}')
     assert tensor.indices.dtype == np.int64
     assert tensor.indices.tolist() == [[0, 3], [8, 15]]
 
 
 def test_indices_are_reshaped_with_the_data_when_shape_is_given():
-    tensor = io.read_input('{"data": [1, 2, 3, 4], "shape": [2, 2], "indices": [0, 1, 2, 3]}')
+    tensor = read.read_input('{"data": [1, 2, 3, 4], "shape": [2, 2], "indices": [0, 1, 2, 3]}')
     assert tensor.indices.shape == (2, 2)
 
 
 def test_indices_written_as_whole_floats_are_accepted():
-    assert io.read_input('{"data": [1, 2], "indices": [3.0, 4]}').indices.tolist() == [3, 4]
+    assert read.read_input('{"data": [1, 2], "indices": [3.0, 4]}').indices.tolist() == [3, 4]
 
 
 def test_indices_of_another_shape_are_refused_with_both_shapes():
     with pytest.raises(InputError, match=r"indices has shape \(4,\) but data has shape \(2, 2\)"):
-        io.read_input('{"data": [[1, 2], [3, 4]], "indices": [0, 1, 2, 3]}')
+        read.read_input('{"data": [[1, 2], [3, 4]], "indices": [0, 1, 2, 3]}')
 
 
 @pytest.mark.parametrize(
@@ -155,7 +156,7 @@ def test_cnnops_result_document_gives_its_output_with_indices():
 def test_commands_chain_through_dumps_and_stdin():
     data = np.array([[[0.1, np.nan], [-np.inf, -0.0]]], dtype=np.float32)
     indices = np.array([[[0, 1], [2, 3]]], dtype=np.int64)
-    text = io.dumps({"output": {"shape": list(data.shape), "data": data, "indices": indices}})
+    text = jsontext.dumps({"output": {"shape": list(data.shape), "data": data, "indices": indices}})
     tensor = read_text(text)
     assert same_bits(tensor.data, data)
     assert np.array_equal(tensor.indices, indices)
@@ -179,12 +180,12 @@ def test_shape_command_result_is_refused_with_an_explanation():
 
 def test_object_without_data_is_refused():
     with pytest.raises(InputError, match='the JSON object has no "data" key'):
-        io.read_input('{"values": [1, 2]}')
+        read.read_input('{"values": [1, 2]}')
 
 
 def test_misspelt_key_is_named():
     with pytest.raises(InputError, match="unknown key 'indice'"):
-        io.read_input('{"data": [1, 2], "indice": [0, 1]}')
+        read.read_input('{"data": [1, 2], "indice": [0, 1]}')
 
 
 # ---------------------------------------------------------------------------------------------- JSON validation
@@ -206,7 +207,7 @@ def test_misspelt_key_is_named():
 )
 def test_ragged_lists_name_the_first_bad_row(text, message):
     with pytest.raises(InputError, match=message):
-        io.read_input(text)
+        read.read_input(text)
 
 
 @pytest.mark.parametrize(
@@ -225,7 +226,7 @@ def test_ragged_lists_name_the_first_bad_row(text, message):
 )
 def test_values_that_are_not_numbers_are_named_with_their_path(text, message):
     with pytest.raises(InputError, match=message):
-        io.read_input(text)
+        read.read_input(text)
 
 
 @pytest.mark.parametrize("text", ["true", "null", '"hello"'])
@@ -253,30 +254,30 @@ def test_nan_and_infinities_are_accepted_as_strings_and_literals(text, expected)
 @pytest.mark.parametrize("text, where", [("[]", "data"), ("[[]]", r"data\[0\]"), ("[[[]]]", r"data\[0\]\[0\]")])
 def test_empty_tensors_are_refused(text, where):
     with pytest.raises(InputError, match=f"{where} is empty — a tensor needs at least one number"):
-        io.read_input(text)
+        read.read_input(text)
 
 
 def test_empty_data_with_a_zero_shape_is_refused():
     with pytest.raises(InputError, match="is empty"):
-        io.read_input('{"data": [], "shape": [0, 3]}')
+        read.read_input('{"data": [], "shape": [0, 3]}')
 
 
 def test_thirty_two_levels_are_allowed_and_thirty_three_are_not():
-    assert io.read_input("[" * 32 + "1" + "]" * 32).data.ndim == 32
+    assert read.read_input("[" * 32 + "1" + "]" * 32).data.ndim == 32
     with pytest.raises(InputError, match="nested more than 32 levels deep"):
-        io.read_input("[" * 33 + "1" + "]" * 33)
+        read.read_input("[" * 33 + "1" + "]" * 33)
 
 
 @pytest.mark.parametrize("depth", [2000, 200_000])
 def test_absurd_nesting_is_refused_without_a_traceback(depth):
     with pytest.raises(InputError, match="nested"):
-        io.read_input("[" * depth + "]" * depth)
+        read.read_input("[" * depth + "]" * depth)
 
 
 def test_too_many_numbers_are_refused_with_the_limit():
-    with pytest.raises(InputError, match=r"data holds 12 numbers, more than the limit of 10 — raise --max-elements"):
-        io.read_input("[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]", max_elements=10)
-    assert io.read_input("[1, 2, 3]", max_elements=3).data.size == 3
+    with pytest.raises(InputError, match=r"data holds 12 numbers, more than the limit of 10 — raise max_elements"):
+        read.read_input("[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]", max_elements=10)
+    assert read.read_input("[1, 2, 3]", max_elements=3).data.size == 3
 
 
 def test_a_huge_declared_shape_is_refused_before_any_array_is_built(monkeypatch):
@@ -285,18 +286,18 @@ def test_a_huge_declared_shape_is_refused_before_any_array_is_built(monkeypatch)
 
     monkeypatch.setattr(np, "array", no_arrays)
     with pytest.raises(InputError, match="more than the limit"):
-        io.read_input('{"data": [1], "shape": [100000, 100000, 100000]}')
+        read.read_input('{"data": [1], "shape": [100000, 100000, 100000]}')
     with pytest.raises(InputError, match="more than the limit"):
-        io.read_input("[" + ", ".join(["[1, 2, 3]"] * 10) + "]", max_elements=20)
+        read.read_input("[" + ", ".join(["[1, 2, 3]"] * 10) + "]", max_elements=20)
 
 
 def test_regular_lists_take_the_fast_path_without_a_per_number_walk(monkeypatch):
     def no_walk(*args, **kwargs):
         raise AssertionError("walked element by element")
 
-    monkeypatch.setattr(io, "_validated_numbers", no_walk)
+    monkeypatch.setattr(nested, "_validated_numbers", no_walk)
     text = json.dumps(np.arange(3 * 40 * 50, dtype=np.float64).reshape(3, 40, 50).tolist())
-    assert io.read_input(text).data.shape == (3, 40, 50)
+    assert read.read_input(text).data.shape == (3, 40, 50)
     assert read_text('{"data": [1, "NaN", 2]}').data.shape == (3,)
 
 
@@ -310,17 +311,17 @@ def test_regular_lists_take_the_fast_path_without_a_per_number_walk(monkeypatch)
 )
 def test_invalid_json_names_line_and_column(text, where):
     with pytest.raises(InputError, match=f"is not valid JSON: .* at {where}"):
-        io.read_input(text)
+        read.read_input(text)
 
 
 def test_empty_stdin_is_refused():
     with pytest.raises(InputError, match="stdin is empty"):
-        io.read_input("-", stdin=stdio.BytesIO(b"  \n"))
+        read.read_input("-", stdin=stdio.BytesIO(b"  \n"))
 
 
 def test_stdin_that_is_not_utf8_is_refused():
     with pytest.raises(InputError, match="stdin is not UTF-8 JSON text"):
-        io.read_input("-", stdin=stdio.BytesIO(b"[1, \xff]"))
+        read.read_input("-", stdin=stdio.BytesIO(b"[1, \xff]"))
 
 
 def test_stdin_that_is_a_terminal_is_refused_instead_of_waiting():
@@ -329,23 +330,23 @@ def test_stdin_that_is_a_terminal_is_refused_instead_of_waiting():
             return True
 
     with pytest.raises(InputError, match="stdin is a terminal"):
-        io.read_input("-", stdin=Terminal(b"[1]"))
+        read.read_input("-", stdin=Terminal(b"[1]"))
 
 
 def test_utf8_byte_order_mark_is_accepted(tmp_path):
     path = write(tmp_path / "bom.json", b"\xef\xbb\xbf[1, 2]")
-    assert io.read_input(path).data.tolist() == [1, 2]
+    assert read.read_input(path).data.tolist() == [1, 2]
 
 
 def test_numbers_beyond_float32_become_infinity_as_in_torch():
-    data = io.read_input("[1e39, -1e39, 1e400, 18446744073709551616, " + "9" * 400 + "]").data
+    data = read.read_input("[1e39, -1e39, 1e400, 18446744073709551616, " + "9" * 400 + "]").data
     assert data.tolist()[:3] == [np.inf, -np.inf, np.inf]
     assert data[3] == np.float32(2.0**64)
     assert data[4] == np.inf
 
 
 def test_large_integers_keep_float32_precision():
-    assert io.read_input("[16777217, -3]").data.tolist() == [16777216.0, -3.0]
+    assert read.read_input("[16777217, -3]").data.tolist() == [16777216.0, -3.0]
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -353,7 +354,7 @@ def test_large_integers_keep_float32_precision():
 
 def test_json_file_is_read_and_named_by_its_path(tmp_path):
     path = write(tmp_path / "x.json", "[[1, 2], [3, 4]]")
-    tensor = io.read_input(path)
+    tensor = read.read_input(path)
     assert tensor.data.tolist() == [[1, 2], [3, 4]]
     assert tensor.source == path
 
@@ -362,28 +363,28 @@ def test_suffixes_are_case_insensitive(tmp_path):
     json_path = write(tmp_path / "X.JSON", "[1]")
     npy_path = write(tmp_path / "X.NPY", npy_bytes(np.array([2.0])))
     Image.new("L", (2, 1), 255).save(tmp_path / "x.PNG")
-    assert io.read_input(json_path).data.tolist() == [1]
-    assert io.read_input(npy_path).data.tolist() == [2]
-    assert io.read_input(str(tmp_path / "x.PNG")).data.shape == (1, 1, 2)
+    assert read.read_input(json_path).data.tolist() == [1]
+    assert read.read_input(npy_path).data.tolist() == [2]
+    assert read.read_input(str(tmp_path / "x.PNG")).data.shape == (1, 1, 2)
 
 
 def test_missing_file_says_it_does_not_exist(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match=r"^input file 'x.json' does not exist$"):
-        io.read_input("x.json")
+        read.read_input("x.json")
 
 
 def test_missing_path_without_a_known_suffix_lists_what_an_input_can_be(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match=r"input 'maxpol' is neither a file nor inline JSON — give a \.json, \.npy"):
-        io.read_input("maxpol")
+        read.read_input("maxpol")
 
 
 def test_existing_file_with_unknown_suffix_lists_the_known_ones(tmp_path):
     path = write(tmp_path / "x.txt", "[1]")
     with pytest.raises(InputError, match="unknown suffix") as info:
-        io.read_input(path)
-    for suffix in io.INPUT_SUFFIXES:
+        read.read_input(path)
+    for suffix in read.INPUT_SUFFIXES:
         assert suffix in str(info.value)
 
 
@@ -391,19 +392,19 @@ def test_existing_file_with_unknown_suffix_lists_the_known_ones(tmp_path):
 def test_directory_is_refused(tmp_path, name):
     (tmp_path / name).mkdir()
     with pytest.raises(InputError, match="is a directory"):
-        io.read_input(str(tmp_path / name))
+        read.read_input(str(tmp_path / name))
 
 
 def test_broken_symlink_does_not_exist(tmp_path):
     (tmp_path / "link.json").symlink_to(tmp_path / "gone.json")
     with pytest.raises(InputError, match="does not exist"):
-        io.read_input(str(tmp_path / "link.json"))
+        read.read_input(str(tmp_path / "link.json"))
 
 
 def test_fifo_is_refused_instead_of_blocking(tmp_path):
     os.mkfifo(tmp_path / "pipe.json")
     with pytest.raises(InputError, match="is not a regular file"):
-        io.read_input(str(tmp_path / "pipe.json"))
+        read.read_input(str(tmp_path / "pipe.json"))
 
 
 @pytest.mark.skipif(running_as_root, reason="root can read any file")
@@ -411,7 +412,7 @@ def test_unreadable_file_is_refused(tmp_path):
     path = write(tmp_path / "secret.json", "[1]")
     os.chmod(path, 0)
     with pytest.raises(InputError, match="cannot be read"):
-        io.read_input(path)
+        read.read_input(path)
 
 
 def test_unreadable_file_is_refused_even_for_root(tmp_path, monkeypatch):
@@ -419,7 +420,7 @@ def test_unreadable_file_is_refused_even_for_root(tmp_path, monkeypatch):
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == path else real_access(p, mode))
     with pytest.raises(InputError, match="cannot be read: permission denied"):
-        io.read_input(path)
+        read.read_input(path)
 
 
 # ---------------------------------------------------------------------------------------------- .npy
@@ -429,7 +430,7 @@ def test_unreadable_file_is_refused_even_for_root(tmp_path, monkeypatch):
 def test_npy_numbers_become_float32(tmp_path, dtype):
     array = np.arange(12).reshape(3, 4).astype(dtype)
     path = write(tmp_path / "x.npy", npy_bytes(array))
-    tensor = io.read_input(path)
+    tensor = read.read_input(path)
     assert tensor.data.dtype == np.float32
     assert tensor.data.flags.c_contiguous
     assert np.array_equal(tensor.data, np.arange(12).reshape(3, 4))
@@ -437,17 +438,17 @@ def test_npy_numbers_become_float32(tmp_path, dtype):
 
 def test_npy_in_fortran_order_keeps_its_values(tmp_path):
     array = np.asfortranarray(np.arange(6.0).reshape(2, 3))
-    assert np.array_equal(io.read_input(write(tmp_path / "f.npy", npy_bytes(array))).data, array)
+    assert np.array_equal(read.read_input(write(tmp_path / "f.npy", npy_bytes(array))).data, array)
 
 
 def test_npy_zero_dimensional_array_is_a_scalar_tensor():
-    tensor = io.read_input("-", stdin=stdio.BytesIO(npy_bytes(np.array(3.5))))
+    tensor = read.read_input("-", stdin=stdio.BytesIO(npy_bytes(np.array(3.5))))
     assert tensor.data.shape == ()
     assert float(tensor.data) == 3.5
 
 
 def test_npy_on_stdin_is_recognised_by_its_magic():
-    tensor = io.read_input("-", stdin=stdio.BytesIO(npy_bytes(np.ones((2, 2)))))
+    tensor = read.read_input("-", stdin=stdio.BytesIO(npy_bytes(np.ones((2, 2)))))
     assert tensor.data.shape == (2, 2)
     assert tensor.source == "stdin"
 
@@ -467,7 +468,7 @@ def test_npy_on_stdin_is_recognised_by_its_magic():
 def test_npy_that_is_not_real_numbers_is_refused(tmp_path, array, what):
     path = write(tmp_path / "x.npy", npy_bytes(array))
     with pytest.raises(InputError, match=f"holds {what}"):
-        io.read_input(path)
+        read.read_input(path)
 
 
 def test_npy_object_array_is_never_unpickled(tmp_path, monkeypatch):
@@ -476,31 +477,31 @@ def test_npy_object_array_is_never_unpickled(tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
     monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
     with pytest.raises(InputError):
-        io.read_input(write(tmp_path / "o.npy", npy_bytes(np.array([{"a": 1}], dtype=object))))
+        read.read_input(write(tmp_path / "o.npy", npy_bytes(np.array([{"a": 1}], dtype=object))))
 
 
 def test_truncated_npy_is_refused(tmp_path):
     path = write(tmp_path / "t.npy", npy_bytes(np.arange(100.0))[:-17])
     with pytest.raises(InputError, match="truncated or corrupt"):
-        io.read_input(path)
+        read.read_input(path)
 
 
 @pytest.mark.parametrize("content", [b"", b"[1, 2]", b"\x93NUMPY\x01\x00garbage", b"\x93NUMPY\x09\x09xx"])
 def test_file_that_is_not_npy_is_refused(tmp_path, content):
     with pytest.raises(InputError, match="is not a valid .npy file"):
-        io.read_input(write(tmp_path / "bad.npy", content))
+        read.read_input(write(tmp_path / "bad.npy", content))
 
 
 def test_empty_npy_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"empty array of shape \(3, 0\)"):
-        io.read_input(write(tmp_path / "e.npy", npy_bytes(np.zeros((3, 0)))))
+        read.read_input(write(tmp_path / "e.npy", npy_bytes(np.zeros((3, 0)))))
 
 
 def test_npy_over_the_limit_is_refused_from_its_header(tmp_path, monkeypatch):
     path = write(tmp_path / "big.npy", npy_bytes(np.zeros((100, 100))))
     monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("the array was loaded"))
     with pytest.raises(InputError, match="holds 10,000 numbers, more than the limit of 9,999"):
-        io.read_input(path, max_elements=9999)
+        read.read_input(path, max_elements=9999)
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -509,7 +510,7 @@ def test_npy_over_the_limit_is_refused_from_its_header(tmp_path, monkeypatch):
 def test_grayscale_png_becomes_one_channel_in_unit_range(tmp_path):
     pixels = np.array([[0, 51, 255], [128, 1, 254]], dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "g.png")
-    tensor = io.read_input(str(tmp_path / "g.png"))
+    tensor = read.read_input(str(tmp_path / "g.png"))
     assert tensor.data.dtype == np.float32
     assert tensor.data.shape == (1, 2, 3)
     assert np.array_equal(tensor.data[0], pixels.astype(np.float32) / np.float32(255))
@@ -521,8 +522,8 @@ def test_colour_image_is_grayscale_by_default_and_three_channels_with_rgb(tmp_pa
     pixels[..., 0] = 255  # pure red
     pixels[1, 2] = (0, 0, 255)  # one blue pixel
     Image.fromarray(pixels).save(tmp_path / "c.png")
-    gray = io.read_input(str(tmp_path / "c.png")).data
-    colour = io.read_input(str(tmp_path / "c.png"), rgb=True).data
+    gray = read.read_input(str(tmp_path / "c.png")).data
+    colour = read.read_input(str(tmp_path / "c.png"), rgb=True).data
     assert gray.shape == (1, 2, 3)
     assert gray[0, 0, 0] == pytest.approx(76 / 255)  # ITU-R 601 luma of red
     assert colour.shape == (3, 2, 3)
@@ -532,19 +533,19 @@ def test_colour_image_is_grayscale_by_default_and_three_channels_with_rgb(tmp_pa
 
 def test_alpha_is_dropped(tmp_path):
     Image.new("RGBA", (2, 2), (0, 255, 0, 0)).save(tmp_path / "a.png")
-    colour = io.read_input(str(tmp_path / "a.png"), rgb=True).data
+    colour = read.read_input(str(tmp_path / "a.png"), rgb=True).data
     assert colour.shape == (3, 2, 2)
     assert np.all(colour[1] == 1.0)
     gray_with_alpha = Image.new("LA", (2, 2), (200, 0))
     gray_with_alpha.save(tmp_path / "la.png")
-    assert np.all(io.read_input(str(tmp_path / "la.png")).data == np.float32(200) / np.float32(255))
+    assert np.all(read.read_input(str(tmp_path / "la.png")).data == np.float32(200) / np.float32(255))
 
 
 def test_sixteen_bit_png_is_scaled_by_65535(tmp_path):
     pixels = np.array([[0, 65535], [32768, 1000]], dtype=np.uint16)
     Image.fromarray(pixels).save(tmp_path / "g16.png")
-    gray = io.read_input(str(tmp_path / "g16.png")).data
-    colour = io.read_input(str(tmp_path / "g16.png"), rgb=True).data
+    gray = read.read_input(str(tmp_path / "g16.png")).data
+    colour = read.read_input(str(tmp_path / "g16.png"), rgb=True).data
     assert np.allclose(gray[0], pixels / 65535.0)
     assert gray.max() == 1.0
     assert colour.shape == (3, 2, 2)
@@ -553,13 +554,13 @@ def test_sixteen_bit_png_is_scaled_by_65535(tmp_path):
 
 def test_float_tiff_is_clipped_to_unit_range(tmp_path):
     Image.fromarray(np.array([[-1.0, 0.25], [2.5, 1.0]], dtype=np.float32)).save(tmp_path / "f.tif")
-    assert io.read_input(str(tmp_path / "f.tif")).data.tolist() == [[[0.0, 0.25], [1.0, 1.0]]]
+    assert read.read_input(str(tmp_path / "f.tif")).data.tolist() == [[[0.0, 0.25], [1.0, 1.0]]]
 
 
 def test_jpeg_loads_in_unit_range(tmp_path):
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)).save(tmp_path / "p.jpg")
-    data = io.read_input(str(tmp_path / "p.jpg"), rgb=True).data
+    data = read.read_input(str(tmp_path / "p.jpg"), rgb=True).data
     assert data.shape == (3, 8, 6)
     assert 0.0 <= data.min() and data.max() <= 1.0
 
@@ -567,7 +568,7 @@ def test_jpeg_loads_in_unit_range(tmp_path):
 @pytest.mark.parametrize("suffix", [".bmp", ".gif", ".tiff", ".webp", ".jpeg"])
 def test_other_image_formats_load(tmp_path, suffix):
     Image.new("L", (4, 3), 255).save(tmp_path / f"x{suffix}")
-    data = io.read_input(str(tmp_path / f"x{suffix}")).data
+    data = read.read_input(str(tmp_path / f"x{suffix}")).data
     assert data.shape == (1, 3, 4)
     assert data.max() == pytest.approx(1.0, abs=0.02)
 
@@ -575,7 +576,7 @@ def test_other_image_formats_load(tmp_path, suffix):
 def test_animated_gif_gives_its_first_frame(tmp_path):
     frames = [Image.new("L", (3, 2), value) for value in (10, 200, 90)]
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=50)
-    data = io.read_input(str(tmp_path / "a.gif")).data
+    data = read.read_input(str(tmp_path / "a.gif")).data
     assert data.shape == (1, 2, 3)
     assert np.allclose(data, 10 / 255)
 
@@ -583,7 +584,7 @@ def test_animated_gif_gives_its_first_frame(tmp_path):
 def test_file_that_is_not_an_image_is_refused(tmp_path):
     path = write(tmp_path / "fake.png", b"this is not a png")
     with pytest.raises(InputError, match="cannot be decoded as an image"):
-        io.read_input(path)
+        read.read_input(path)
 
 
 def test_truncated_image_is_refused(tmp_path):
@@ -592,31 +593,31 @@ def test_truncated_image_is_refused(tmp_path):
     content = (tmp_path / "full.png").read_bytes()
     path = write(tmp_path / "cut.png", content[: len(content) // 2])
     with pytest.raises(InputError, match="cannot be decoded as an image .* truncated"):
-        io.read_input(path)
+        read.read_input(path)
 
 
 def test_image_over_the_limit_names_its_pixels_and_the_option(tmp_path):
     Image.new("L", (100, 50)).save(tmp_path / "big.png")
-    with pytest.raises(InputError, match=r"has 5,000 pixels, more than --max-elements 4,000 — raise --max-elements"):
-        io.read_input(str(tmp_path / "big.png"), max_elements=4000)
-    with pytest.raises(InputError, match=r"has 5,000 pixels × 3 channels, more than --max-elements 14,999"):
-        io.read_input(str(tmp_path / "big.png"), rgb=True, max_elements=14_999)
-    assert io.read_input(str(tmp_path / "big.png"), rgb=True, max_elements=15_000).data.shape == (3, 50, 100)
+    with pytest.raises(InputError, match=r"has 5,000 pixels, more than max_elements 4,000 — raise max_elements"):
+        read.read_input(str(tmp_path / "big.png"), max_elements=4000)
+    with pytest.raises(InputError, match=r"has 5,000 pixels × 3 channels, more than max_elements 14,999"):
+        read.read_input(str(tmp_path / "big.png"), rgb=True, max_elements=14_999)
+    assert read.read_input(str(tmp_path / "big.png"), rgb=True, max_elements=15_000).data.shape == (3, 50, 100)
 
 
 def test_pillow_decompression_bomb_becomes_a_clear_error_and_its_limit_is_restored(tmp_path):
     Image.new("L", (100, 100)).save(tmp_path / "bomb.png")
     before = Image.MAX_IMAGE_PIXELS
     for limit in (9_999, 4_000):  # Pillow's warning (over the limit) and its error (over twice the limit)
-        with pytest.raises(InputError, match="10,000 pixels, more than --max-elements"):
-            io.read_input(str(tmp_path / "bomb.png"), max_elements=limit)
+        with pytest.raises(InputError, match="10,000 pixels, more than max_elements"):
+            read.read_input(str(tmp_path / "bomb.png"), max_elements=limit)
     assert Image.MAX_IMAGE_PIXELS == before
 
 
 def test_raising_max_elements_admits_images_pillow_would_call_bombs(tmp_path, monkeypatch):
     Image.new("L", (100, 100)).save(tmp_path / "wide.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    assert io.read_input(str(tmp_path / "wide.png"), max_elements=10_000).data.shape == (1, 100, 100)
+    assert read.read_input(str(tmp_path / "wide.png"), max_elements=10_000).data.shape == (1, 100, 100)
     assert Image.MAX_IMAGE_PIXELS == 1000
 
 
@@ -625,14 +626,14 @@ def test_raising_max_elements_admits_images_pillow_would_call_bombs(tmp_path, mo
 
 def test_array_file_json_is_float64(tmp_path):
     path = write(tmp_path / "w.json", "[[0.1, 2], [3, 4]]")
-    weight = io.read_array_file(path)
+    weight = read.read_array_file(path)
     assert weight.dtype == np.float64
     assert weight.tolist() == [[0.1, 2.0], [3.0, 4.0]]
 
 
 def test_array_file_npy_keeps_float64_precision(tmp_path):
     array = np.array([0.1, 1 / 3, 2.0**60 + 1], dtype=np.float64)
-    weight = io.read_array_file(write(tmp_path / "w.npy", npy_bytes(array)))
+    weight = read.read_array_file(write(tmp_path / "w.npy", npy_bytes(array)))
     assert weight.dtype == np.float64
     assert np.array_equal(weight, array)
 
@@ -640,19 +641,19 @@ def test_array_file_npy_keeps_float64_precision(tmp_path):
 def test_indices_file_takes_the_indices_of_a_pool_result(tmp_path):
     doc = {"output": {"shape": [1, 2], "data": [[9.5, 8.5]], "indices": [[3, 6]]}}
     path = write(tmp_path / "pool.json", json.dumps(doc))
-    assert io.read_array_file(path, what="indices").tolist() == [[3.0, 6.0]]
-    assert io.read_array_file(path, what="weight").tolist() == [[9.5, 8.5]]
+    assert read.read_array_file(path, what="indices").tolist() == [[3.0, 6.0]]
+    assert read.read_array_file(path, what="weight").tolist() == [[9.5, 8.5]]
 
 
 def test_array_file_errors_name_what_the_file_is_for(tmp_path):
     with pytest.raises(InputError, match=r"^weight file '.*w.json' does not exist$"):
-        io.read_array_file(str(tmp_path / "w.json"))
+        read.read_array_file(str(tmp_path / "w.json"))
     with pytest.raises(InputError, match="indices file .* must be a .json or .npy file"):
-        io.read_array_file(write(tmp_path / "i.csv", "1,2"), what="indices")
+        read.read_array_file(write(tmp_path / "i.csv", "1,2"), what="indices")
     with pytest.raises(InputError, match=r"weight file .*: data\[1\] has 1 items where data\[0\] has 2"):
-        io.read_array_file(write(tmp_path / "r.json", "[[1, 2], [3]]"))
+        read.read_array_file(write(tmp_path / "r.json", "[[1, 2], [3]]"))
     with pytest.raises(InputError, match="bias file .* holds booleans"):
-        io.read_array_file(write(tmp_path / "b.npy", npy_bytes(np.array([True]))), what="bias")
+        read.read_array_file(write(tmp_path / "b.npy", npy_bytes(np.array([True]))), what="bias")
 
 
 # ---------------------------------------------------------------------------------------------- dumps, array_to_json
@@ -660,24 +661,24 @@ def test_array_file_errors_name_what_the_file_is_for(tmp_path):
 
 def test_dumps_writes_float32_in_shortest_form_and_nonfinite_as_strings():
     data = np.array([0.1, 1 / 3, -0.0, np.nan, np.inf, -np.inf, 1e-45, 3.4028235e38], dtype=np.float32)
-    text = io.dumps({"data": data})
+    text = jsontext.dumps({"data": data})
     assert text == '{"data":[0.1,0.33333334,-0.0,"NaN","Infinity","-Infinity",1e-45,3.4028235e+38]}'
     assert json.loads(text)["data"][:3] == [0.1, 0.33333334, -0.0]
 
 
 def test_dumps_keeps_ints_as_ints_and_handles_numpy_scalars():
-    text = io.dumps({"n": 3, "i": np.int64(7), "f": np.float32(0.1), "b": np.bool_(True), "u": np.uint8(4)})
+    text = jsontext.dumps({"n": 3, "i": np.int64(7), "f": np.float32(0.1), "b": np.bool_(True), "u": np.uint8(4)})
     assert json.loads(text) == {"n": 3, "i": 7, "f": 0.1, "b": True, "u": 4}
 
 
 def test_dumps_names_python_float_nan_and_keeps_real_nulls():
     doc = {"a": float("nan"), "b": [1.5, float("-inf")], "c": None, "d": (float("inf"),), "e": np.float64("nan")}
-    assert json.loads(io.dumps(doc)) == {"a": "NaN", "b": [1.5, "-Infinity"], "c": None, "d": ["Infinity"], "e": "NaN"}
+    assert json.loads(jsontext.dumps(doc)) == {"a": "NaN", "b": [1.5, "-Infinity"], "c": None, "d": ["Infinity"], "e": "NaN"}
 
 
 def test_dumps_checks_every_row_even_when_a_null_elsewhere_forces_the_slow_path():
     doc = {"note": None, "rows": [[1e308, 1e308, 2], [0.5] * 1000 + [float("nan")], [1, 2]]}
-    parsed = json.loads(io.dumps(doc))
+    parsed = json.loads(jsontext.dumps(doc))
     assert parsed["note"] is None
     assert parsed["rows"][0] == [1e308, 1e308, 2]
     assert parsed["rows"][1][-1] == "NaN" and parsed["rows"][1][0] == 0.5
@@ -685,29 +686,29 @@ def test_dumps_checks_every_row_even_when_a_null_elsewhere_forces_the_slow_path(
 
 
 def test_dumps_of_int_arrays_and_zero_dimensional_arrays():
-    assert io.dumps({"i": np.array([[1, 2]]), "s": np.array(np.float32(-0.0)), "n": np.array(np.nan)}) == (
+    assert jsontext.dumps({"i": np.array([[1, 2]]), "s": np.array(np.float32(-0.0)), "n": np.array(np.nan)}) == (
         '{"i":[[1,2]],"s":-0.0,"n":"NaN"}'
     )
 
 
 def test_dumps_refuses_objects_it_cannot_write():
     with pytest.raises(TypeError):
-        io.dumps({"x": object()})
+        jsontext.dumps({"x": object()})
 
 
 def test_array_to_json_gives_nested_lists_of_shortest_float32_values():
-    value = io.array_to_json(np.array([[0.1, 0.2], [np.nan, -np.inf]], dtype=np.float32))
+    value = jsontext.array_to_json(np.array([[0.1, 0.2], [np.nan, -np.inf]], dtype=np.float32))
     assert value == [[0.1, 0.2], ["NaN", "-Infinity"]]
     assert type(value[0][0]) is float
 
 
 def test_array_to_json_handles_views_float64_float16_and_empty_arrays():
     view = np.arange(12, dtype=np.float32).reshape(3, 4)[::2, ::-1]
-    assert io.array_to_json(view) == view.tolist()
-    assert io.array_to_json(np.array([0.1])) == [0.1]
-    assert io.array_to_json(np.array([0.1], dtype=np.float16)) == [float(str(np.float32(np.float16(0.1))))]
-    assert io.array_to_json(np.zeros((0, 3), dtype=np.float32)) == []
-    assert io.array_to_json(np.array([True, False])) == [True, False]
+    assert jsontext.array_to_json(view) == view.tolist()
+    assert jsontext.array_to_json(np.array([0.1])) == [0.1]
+    assert jsontext.array_to_json(np.array([0.1], dtype=np.float16)) == [float(str(np.float32(np.float16(0.1))))]
+    assert jsontext.array_to_json(np.zeros((0, 3), dtype=np.float32)) == []
+    assert jsontext.array_to_json(np.array([True, False])) == [True, False]
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -716,23 +717,23 @@ def test_array_to_json_handles_views_float64_float16_and_empty_arrays():
 def test_write_json_without_a_document_writes_shape_data_and_indices(tmp_path):
     data = np.array([[0.5, np.nan]], dtype=np.float32)
     path = str(tmp_path / "out.json")
-    io.write_output(path, data, indices=np.array([[1, 3]]))
+    writing.write_output(path, data, indices=np.array([[1, 3]]))
     written = json.loads(Path(path).read_text())
     assert written == {"shape": [1, 2], "data": [[0.5, "NaN"]], "indices": [[1, 3]]}
-    back = io.read_input(path)
+    back = read.read_input(path)
     assert same_bits(back.data, data)
     assert back.indices.tolist() == [[1, 3]]
 
 
 def test_write_json_with_a_document_writes_that_document(tmp_path):
     path = str(tmp_path / "doc.JSON")
-    io.write_output(path, np.zeros(1, np.float32), doc={"output": {"shape": [1], "data": np.array([0.25], np.float32)}})
+    writing.write_output(path, np.zeros(1, np.float32), doc={"output": {"shape": [1], "data": np.array([0.25], np.float32)}})
     assert json.loads(Path(path).read_text()) == {"output": {"shape": [1], "data": [0.25]}}
 
 
 def test_write_npy_saves_the_data(tmp_path):
     data = np.arange(6, dtype=np.float32).reshape(2, 3)
-    io.write_output(str(tmp_path / "out.npy"), data)
+    writing.write_output(str(tmp_path / "out.npy"), data)
     loaded = np.load(tmp_path / "out.npy", allow_pickle=False)
     assert loaded.dtype == np.float32
     assert np.array_equal(loaded, data)
@@ -740,7 +741,7 @@ def test_write_npy_saves_the_data(tmp_path):
 
 @pytest.mark.parametrize("name", ["out.txt", "out", "out.png", "out.json.bak"])
 def test_unknown_output_suffix_names_the_allowed_ones(tmp_path, name):
-    for check in (lambda p: io.write_output(p, np.zeros(1)), io.check_output_path):
+    for check in (lambda p: writing.write_output(p, np.zeros(1)), writing.check_output_path):
         with pytest.raises(InputError, match=r"must end in \.json or \.npy"):
             check(str(tmp_path / name))
     assert not (tmp_path / name).exists()
@@ -749,34 +750,34 @@ def test_unknown_output_suffix_names_the_allowed_ones(tmp_path, name):
 def test_output_path_that_is_a_directory_is_refused(tmp_path):
     (tmp_path / "d.json").mkdir()
     with pytest.raises(InputError, match="is a directory"):
-        io.check_output_path(str(tmp_path / "d.json"))
+        writing.check_output_path(str(tmp_path / "d.json"))
     with pytest.raises(InputError, match="is a directory"):
-        io.write_output(str(tmp_path / "d.json"), np.zeros(1))
+        writing.write_output(str(tmp_path / "d.json"), np.zeros(1))
     assert (tmp_path / "d.json").is_dir()
 
 
 def test_output_in_a_missing_directory_is_refused(tmp_path):
     path = str(tmp_path / "nope" / "out.json")
     with pytest.raises(InputError, match="directory .*nope' does not exist — create it first"):
-        io.check_output_path(path)
+        writing.check_output_path(path)
     with pytest.raises(InputError, match="does not exist"):
-        io.write_output(path, np.zeros(1))
+        writing.write_output(path, np.zeros(1))
     assert not (tmp_path / "nope").exists()
 
 
 def test_output_under_a_file_is_refused(tmp_path):
     write(tmp_path / "plain", "x")
     with pytest.raises(InputError, match="is not a directory"):
-        io.check_output_path(str(tmp_path / "plain" / "out.json"))
+        writing.check_output_path(str(tmp_path / "plain" / "out.json"))
 
 
 def test_output_in_an_unwritable_directory_is_refused(tmp_path, monkeypatch):
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
     with pytest.raises(InputError, match="is not writable"):
-        io.check_output_path(str(tmp_path / "out.json"))
+        writing.check_output_path(str(tmp_path / "out.json"))
     with pytest.raises(InputError, match="is not writable"):
-        io.write_output(str(tmp_path / "out.npy"), np.zeros(1))
+        writing.write_output(str(tmp_path / "out.npy"), np.zeros(1))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -785,7 +786,7 @@ def test_output_in_a_read_only_directory_is_refused(tmp_path):
     os.chmod(tmp_path, 0o500)
     try:
         with pytest.raises(InputError, match="is not writable"):
-            io.check_output_path(str(tmp_path / "out.json"))
+            writing.check_output_path(str(tmp_path / "out.json"))
     finally:
         os.chmod(tmp_path, 0o700)
 
@@ -793,22 +794,22 @@ def test_output_in_a_read_only_directory_is_refused(tmp_path):
 def test_output_that_is_a_special_file_is_refused(tmp_path):
     os.mkfifo(tmp_path / "pipe.json")
     with pytest.raises(InputError, match="exists and is not a regular file"):
-        io.check_output_path(str(tmp_path / "pipe.json"))
+        writing.check_output_path(str(tmp_path / "pipe.json"))
 
 
 def test_check_output_path_accepts_a_writable_place_and_creates_nothing(tmp_path):
-    io.check_output_path(str(tmp_path / "out.json"))
-    io.check_output_path(str(tmp_path / "out.NPY"))
+    writing.check_output_path(str(tmp_path / "out.json"))
+    writing.check_output_path(str(tmp_path / "out.NPY"))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_new_output_file_has_the_usual_permissions_and_an_existing_one_keeps_its_own(tmp_path):
     old_umask = os.umask(0o022)
     try:
-        io.atomic_write_bytes(str(tmp_path / "new.json"), b"[1]")
+        writing.atomic_write_bytes(str(tmp_path / "new.json"), b"[1]")
         existing = write(tmp_path / "old.json", "[0]")
         os.chmod(existing, 0o640)
-        io.atomic_write_bytes(existing, b"[2]")
+        writing.atomic_write_bytes(existing, b"[2]")
     finally:
         os.umask(old_umask)
     assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o644
@@ -818,7 +819,7 @@ def test_new_output_file_has_the_usual_permissions_and_an_existing_one_keeps_its
 
 def test_atomic_write_replaces_an_existing_file(tmp_path):
     path = write(tmp_path / "out.json", "old")
-    io.atomic_write_bytes(path, b"new contents")
+    writing.atomic_write_bytes(path, b"new contents")
     assert Path(path).read_bytes() == b"new contents"
     assert sorted(os.listdir(tmp_path)) == ["out.json"]
 
@@ -831,7 +832,7 @@ def test_failed_replace_leaves_the_target_and_no_temp_file(tmp_path, monkeypatch
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(InputError, match="cannot be written: No space left on device"):
-        io.write_output(path, np.ones((2, 2), dtype=np.float32))
+        writing.write_output(path, np.ones((2, 2), dtype=np.float32))
     assert Path(path).read_text() == "original"
     assert os.listdir(tmp_path) == ["out.json"]
 
@@ -844,7 +845,7 @@ def test_failed_fsync_leaves_the_target_and_no_temp_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(InputError, match="Input/output error"):
-        io.write_output(path, np.ones(3))
+        writing.write_output(path, np.ones(3))
     assert Path(path).read_text() == "original"
     assert os.listdir(tmp_path) == ["out.npy"]
 
@@ -857,7 +858,7 @@ def test_interrupt_midway_leaves_the_target_and_no_temp_file(tmp_path, monkeypat
 
     monkeypatch.setattr(os, "fchmod", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        io.atomic_write_bytes(path, b"new")
+        writing.atomic_write_bytes(path, b"new")
     assert Path(path).read_text() == "original"
     assert os.listdir(tmp_path) == ["out.json"]
 
@@ -868,9 +869,9 @@ def test_failing_serializer_leaves_the_target_untouched(tmp_path, monkeypatch):
     def broken_dumps(doc):
         raise RuntimeError("serializer failed")
 
-    monkeypatch.setattr(io, "dumps", broken_dumps)
+    monkeypatch.setattr(writing, "dumps", broken_dumps)
     with pytest.raises(RuntimeError, match="serializer failed"):
-        io.write_output(path, np.ones(2, dtype=np.float32))
+        writing.write_output(path, np.ones(2, dtype=np.float32))
     assert Path(path).read_text() == "original"
     assert os.listdir(tmp_path) == ["out.json"]
 
@@ -891,8 +892,8 @@ float32_arrays = hnp.arrays(
 @given(data=float32_arrays)
 def test_json_round_trip_keeps_every_bit_that_json_can_carry(tmp_path, data):
     path = str(tmp_path / "round.json")
-    io.write_output(path, data)
-    back = io.read_input(path)
+    writing.write_output(path, data)
+    back = read.read_input(path)
     assert back.data.dtype == np.float32
     assert same_bits(back.data, data)
 
@@ -901,8 +902,8 @@ def test_json_round_trip_keeps_every_bit_that_json_can_carry(tmp_path, data):
 @given(data=float32_arrays)
 def test_npy_round_trip_is_exact(tmp_path, data):
     path = str(tmp_path / "round.npy")
-    io.write_output(path, data)
-    back = io.read_input(path).data
+    writing.write_output(path, data)
+    back = read.read_input(path).data
     assert back.tobytes() == np.ascontiguousarray(data).tobytes()
     assert back.shape == data.shape
 
@@ -910,11 +911,11 @@ def test_npy_round_trip_is_exact(tmp_path, data):
 @settings(max_examples=200, deadline=None)
 @given(data=float32_arrays)
 def test_dumps_is_standard_json_whose_numbers_are_the_float32_values(data):
-    text = io.dumps({"output": {"shape": list(data.shape), "data": data}})
+    text = jsontext.dumps({"output": {"shape": list(data.shape), "data": data}})
     parsed = json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
     values = np.array(parsed["output"]["data"], dtype=object)
     numbers = np.array(
-        [io.NONFINITE_NAMES[v] if isinstance(v, str) else v for v in values.ravel().tolist()], dtype=np.float32
+        [jsontext.NONFINITE_NAMES[v] if isinstance(v, str) else v for v in values.ravel().tolist()], dtype=np.float32
     ).reshape(data.shape)
     assert same_bits(numbers, data)
     assert same_bits(read_text(text).data, data)
@@ -923,7 +924,7 @@ def test_dumps_is_standard_json_whose_numbers_are_the_float32_values(data):
 @settings(max_examples=100, deadline=None)
 @given(data=float32_arrays)
 def test_numbers_are_written_in_numpy_shortest_float32_form(data):
-    values = io.array_to_json(data)
+    values = jsontext.array_to_json(data)
     for value in np.ravel(np.array(values, dtype=object)).tolist():
         if isinstance(value, float):
             shortest = str(np.float32(value))  # numpy prints float32 in its shortest round-tripping form
@@ -947,7 +948,7 @@ def test_any_text_is_read_or_refused_with_an_input_error(empty_directory, text):
     cwd = os.getcwd()
     os.chdir(empty_directory)
     try:
-        tensor = io.read_input(text, stdin=stdio.BytesIO(b""))
+        tensor = read.read_input(text, stdin=stdio.BytesIO(b""))
     except InputError as error:
         assert str(error)
     else:
@@ -981,9 +982,9 @@ def test_any_json_document_is_read_or_refused_with_an_input_error(value):
 @settings(max_examples=200, deadline=None)
 @given(value=hs.binary(max_size=64))
 def test_any_bytes_on_stdin_are_read_or_refused_with_an_input_error(value):
-    for payload in (value, io.NPY_MAGIC + value):
+    for payload in (value, read.NPY_MAGIC + value):
         try:
-            io.read_input("-", stdin=stdio.BytesIO(payload))
+            read.read_input("-", stdin=stdio.BytesIO(payload))
         except InputError as error:
             assert isinstance(error, CnnopsError) and str(error)
 
@@ -992,6 +993,6 @@ def test_any_bytes_on_stdin_are_read_or_refused_with_an_input_error(value):
 
 
 def test_importing_io_loads_neither_numpy_nor_pillow_nor_orjson():
-    code = "import cnnops.io, sys; print(sorted(m for m in ('numpy', 'PIL', 'orjson') if m in sys.modules))"
+    code = "import cnnops.io.read, cnnops.io.write, cnnops.io.jsontext, cnnops.io.nested, cnnops.io.images, sys; print(sorted(m for m in ('numpy', 'PIL', 'orjson') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

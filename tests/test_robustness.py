@@ -37,9 +37,9 @@ from numpy.lib import format as npy_format
 from PIL import Image
 from typer.testing import CliRunner
 
-from cnnops import io
 from cnnops.cli import app
 from cnnops.errors import CnnopsError
+from cnnops.io import read
 from cnnops.model.trace import parse_shape, trace_shapes
 from cnnops.spec import parse_stage, parse_stage_file
 
@@ -442,9 +442,9 @@ def test_endless_garbage_on_stdin_is_refused_at_its_first_bytes(source):
 
 
 def test_blank_stdin_without_end_is_refused_after_a_bounded_read():
-    data = b" \n" * (io.MAX_LEADING_WHITESPACE // 2 + 1)
+    data = b" \n" * (read.MAX_LEADING_WHITESPACE // 2 + 1)
     with pytest.raises(CnnopsError, match="bytes of blank space and no data"):
-        io.read_input("-", stdin=stdio.BytesIO(data))
+        read.read_input("-", stdin=stdio.BytesIO(data))
 
 
 @pytest.mark.parametrize("args", [("relu", "big.npy", "--json"), ("relu", "big.npy"), ("kernels",),
@@ -649,7 +649,7 @@ def test_fuzz_read_input_on_any_text(text, empty_cwd):
     cwd = os.getcwd()
     os.chdir(empty_cwd)  # text that names no file there is inline JSON or an error
     try:
-        tensor = only_cnnops_errors(io.read_input, text, stdin=stdio.BytesIO(b""), max_elements=10_000)
+        tensor = only_cnnops_errors(read.read_input, text, stdin=stdio.BytesIO(b""), max_elements=10_000)
     finally:
         os.chdir(cwd)
     if tensor is not None:
@@ -670,16 +670,16 @@ json_values = hs.recursive(
 @given(value=json_values, compact=hs.booleans())
 def test_fuzz_read_input_on_any_json_value(value, compact):
     text = json.dumps(value, separators=(",", ":") if compact else None, indent=None if compact else 2)
-    tensor = only_cnnops_errors(io.read_input, "-", stdin=stdio.BytesIO(text.encode()), max_elements=10_000)
+    tensor = only_cnnops_errors(read.read_input, "-", stdin=stdio.BytesIO(text.encode()), max_elements=10_000)
     if tensor is not None:
         assert tensor.data.dtype == np.float32 and tensor.data.size >= 1
         assert tensor.indices is None or tensor.indices.shape == tensor.data.shape
 
 
 @FUZZ
-@given(payload=hs.binary(max_size=200), prefix=hs.sampled_from([b"", io.NPY_MAGIC, b"\xef\xbb\xbf", b"[", b" \n"]))
+@given(payload=hs.binary(max_size=200), prefix=hs.sampled_from([b"", read.NPY_MAGIC, b"\xef\xbb\xbf", b"[", b" \n"]))
 def test_fuzz_read_input_on_any_bytes_from_stdin(payload, prefix):
-    only_cnnops_errors(io.read_input, "-", stdin=stdio.BytesIO(prefix + payload), max_elements=10_000)
+    only_cnnops_errors(read.read_input, "-", stdin=stdio.BytesIO(prefix + payload), max_elements=10_000)
 
 
 @FUZZ

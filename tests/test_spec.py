@@ -6,7 +6,7 @@ from hypothesis import strategies as hs
 
 from cnnops.errors import CnnopsError, SpecError
 from cnnops.model import stages as st
-from cnnops.spec import looks_like_stage, parse_stage, parse_stage_file, parse_stages
+from cnnops.spec import looks_like_stage, parse_layer, parse_stage, parse_stage_file, parse_stages
 
 
 @pytest.mark.parametrize(
@@ -73,12 +73,15 @@ def test_pytorch_positional_order_is_respected():
     assert avg.ceil_mode and not avg.count_include_pad and avg.divisor_override == 3
 
 
-def test_weight_and_bias_values_are_kept_for_data_commands():
-    stage = parse_stage("Conv2d(1, 4, 4, weight='vertical-edge, -vertical-edge', bias=[0, 1, 2, 3], seed=7)")
-    assert stage.weight == "vertical-edge, -vertical-edge"
-    assert stage.bias is True and stage.bias_value == (0, 1, 2, 3) and stage.seed == 7
-    assert parse_stage("Conv2d(1, 1, 3, weight=[[1, 0, -1], [2, 0, -2], [1, 0, -1]])").weight[1] == (2, 0, -2)
-    assert parse_stage("Conv2d(1, 1, 3, bias=False)").bias is False
+def test_weight_and_bias_values_travel_beside_the_stage_not_in_it():
+    stage, data = parse_layer("Conv2d(1, 4, 4, weight='vertical-edge, -vertical-edge', bias=[0, 1, 2, 3], seed=7)")
+    assert data.weight == "vertical-edge, -vertical-edge"
+    assert stage.bias is True and data.bias == (0, 1, 2, 3) and data.seed == 7
+    assert not hasattr(stage, "weight") and not hasattr(stage, "seed")
+    assert parse_layer("Conv2d(1, 1, 3, weight=[[1, 0, -1], [2, 0, -2], [1, 0, -1]])")[1].weight[1] == (2, 0, -2)
+    assert parse_layer("Conv2d(1, 1, 3, bias=False)") == (parse_stage("Conv2d(1, 1, 3, bias=False)"), None)
+    network = parse_stages(["Conv2d(1, 1, 3, bias=0.5)", "ReLU"])
+    assert network.data[0].bias == 0.5 and network.data[1] is None
 
 
 @pytest.mark.parametrize(

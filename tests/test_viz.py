@@ -22,7 +22,7 @@ from hypothesis import strategies as hs
 from PIL import Image
 from rich.console import Console
 
-import cnnops.io
+import cnnops.io.write
 from cnnops.errors import InputError
 from cnnops.model.windows import avg_pool_divisor, padded_index, stage_windows, window_reads
 from cnnops.pictures.maps import (
@@ -237,7 +237,7 @@ def test_failed_write_leaves_no_temp_file_and_keeps_the_old_picture(pool_run, tm
     def fail(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cnnops.io.os, "replace", fail)
+    monkeypatch.setattr(cnnops.io.write.os, "replace", fail)
     with pytest.raises(InputError, match="No space left on device"):
         save_maps(pool_run, str(tmp_path), cmap=ColorMap.signed)
     assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths)
@@ -382,7 +382,7 @@ def test_failed_gif_write_leaves_no_temp_file(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError(13, "Permission denied")
 
-    monkeypatch.setattr(cnnops.io.os, "replace", fail)
+    monkeypatch.setattr(cnnops.io.write.os, "replace", fail)
     with pytest.raises(InputError, match="Permission denied"):
         animate(run(GRID4, "MaxPool2d(2)"), 1, str(tmp_path / "a.gif"))
     assert list(tmp_path.iterdir()) == []

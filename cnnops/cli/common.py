@@ -80,7 +80,7 @@ def user_errors(func: F) -> F:
         except CnnopsError as exc:
             if debug:
                 raise
-            raise fail(str(exc), exc.exit_code) from None
+            raise fail(exc.worded(option_text), exc.exit_code) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -102,6 +102,13 @@ def user_errors(func: F) -> F:
             ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def option_text(name: str, value: str | None) -> str:
+    """How a setting named in a library message reads on the command line: ``--max-elements``,
+    ``--engine numpy``."""
+    flag = "--" + name.replace("_", "-")
+    return flag if value is None else f"{flag} {value}"
 
 
 def _silence_stdout() -> None:
@@ -139,31 +146,13 @@ def complete_stage(incomplete: str) -> list[str]:
     ]
 
 
-MAX_STAGE_FILE = 16 * 2**20
-
-
-def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> list:
-    """Stages from the command line, then from ``-f FILE``, through the one parser."""
-    from cnnops.errors import InputError
-    from cnnops.spec import parse_stage_file, parse_stages
+def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> Any:
+    """Stages from the command line, then from ``-f FILE`` (``-``: stdin), through the one parser."""
+    from cnnops.spec import parse_stages, read_stage_file
 
     stages = parse_stages(stage_texts or [])
     if file is not None:
-        try:
-            if str(file) == "-":
-                text = sys.stdin.read(MAX_STAGE_FILE + 1)
-            else:
-                with open(file, encoding="utf-8") as handle:
-                    text = handle.read(MAX_STAGE_FILE + 1)
-        except FileNotFoundError:
-            raise InputError(f"stage file '{file}' does not exist") from None
-        except IsADirectoryError:
-            raise InputError(f"stage file '{file}' is a directory — give a text file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read stage file '{file}': {exc}") from None
-        if len(text) > MAX_STAGE_FILE:
-            raise InputError(f"stage file '{file}' is longer than {MAX_STAGE_FILE:,} characters — give one stage per line")
-        stages += parse_stage_file(text, origin=str(file))
+        stages = stages + read_stage_file(str(file), stdin=sys.stdin)
     return stages
 
 

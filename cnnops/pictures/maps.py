@@ -228,7 +228,7 @@ def write_image(path: str, image: Any, image_format: str, **options: Any) -> Non
     """Encode in memory, then write through :func:`cnnops.io.atomic_write_bytes` (temp file + rename)."""
     import io
 
-    from cnnops.io import atomic_write_bytes
+    from cnnops.io.write import atomic_write_bytes
 
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)

@@ -5,7 +5,7 @@ rich is imported only by the functions that draw, so ``--json`` never loads it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rich.console import Group, RenderableType
@@ -27,11 +27,12 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     if full:
         largest = max([result.input.size] + [r.output.size for r in results])
         if largest > FULL_LIMIT:
-            from cnnops.errors import InputError
+            from cnnops.errors import InputError, setting
 
             raise InputError(
-                f"--full draws at most {FULL_LIMIT:,} values per tensor and this run has one of {largest:,} — "
-                "drop --full for a summary, or save every value with --output FILE.npy"
+                f"{setting('full')} draws at most {FULL_LIMIT:,} values per tensor and this run has one of "
+                f"{largest:,} — drop {setting('full')} for a summary, or save every value with "
+                f"{setting('output', 'FILE.npy')}"
             )
     out: list[RenderableType] = []
     device = "" if result.device == "cpu" else f" on {result.device}"
@@ -78,35 +79,3 @@ def run_group(result: RunResult, *, source: str, plain: bool, full: bool) -> Gro
     from rich.console import Group
 
     return Group(*run_renderables(result, source=source, plain=plain, full=full))
-
-
-def run_document(result: RunResult, *, source: str, intermediates: bool = False) -> dict[str, Any]:
-    """The SPEC §2 document: input, stages, output (with max-pool indices when the last stage has them)."""
-    from cnnops.io import array_to_json
-
-    stages = []
-    for res in result.results:
-        entry = res.row.as_dict()
-        if intermediates:
-            entry["data"] = array_to_json(res.output)
-            if res.indices is not None:
-                entry["indices"] = res.indices.tolist()
-            if res.weight is not None:
-                entry["weight"] = array_to_json(res.weight)
-            if res.bias is not None:
-                entry["bias"] = array_to_json(res.bias)
-        stages.append(entry)
-    output: dict[str, Any] = {"shape": list(result.output.shape), "data": array_to_json(result.output)}
-    if result.output_indices is not None:
-        output["indices"] = result.output_indices.tolist()
-    doc: dict[str, Any] = {
-        "input": {"shape": list(result.input.shape), "source": source},
-        "engine": result.engine,
-        "device": result.device,
-        "seed": result.seed,
-        "stages": stages,
-        "output": output,
-    }
-    if intermediates:
-        doc["input"]["data"] = array_to_json(result.input)
-    return doc

@@ -7,17 +7,19 @@ computed for a chain PyTorch would reject; then each row of the trace is execute
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cnnops.errors import InputError, LayerError, UsageError
+from cnnops.errors import InputError, LayerError, SettingError, setting
+from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
 from cnnops.model.trace import Row, Trace, trace_shapes
+from cnnops.spec import LayerData, Network
 
 if TYPE_CHECKING:
     import numpy as np
 
-DEFAULT_MAX_ELEMENTS = 2**28
 
 
 @dataclass
@@ -40,6 +42,7 @@ class RunResult:
     device: str = "cpu"
     input_indices: np.ndarray | None = None  # max-pool indices that came with the input
     defaults_used: bool = False  # some weights came from PyTorch's default initialisation
+    source: str = "input"  # where the input came from: a path, "stdin", "inline JSON"
 
     @property
     def output(self) -> np.ndarray:
@@ -48,6 +51,38 @@ class RunResult:
     @property
     def output_indices(self) -> np.ndarray | None:
         return self.results[-1].indices if self.results else None
+
+    def as_dict(self, *, intermediates: bool = False) -> dict[str, Any]:
+        """The ``--json`` document (SPEC §2): input, stages, output (with max-pool indices when the last
+        stage has them); ``intermediates`` adds every stage's data, indices, weight and bias."""
+        from cnnops.io.jsontext import array_to_json
+
+        stages = []
+        for res in self.results:
+            entry = res.row.as_dict()
+            if intermediates:
+                entry["data"] = array_to_json(res.output)
+                if res.indices is not None:
+                    entry["indices"] = res.indices.tolist()
+                if res.weight is not None:
+                    entry["weight"] = array_to_json(res.weight)
+                if res.bias is not None:
+                    entry["bias"] = array_to_json(res.bias)
+            stages.append(entry)
+        output: dict[str, Any] = {"shape": list(self.output.shape), "data": array_to_json(self.output)}
+        if self.output_indices is not None:
+            output["indices"] = self.output_indices.tolist()
+        doc: dict[str, Any] = {
+            "input": {"shape": list(self.input.shape), "source": self.source},
+            "engine": self.engine,
+            "device": self.device,
+            "seed": self.seed,
+            "stages": stages,
+            "output": output,
+        }
+        if intermediates:
+            doc["input"]["data"] = array_to_json(self.input)
+        return doc
 
 
 def check_size(trace: Trace, max_elements: int) -> None:
@@ -59,15 +94,16 @@ def check_size(trace: Trace, max_elements: int) -> None:
             where = "the input" if index == 0 else f"stage {index} {trace.rows[index - 1].stage.call}"
             raise InputError(
                 f"{where} would hold {count:,} elements, more than the limit {max_elements:,} — "
-                "use a smaller input or raise --max-elements"
+                f"use a smaller input or raise {setting('max_elements')}"
             )
     for row in trace.rows:
         stage = row.stage
-        weights = stage.params() if isinstance(stage, (st.Conv, st.ConvTranspose, st.Linear)) else 0
+        shape = stage.weight_shape()
+        weights = math.prod(shape) if shape is not None else 0
         if weights > max_elements:
             raise InputError(
                 f"stage {row.index} {stage.call} would create {weights:,} weights, more than the limit "
-                f"{max_elements:,} — use a smaller layer or raise --max-elements"
+                f"{max_elements:,} — use a smaller layer or raise {setting('max_elements')}"
             )
 
 
@@ -99,7 +135,7 @@ def choose_engine(requested: str, trace: Trace, device: str | None = None) -> st
 
 def run_pipeline(
     data: np.ndarray,
-    stage_list: list[st.Stage],
+    stage_list: Sequence[st.Stage],
     *,
     indices: np.ndarray | None = None,
     seed: int = 0,
@@ -109,24 +145,26 @@ def run_pipeline(
 ) -> RunResult:
     """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
     used by a MaxUnpool that has no max pool before it. ``engine``: auto, numpy or torch;
-    ``device`` (cpu, cuda, mps) runs the torch engine there."""
+    ``device`` (cpu, cuda, mps) runs the torch engine there. A :class:`~cnnops.spec.Network` brings
+    the weights, bias values and seeds its stage texts gave."""
     from cnnops.engines import load_engine
 
     trace = trace_shapes(tuple(data.shape), stage_list)
     trace.raise_error()
     check_size(trace, max_elements)
     if device not in (None, "cpu") and engine == "numpy":
-        raise UsageError(f"--device {device} runs the torch engine — drop --engine numpy")
+        raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
     engine = choose_engine(engine, trace, device)
     eng = load_engine(engine)
     if engine == "torch":
         eng.use_device(device or "cpu")
     rng = eng.Random(seed)
     result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
+    given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
     x = data
     for row in trace.rows:
         try:
-            out = _execute(eng, rng, row, x.reshape(row.effective_input), result, indices)
+            out = _execute(eng, rng, row, given[row.index - 1], x.reshape(row.effective_input), result, indices)
         except LayerError as exc:
             if exc.index is not None:
                 raise
@@ -145,61 +183,57 @@ def _fan_in_bound(fan_in: int) -> tuple[float, float]:
     return weight_bound, 1 / math.sqrt(fan_in)
 
 
-def _parameters(
-    rng: Any, stage: Any, weight_shape: tuple[int, ...], fan_in: int, out_features: int, result: RunResult
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult) -> tuple[np.ndarray, np.ndarray | None]:
     """The weight and bias of a conv or linear stage: given ones, else PyTorch's default init.
 
     Default draws happen in layer order, weight then bias, as ``torch.manual_seed(seed)`` and
     building the model would: the same seed gives the same numbers as PyTorch."""
     import numpy as np
 
-    from cnnops.io.kernels import resolve_bias, resolve_weight
+    from cnnops.io.weights import resolve_bias, resolve_weight
 
+    given = given or LayerData()
+    weight_shape, fan_in = stage.weight_shape(), stage.fan_in()
+    out_features = weight_shape[1] * stage.groups if isinstance(stage, st.ConvTranspose) else weight_shape[0]
     w_bound, b_bound = _fan_in_bound(fan_in)
     drawn_weight = rng.uniform(weight_shape, w_bound)  # drawn even when given: keeps the stream aligned
-    if stage.weight is None:
+    if given.weight is None:
         weight = drawn_weight
         result.defaults_used = True
     else:
-        weight = resolve_weight(stage.weight, weight_shape, seed=stage.seed, layer=stage.call)
+        weight = resolve_weight(given.weight, weight_shape, seed=given.seed, layer=stage.call)
     bias = None
     if stage.bias:
         drawn_bias = rng.uniform((out_features,), b_bound) if fan_in > 0 else None
-        if stage.bias_value is None:
+        if given.bias is None:
             bias = drawn_bias if drawn_bias is not None else np.zeros(out_features, dtype=np.float32)
             result.defaults_used = True
         else:
-            bias = resolve_bias(stage.bias_value, out_features, layer=stage.call)
+            bias = resolve_bias(given.bias, out_features, layer=stage.call)
     return weight, bias
 
 
-def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, indices: np.ndarray | None) -> StageResult:
+def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarray, result: RunResult,
+             indices: np.ndarray | None) -> StageResult:  # fmt: skip
     import numpy as np
 
     stage = row.stage
     if isinstance(stage, st.Conv):
-        shape = (stage.out_channels, stage.in_channels // stage.groups, *stage.kernel_size)
-        fan_in = (stage.in_channels // stage.groups) * math.prod(stage.kernel_size)
-        weight, bias = _parameters(rng, stage, shape, fan_in, stage.out_channels, result)
+        weight, bias = _parameters(rng, stage, given, result)
         out = eng.conv(
             x, weight, bias, nd=stage.nd, stride=stage.stride, pads=stage.pads(),
             dilation=stage.dilation, groups=stage.groups, padding_mode=stage.padding_mode,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
     if isinstance(stage, st.ConvTranspose):
-        shape = (stage.in_channels, stage.out_channels // stage.groups, *stage.kernel_size)
-        fan_in = (stage.out_channels // stage.groups) * math.prod(stage.kernel_size)
-        weight, bias = _parameters(rng, stage, shape, fan_in, stage.out_channels, result)
+        weight, bias = _parameters(rng, stage, given, result)
         out = eng.conv_transpose(
             x, weight, bias, nd=stage.nd, stride=stage.stride, padding=stage.padding,
             output_padding=stage.output_padding, groups=stage.groups, dilation=stage.dilation,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
     if isinstance(stage, st.Linear):
-        weight, bias = _parameters(
-            rng, stage, (stage.out_features, stage.in_features), stage.in_features, stage.out_features, result
-        )
+        weight, bias = _parameters(rng, stage, given, result)
         return StageResult(row, eng.linear(x, weight, bias), weight=weight, bias=bias)
     if isinstance(stage, st.Pool):
         if stage.mode == "max":
@@ -233,8 +267,8 @@ def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, ind
             idx = idx.reshape(row.effective_input)
         else:
             raise LayerError(
-                "needs max-pool indices: put a max pool before it, give --indices FILE, "
-                "or pipe in a max pool's --json result"
+                f"needs max-pool indices: put a max pool before it, give {setting('indices')} (a file), "
+                "or pipe in a max pool's JSON result"
             )
         size = row.output_shape[-stage.nd :]
         plane = math.prod(size)
@@ -243,7 +277,7 @@ def _execute(eng: Any, rng: Any, row: Row, x: np.ndarray, result: RunResult, ind
             bad = int(flat.max()) if int(flat.max()) >= plane else int(flat.min())
             raise LayerError(
                 f"index {bad} is outside the {'×'.join(map(str, size))} output plane — "
-                "give output_size (--output-size) the size of the max pool's input"
+                "give output_size the size of the max pool's input"
             )
         out = eng.max_unpool(
             x, idx, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride,

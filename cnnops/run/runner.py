@@ -1,79 +1,79 @@
-"""One or many inputs through the data commands: read, run, then print, stream or write each result.
+"""Many inputs through stages, one after another: each is read, its stages built and run, and the
+outcome yielded — a result or the error that stopped it. Nothing here prints or writes.
 
-This is the CLI's orchestration layer: it calls the core (io, pipeline) and the renderers, and keeps
-going past a failed input in a batch, reporting every failure on stderr and exiting 1 at the end.
+>>> outcomes = list(run_inputs(["[[1, -2]]", "[oops"], lambda tensor: parse_stages(["ReLU"])))
+>>> outcomes[0].result.output.tolist(), type(outcomes[1].error).__name__
+([[1.0, 0.0]], 'InputError')
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnops.choices import Device, Engine, OutputFormat
-from cnnops.errors import CnnopsError, InputError, UsageError
+from cnnops.errors import CnnopsError, InputError
+from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.spec import parse_stages  # noqa: F401  (used by the doctest)
 
 if TYPE_CHECKING:
-    from cnnops.io import TensorInput
+    from cnnops.io.read import TensorInput
     from cnnops.model.stages import Stage
     from cnnops.run.pipeline import RunResult
 
-DEFAULT_MAX_ELEMENTS = 2**28
+#: an input's stages, which may depend on the input (a single-op command sizes its layer by it)
+StagesFor = Callable[["TensorInput"], Sequence["Stage"]]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run computes with, the same for every input."""
+
+    seed: int = 0
+    engine: str = "auto"
+    device: str | None = None
+    rgb: bool = False
+    max_elements: int = DEFAULT_MAX_ELEMENTS
 
 
 @dataclass
-class DataOptions:
-    """Every option the data commands share, gathered once by the CLI."""
+class Outcome:
+    """One input's result, or the error that stopped it (``tensor`` is None when reading failed)."""
 
-    as_json: bool = False
-    jsonl: bool = False
-    intermediates: bool = False
-    output: Path | None = None
-    output_dir: Path | None = None
-    output_format: OutputFormat = OutputFormat.json
-    quiet: bool = False
-    full: bool = False
-    seed: int = 0
-    rgb: bool = False
-    max_elements: int = DEFAULT_MAX_ELEMENTS
-    indices_file: Path | None = None
-    engine: Engine = Engine.auto
-    device: Device | None = None
-    save_maps: Path | None = None
-    animate: Path | None = None
-    animate_stage: int | None = None
-    channel: int = 0
-    batch_item: int = 0
-    scale: str = "plane"
-    cmap: str = "auto"
-    preview: bool = False
+    position: int  # 1-based, in the order given
+    source: str
+    tensor: TensorInput | None = None
+    result: RunResult | None = None
+    error: CnnopsError | None = None
 
 
-class BatchError(CnnopsError):
-    """Some inputs of a batch failed (each was already reported)."""
+def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettings | None = None, *,
+               indices: Any = None) -> Iterator[Outcome]:  # fmt: skip
+    """Read and run each input in turn. ``indices``: max-pool indices for a MaxUnpool that has no max pool
+    before it (else those that came with the input document)."""
+    from cnnops.io.read import read_input
+    from cnnops.run.pipeline import run_pipeline
+
+    settings = settings or RunSettings()
+    for position, arg in enumerate(inputs, 1):
+        outcome = Outcome(position, arg)
+        try:
+            outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements)
+            outcome.source = outcome.tensor.source
+            outcome.result = run_pipeline(
+                outcome.tensor.data, stages_for(outcome.tensor),
+                indices=indices if indices is not None else outcome.tensor.indices, seed=settings.seed,
+                max_elements=settings.max_elements, engine=settings.engine, device=settings.device,
+            )  # fmt: skip
+            outcome.result.source = outcome.tensor.source
+        except CnnopsError as exc:
+            outcome.error = exc
+        yield outcome
 
 
-StagesFor = Callable[["TensorInput"], list["Stage"]]
-
-
-def check_options(inputs: list[str], opts: DataOptions) -> None:
-    if len(inputs) > 1 and opts.output is not None:
-        raise UsageError("--output names one file; with several inputs use --output-dir DIR")
-    if len(inputs) > 1 and opts.as_json:
-        raise UsageError("--json prints one document; with several inputs use --jsonl (one document per line)")
-    if opts.as_json and opts.jsonl:
-        raise UsageError("choose one of --json and --jsonl")
-    if opts.output is not None and opts.output_dir is not None:
-        raise UsageError("choose one of --output and --output-dir")
-    if inputs.count("-") > 1:
-        raise UsageError("stdin ('-') can be read only once")
-    if opts.animate is not None and opts.animate.suffix.lower() != ".gif":
-        raise UsageError(f"--animate writes a GIF: give a file name ending in .gif, not '{opts.animate}'")
-
-
-def output_names(inputs: list[str], extension: str) -> list[str]:
+def output_names(inputs: Sequence[str], extension: str) -> list[str]:
     """Per-input file names: the input's stem, made unique; ``input-N`` for stdin and inline JSON."""
     names: list[str] = []
     seen: dict[str, int] = {}
@@ -87,195 +87,13 @@ def output_names(inputs: list[str], extension: str) -> list[str]:
     return names
 
 
-def read_indices(path: Path) -> Any:
+def read_indices(path: str) -> Any:
+    """Max-pool indices from a .json or .npy file (a max pool's JSON result works), as int64."""
     import numpy as np
 
-    from cnnops import io
+    from cnnops.io.read import read_array_file
 
-    indices = io.read_array_file(str(path), what="indices")
+    indices = read_array_file(path, what="indices")
     if not np.all(np.isfinite(indices)) or not np.all(indices == np.round(indices)):
         raise InputError(f"indices file '{path}' must hold whole numbers")
     return indices.astype(np.int64)
-
-
-def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: Callable[..., None]) -> None:
-    """Run every input; a single input's error is raised, a batch reports each and fails at the end."""
-    from cnnops import io
-    from cnnops.run.pipeline import run_pipeline
-
-    check_options(inputs, opts)
-    if opts.output is not None:
-        io.check_output_path(str(opts.output))
-    if opts.animate is not None:
-        io.check_writable(str(opts.animate))
-    if opts.save_maps is not None:
-        prepare_directory(opts.save_maps)
-    targets: list[str | None] = [None] * len(inputs)
-    if opts.output_dir is not None:
-        prepare_directory(opts.output_dir)
-        targets = [str(opts.output_dir / name) for name in output_names(inputs, opts.output_format.value)]
-    elif opts.output is not None:
-        targets = [str(opts.output)]
-    indices = read_indices(opts.indices_file) if opts.indices_file is not None else None
-    stems: list[str | None] = [None] * len(inputs)
-    if len(inputs) > 1:
-        stems = [Path(name).stem for name in output_names(inputs, "x")]
-    failures: list[tuple[str, CnnopsError]] = []
-    with progress_bar(len(inputs)) as bar:
-        for arg, target, stem in zip(inputs, targets, stems):
-            try:
-                tensor = io.read_input(arg, rgb=opts.rgb, max_elements=opts.max_elements)
-                result = run_pipeline(
-                    tensor.data, stages_for(tensor), indices=indices if indices is not None else tensor.indices,
-                    seed=opts.seed, max_elements=opts.max_elements, engine=opts.engine.value,
-                    device=opts.device.value if opts.device else None,
-                )  # fmt: skip
-                emit(result, tensor, target, stem)
-            except CnnopsError as exc:
-                if len(inputs) == 1:
-                    raise
-                failures.append((arg, exc))
-                report_failure(arg, exc, bar.console)
-            bar.advance()
-    if failures:
-        names = ", ".join(_short(arg) for arg, _ in failures[:5]) + (" …" if len(failures) > 5 else "")
-        raise BatchError(f"{len(failures)} of {len(inputs)} inputs failed: {names}")
-
-
-def _short(arg: str) -> str:
-    text = " ".join(arg.split())
-    return text if len(text) <= 40 else "…" + text[-39:]
-
-
-def prepare_directory(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise InputError(f"output directory '{path}' is a file — give a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output directory '{path}': {exc.strerror}") from None
-
-
-def report_failure(arg: str, exc: CnnopsError, console: Any = None) -> None:
-    """One ``Error: …`` line for a failed batch input (above the progress bar, when there is one)."""
-    from rich.markup import escape
-
-    from cnnops.cli.common import stderr_console
-
-    message = str(exc)
-    text = message if arg in message else f"{_short(arg)}: {message}"
-    (console or stderr_console()).print(f"[bold red]Error:[/] {escape(text)}", soft_wrap=True)
-
-
-class progress_bar:
-    """A rich progress bar on stderr for batches, only when stderr is a terminal. ``advance()`` moves it;
-    ``console`` prints above it (None when there is no bar)."""
-
-    def __init__(self, total: int):
-        self.total = total
-        self.progress: Any = None
-        self.console: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> progress_bar:
-        import sys
-
-        if self.total < 2 or not sys.stderr.isatty():
-            return self
-        from cnnops.cli.common import stderr_console
-
-        console = stderr_console()
-        if console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                _rate_column(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
-                redirect_stdout=False, redirect_stderr=False,  # results on stdout must reach the pipe untouched
-            )  # fmt: skip
-            self.progress.start()
-            self.console = console
-            self.task = self.progress.add_task("inputs", total=self.total)
-        return self
-
-    def advance(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
-def _rate_column() -> Any:
-    from rich.progress import ProgressColumn
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(f"{task.speed:.1f} items/s" if task.speed else "", style="progress.data.speed")
-
-    return RateColumn()
-
-
-def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> None:
-    """--save-maps (DIR, or DIR/<stem>/ in a batch) and --animate (FILE, or FILE-<stem>.gif)."""
-    if opts.save_maps is None and opts.animate is None:
-        return
-    from cnnops.pictures import maps as viz
-
-    if opts.save_maps is not None:
-        directory = opts.save_maps / stem if stem else opts.save_maps
-        viz.save_maps(result, str(directory), batch_item=opts.batch_item, scale=viz.Scale(opts.scale),
-                      cmap=viz.ColorMap(opts.cmap))  # fmt: skip
-    if opts.animate is not None:
-        path = opts.animate if stem is None else opts.animate.with_name(f"{opts.animate.stem}-{stem}.gif")
-        viz.animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
-                    channel=opts.channel, indices=result.input_indices)  # fmt: skip
-
-
-def animated_stage(result: RunResult, requested: int | None) -> int:
-    """The stage to animate: the one asked for, else the first conv, pooling or unpooling stage."""
-    rows = result.trace.rows
-    if requested is not None:
-        if not 1 <= requested <= len(rows):
-            raise UsageError(f"--animate-stage {requested} is not a stage: give 1 to {len(rows)}")
-        return requested
-    for row in rows:
-        if row.stage.animatable:
-            return row.index
-    raise InputError("--animate draws a conv, pooling or unpooling stage, and this run has none")
-
-
-def emit_result(opts: DataOptions) -> Callable[..., None]:
-    """The per-input output step: write files, then print the tables, the JSON or a JSON line.
-    ``stem`` names a batch item's pictures (None for a single input)."""
-    from cnnops import io
-    from cnnops.cli.common import emit_text, plain_output, stdout_console
-    from cnnops.render.run_view import run_document, run_group
-
-    def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:
-        batch = stem is not None
-        wants_doc = opts.as_json or opts.jsonl or (target is not None and target.lower().endswith(".json"))
-        doc = run_document(result, source=tensor.source, intermediates=opts.intermediates) if wants_doc else None
-        if target is not None:
-            io.write_output(target, result.output, indices=result.output_indices, doc=doc)
-        write_pictures(result, opts, stem)
-        if opts.as_json or opts.jsonl:
-            emit_text(io.dumps(doc))
-            return
-        if opts.quiet:
-            return
-        console = stdout_console()
-        if batch:
-            if plain_output(console):
-                console.print(f"=== input {tensor.source} ===")
-            else:
-                console.rule(f"input {tensor.source}")
-        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
-        if opts.preview:
-            from cnnops.pictures import maps as viz
-
-            console.print(viz.preview(result, batch_item=opts.batch_item))
-
-    return emit

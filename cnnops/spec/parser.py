@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
 
 from cnnops.errors import SpecError
 from cnnops.model import stages as st
 from cnnops.spec.signatures import (
     SHORT_KEYWORDS,
+    LayerData,
     LayerDef,
     _check_value,
     _is_number,
@@ -85,8 +86,62 @@ def _literal(node: ast.AST, text: str, depth: int = 0) -> Any:
 _HEAD = re.compile(r"^([A-Za-z_][\w-]*)\s*(.*)$", re.S)
 
 
+class Network(Sequence[st.Stage]):
+    """Parsed stages in order, each with the :class:`LayerData` its text gave (or None). It is a
+    sequence of stages, so the shape model takes it as it is; a run also reads ``data``.
+
+    >>> net = parse_stages(["Conv2d(1, 1, 3, weight='gx', bias=0)", "ReLU"])
+    >>> [s.name for s in net], net.data[0].weight, net.data[1]
+    (['Conv2d', 'ReLU'], 'gx', None)
+    """
+
+    def __init__(self, stages: Iterable[st.Stage] = (), data: Iterable[LayerData | None] | None = None):
+        self.stages = list(stages)
+        self.data = list(data) if data is not None else [None] * len(self.stages)
+        if len(self.data) != len(self.stages):
+            raise ValueError("one LayerData (or None) per stage")
+
+    @overload
+    def __getitem__(self, index: int) -> st.Stage: ...
+    @overload
+    def __getitem__(self, index: slice) -> Network: ...
+    def __getitem__(self, index: int | slice) -> st.Stage | Network:
+        if isinstance(index, slice):
+            return Network(self.stages[index], self.data[index])
+        return self.stages[index]
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def __iter__(self) -> Iterator[st.Stage]:
+        return iter(self.stages)
+
+    def __add__(self, other: Sequence[st.Stage]) -> Network:
+        return Network(self.stages + list(other), self.data + list(_data_of(other)))
+
+    def __radd__(self, other: Sequence[st.Stage]) -> Network:
+        return Network(list(other) + self.stages, list(_data_of(other)) + self.data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Network):
+            return (self.stages, self.data) == (other.stages, other.data)
+        return isinstance(other, list) and self.stages == other
+
+    def __repr__(self) -> str:
+        return f"Network({self.stages!r})"
+
+
+def _data_of(stages: Sequence[st.Stage]) -> list[LayerData | None]:
+    return stages.data if isinstance(stages, Network) else [None] * len(stages)
+
+
 def parse_stage(text: str) -> st.Stage:
     """One stage from its text; raises :class:`SpecError` naming the problem and a fix."""
+    return parse_layer(text)[0]
+
+
+def parse_layer(text: str) -> tuple[st.Stage, LayerData | None]:
+    """One stage from its text, with the run-time data (``weight=``, ``bias=`` values, ``seed=``) it gives."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty stage text — write a layer such as 'MaxPool2d(2)'")
     if len(text) > MAX_TEXT:
@@ -131,9 +186,11 @@ def parse_stage(text: str) -> st.Stage:
     return _bind(layer, positional, keywords)
 
 
-def _bind(layer: LayerDef, positional: list[Any], keywords: list[tuple[str | None, Any]]) -> st.Stage:
+def _bind(
+    layer: LayerDef, positional: list[Any], keywords: list[tuple[str | None, Any]]
+) -> tuple[st.Stage, LayerData | None]:
     if layer.ignores_args:
-        return layer.build(layer.name, {}, f"{layer.name}()", layer.nd)
+        return layer.build(layer.name, {}, f"{layer.name}()", layer.nd), None
     names = [p.name for p in layer.params]
     torch_positional = [p for p in layer.params if not p.keyword_only]
     if len(positional) > len(torch_positional):
@@ -166,7 +223,7 @@ def _bind(layer: LayerDef, positional: list[Any], keywords: list[tuple[str | Non
             f"{layer.name} needs {_join(missing)}" + (f", e.g. {hint}" if hint else "")
         )
     call = _call_text(layer, bound)
-    return layer.build(layer.name, bound, call, layer.nd)
+    return layer.build(layer.name, bound, call, layer.nd), LayerData.from_arguments(bound)
 
 
 def _join(words: list[str]) -> str:
@@ -190,24 +247,25 @@ def _call_text(layer: LayerDef, bound: dict[str, Any]) -> str:
 
 
 # --- lists and files ------------------------------------------------------------------------------
-def parse_stages(texts: Iterable[str]) -> list[st.Stage]:
+def parse_stages(texts: Iterable[str]) -> Network:
     """Stages given on the command line, numbered from 1 in error messages."""
-    out = []
+    layers = []
     for index, text in enumerate(texts, 1):
         try:
-            out.append(parse_stage(text))
+            layers.append(parse_layer(text))
         except SpecError as exc:
             raise SpecError(f"stage {index}: {exc}") from None
-    return out
+    return Network((s for s, _ in layers), (d for _, d in layers))
 
 
-def parse_stage_file(text: str, origin: str = "stage file") -> list[st.Stage]:
+def parse_stage_file(text: str, origin: str = "stage file") -> Network:
     """Stages from a file: one per line with ``#`` comments, or the text of ``print(model)``.
 
     Container lines of a printed model (``(features): Sequential(``, ``)``) are skipped; leaf lines
     are the stages in order; ``(0-2): 3 x Conv2d(…)`` repeats a layer.
     """
     stages: list[st.Stage] = []
+    data: list[LayerData | None] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -223,11 +281,12 @@ def parse_stage_file(text: str, origin: str = "stage file") -> list[st.Stage]:
             if count > 1000:
                 raise SpecError(f"{origin} line {number}: too many repeats ({count})")
         try:
-            stage = parse_stage(body)
+            stage, given = parse_layer(body)
         except SpecError as exc:
             raise SpecError(f"{origin} line {number}: {exc}") from None
         stages.extend([stage] * count)
-    return stages
+        data.extend([given] * count)
+    return Network(stages, data)
 
 
 def looks_like_stage(text: str) -> bool:
@@ -237,3 +296,28 @@ def looks_like_stage(text: str) -> bool:
         return False
     head = re.match(r"^([A-Za-z][\w-]*)\s*(\(|:|$)", word)
     return bool(head and resolve_name(head.group(1)))
+
+
+#: a stage file longer than this is refused (one stage per line is far shorter)
+MAX_STAGE_FILE = 16 * 2**20
+
+
+def read_stage_file(path: str, *, stdin: Any = None) -> Network:
+    """The stages of a stage file (``-``: ``stdin``, a text stream), read through :func:`parse_stage_file`."""
+    from cnnops.errors import InputError
+
+    try:
+        if str(path) == "-":
+            text = stdin.read(MAX_STAGE_FILE + 1)
+        else:
+            with open(path, encoding="utf-8-sig") as handle:
+                text = handle.read(MAX_STAGE_FILE + 1)
+    except FileNotFoundError:
+        raise InputError(f"stage file '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"stage file '{path}' is a directory — give a text file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read stage file '{path}': {exc}") from None
+    if len(text) > MAX_STAGE_FILE:
+        raise InputError(f"stage file '{path}' is longer than {MAX_STAGE_FILE:,} characters — give one stage per line")
+    return parse_stage_file(text, origin=str(path))

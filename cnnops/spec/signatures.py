@@ -157,10 +157,25 @@ def _tup(v: Any, nd: int, prefix: bool = False) -> tuple[int, ...]:
 
 
 def _bias_fields(args: dict[str, Any]) -> dict[str, Any]:
+    """A layer has a bias unless ``bias=False``; values given as ``bias=`` travel in :class:`LayerData`."""
     bias = args.get("bias", True)
-    if isinstance(bias, bool):
-        return {"bias": bias, "bias_value": None}
-    return {"bias": True, "bias_value": bias}
+    return {"bias": bias if isinstance(bias, bool) else True}
+
+
+@dataclass(frozen=True)
+class LayerData:
+    """What a layer computes with beyond its shape, as written in its stage text: ``weight=`` (a named
+    kernel, kernel terms, a nested list, a path or 'random'), ``bias=`` values and ``seed=``."""
+
+    weight: Any = None
+    bias: Any = None  # a number or a list; None: PyTorch's default initialisation
+    seed: int | None = None
+
+    @classmethod
+    def from_arguments(cls, args: dict[str, Any]) -> LayerData | None:
+        bias = args.get("bias")
+        data = cls(args.get("weight"), None if isinstance(bias, bool) else bias, args.get("seed"))
+        return None if data == cls() else data
 
 
 def _build_conv(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
@@ -171,8 +186,7 @@ def _build_conv(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
         kernel_size=_tup(a["kernel_size"], nd), stride=_tup(a.get("stride", 1), nd),
         padding=padding if isinstance(padding, str) else _tup(padding, nd),
         dilation=_tup(a.get("dilation", 1), nd), groups=a.get("groups", 1),
-        padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
-        **_bias_fields(a),
+        padding_mode=a.get("padding_mode", "zeros"), **_bias_fields(a),
     )  # fmt: skip
 
 
@@ -183,8 +197,7 @@ def _build_conv_transpose(name: str, a: dict[str, Any], call: str, nd: int) -> s
         kernel_size=_tup(a["kernel_size"], nd), stride=_tup(a.get("stride", 1), nd),
         padding=_tup(a.get("padding", 0), nd), output_padding=_tup(a.get("output_padding", 0), nd),
         dilation=_tup(a.get("dilation", 1), nd), groups=a.get("groups", 1),
-        padding_mode=a.get("padding_mode", "zeros"), weight=a.get("weight"), seed=a.get("seed"),
-        **_bias_fields(a),
+        padding_mode=a.get("padding_mode", "zeros"), **_bias_fields(a),
     )  # fmt: skip
 
 
@@ -236,7 +249,7 @@ def _build_unpool(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
 def _build_linear(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     return st.Linear(
         name=name, call=call, in_features=a["in_features"], out_features=a["out_features"],
-        weight=a.get("weight"), seed=a.get("seed"), **_bias_fields(a),
+        **_bias_fields(a),
     )  # fmt: skip
 
 

@@ -88,6 +88,14 @@ class Stage:
         """Output shape and formula steps for ``shape``, or the LayerError PyTorch would raise."""
         return shape, []
 
+    def weight_shape(self) -> Shape | None:
+        """The shape of the weight a layer computes with (None: it has none)."""
+        return None
+
+    def fan_in(self) -> int:
+        """Inputs per output, which PyTorch's default initialisation scales by."""
+        return 0
+
     def params(self) -> int:
         return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model import arithmetic
@@ -23,9 +23,6 @@ class Conv(Stage):
     groups: int = 1
     bias: bool = True
     padding_mode: str = "zeros"
-    weight: Any = None  # raw weight spec for data commands (named kernel, list, path, 'random')
-    bias_value: Any = None  # a number or list given as bias=
-    seed: int | None = None
     kind: ClassVar[str] = "conv"
     spatial: ClassVar[bool] = True
     animatable: ClassVar[bool] = True
@@ -126,6 +123,13 @@ class Conv(Stage):
         out = shape[: -self.nd - 1] + (out_channels,) + tuple(f.result for f in formulas)
         return out, formulas
 
+    def weight_shape(self) -> Shape:
+        """PyTorch's ``(out_channels, in_channels/groups, *kernel_size)``."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
+    def fan_in(self) -> int:
+        return (self.in_channels // self.groups) * math.prod(self.kernel_size)
+
     def params(self) -> int:
         weight = self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel_size)
         return weight + (self.out_channels if self.bias else 0)
@@ -153,9 +157,6 @@ class ConvTranspose(Stage):
     groups: int = 1
     bias: bool = True
     padding_mode: str = "zeros"
-    weight: Any = None
-    bias_value: Any = None
-    seed: int | None = None
     kind: ClassVar[str] = "conv_transpose"
     spatial: ClassVar[bool] = True
 
@@ -210,6 +211,14 @@ class ConvTranspose(Stage):
             raise LayerError(f"output size is too small: {sizes} — use less padding")
         out = shape[: -self.nd - 1] + (self.out_channels,) + tuple(f.result for f in formulas)
         return out, formulas
+
+    def weight_shape(self) -> Shape:
+        """PyTorch's ``(in_channels, out_channels/groups, *kernel_size)``."""
+        return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+
+    def fan_in(self) -> int:
+        # PyTorch computes fan-in from the weight's dim 1, which for a transposed conv is out/groups
+        return (self.out_channels // self.groups) * math.prod(self.kernel_size)
 
     def params(self) -> int:
         weight = self.in_channels * (self.out_channels // self.groups) * math.prod(self.kernel_size)

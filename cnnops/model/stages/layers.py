@@ -16,9 +16,6 @@ class Linear(Stage):
     in_features: int
     out_features: int
     bias: bool = True
-    weight: Any = None
-    bias_value: Any = None
-    seed: int | None = None
     kind: ClassVar[str] = "linear"
 
     @property
@@ -43,6 +40,12 @@ class Linear(Stage):
                 f"(input {fmt_shape(shape)}){hint}"
             )
         return shape[:-1] + (self.out_features,), []
+
+    def weight_shape(self) -> Shape:
+        return (self.out_features, self.in_features)
+
+    def fan_in(self) -> int:
+        return self.in_features
 
     def params(self) -> int:
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)

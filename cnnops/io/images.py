@@ -1,0 +1,79 @@
+"""Images as tensors: float32 in [0, 1], grayscale (1, H, W) or RGB (3, H, W), Pillow's bomb guard
+tied to the element limit."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from cnnops.errors import InputError, setting
+
+if TYPE_CHECKING:
+    import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def read_image(path: str, label: str, *, rgb: bool, max_elements: int) -> np.ndarray:
+    """An image as float32 in [0, 1]: (1, H, W) grayscale, or (3, H, W) with ``rgb``; first frame only."""
+    from PIL import Image
+
+    channels = 3 if rgb else 1
+    pixel_limit = max(1, max_elements // channels)
+    saved_limit = Image.MAX_IMAGE_PIXELS
+    # Pillow's decompression-bomb guard follows max_elements, so raising that limit is the one fix.
+    Image.MAX_IMAGE_PIXELS = pixel_limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": the pixels still decode, and io never prints
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                with Image.open(path) as image:
+                    width, height = image.size
+                    if width * height * channels > max_elements:
+                        raise _too_many_pixels(label, width * height, channels, max_elements)
+                    return _image_array(image, rgb)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                match = re.search(r"\((\d+) pixels\)", str(exc))
+                pixels = int(match.group(1)) if match else pixel_limit + 1
+                raise _too_many_pixels(label, pixels, channels, max_elements) from None
+            except InputError:
+                raise
+            except PermissionError:
+                raise InputError(f"{label} cannot be read: permission denied") from None
+            except Exception as exc:  # Pillow's decoders raise many kinds for broken files
+                raise InputError(
+                    f"{label} cannot be decoded as an image ({exc}) — it may be truncated or not an image"
+                ) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved_limit
+
+
+def _too_many_pixels(label: str, pixels: int, channels: int, max_elements: int) -> InputError:
+    per_channel = f" × {channels} channels" if channels > 1 else ""
+    return InputError(
+        f"{label} has {pixels:,} pixels{per_channel}, more than {setting('max_elements')} {max_elements:,} — raise "
+        f"{setting('max_elements')} to read it"
+    )
+
+
+def _image_array(image: Any, rgb: bool) -> np.ndarray:
+    import numpy as np
+
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # Pillow's conversion to L clips rather than scales these, so scale them here.
+        plane = np.asarray(image).astype(np.float32)
+        if image.mode != "F":
+            plane /= np.float32(65535)
+        plane = np.clip(plane, 0, 1)[None]
+        return np.ascontiguousarray(np.repeat(plane, 3, axis=0) if rgb else plane)
+    target = "RGB" if rgb else "L"
+    try:
+        converted = image.convert(target)
+    except ValueError:  # modes such as HSV convert only by way of RGB
+        converted = image.convert("RGB").convert(target)
+    pixels = np.asarray(converted, dtype=np.float32) / np.float32(255)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1) if rgb else pixels[None])
+
+

@@ -1,0 +1,322 @@
+"""Read one input: a .json, .npy or image file, stdin, or inline JSON, into a float32 array.
+
+>>> read_input("[[1, 2], [3, 4]]").data.shape
+(2, 2)
+>>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
+>>> t.data.tolist(), t.data.dtype.name, t.source
+([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from cnnops.errors import InputError, setting
+from cnnops.io.images import IMAGE_SUFFIXES, read_image
+from cnnops.io.jsontext import UTF8_BOM, gc_paused, parse_json
+from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
+from cnnops.text import tuple_text
+
+if TYPE_CHECKING:
+    import numpy as np
+
+INPUT_SUFFIXES = (".json", ".npy", *IMAGE_SUFFIXES)
+NPY_MAGIC = b"\x93NUMPY"
+STDIN_CHUNK = 2**20
+MAX_LEADING_WHITESPACE = 64 * 2**20
+JSON_WHITESPACE = b" \t\r\n"
+JSON_STARTS = {bytes([c]) for c in b'[{"-0123456789tfnNI'}  # what a JSON text (or NaN, Infinity) can start with
+DATA_KEYS = ("data", "shape", "indices")
+
+
+@dataclass
+class TensorInput:
+    """A tensor read from one input, with the max-pool indices its document carried."""
+
+    data: np.ndarray
+    indices: np.ndarray | None
+    source: str
+    #: the last stage's text when the input is a cnnops result document (``"MaxPool1d(…)"``), so a
+    #: chained command can keep working in the same dimensionality
+    last_stage: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
+               max_elements: int = DEFAULT_MAX_ELEMENTS) -> TensorInput:  # fmt: skip
+    """Read one ``INPUT``: ``-`` (stdin), inline JSON, or a .json, .npy or image path.
+
+    >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
+    >>> t.data.tolist(), t.data.dtype.name, t.source
+    ([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+    """
+    import numpy as np
+
+    if arg == "-":
+        payload = _read_stdin(stdin)
+        if payload.startswith(NPY_MAGIC):
+            return TensorInput(_read_npy(payload, "stdin", max_elements), None, "stdin")
+        text: bytes | str = payload
+        source = label = "stdin"
+    elif arg.lstrip()[:1] in ("[", "{"):
+        text = arg
+        source = label = "inline JSON"
+    else:
+        suffix = _input_suffix(arg)
+        label = f"input file '{arg}'"
+        if suffix == ".npy":
+            return TensorInput(_read_npy(_read_file(arg, label), label, max_elements), None, arg)
+        if suffix in IMAGE_SUFFIXES:
+            _check_readable(arg, label)
+            return TensorInput(read_image(arg, label, rgb=rgb, max_elements=max_elements), None, arg)
+        text = _read_file(arg, label)
+        source = arg
+    with gc_paused():
+        doc = parse_json(text, label)
+        data, indices = _tensor_from_document(doc, label, max_elements)
+    with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in torch.tensor(…, dtype=float32)
+        data = np.asarray(data, dtype=np.float32, order="C")
+    return TensorInput(data, indices, source, _last_stage(doc))
+
+
+def _last_stage(doc: Any) -> str | None:
+    """The last stage's text in a cnnops result document (``"stage": "MaxPool1d(…)"``), else None."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("stages"), list) or not doc["stages"]:
+        return None
+    last = doc["stages"][-1]
+    text = last.get("stage") if isinstance(last, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def read_array_file(path: str, what: str = "weight", *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+    """The numbers in a .json or .npy file (``weight=``, ``--indices``), as float64.
+
+    JSON takes the same forms as an input; for ``what="indices"`` a document's ``indices`` are
+    preferred to its ``data``, so the ``--json`` result of a max pool can be given directly.
+    """
+    import numpy as np
+
+    label = f"{what} file '{path}'"
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (".json", ".npy"):
+        if not os.path.exists(path):
+            raise InputError(f"{label} does not exist")
+        raise InputError(f"{label} must be a .json or .npy file, not '{suffix or path}'")
+    payload = _read_file(path, label)
+    if suffix == ".npy":
+        return _read_npy(payload, label, max_elements, dtype=np.float64)
+    data, indices = _tensor_from_json(payload, label, max_elements)
+    if what == "indices" and indices is not None:
+        return indices.astype(np.float64)
+    return data.astype(np.float64)
+
+
+def _input_suffix(arg: str) -> str:
+    suffix = os.path.splitext(arg)[1].lower()
+    try:
+        exists = os.path.lexists(arg)
+    except (ValueError, OSError):  # embedded NUL, name too long
+        exists = False
+    if suffix in INPUT_SUFFIXES:
+        if not exists:
+            raise InputError(f"input file '{arg}' does not exist")
+        return suffix
+    if not exists:
+        raise InputError(
+            f"input '{arg}' is neither a file nor inline JSON — give a .json, .npy or image path, "
+            f"'-' for stdin, or JSON text starting with '[' or '{{'"
+        )
+    if os.path.isdir(arg):
+        raise InputError(f"input '{arg}' is a directory — give a file inside it")
+    raise InputError(f"input file '{arg}' has an unknown suffix — use one of {', '.join(INPUT_SUFFIXES)}")
+
+
+def _check_readable(path: str, label: str) -> None:
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"{label} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"{label} cannot be read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{label} is a directory — give a file inside it")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{label} is not a regular file — save the data to a file first")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{label} cannot be read: permission denied")
+
+
+def _read_file(path: str, label: str) -> bytes:
+    _check_readable(path, label)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise InputError(f"{label} cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_stdin(stdin: BinaryIO | None) -> bytes:
+    if stdin is None:
+        if sys.stdin is None:
+            raise InputError("stdin is closed — pipe a JSON list or .npy data into cnnops")
+        stdin = sys.stdin.buffer
+    try:
+        interactive = stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        interactive = False
+    if interactive:  # reading would wait for typing that nobody expects to do
+        raise InputError(
+            "stdin is a terminal — pipe a JSON list or .npy data into cnnops, e.g. `cat x.json | cnnops relu -`"
+        )
+    try:
+        return _read_stream(stdin)
+    except OSError as exc:
+        raise InputError(f"stdin cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_stream(stdin: BinaryIO) -> bytes:
+    """All of stdin, refused at its first bytes when they cannot start JSON or .npy data.
+
+    ``cnnops relu - < /dev/zero`` or ``yes | cnnops relu -`` would otherwise fill memory before the
+    parser could say anything.
+    """
+    chunks: list[bytes] = []
+    blank = 0  # bytes of leading whitespace read so far
+    sniffing = True
+    while chunk := stdin.read(STDIN_CHUNK):
+        if sniffing:
+            head = chunk[3:] if not chunks and chunk.startswith(UTF8_BOM) else chunk
+            head = head.lstrip(JSON_WHITESPACE)
+            if head.startswith(NPY_MAGIC) or head[:1] in JSON_STARTS:
+                sniffing = False  # a plausible start: the parser judges the rest
+            elif head:
+                raise InputError(
+                    f"stdin holds neither JSON nor .npy data: it starts with {head[:16]!r} — pipe a JSON list "
+                    "or .npy data into cnnops"
+                )
+            else:
+                blank += len(chunk)
+                if blank > MAX_LEADING_WHITESPACE:
+                    raise InputError(
+                        f"stdin holds over {MAX_LEADING_WHITESPACE:,} bytes of blank space and no data — pipe a "
+                        "JSON list or .npy data into cnnops"
+                    )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+
+
+def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(data as float64, indices as int64 or None) from a JSON document in any of the input forms."""
+    with gc_paused():
+        return _tensor_from_document(parse_json(payload, label), label, max_elements)
+
+
+
+
+def _tensor_from_document(doc: Any, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
+    data_path, data_obj, shape_obj, indices_obj = _document_parts(doc, label)
+    prefix = data_path[: -len("data")]
+    shape = None if shape_obj is None else shape_from_json(shape_obj, f"{prefix}shape", label, max_elements)
+    data = to_array(data_obj, root=data_path, label=label, max_elements=max_elements)
+    if shape is not None:
+        data = reshape_to(data, shape, data_path, label)
+    indices = None
+    if indices_obj is not None:
+        path = f"{prefix}indices"
+        indices = to_array(indices_obj, root=path, label=label, max_elements=max_elements, integer=True)
+        if indices.shape != data.shape and indices.size == data.size and shape is not None:
+            indices = indices.reshape(data.shape)
+        if indices.shape != data.shape:
+            raise InputError(
+                f"{label}: {path} has shape {tuple_text(indices.shape)} but {data_path} has shape "
+                f"{tuple_text(data.shape)} — give one index per number"
+            )
+    return data, indices
+
+
+def _document_parts(doc: Any, label: str) -> tuple[str, Any, Any, Any]:
+    """(path of the data, data, shape or None, indices or None) for the three JSON input forms."""
+    if not isinstance(doc, dict):
+        return "data", doc, None, None
+    if "output" in doc:
+        output = doc["output"]
+        if not isinstance(output, dict) or "data" not in output:
+            raise InputError(
+                f'{label}: the result document\'s "output" holds no "data" — make it with --json from a data '
+                f"command such as `cnnops run`"
+            )
+        return "output.data", output["data"], output.get("shape"), output.get("indices")
+    if "data" not in doc:
+        if "output_shape" in doc:
+            raise InputError(
+                f"{label} is a `cnnops shape` result, which has shapes but no numbers — give a tensor, or the "
+                f"--json result of a data command"
+            )
+        raise InputError(
+            f'{label}: the JSON object has no "data" key — give {{"data": [...]}} or a nested list of numbers'
+        )
+    unknown = [key for key in doc if key not in DATA_KEYS]
+    if unknown:
+        raise InputError(
+            f"{label}: unknown key {unknown[0]!r} in the JSON object — the keys are data, shape and indices"
+        )
+    return "data", doc["data"], doc.get("shape"), doc.get("indices")
+
+
+
+
+# ---------------------------------------------------------------------------------------------- .npy
+
+
+def _read_npy(payload: bytes, label: str, max_elements: int, dtype: Any = None) -> np.ndarray:
+    """A .npy payload as float32 (or ``dtype``), its header checked before the array is built."""
+    import io
+
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    if dtype is None:
+        dtype = np.float32
+    stream = io.BytesIO(payload)
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, stored = npy_format.read_array_header_1_0(stream)
+        else:
+            shape, _, stored = npy_format.read_array_header_2_0(stream)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise InputError(f"{label} is not a valid .npy file ({exc}) — save it with numpy.save") from None
+    kinds = {"b": "booleans", "O": "Python objects", "U": "strings", "S": "bytes", "c": "complex numbers",
+             "V": "structured records", "M": "dates", "m": "time spans"}  # fmt: skip
+    if stored.kind not in "iuf":
+        raise InputError(
+            f"{label} holds {kinds.get(stored.kind, stored.name)} — save real numbers, e.g. a.astype(numpy.float32)"
+        )
+    count = math.prod(shape)
+    if count > max_elements:
+        raise InputError(
+            f"{label} holds {count:,} numbers, more than the limit of {max_elements:,} — raise {setting('max_elements')} to allow it"
+        )
+    if count == 0:
+        raise InputError(
+            f"{label} holds an empty array of shape {tuple_text(shape)} — a tensor needs at least one number"
+        )
+    stream.seek(0)
+    try:
+        array = np.load(stream, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{label} is truncated or corrupt ({exc}) — save it again with numpy.save") from None
+    with np.errstate(over="ignore"):
+        return np.asarray(array, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-d)
+
+
