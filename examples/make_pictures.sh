@@ -16,9 +16,9 @@ import sys
 from rich.console import Console
 
 from cnnops.io import read_input
+from cnnops.pictures.preview import preview
 from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stages
-from cnnops.pictures.maps import preview
 
 tensor = read_input("examples/street.png")
 stages = parse_stages(["Conv2d(1, 2, 4, weight='vertical-edge, vertical-edge.T', bias=False)"])

@@ -223,6 +223,7 @@ def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> No
     if opts.save_maps is None and opts.animate is None:
         return
     from cnnops.pictures import maps as viz
+    from cnnops.pictures.animation import animate
 
     if opts.save_maps is not None:
         directory = opts.save_maps / stem if stem else opts.save_maps
@@ -230,8 +231,8 @@ def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> No
                       cmap=viz.ColorMap(opts.cmap))  # fmt: skip
     if opts.animate is not None:
         path = opts.animate if stem is None else opts.animate.with_name(f"{opts.animate.stem}-{stem}.gif")
-        viz.animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
-                    channel=opts.channel, indices=result.input_indices)  # fmt: skip
+        animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
+                channel=opts.channel, indices=result.input_indices)  # fmt: skip
 
 
 def animated_stage(result: RunResult, requested: int | None) -> int:
@@ -274,7 +275,7 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
                 console.rule(f"input {tensor.source}")
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
         if opts.preview:
-            from cnnops.pictures import maps as viz
+            from cnnops.pictures import preview as viz
 
             console.print(viz.preview(result, batch_item=opts.batch_item))
 
