@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from cnnops.io.read import read_input
+from cnnops.pictures.animation import animate
+from cnnops.pictures.maps import save_maps
 from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stages
-from cnnops.pictures.maps import animate, save_maps
 
 IMAGE = Path(__file__).with_name("street.png")
 STAGES = [

@@ -4,6 +4,7 @@ The tests open what was written with Pillow and look at sizes, frame counts and 
 cells; the window geometry is checked against torch as the oracle.
 """
 
+import ast
 import io
 import os
 import re
@@ -23,26 +24,27 @@ from PIL import Image
 from rich.console import Console
 
 import cnnops.io.write
+import cnnops.pictures
+from cnnops.choices import ColorMap, Scale
 from cnnops.errors import InputError
 from cnnops.model.windows import avg_pool_divisor, padded_index, stage_windows, window_reads
-from cnnops.pictures.maps import (
-    BACKGROUND,
-    BORDER,
-    INK,
-    NEGATIVE_RGB,
-    POSITIVE_RGB,
-    ColorMap,
-    Scale,
-    animate,
-    preview,
-    save_maps,
-)
+from cnnops.pictures.animation import animate
+from cnnops.pictures.colour import NEGATIVE_RGB, POSITIVE_RGB, WHITE_RGB
+from cnnops.pictures.maps import BORDER, INK, save_maps
+from cnnops.pictures.preview import preview
 from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stage, parse_stages
 
 ROOT = Path(__file__).resolve().parent.parent
+PICTURES = Path(cnnops.pictures.__file__).parent
+MODULES = sorted(f"cnnops.pictures.{p.stem}" for p in PICTURES.glob("*.py") if p.stem != "__init__")
 GRID4 = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
 EDGES = "Conv2d(1, 2, 2, weight=[[[1, 0], [0, -1]], [[0, 1], [1, 0]]], bias=False)"
+
+
+def as_option(name, value):
+    """How the command line spells a setting a message names (``batch_item`` → ``--batch-item``)."""
+    return f"--{name.replace('_', '-')}" + ("" if value is None else f" {value}")
 
 
 def run(data, *stages, **options):
@@ -140,7 +142,7 @@ def test_signed_map_is_blue_for_negative_white_for_zero_red_for_positive(tmp_pat
         elif value > 0:
             assert colour == POSITIVE_RGB and colour[0] > colour[2]
         else:
-            assert colour == BACKGROUND
+            assert colour == WHITE_RGB
     assert (conv < 0).any() and (conv > 0).any() and (conv == 0).any()
 
 
@@ -202,13 +204,12 @@ def test_batch_item_picks_the_item_and_out_of_range_names_the_batch_size(tmp_pat
     first = save_maps(result, str(tmp_path / "a"))
     second = save_maps(result, str(tmp_path / "b"), batch_item=1)
     assert Path(first[0]).read_bytes() != Path(second[0]).read_bytes()
-    with pytest.raises(
-        InputError, match=r"batch item 2 is out of range: the batch has 2 items — use --batch-item 0 to 1"
-    ):
+    with pytest.raises(InputError, match="batch item 2 is out of range: the batch has 2 items — use batch_item 0 to 1"):
         save_maps(result, str(tmp_path / "c"), batch_item=2)
     assert not (tmp_path / "c").exists()  # checked before anything is created
-    with pytest.raises(InputError, match="the batch has 1 item — use --batch-item 0"):
+    with pytest.raises(InputError, match="the batch has 1 item — use batch_item 0$") as refused:
         save_maps(run(GRID4), str(tmp_path / "d"), batch_item=1)
+    assert refused.value.worded(as_option).endswith("— use --batch-item 0"), "the setting is named, not spelled"
 
 
 def test_same_input_gives_the_same_bytes(pool_run, tmp_path):
@@ -295,7 +296,7 @@ def test_one_frame_per_output_cell(stage, data, cells, tmp_path):
 
 
 def test_max_pool_frames_mark_the_winner_and_fill_the_output(tmp_path):
-    from cnnops.pictures.animation import CURRENT, EMPTY, PALETTE, WINDOW, WINNER
+    from cnnops.pictures.grid import CURRENT, EMPTY, PALETTE, WINDOW, WINNER
 
     path = str(tmp_path / "pool.gif")
     animate(run(GRID4, "MaxPool2d(2, stride=1)"), 1, path)
@@ -307,7 +308,7 @@ def test_max_pool_frames_mark_the_winner_and_fill_the_output(tmp_path):
 
 
 def test_average_pool_marks_no_winner(tmp_path):
-    from cnnops.pictures.animation import PALETTE, WINNER
+    from cnnops.pictures.grid import PALETTE, WINNER
 
     path = str(tmp_path / "avg.gif")
     animate(run(GRID4, "AvgPool2d(2)"), 1, path)
@@ -316,7 +317,7 @@ def test_average_pool_marks_no_winner(tmp_path):
 
 def test_winner_cell_is_at_the_saved_index(tmp_path):
     """The red frame sits on the input cell of the max pool's index: top-left first, bottom-right last."""
-    from cnnops.pictures.animation import PALETTE, WINNER
+    from cnnops.pictures.grid import PALETTE, WINNER
 
     data = np.zeros((4, 4))
     data[0, 0], data[3, 3] = 9, 9  # the first window's winner is top-left, the last one's bottom-right
@@ -328,7 +329,7 @@ def test_winner_cell_is_at_the_saved_index(tmp_path):
 
 
 def test_unpool_has_one_frame_per_input_cell(pool_run, tmp_path):
-    from cnnops.pictures.animation import ARROW, PALETTE
+    from cnnops.pictures.grid import ARROW, PALETTE
 
     path = str(tmp_path / "unpool.gif")
     assert animate(pool_run, 4, path, channel=1) == 4  # the 2×2 pooled plane
@@ -354,8 +355,9 @@ def test_animation_bytes_are_deterministic(tmp_path):
 
 def test_planes_over_16_by_16_are_refused_with_a_hint(tmp_path):
     result = run(np.zeros((64, 64)), "MaxPool2d(2)")
-    with pytest.raises(InputError, match=r"is 64×64; --animate draws planes up to 16×16 — use --save-maps"):
+    with pytest.raises(InputError, match="is 64×64; animations draw planes up to 16×16 — use save_maps for") as big:
         animate(result, 1, str(tmp_path / "a.gif"))
+    assert "— use --save-maps for larger tensors" in big.value.worded(as_option)
     unpooled = run(np.zeros((17, 17)), "MaxPool2d(2, ceil_mode=True)", "MaxUnpool2d(2)")
     with pytest.raises(InputError, match="output plane is 17×17"):  # small input, large output
         animate(unpooled, 2, str(tmp_path / "b.gif"))
@@ -371,9 +373,10 @@ def test_stage_that_does_not_slide_is_refused(pool_run, tmp_path):
 
 def test_channel_and_batch_item_out_of_range(tmp_path):
     result = run(np.zeros((2, 3, 4, 4)), "Conv2d(3, 6, 3, groups=3)")
-    with pytest.raises(InputError, match="channel 6 is out of range: .* has 6 output channels — use channel 0 to 5"):
+    with pytest.raises(InputError, match="channel 6 is out of range: .* 6 output channels — use channel 0 to 5") as bad:
         animate(result, 1, str(tmp_path / "a.gif"), channel=6)
-    with pytest.raises(InputError, match="the batch has 2 items"):
+    assert bad.value.worded(as_option).endswith("— use --channel 0 to 5")
+    with pytest.raises(InputError, match="the batch has 2 items — use batch_item 0 to 1"):
         animate(result, 1, str(tmp_path / "a.gif"), batch_item=2)
     assert animate(result, 1, str(tmp_path / "a.gif"), batch_item=1, channel=5) == 4
 
@@ -538,9 +541,48 @@ def test_preview_batch_item_out_of_range():
 # ---------------------------------------------------------------------------------------------- module rules and example
 
 
-def test_importing_viz_loads_neither_numpy_nor_pil():
-    code = "import cnnops.pictures.maps, sys; assert 'numpy' not in sys.modules and 'PIL' not in sys.modules"
+def test_importing_any_picture_module_loads_neither_numpy_nor_pil():
+    assert {"cnnops.pictures.maps", "cnnops.pictures.preview", "cnnops.pictures.animation"} <= set(MODULES)
+    code = f"import sys, {', '.join(MODULES)}; assert 'numpy' not in sys.modules and 'PIL' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def picture_imports(module: str) -> set[str]:
+    """The cnnops.pictures modules ``module`` imports, at the top or inside functions."""
+    tree = ast.parse((PICTURES / f"{module.rsplit('.', 1)[-1]}.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "cnnops.pictures":
+            names |= {f"cnnops.pictures.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return {name for name in names if name.startswith("cnnops.pictures.")}
+
+
+def test_picture_modules_import_one_way_and_only_callers_outside_import_animation():
+    graph = {module: picture_imports(module) for module in MODULES}
+    assert not any("cnnops.pictures.animation" in imports for imports in graph.values())
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import circle: {' -> '.join((*path, module))}"
+        if module not in done:
+            for imported in graph[module]:
+                visit(imported, (*path, module))
+            done.add(module)
+
+    for module in MODULES:
+        visit(module, ())
+
+
+def test_picture_messages_name_settings_not_command_line_flags():
+    """Only the CLI spells options; the pictures name settings with cnnops.errors.setting."""
+    for path in PICTURES.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not re.search(r"--[a-z]", node.value), f"{path.name}: {node.value!r}"
 
 
 def test_example_script_writes_a_map_per_stage_and_the_pool_animation(tmp_path, monkeypatch, capsys):

@@ -193,15 +193,16 @@ def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> No
     """--save-maps (DIR, or DIR/<stem>/ in a batch) and --animate (FILE, or FILE-<stem>.gif)."""
     if opts.save_maps is None and opts.animate is None:
         return
-    from cnnops.pictures import maps as viz
+    from cnnops.choices import ColorMap, Scale
+    from cnnops.pictures.animation import animate
+    from cnnops.pictures.maps import save_maps
 
     if opts.save_maps is not None:
         directory = opts.save_maps / stem if stem else opts.save_maps
-        viz.save_maps(result, str(directory), batch_item=opts.batch_item, scale=viz.Scale(opts.scale),
-                      cmap=viz.ColorMap(opts.cmap))  # fmt: skip
+        save_maps(result, str(directory), batch_item=opts.batch_item, scale=Scale(opts.scale), cmap=ColorMap(opts.cmap))
     if opts.animate is not None:
         path = opts.animate if stem is None else opts.animate.with_name(f"{opts.animate.stem}-{stem}.gif")
-        viz.animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
+        animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
                     channel=opts.channel, indices=result.input_indices)  # fmt: skip
 
 
@@ -245,8 +246,8 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
                 console.rule(f"input {tensor.source}")
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
         if opts.preview:
-            from cnnops.pictures import maps as viz
+            from cnnops.pictures.preview import preview
 
-            console.print(viz.preview(result, batch_item=opts.batch_item))
+            console.print(preview(result, batch_item=opts.batch_item))
 
     return emit

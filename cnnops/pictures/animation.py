@@ -12,24 +12,32 @@ window may hang over the end (those cells are not read), adaptive bins are
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cnnops.errors import InputError
+from cnnops.errors import InputError, setting
 from cnnops.model import stages as st
 from cnnops.model.windows import AxisWindows, avg_pool_divisor, padded_index, stage_windows, window_reads
-from cnnops.pictures.maps import (
-    CHAR_W,
-    LINE_H,
-    MARGIN,
-    check_batch_item,
-    fit_text,
-    font,
-    latin1,
-    short_number,
-    text_width,
-    write_image,
+from cnnops.pictures.canvas import MARGIN, write_image
+from cnnops.pictures.font import LINE_H, font, latin1, short_number
+from cnnops.pictures.grid import (
+    ARROW,
+    BLACK,
+    CURRENT,
+    EMPTY,
+    FAINT,
+    OUTLINE,
+    PAD,
+    WHITE,
+    WINDOW,
+    WINNER,
+    WINNER_FILL,
+    Grid,
+    blank_frame,
+    cell_width,
+    draw_static,
 )
+from cnnops.pictures.planes import check_batch_item
+from cnnops.text import dims
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,15 +48,6 @@ if TYPE_CHECKING:
 MAX_SIDE = 16
 FRAME_MS = 400
 LAST_FRAME_MS = 1600  # a pause on the finished output before the loop starts again
-CELL_H = 16
-PANEL_GAP = 28
-
-# A fixed palette: frames are drawn in "P" mode, so every frame has exactly these colours.
-WHITE, BLACK, GRID, PAD, WINDOW, OUTLINE, WINNER, WINNER_FILL, CURRENT, EMPTY, FAINT, ARROW = range(12)
-PALETTE = [
-    (255, 255, 255), (0, 0, 0), (150, 150, 150), (222, 222, 222), (255, 224, 102), (230, 120, 0),
-    (200, 0, 0), (255, 165, 145), (150, 225, 150), (243, 243, 243), (110, 110, 110), (33, 102, 172),
-]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- entry
@@ -58,8 +57,8 @@ def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int =
             indices: np.ndarray | None = None) -> int:  # fmt: skip
     """Write the GIF of stage ``stage_index`` (1-based, as in the tables) to ``path``; returns the frame count.
 
-    ``indices``: the max-pool indices an unpool uses when no max pool of the run made them (the ones
-    that came with the input document or ``--indices``).
+    ``indices``: the max-pool indices an unpool uses when no max pool of the run made them (say, the
+    ones that came with the input document).
     """
     res = _pick_stage(result, stage_index)
     row, stage = res.row, res.row.stage
@@ -74,7 +73,7 @@ def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int =
         choices = "0" if channels == 1 else f"0 to {channels - 1}"
         raise InputError(
             f"channel {channel} is out of range: stage {row.index} {stage.call} has {channels} output "
-            f"channel{'s' if channels != 1 else ''} — use channel {choices}"
+            f"channel{'s' if channels != 1 else ''} — use {setting('channel')} {choices}"
         )
     in_channel = channel
     if isinstance(stage, st.Conv):
@@ -104,7 +103,7 @@ def _pick_stage(result: RunResult, stage_index: int) -> StageResult:
     res = result.results[stage_index - 1]
     if not res.row.stage.animatable:
         raise InputError(
-            f"stage {stage_index} {res.row.stage.call} has no sliding window to animate; --animate draws "
+            f"stage {stage_index} {res.row.stage.call} has no sliding window to animate; animations show "
             f"conv, pooling and unpooling stages{hint}"
         )
     return res
@@ -123,10 +122,10 @@ def _plane(a: np.ndarray, batched: bool, batch_item: int, channel: int, nd: int)
 
 def _check_size(row: Row, what: str, shape: tuple[int, ...], nd: int) -> None:
     if max(shape) > MAX_SIDE:
-        size = f"{shape[-1]} long" if nd == 1 else f"{shape[0]}×{shape[1]}"
+        size = f"{shape[-1]} long" if nd == 1 else dims(shape)
         raise InputError(
-            f"stage {row.index} {row.stage.call}: the {what} plane is {size}; --animate draws planes up to "
-            f"{MAX_SIDE}×{MAX_SIDE} — use --save-maps for larger tensors"
+            f"stage {row.index} {row.stage.call}: the {what} plane is {size}; animations draw planes up to "
+            f"{MAX_SIDE}×{MAX_SIDE} — use {setting('save_maps')} for larger tensors"
         )
 
 
@@ -143,108 +142,16 @@ def _unpool_indices(result: RunResult, row: Row, indices: np.ndarray | None) -> 
     return np.asarray(indices).reshape(row.effective_input).astype(np.int64)
 
 
-# ---------------------------------------------------------------------------------------------- layout
-
-
-@dataclass
-class Grid:
-    """A plane drawn as a table of numbered cells, with its title and row/column indices."""
-
-    title: str
-    rows: list[int]  # the coordinate each row shows (negative ones are padding)
-    cols: list[int]
-    cell_w: int
-    one_d: bool = False
-    x: int = 0
-    y: int = 0
-
-    @property
-    def label_w(self) -> int:
-        return 0 if self.one_d else max(len(str(r)) for r in self.rows) * CHAR_W + 6
-
-    @property
-    def width(self) -> int:
-        return max(self.label_w + len(self.cols) * self.cell_w + 1, text_width(self.title))
-
-    @property
-    def height(self) -> int:
-        return 2 * LINE_H + len(self.rows) * CELL_H + 1
-
-    def box(self, r: int, c: int) -> tuple[int, int, int, int]:
-        """Pixel box of the cell at row position ``r``, column position ``c`` (list positions)."""
-        x0 = self.x + self.label_w + c * self.cell_w
-        y0 = self.y + 2 * LINE_H + r * CELL_H
-        return x0, y0, x0 + self.cell_w, y0 + CELL_H
-
-    def at(self, row: int, col: int) -> tuple[int, int, int, int]:
-        """Pixel box of the cell showing coordinate (row, col)."""
-        return self.box(self.rows.index(row), self.cols.index(col))
-
-    def centre(self, row: int, col: int) -> tuple[int, int]:
-        x0, y0, x1, y1 = self.at(row, col)
-        return (x0 + x1) // 2, (y0 + y1) // 2
-
-    def draw_frame(self, draw: Any) -> None:
-        draw.text((self.x, self.y), latin1(self.title), font=font(), fill=BLACK)
-        for c, col in enumerate(self.cols):
-            x0, _, x1, _ = self.box(0, c)
-            label = str(col)
-            draw.text(((x0 + x1 - text_width(label)) // 2, self.y + LINE_H), label, font=font(), fill=FAINT)
-        if not self.one_d:
-            for r, row in enumerate(self.rows):
-                _, y0, _, _ = self.box(r, 0)
-                label = str(row)
-                draw.text((self.x + self.label_w - 6 - text_width(label), y0 + 3), label, font=font(), fill=FAINT)
-
-    def draw_cell(self, draw: Any, row: int, col: int, text: str, fill: int, ink: int = BLACK) -> None:
-        x0, y0, x1, y1 = self.at(row, col)
-        draw.rectangle((x0, y0, x1, y1), fill=fill, outline=GRID)
-        if text:
-            draw.text(((x0 + x1 - text_width(text) + 1) // 2, y0 + 3), latin1(text), font=font(), fill=ink)
-
-
-def _layout(grids: list[Grid], header: list[str], captions: list[str]) -> tuple[Any, int]:
-    """A blank "P" canvas with the grids placed side by side (1-D: one above the other); returns it
-    and the y where the captions start."""
-    from PIL import Image
-
-    x, y = MARGIN, MARGIN + len(header) * LINE_H + 8
-    for grid in grids:
-        grid.x, grid.y = x, y
-        if grid.one_d:  # 1-D planes are long rows: stack them, input above output
-            y += grid.height + 8
-        else:
-            x += grid.width + PANEL_GAP
-    grid_w = max(g.x + g.width for g in grids) - MARGIN
-    width = max(grid_w, *(text_width(line) for line in [*header, *captions]), 240) + 2 * MARGIN
-    caption_y = max(g.y + g.height for g in grids) + 10
-    height = caption_y + (len(captions) + 1) * LINE_H + MARGIN
-    image = Image.new("P", (width, height), WHITE)
-    image.putpalette([v for rgb in PALETTE for v in rgb])
-    return image, caption_y
-
-
-def _draw_static(image: Any, grids: list[Grid], header: list[str], captions: list[str], caption_y: int) -> Any:
-    from PIL import ImageDraw
-
-    draw = ImageDraw.Draw(image)
-    for n, line in enumerate(header):
-        draw.text(
-            (MARGIN, MARGIN + n * LINE_H), fit_text(line, image.width), font=font(), fill=BLACK if n == 0 else FAINT
-        )
-    for grid in grids:
-        grid.draw_frame(draw)
-    for n, line in enumerate(captions):
-        draw.text((MARGIN, caption_y + n * LINE_H), latin1(line), font=font(), fill=FAINT)
-    return draw
-
-
-def _cell_w(texts: list[str]) -> int:
-    return max(22, *(text_width(t) + 8 for t in texts))
+# ---------------------------------------------------------------------------------------------- captions
 
 
 def _where(nd: int, r: int, c: int) -> str:
     return f"[{c}]" if nd == 1 else f"[{r}, {c}]"
+
+
+def _title(name: str, plane: np.ndarray, nd: int) -> str:
+    """``input 5×5``; a 1-D plane (stored as 1×L) by its length."""
+    return f"{name} {dims(plane.shape[-nd:])}"
 
 
 def _header(row: Row, batched: bool, batch_item: int, channel: int, extra: str = "") -> list[str]:
@@ -273,23 +180,23 @@ def _window_frames(res: StageResult, x: np.ndarray, y: np.ndarray, batched: bool
         w = res.weight[channel, in_channel % (stage.in_channels // stage.groups)].reshape(-1, stage.kernel_size[-1])
         kernel = [[short_number(float(v)) for v in line] for line in w.tolist()]
     texts = [*inputs.values(), *(t for line in outputs for t in line), *(t for line in kernel or [] for t in line)]
-    cell_w = _cell_w(texts)
+    cell_w = cell_width(texts)
     shown = f" (channel {in_channel})" if isinstance(stage, st.Conv) else ""
     grids = [
-        Grid(f"input {_size(x, nd)}{shown}", list(range(ay.lo, ay.hi)), list(range(ax.lo, ax.hi)), cell_w, nd == 1)
+        Grid(_title("input", x, nd) + shown, list(range(ay.lo, ay.hi)), list(range(ax.lo, ax.hi)), cell_w, nd == 1)
     ]
     if kernel is not None:
         grids.append(
-            Grid(f"kernel {_size(w, nd)}", list(range(len(kernel))), list(range(len(kernel[0]))), cell_w, nd == 1)
+            Grid(_title("kernel", w, nd), list(range(len(kernel))), list(range(len(kernel[0]))), cell_w, nd == 1)
         )
-    grids.append(Grid(f"output {_size(y, nd)}", list(range(y.shape[0])), list(range(y.shape[1])), cell_w, nd == 1))
+    grids.append(Grid(_title("output", y, nd), list(range(y.shape[0])), list(range(y.shape[1])), cell_w, nd == 1))
     extra = ""
     if isinstance(stage, st.Conv) and stage.in_channels // stage.groups > 1:
         extra = f" · the output sums {stage.in_channels // stage.groups} input channels; channel {in_channel} shown"
     header = _header(row, batched, batch_item, channel, extra)
     captions = [str(f) for f in row.formulas]
-    base, caption_y = _layout(grids, header, captions)
-    draw = _draw_static(base, grids, header, captions, caption_y)
+    base, caption_y = blank_frame(grids, header, captions)
+    draw = draw_static(base, grids, header, captions, caption_y)
     source, out_grid = grids[0], grids[-1]
     for (i, j), text in inputs.items():
         region = (
@@ -332,10 +239,6 @@ def _window_frames(res: StageResult, x: np.ndarray, y: np.ndarray, batched: bool
             frames.append(frame)
             out_grid.draw_cell(draw, oy, ox, outputs[oy][ox], WHITE)
     return frames
-
-
-def _size(a: np.ndarray, nd: int) -> str:
-    return f"{a.shape[-1]}" if nd == 1 else f"{a.shape[-2]}×{a.shape[-1]}"
 
 
 def _input_text(stage: st.Stage, x: np.ndarray, i: int, j: int, ay: AxisWindows, ax: AxisWindows) -> str:
@@ -390,14 +293,14 @@ def _unpool_frames(row: Row, x: np.ndarray, y: np.ndarray, idx: np.ndarray, nd: 
 
     width = y.shape[-1]
     inputs = [[short_number(float(v)) for v in line] for line in x.tolist()]
-    cell_w = _cell_w([*(t for line in inputs for t in line), *(short_number(float(v)) for v in y.ravel().tolist())])
-    source = Grid(f"input {_size(x, nd)}", list(range(x.shape[0])), list(range(x.shape[1])), cell_w, nd == 1)
-    target = Grid(f"output {_size(y, nd)}", list(range(y.shape[0])), list(range(y.shape[1])), cell_w, nd == 1)
+    cell_w = cell_width([*(t for line in inputs for t in line), *(short_number(float(v)) for v in y.ravel().tolist())])
+    source = Grid(_title("input", x, nd), list(range(x.shape[0])), list(range(x.shape[1])), cell_w, nd == 1)
+    target = Grid(_title("output", y, nd), list(range(y.shape[0])), list(range(y.shape[1])), cell_w, nd == 1)
     where = f" · indices from stage {row.unpool_source}" if row.unpool_source is not None else ""
     header = [f"{row.index} {row.stage.call}", f"values return to the positions their max pool saved{where}"]
     captions = [str(f) for f in row.formulas]
-    base, caption_y = _layout([source, target], header, captions)
-    draw = _draw_static(base, [source, target], header, captions, caption_y)
+    base, caption_y = blank_frame([source, target], header, captions)
+    draw = draw_static(base, [source, target], header, captions, caption_y)
     for i, line in enumerate(inputs):
         for j, text in enumerate(line):
             source.draw_cell(draw, i, j, text, WHITE)

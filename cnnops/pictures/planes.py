@@ -1,0 +1,97 @@
+"""The tensors of a run as the pictures see them: which stage made each, its layout, its batch items and channel planes.
+
+>>> check_batch_item(0, 2)
+>>> check_batch_item(2, 2)
+Traceback (most recent call last):
+...
+cnnops.errors.InputError: batch item 2 is out of range: the batch has 2 items — use batch_item 0 to 1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cnnops.errors import InputError, setting
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cnnops.run.pipeline import RunResult
+
+
+@dataclass
+class MapTensor:
+    """One tensor of a run as the pictures see it: which stage made it and how its planes lie."""
+
+    position: int  # 0 for the input, else the stage index
+    name: str  # lower-case layer name, or "input"
+    title: str  # "01 Conv2d(1, 4, 4)"
+    data: np.ndarray
+    nd: int  # spatial dimensions (0: features, no spatial layout)
+    kind: str  # the stage kind ("input" for the input)
+    batched: bool = False
+
+
+def map_tensors(result: RunResult) -> list[MapTensor]:
+    """The input and every stage output, with their layout: spatial dims and whether batched."""
+    nd = _input_nd(result)
+    width = max(2, len(str(len(result.results))))
+    tensors = [MapTensor(0, "input", f"{0:0{width}d} input", result.input, nd, "input")]
+    for res in result.results:
+        stage = res.row.stage
+        if stage.spatial:
+            nd = stage.nd
+        elif not stage.keeps_layout:
+            nd = 0
+        index = res.row.index
+        tensors.append(
+            MapTensor(index, stage.name.lower(), f"{index:0{width}d} {stage.call}", res.output, nd, stage.kind)
+        )
+    batch = next((t.data.shape[0] for t in tensors if t.nd and t.data.ndim == t.nd + 2), None)
+    for t in tensors:
+        if t.nd:
+            t.batched = t.data.ndim == t.nd + 2
+        else:
+            t.batched = batch is not None and t.data.ndim >= 2 and t.data.shape[0] == batch
+    return tensors
+
+
+def _input_nd(result: RunResult) -> int:
+    for row in result.trace.rows:
+        if row.stage.nd and (row.stage.spatial or row.stage.keeps_layout):
+            return row.stage.nd
+        if not row.stage.keeps_layout:
+            return 0
+    return 2 if result.input.ndim >= 2 else 0
+
+
+def batch_size(tensors: list[MapTensor]) -> int:
+    """Items in the run's batch (1 when no tensor is batched)."""
+    return next((t.data.shape[0] for t in tensors if t.batched), 1)
+
+
+def check_batch_item(batch_item: int, size: int) -> None:
+    """Refuse a batch item the batch does not have, and an empty batch."""
+    if size == 0:
+        raise InputError("the batch is empty (0 items): there are no feature maps to draw — give at least one item")
+    if not 0 <= batch_item < size:
+        choices = "0" if size == 1 else f"0 to {size - 1}"
+        items = "1 item" if size == 1 else f"{size} items"
+        raise InputError(
+            f"batch item {batch_item} is out of range: the batch has {items} — use {setting('batch_item')} {choices}"
+        )
+
+
+def planes_of(t: MapTensor, batch_item: int) -> tuple[np.ndarray, bool]:
+    """``(P, h, w)`` float64 planes of one batch item, and whether they are 1-D strips (h = 1)."""
+    import numpy as np
+
+    a = np.asarray(t.data, dtype=np.float64)
+    if t.batched and a.shape[0]:
+        a = a[min(batch_item, a.shape[0] - 1)]
+    if a.size == 0:
+        return np.zeros((0, 1, 1)), False
+    if t.nd == 1 or (t.nd == 0 and a.ndim <= 1) or a.ndim <= 1:
+        return a.reshape(-1, 1, a.shape[-1] if a.ndim else 1), True
+    return a.reshape(-1, a.shape[-2], a.shape[-1]), False
