@@ -73,18 +73,15 @@ def run_stages(data: Any, stages: str | Sequence[str | Stage] = (), *, file: str
 
 
 def _network(stages: str | Sequence[str | Stage], file: str | None) -> Any:
-    from cnnops.errors import SpecError
     from cnnops.model.stages import Stage
-    from cnnops.spec import Network, parse_layer, parse_stage_file, read_stage_file
+    from cnnops.spec import Network, parse_stage_file, parse_stages, read_stage_file
 
     if isinstance(stages, str):
         network = parse_stage_file(stages, origin="stages")
+    elif isinstance(stages, Network):
+        network = stages
+    elif all(isinstance(item, Stage) for item in stages):
+        network = Network(stages)
     else:
-        layers = []
-        for index, item in enumerate(stages, 1):
-            try:
-                layers.append((item, None) if isinstance(item, Stage) else parse_layer(item))
-            except SpecError as exc:
-                raise SpecError(f"stage {index}: {exc}") from None
-        network = Network((s for s, _ in layers), (d for _, d in layers))
+        network = parse_stages([s if isinstance(s, str) else s.call for s in stages])
     return network if file is None else network + read_stage_file(file)

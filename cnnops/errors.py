@@ -51,7 +51,11 @@ class SpecError(CnnopsError):
 class LayerError(CnnopsError):
     """A layer configuration, or a layer applied to an input shape, that PyTorch rejects."""
 
-    def __init__(self, message: str, *, index: int | None = None, stage: str | None = None):
+    def __init__(self, message: str, *, index: int | None = None, stage: str | None = None, fix: str | None = None):
+        #: the fact alone; ``fix`` is the change the message suggests (``set in_channels=128``)
+        self.bare, self.fix = message, fix
+        if fix is not None:
+            message = f"{message} — {fix}"
         self.reason = message
         self.index = index
         self.stage = stage

@@ -241,7 +241,7 @@ CORPUS = [
     Bad("stage-dunder", "stage text", ("shape", "1x1x4x4", "MaxPool2d(__import__)"), 1, "the name '__import__' is not allowed"),
     Bad("stage-dunder-head", "stage text", ("shape", "1x1x4x4", "__import__('os').system('true')"), 1, "is not allowed"),
     Bad("stage-huge-literal", "stage text", ("shape", "1x1x4x4", "MaxPool2d(123456789012345678901234567890)"), 1, "is too large"),
-    Bad("stage-power", "stage text", ("shape", "1x1x4x4", "MaxPool2d(10**100)"), 1, "arithmetic is not allowed"),
+    Bad("stage-power", "stage text", ("shape", "1x1x4x4", "MaxPool2d(10**100)"), 1, "is out of range"),
     Bad("stage-long-string", "stage text", ("shape", "1x1x4x4", f"Conv2d(1, 1, 3, padding='{'s' * 5000}')"), 1, "too long"),
     Bad("stage-double-star", "stage text", ("shape", "1x1x4x4", "MaxPool2d(**{'kernel_size': 2})"), 1, "* and ** arguments"),
     Bad("stage-star", "stage text", ("shape", "1x1x4x4", "MaxPool2d(*[2])"), 1, "* and ** arguments"),

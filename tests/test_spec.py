@@ -87,7 +87,8 @@ def test_weight_and_bias_values_travel_beside_the_stage_not_in_it():
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("MaxPool3d(2)", "did you mean MaxPool2d?"),
+        ("MaxPol2d(2)", "did you mean MaxPool2d?"),
+        ("PReLU()", "cnnops does not support PyTorch's nn.PReLU yet"),
         ("MaxPol2d(2)", "did you mean MaxPool2d?"),
         ("Conv2D(1, 2)", "needs kernel_size"),
         ("MaxPool2d(2, strid=1)", "did you mean stride?"),
@@ -99,7 +100,7 @@ def test_weight_and_bias_values_travel_beside_the_stage_not_in_it():
         ("MaxPool2d(2, 1, 0, 1, False, False, 9)", "at most 6 positional arguments"),
         ("MaxPool2d(2, stride=1, stride=2)", "twice"),
         ("Linear(3.5, 2)", "in_features must be an integer"),
-        ("MaxPool2d(2)(3)", "single layer call"),
+        ("MaxPool2d(2)(3)", "give the output it reads"),
         ("relu(", "not valid layer syntax"),
         ("", "empty stage"),
         ("GELU(approximate='fast')", "'none', 'tanh'"),
@@ -120,7 +121,14 @@ def test_errors_name_the_problem_and_suggest_a_fix(text, fragment):
         "Conv2d(1, 2, os.path)",
         "Conv2d(1, 2, [1][0])",
         "Conv2d(1, 2, (lambda: 3)())",
-        "Conv2d(1, 2, 3 * 3)",
+        "Conv2d(1, 2, 3 / 3)",
+        "Conv2d(1, 2, 2 ** 99)",
+        "Conv2d(1, 2, 3.0 * 2)",
+        "Conv2d(1, 2, 1 // 0)",
+        "Add(3)",
+        "ReLU(@x)",
+        "Conv2d(1, 2, 3)(4)",
+        "input=ReLU",
         "Conv2d(1, 2, 10**100)",
         "Conv2d(1, 2, 123456789012345678901234567890)",
         "MaxPool2d(*[2])",
@@ -177,8 +185,8 @@ def test_stage_file_with_comments_and_printed_model_nesting():
 
 
 def test_stage_file_errors_name_the_line():
-    with pytest.raises(SpecError, match=r"^net.txt line 3: unknown layer 'Conv3d'"):
-        parse_stage_file("ReLU\n\nConv3d(1, 2, 3)\n", origin="net.txt")
+    with pytest.raises(SpecError, match=r"^net.txt line 3: unknown layer 'Conv4d'"):
+        parse_stage_file("ReLU\n\nConv4d(1, 2, 3)\n", origin="net.txt")
 
 
 @pytest.mark.parametrize(

@@ -556,3 +556,14 @@ def _softmax(v: np.ndarray, dim: int, *, log: bool) -> np.ndarray:
         return shifted
     e /= total
     return e
+
+
+def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:
+    """Add and Mul (``a + b``, ``a * b``, broadcasting as torch) and Cat (``torch.cat(xs, dim)``), in float32
+    (one correctly rounded operation per element, as torch computes it)."""
+    if op == "cat":
+        return np.concatenate([_f32(x) for x in xs], axis=dim)
+    out = _f32(xs[0])
+    for x in xs[1:]:
+        out = np.add(out, _f32(x)) if op == "add" else np.multiply(out, _f32(x))
+    return out

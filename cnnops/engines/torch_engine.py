@@ -163,3 +163,14 @@ def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
     return _np(y)
 
 
+
+
+def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:
+    """Add and Mul (``a + b``, ``a * b``, broadcasting) and Cat (``torch.cat(xs, dim)``)."""
+    ts = [_t(x) for x in xs]
+    if op == "cat":
+        return _np(_run(torch.cat, ts, dim))
+    out = ts[0]
+    for t in ts[1:]:
+        out = _run(torch.add if op == "add" else torch.mul, out, t)
+    return _np(out)

@@ -1,8 +1,10 @@
-"""The shape model: an input shape through a list of stages, row by row, exactly as PyTorch would.
+"""The shape model: an input shape through a network of stages, row by row, exactly as PyTorch would.
 
-One model serves ``cnnops shape``, ``run`` and the single-op commands. It applies the rank rule,
-inserts the implicit flatten before a Linear that follows a spatial tensor, pairs each MaxUnpool
-with its max pool, and stops at the first stage PyTorch would reject, keeping the rows before it.
+One model serves ``cnnops shape``, ``run`` and the single-op commands. Stages form a DAG (a chain is
+the special case): each row reads the outputs its stage names. It applies the rank rule, inserts the
+implicit flatten before a Linear that follows a spatial tensor, pairs each MaxUnpool with its max pool,
+carries the receptive field across branches, and stops at the first stage PyTorch would reject,
+keeping the rows before it.
 
 >>> from cnnops.spec import parse_stages
 >>> trace = trace_shapes((1, 1, 5, 5), parse_stages(["Conv2d(1, 1, 3)", "ReLU", "MaxPool2d(2, stride=1)"]))
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnops.errors import InputError, LayerError
+from cnnops.errors import CnnopsError, InputError, LayerError
 from cnnops.model.arithmetic import Formula
-from cnnops.model.stages import Flatten, Linear, ReceptiveField, Shape, Stage, Unpool, fmt_shape
+from cnnops.model.network import Network
+from cnnops.model.stages import Flatten, Linear, Merge, ReceptiveField, Shape, Stage, Unpool, fmt_shape
 
 MAX_DIMS = 8
 MAX_DIM_SIZE = 2**31 - 1
@@ -42,6 +46,14 @@ class Row:
     flattened_shape: Shape | None = None  # after the implicit flatten before a Linear
     unpool_source: int | None = None  # index of the max pool whose indices a MaxUnpool uses
     notes: list[str] = field(default_factory=list)
+    inputs: tuple[int, ...] = ()  # the stages whose outputs it reads (0: the network input)
+    label: str | None = None
+    input_shapes: tuple[Shape, ...] = ()  # a merge's inputs, in order
+    sized_from_input: bool = False  # a Lazy layer (``bn``) took its size from its input
+
+    @property
+    def reads_previous(self) -> bool:
+        return self.inputs in ((), (self.index - 1,))
 
     @property
     def effective_input(self) -> Shape:
@@ -69,6 +81,10 @@ class Row:
             doc["flattened_shape"] = list(self.flattened_shape)
         if self.unpool_source is not None:
             doc["indices_from_stage"] = self.unpool_source
+        if self.label is not None:
+            doc["label"] = self.label
+        if self.sized_from_input:
+            doc["sized_from_input"] = True
         if self.notes:
             doc["notes"] = self.notes
         return doc
@@ -80,7 +96,9 @@ class Trace:
 
     input_shape: Shape
     rows: list[Row]
-    error: LayerError | None = None
+    error: CnnopsError | None = None
+    #: the stages form a graph (some stage reads other than the previous output)
+    graph: bool = False
 
     @property
     def output_shape(self) -> Shape:
@@ -110,7 +128,7 @@ class Trace:
     def as_dict(self) -> dict[str, Any]:
         return {
             "input_shape": list(self.input_shape),
-            "stages": [r.as_dict() for r in self.rows],
+            "stages": [r.as_dict() | ({"inputs": list(r.inputs)} if self.graph else {}) for r in self.rows],
             "output_shape": list(self.output_shape),
             "total_params": self.total_params,
             "total_macs": self.total_macs,
@@ -151,71 +169,143 @@ class _Pool:
     output_shape: Shape
 
 
-def trace_shapes(input_shape: Shape, stages: list[Stage]) -> Trace:
-    """Run the shape model; never raises for a layer error (it is kept in ``Trace.error``)."""
+@dataclass
+class _Output:
+    """What the model knows of one output (the input is output 0) while it walks the network."""
+
+    shape: Shape
+    spatial_nd: int = 0  # came out of a spatial stage of this many dims (0: not spatial)
+    rf: tuple[ReceptiveField, ...] | None = None  # None: no sliding window yet, or no longer one
+    rf_broken: bool = False
+    ancestors: frozenset[int] = frozenset()
+
+
+#: a printed model shows layers but not forward(); a shape mismatch there is a hint that forward()
+#: does something the text does not show
+PRINTED_HINT = (
+    "the printed text shows the layers but not forward(), which may pool, reshape, branch or call functions "
+    "between them; write the network with cnnops' graph syntax (labels, @refs, Add/Cat) or size it from "
+    "its code"
+)
+
+
+def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
+    """Run the shape model over a chain of stages or a :class:`~cnnops.model.network.Network`; never
+    raises for a layer error (it is kept in ``Trace.error``)."""
+    network = stages if isinstance(stages, Network) else Network(stages)
     rows: list[Row] = []
-    shape = tuple(input_shape)
-    spatial_nd = 0  # the tensor came out of a spatial stage of this many dims
-    rf: tuple[ReceptiveField, ...] | None = None
-    rf_broken = False
+    wiring = network.resolve()  # a reference that points nowhere is a mistake in the text: SpecError
+    outputs = [_Output(tuple(input_shape))]
     pools: list[_Pool] = []
-    for index, stage in enumerate(stages, 1):
-        row = Row(index=index, stage=stage, input_shape=shape, output_shape=shape)
+    for index, (node, inputs) in enumerate(zip(network.nodes, wiring, strict=True), 1):
+        stage = node.stage
+        sources = [outputs[i] for i in inputs]
+        row = Row(index=index, stage=stage, input_shape=sources[0].shape, output_shape=sources[0].shape,
+                  inputs=inputs, label=node.label)  # fmt: skip
         try:
-            effective = shape
-            if stage.min_rank > MAX_RANK:
-                raise LayerError(
-                    f"needs a {stage.min_rank}-D input, but a tensor has at most {MAX_RANK} dimensions — "
-                    f"use a dimension below {MAX_RANK}"
-                )
-            if len(effective) < stage.min_rank:
-                effective = (1,) * (stage.min_rank - len(effective)) + effective
-                row.promoted_shape = effective
-                row.notes.append(f"rank rule: {fmt_shape(shape)} taken as {fmt_shape(effective)}")
-            if isinstance(stage, Linear) and spatial_nd and effective and effective[-1] != stage.in_features:
-                flat = _implicit_flatten(effective, spatial_nd)
-                row.flattened_shape = flat
-                row.notes.append(f"implicit flatten: {fmt_shape(effective)} → {fmt_shape(flat)}")
-                effective = flat
-            if isinstance(stage, Unpool):
-                restore = None
-                pool = next((p for p in reversed(pools) if p.nd == stage.nd), None)
-                if pool is not None:
-                    pools.remove(pool)
-                    if pool.output_shape != effective:
-                        raise LayerError(
-                            f"uses the indices of the max pool at stage {pool.index}, which output "
-                            f"{fmt_shape(pool.output_shape)}, but gets {fmt_shape(effective)} — "
-                            "an unpool's input must have the shape of its pool's output"
-                        )
-                    row.unpool_source = pool.index
-                    restore = pool.input_shape[-stage.nd:]
-                out, formulas = stage.evaluate(effective, restore=restore)
+            if isinstance(stage, Merge):
+                row.input_shapes = tuple(s.shape for s in sources)
+                names = ["the network input" if i == 0 else f"stage {i}'s output" for i in inputs]
+                out, formulas, effective = stage.merge_shapes(list(row.input_shapes), names), [], sources[0].shape
             else:
-                out, formulas = stage.evaluate(effective)
+                if len(sources) != 1:
+                    raise LayerError(f"reads {len(sources)} outputs, but only Add, Mul and Cat merge several — "
+                                     "apply it to one: Stage(…)(@a)")  # fmt: skip
+                out, formulas, effective = _evaluate(stage, row, sources[0], pools, index)
+                stage = row.stage  # a Lazy layer is now sized
         except LayerError as exc:
-            return Trace(tuple(input_shape), rows, LayerError(exc.reason, index=index, stage=stage.call))
+            reason = exc.reason
+            if network.printed and exc.fix is not None:
+                reason = f"{exc.bare} — {PRINTED_HINT}"
+            return Trace(tuple(input_shape), rows, LayerError(reason, index=index, stage=node.text()),
+                         graph=not network.is_chain)  # fmt: skip
         row.output_shape, row.formulas = out, formulas
         row.params = stage.params()
         row.macs = stage.macs(effective, out)
         row.notes.extend(f"{f.dim}: {f.note}" for f in formulas if f.note)
         if stage.kind in ("pool", "adaptive_pool") and getattr(stage, "mode", "") == "max":
             pools.append(_Pool(index, stage.nd, effective, out))
-        # receptive field: defined while the network is a chain of sliding windows
-        if stage.kind in ("conv", "pool") and rf is None and not rf_broken:
-            rf = tuple(ReceptiveField(1, 1, 0.0) for _ in range(stage.nd))
-        if not rf_broken:
-            rf = stage.receptive_field(rf) if rf is not None else None
-            if rf is None and (stage.spatial or isinstance(stage, (Linear, Flatten))):
-                rf_broken = True
-        row.receptive_field = rf
+        result = _Output(out, ancestors=frozenset(inputs).union(*(s.ancestors for s in sources)))
+        result.rf, result.rf_broken = _receptive_field(stage, sources, row)
+        row.receptive_field = result.rf
         if stage.spatial:
-            spatial_nd = stage.nd
-        elif not stage.keeps_layout:
-            spatial_nd = 0
+            result.spatial_nd = stage.nd
+        elif stage.keeps_layout:
+            result.spatial_nd = max(s.spatial_nd for s in sources)
+        outputs.append(result)
         rows.append(row)
-        shape = out
-    return Trace(tuple(input_shape), rows)
+    return Trace(tuple(input_shape), rows, graph=not network.is_chain)
+
+
+def _evaluate(stage: Stage, row: Row, source: _Output, pools: list[_Pool],
+              index: int) -> tuple[Shape, list[Formula], Shape]:  # fmt: skip
+    """A one-input stage: the rank rule, the implicit flatten, the unpool's pool; (out, formulas, effective)."""
+    shape = effective = source.shape
+    if stage.min_rank > MAX_RANK:
+        raise LayerError(
+            f"needs a {stage.min_rank}-D input, but a tensor has at most {MAX_RANK} dimensions — "
+            f"use a dimension below {MAX_RANK}"
+        )
+    if len(effective) < stage.min_rank:
+        effective = (1,) * (stage.min_rank - len(effective)) + effective
+        row.promoted_shape = effective
+        row.notes.append(f"rank rule: {fmt_shape(shape)} taken as {fmt_shape(effective)}")
+    if isinstance(stage, Linear) and source.spatial_nd and effective and effective[-1] != stage.in_features:
+        flat = _implicit_flatten(effective, source.spatial_nd)
+        row.flattened_shape = flat
+        row.notes.append(f"implicit flatten: {fmt_shape(effective)} → {fmt_shape(flat)}")
+        effective = flat
+    materialized = stage.materialize(effective)
+    if materialized is not stage:
+        row.stage = stage = materialized
+        row.sized_from_input = True
+    if isinstance(stage, Unpool):
+        restore = None
+        # the nearest max pool before it on its own path whose indices no other unpool took
+        pool = next((p for p in reversed(pools) if p.nd == stage.nd and p.index in source.ancestors | {row.inputs[0]}),
+                    None)  # fmt: skip
+        if pool is not None:
+            pools.remove(pool)
+            if pool.output_shape != effective:
+                raise LayerError(
+                    f"uses the indices of the max pool at stage {pool.index}, which output "
+                    f"{fmt_shape(pool.output_shape)}, but gets {fmt_shape(effective)} — "
+                    "an unpool's input must have the shape of its pool's output"
+                )
+            row.unpool_source = pool.index
+            restore = pool.input_shape[-stage.nd:]
+        out, formulas = stage.evaluate(effective, restore=restore)
+    else:
+        out, formulas = stage.evaluate(effective)
+    return out, formulas, effective
+
+
+def _receptive_field(stage: Stage, sources: list[_Output],
+                     row: Row) -> tuple[tuple[ReceptiveField, ...] | None, bool]:  # fmt: skip
+    """The receptive field after ``stage``, defined while every path is a chain of sliding windows;
+    a merge takes the largest field over its paths and notes paths that disagree in jump or centre."""
+    if any(s.rf_broken for s in sources):
+        return None, True
+    fields = [s.rf for s in sources if s.rf is not None]
+    if isinstance(stage, Merge):
+        if not fields:
+            return None, False
+        nd = len(fields[0])
+        if any(len(f) != nd for f in fields):
+            return None, True
+        identity = tuple(ReceptiveField(1, 1, 0.0) for _ in range(nd))
+        paths = [s.rf or identity for s in sources]
+        merged = tuple(max((p[axis] for p in paths), key=lambda r: r.size) for axis in range(nd))
+        if len({tuple((r.jump, r.start) for r in p) for p in paths}) > 1:
+            row.notes.append("receptive field: the paths into this merge disagree in jump or centre (a misaligned "
+                             "skip); the largest field is shown")  # fmt: skip
+        return merged, False
+    rf = fields[0] if fields else None
+    if stage.kind in ("conv", "pool") and rf is None:
+        rf = tuple(ReceptiveField(1, 1, 0.0) for _ in range(stage.nd))
+    rf = stage.receptive_field(rf) if rf is not None else None
+    broken = rf is None and (stage.spatial or isinstance(stage, (Linear, Flatten)))
+    return rf, broken
 
 
 def _implicit_flatten(shape: Shape, spatial_nd: int) -> Shape:

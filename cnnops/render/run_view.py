@@ -5,7 +5,7 @@ rich is imported only by the functions that draw, so ``--json`` never loads it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Group, RenderableType
@@ -38,26 +38,31 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     device = "" if result.device == "cpu" else f" on {result.device}"
     header = Text(f"input {source} → {render.dims(result.input.shape)} · engine {result.engine}{device}", style="bold")
     out.append(header)
-    first_winners = results[0].winners if results else None
+    # a max pool's winners are highlighted in the tensor it read (the first pool that read it)
+    picked: dict[int, tuple[Any, int]] = {}
+    for res in results:
+        if res.winners is not None:
+            picked.setdefault(res.row.inputs[0], (res.winners, res.row.index))
+    mark = "*" if plain else "highlighted"
+    first_winners, pool = picked.get(0, (None, 0))
     title = "input"
     if first_winners is not None:
-        title += f"  ({'*' if plain else 'highlighted'}: picked by the max pool of stage 1)"
+        title += f"  ({mark}: picked by the max pool of stage {pool})"
     out.append(tensor_view(result.input, title=title, highlight=first_winners, full=full, plain=plain))
-    for i, res in enumerate(results):
+    for res in results:
         row = res.row
-        label = f"stage {row.index} {row.stage.call}"
+        label = f"stage {row.index} {render.row_text(row)}"
         if res.weight is not None:
             out.append(tensor_view(res.weight, title=f"{label}: weight {render.dims(res.weight.shape)}",
                                    full=full, plain=plain))  # fmt: skip
             if res.bias is not None:
                 out.append(tensor_view(res.bias, title=f"{label}: bias", full=full, plain=plain))
-        winners = results[i + 1].winners if i + 1 < len(results) else None
+        winners, pool = picked.get(row.index, (None, 0))
         title = f"{label} → {render.dims(res.output.shape)}"
         if row.flattened_shape:
             title += f" (after an implicit flatten to {render.dims(row.flattened_shape)})"
         if winners is not None:
-            mark = "*" if plain else "highlighted"
-            title += f"  ({mark}: picked by the max pool of stage {row.index + 1})"
+            title += f"  ({mark}: picked by the max pool of stage {pool})"
         out.append(tensor_view(res.output, title=title, highlight=winners, full=full, plain=plain))
     shapes = render.shape_table(result.trace, title="Shapes", plain=plain)
     formulas = render.formula_table(result.trace, plain=plain)

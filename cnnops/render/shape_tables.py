@@ -60,8 +60,18 @@ def fmt_rf(rf: tuple[ReceptiveField, ...] | None) -> str:
     return " ".join(f"{r.size}/{r.jump}/{r.start:g}" for r in rf)
 
 
+def row_text(row: Row) -> str:
+    """A row's stage as the reader wrote it, with where it reads from: ``y = Add() ← 9, 7``."""
+    text = (f"{row.label} = " if row.label else "") + row.stage.call
+    if not row.reads_previous:
+        text += " ← " + ", ".join("input" if i == 0 else str(i) for i in row.inputs)
+    return text
+
+
 def stage_cell(row: Row) -> Text:
-    text = Text(row.stage.call)
+    text = Text(row_text(row))
+    if row.sized_from_input:
+        text.append("\n↳ sized from its input", style="yellow")
     if row.promoted_shape:
         text.append(f"\n↳ rank rule {dims(row.promoted_shape)}", style="dim")
     if row.flattened_shape:
@@ -86,7 +96,8 @@ def shape_table(trace: Trace, title: str | None = None, plain: bool = False, fai
     table.add_row("", "input", "", dims(trace.input_shape), "", "", "")
     for row in trace.rows:
         table.add_row(
-            str(row.index), stage_cell(row), dims(row.input_shape), dims(row.output_shape),
+            str(row.index), stage_cell(row), " + ".join(map(dims, row.input_shapes)) or dims(row.input_shape),
+            dims(row.output_shape),
             f"{row.params:,}", f"{row.macs:,}", fmt_rf(row.receptive_field),
         )  # fmt: skip
     if failed:

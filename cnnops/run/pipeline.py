@@ -1,4 +1,4 @@
-"""Run a tensor through stages with an engine, keeping every intermediate and the pool indices.
+"""Run a tensor through a network of stages with an engine, keeping every intermediate and the pool indices.
 
 The shape model checks the whole chain first (same messages as ``cnnops shape``), so nothing is
 computed for a chain PyTorch would reject; then each row of the trace is executed in order.
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from cnnops.errors import InputError, LayerError, SettingError, setting
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
+from cnnops.model.network import Network
 from cnnops.model.trace import Row, Trace, trace_shapes
-from cnnops.spec import LayerData, Network
+from cnnops.spec import LayerData
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,16 +162,18 @@ def run_pipeline(
     rng = eng.Random(seed)
     result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
-    x = data
     for row in trace.rows:
+        xs = [result.input if i == 0 else result.results[i - 1].output for i in row.inputs]
         try:
-            out = _execute(eng, rng, row, given[row.index - 1], x.reshape(row.effective_input), result, indices)
+            if isinstance(row.stage, st.Merge):
+                out = StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))
+            else:
+                out = _execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result, indices)
         except LayerError as exc:
             if exc.index is not None:
                 raise
             raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
         result.results.append(out)
-        x = out.output
     return result
 
 

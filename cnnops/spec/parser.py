@@ -1,4 +1,4 @@
-"""Stage text → :class:`~cnnops.model.stages.Stage`: the one parser behind every command.
+"""Stage text → stages: the one parser behind every command.
 
 The language is PyTorch's call syntax, parsed with :mod:`ast` and never evaluated:
 
@@ -8,27 +8,32 @@ The language is PyTorch's call syntax, parsed with :mod:`ast` and never evaluate
 'MaxPool2d(2, stride=1)'
 >>> parse_stage("(0): Conv2d(3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2))").call
 'Conv2d(3, 64, 11, stride=4, padding=2)'
+>>> parse_stage("nn.Linear(32 * 4 * 4, 128)").call
+'Linear(512, 128)'
 
 Conveniences: case-insensitive names, ``name:args`` for ``name(args)``, short names (``conv``,
-``pool``…) and short keywords ``k s p d``. Files hold one stage per line, or the text that
-``print(model)`` shows.
+``pool``…), short keywords ``k s p d``, ``nn.``/``torch.nn.`` prefixes, functional forms (``F.relu``),
+integer arithmetic in arguments. Graphs: ``x=Stage(…)`` labels an output, ``Stage(…)(@x)`` applies a
+stage to it, ``Add(@x)``/``Mul(@x)``/``Cat(@a, @b, dim=1)`` merge outputs (``@3``: stage 3's output,
+``@input``: the network input). ``nn.Sequential(…)`` text gives its layers.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any
 
 from cnnops.errors import SpecError
 from cnnops.model import stages as st
+from cnnops.model.network import Network, Node
+from cnnops.spec.aliases import TORCH_NN, functional_arguments, split_prefix
+from cnnops.spec.literals import literal
 from cnnops.spec.signatures import (
     SHORT_KEYWORDS,
     LayerData,
     LayerDef,
     _check_value,
-    _is_number,
     _show,
     _suggest,
     known_names,
@@ -36,103 +41,16 @@ from cnnops.spec.signatures import (
 )
 
 MAX_TEXT = 1_000_000
-MAX_INT = 2**40
-MAX_DEPTH = 8
+#: short names that, given no size, become the Lazy layer (num_features taken from the input)
+LAZY_SHORT_NAMES = ("bn", "batchnorm")
+#: how a reference is spelled inside the ast (``@x`` is not Python): a name no user text may use
+_REF = "__cnnops_ref_"
 
-
-# --- the parser -----------------------------------------------------------------------------------
 _PRINTED = re.compile(r"^\(([^()]*)\):\s*(.*)$", re.S)
-_REPEAT = re.compile(r"^(\d+)\s*x\s+(.*)$", re.S)
-
-
-def _literal(node: ast.AST, text: str, depth: int = 0) -> Any:
-    """A literal argument value; anything that would need evaluation is refused."""
-    if depth > MAX_DEPTH:
-        raise SpecError(f"stage '{text}': arguments are nested too deeply")
-    if isinstance(node, ast.Constant):
-        value = node.value
-        if value is None or isinstance(value, (bool, str, float)):
-            if isinstance(value, str) and len(value) > 4096:
-                raise SpecError(f"stage '{text[:40]}…': a string argument is too long")
-            return value
-        if isinstance(value, int):
-            if abs(value) > MAX_INT:
-                raise SpecError(f"stage '{text[:60]}': the number {str(value)[:20]}… is too large")
-            return value
-        raise SpecError(f"stage '{text}': {type(value).__name__} values are not allowed")
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _literal(node.operand, text, depth + 1)
-        if not _is_number(value):
-            raise SpecError(f"stage '{text}': a sign can only go in front of a number")
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return tuple(_literal(e, text, depth + 1) for e in node.elts)
-    if isinstance(node, ast.Name):
-        if node.id.startswith("_"):
-            raise SpecError(f"stage '{text}': the name '{node.id}' is not allowed")
-        return node.id  # bare words, as print(model) writes them: padding=same, padding_mode=reflect
-    what = {
-        ast.Attribute: "attribute access",
-        ast.Call: "a function call",
-        ast.Subscript: "a subscript",
-        ast.Lambda: "a lambda",
-        ast.BinOp: "arithmetic",
-    }.get(type(node), "an expression")
-    raise SpecError(
-        f"stage '{text}': {what} is not allowed in stage arguments — use numbers, strings, tuples and lists"
-    )
-
-
-_HEAD = re.compile(r"^([A-Za-z_][\w-]*)\s*(.*)$", re.S)
-
-
-class Network(Sequence[st.Stage]):
-    """Parsed stages in order, each with the :class:`LayerData` its text gave (or None). It is a
-    sequence of stages, so the shape model takes it as it is; a run also reads ``data``.
-
-    >>> net = parse_stages(["Conv2d(1, 1, 3, weight='gx', bias=0)", "ReLU"])
-    >>> [s.name for s in net], net.data[0].weight, net.data[1]
-    (['Conv2d', 'ReLU'], 'gx', None)
-    """
-
-    def __init__(self, stages: Iterable[st.Stage] = (), data: Iterable[LayerData | None] | None = None):
-        self.stages = list(stages)
-        self.data = list(data) if data is not None else [None] * len(self.stages)
-        if len(self.data) != len(self.stages):
-            raise ValueError("one LayerData (or None) per stage")
-
-    @overload
-    def __getitem__(self, index: int) -> st.Stage: ...
-    @overload
-    def __getitem__(self, index: slice) -> Network: ...
-    def __getitem__(self, index: int | slice) -> st.Stage | Network:
-        if isinstance(index, slice):
-            return Network(self.stages[index], self.data[index])
-        return self.stages[index]
-
-    def __len__(self) -> int:
-        return len(self.stages)
-
-    def __iter__(self) -> Iterator[st.Stage]:
-        return iter(self.stages)
-
-    def __add__(self, other: Sequence[st.Stage]) -> Network:
-        return Network(self.stages + list(other), self.data + list(_data_of(other)))
-
-    def __radd__(self, other: Sequence[st.Stage]) -> Network:
-        return Network(list(other) + self.stages, list(_data_of(other)) + self.data)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Network):
-            return (self.stages, self.data) == (other.stages, other.data)
-        return isinstance(other, list) and self.stages == other
-
-    def __repr__(self) -> str:
-        return f"Network({self.stages!r})"
-
-
-def _data_of(stages: Sequence[st.Stage]) -> list[LayerData | None]:
-    return stages.data if isinstance(stages, Network) else [None] * len(stages)
+_HEAD = re.compile(r"^([A-Za-z_][\w.-]*)\s*(.*)$", re.S)
+_LABEL = re.compile(r"^([A-Za-z_]\w*)\s*=(?!=)\s*(.*)$", re.S)
+_AT = re.compile(r"@\s*([A-Za-z_]\w*|\d+)")
+_SEQUENTIAL = re.compile(r"^(?:torch\.nn\.|nn\.)?Sequential\s*\(", re.S)
 
 
 def parse_stage(text: str) -> st.Stage:
@@ -141,22 +59,45 @@ def parse_stage(text: str) -> st.Stage:
 
 
 def parse_layer(text: str) -> tuple[st.Stage, LayerData | None]:
-    """One stage from its text, with the run-time data (``weight=``, ``bias=`` values, ``seed=``) it gives."""
+    """One layer from its text, with the run-time data (``weight=``, ``bias=`` values, ``seed=``) it gives."""
+    nodes = parse_nodes(text)
+    node = nodes.nodes[0]
+    if len(nodes) != 1 or node.label is not None or node.refs is not None:
+        raise SpecError(f"stage '{_shown(text)}' must be one layer, without labels or @references")
+    return node.stage, node.data
+
+
+def parse_nodes(text: str) -> Network:
+    """The stage(s) one text gives: a layer call (maybe labelled, maybe applied to ``@ref``), a merge,
+    or a pasted ``nn.Sequential(…)`` or one-line print(model) text (several stages)."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty stage text — write a layer such as 'MaxPool2d(2)'")
     if len(text) > MAX_TEXT:
         raise SpecError("stage text is too long")
-    shown = " ".join(text.split())
-    shown = shown if len(shown) <= 80 else shown[:77] + "…"
+    shown = _shown(text)
     source = text.strip()
     printed = _PRINTED.match(source)
     if printed:
         source = printed.group(2).strip()
+    elif _is_printed_model(source):
+        from cnnops.spec.printed import parse_printed
+
+        return parse_printed(source, origin="print(model) text")
+    label = None
+    labelled = _LABEL.match(source)
+    if labelled:
+        label, source = labelled.group(1), labelled.group(2).strip()
+        if label.startswith("_") or label == "input":
+            raise SpecError(f"stage '{shown}': '{label}' cannot be a label — choose a name such as x or skip")
+    if _SEQUENTIAL.match(source):
+        if label is not None:
+            raise SpecError(f"stage '{shown}': label a layer of the Sequential, not the Sequential")
+        return Network(_sequential(source, shown))
     head = _HEAD.match(source)
     if not head:
         raise SpecError(f"stage '{shown}' must start with a layer name, e.g. 'MaxPool2d(2, stride=1)'")
     name, rest = head.group(1), head.group(2).strip()
-    if name.startswith("_"):
+    if name.startswith("_") or "._" in name:
         raise SpecError(f"stage '{shown}': the name '{name}' is not allowed")
     if rest.startswith(":"):
         rest = f"({rest[1:]})"
@@ -167,23 +108,124 @@ def parse_layer(text: str) -> tuple[st.Stage, LayerData | None]:
             f"stage '{shown}' must be a layer call such as 'Conv2d(1, 4, 3)', a bare name such as 'ReLU', "
             "or name:args such as 'maxpool:2,stride=1'"
         )
-    layer = resolve_name(name)
-    if layer is None:
-        raise SpecError(f"unknown layer '{name}' in stage '{shown}'{_suggest(name, known_names())}")
     try:
-        tree = ast.parse("L" + rest, mode="eval")
+        tree = ast.parse("L" + _AT.sub(lambda m: _REF + m.group(1), rest), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise SpecError(
             f"stage '{shown}' is not valid layer syntax — write it like 'MaxPool2d(2, stride=1)'"
         ) from None
-    call = tree.body
+    call, applied = tree.body, None
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Call):  # Stage(…)(@ref): applied to an output
+        applied = _refs(call, shown, alone=True)
+        call = call.func
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "L"):
         raise SpecError(f"stage '{shown}' must be a single layer call such as 'Conv2d(1, 4, 3)'")
+    node = _node(name, call, shown, label)
+    if applied is not None:
+        if node.stage.merges:
+            raise SpecError(f"stage '{shown}': give a merge its inputs inside its call, e.g. Add(@a, @b)")
+        node = Node(node.stage, label, applied, node.data)
+    return Network([node])
+
+
+def _node(name: str, call: ast.Call, shown: str, label: str | None) -> Node:
+    layer_name, functional = split_prefix(name)
+    if layer_name.startswith("_"):
+        raise SpecError(f"stage '{shown}': the name '{name}' is not allowed")
+    layer = resolve_name(layer_name)
+    if layer is None:
+        if layer_name in TORCH_NN:
+            raise SpecError(f"stage '{shown}': cnnops does not support PyTorch's nn.{layer_name} yet — the README lists "
+                            "the supported layers")  # fmt: skip
+        raise SpecError(f"unknown layer '{name}' in stage '{shown}'{_suggest(layer_name, known_names())}")
     if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
         raise SpecError(f"stage '{shown}': * and ** arguments are not allowed")
-    positional = [_literal(a, shown) for a in call.args]
-    keywords = [(k.arg, _literal(k.value, shown)) for k in call.keywords]
-    return _bind(layer, positional, keywords)
+    if layer_name.lower() in LAZY_SHORT_NAMES and not call.args and "num_features" not in {k.arg for k in call.keywords}:
+        # a bare ``bn`` sizes itself from its input, as PyTorch's LazyBatchNorm2d does
+        layer = resolve_name("Lazy" + layer.name)
+        assert layer is not None
+    refs = None
+    args = list(call.args)
+    if layer.name in ("Add", "Mul", "Cat"):
+        ref_args = [a for a in args if _is_ref(a)]
+        if len(ref_args) != len(args) or not args:
+            raise SpecError(f"stage '{shown}': {layer.name} takes outputs to merge as @references, e.g. "
+                            f"{layer.name}(@x) or {layer.name}(@a, @b)")  # fmt: skip
+        refs, args = tuple(_ref_name(a) for a in ref_args), []
+    elif any(_is_ref(a) for a in args) or any(_is_ref(k.value) for k in call.keywords):
+        raise SpecError(f"stage '{shown}': an @reference goes after a layer, Stage(…)(@x), or in Add/Mul/Cat")
+    positional = [literal(a, shown) for a in args]
+    keywords = [(k.arg, literal(k.value, shown)) for k in call.keywords]
+    if functional is not None:
+        keywords, positional = functional_arguments(functional, positional, keywords), []
+    stage, data = _bind(layer, positional, keywords)
+    return Node(stage, label, refs, data)
+
+
+def _is_ref(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id.startswith(_REF)
+
+
+def _ref_name(node: ast.AST) -> str:
+    assert isinstance(node, ast.Name)
+    return node.id[len(_REF) :]
+
+
+def _refs(call: ast.Call, shown: str, *, alone: bool) -> tuple[str, ...]:
+    if call.keywords or not call.args or not all(_is_ref(a) for a in call.args):
+        raise SpecError(f"stage '{shown}': after a layer call, give the output it reads, e.g. Conv2d(64, 128, 1)(@x)")
+    if alone and len(call.args) != 1:
+        raise SpecError(f"stage '{shown}': a layer reads one output — merge several with Add, Mul or Cat first")
+    return tuple(_ref_name(a) for a in call.args)
+
+
+def _sequential(source: str, shown: str) -> list[Node]:
+    """``nn.Sequential(nn.Conv2d(…), nn.ReLU(), …)`` pasted whole: its arguments are the stages."""
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise SpecError(f"stage '{shown}' is not valid Python — paste the whole nn.Sequential(…) call") from None
+    nodes: list[Node] = []
+    _sequential_layers(tree.body, shown, nodes, 0)
+    if not nodes:
+        raise SpecError(f"stage '{shown}': the Sequential holds no layers")
+    return nodes
+
+
+def _sequential_layers(call: ast.AST, shown: str, nodes: list[Node], depth: int) -> None:
+    if depth > 16 or not isinstance(call, ast.Call) or call.keywords:
+        raise SpecError(f"stage '{shown}': nn.Sequential takes layer calls such as nn.ReLU(), one after another")
+    for arg in call.args:
+        if not isinstance(arg, ast.Call):
+            raise SpecError(f"stage '{shown}': each argument of nn.Sequential must be a layer call, "
+                            f"not {ast.unparse(arg)[:40]!r}")  # fmt: skip
+        name = _dotted(arg.func)
+        if name is None:
+            raise SpecError(f"stage '{shown}': {ast.unparse(arg.func)[:40]!r} is not a layer name")
+        if split_prefix(name)[0] == "Sequential":
+            _sequential_layers(arg, shown, nodes, depth + 1)
+            continue
+        layer_call = ast.Call(func=ast.Name(id="L", ctx=ast.Load()), args=arg.args, keywords=arg.keywords)
+        nodes.append(_node(name, layer_call, shown, None))
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _is_printed_model(source: str) -> bool:
+    """``Net( (conv): Conv2d(…) … )``: print(model) text, maybe collapsed into one line."""
+    return bool(re.match(r"^[A-Za-z_][\w.]*\s*\(\s*\(\s*[\w.-]+\s*\)\s*:", source))
+
+
+def _shown(text: str) -> str:
+    shown = " ".join(str(text).split())
+    return shown if len(shown) <= 80 else shown[:77] + "…"
 
 
 def _bind(
@@ -246,78 +288,3 @@ def _call_text(layer: LayerDef, bound: dict[str, Any]) -> str:
     return f"{layer.name}({', '.join(parts)})"
 
 
-# --- lists and files ------------------------------------------------------------------------------
-def parse_stages(texts: Iterable[str]) -> Network:
-    """Stages given on the command line, numbered from 1 in error messages."""
-    layers = []
-    for index, text in enumerate(texts, 1):
-        try:
-            layers.append(parse_layer(text))
-        except SpecError as exc:
-            raise SpecError(f"stage {index}: {exc}") from None
-    return Network((s for s, _ in layers), (d for _, d in layers))
-
-
-def parse_stage_file(text: str, origin: str = "stage file") -> Network:
-    """Stages from a file: one per line with ``#`` comments, or the text of ``print(model)``.
-
-    Container lines of a printed model (``(features): Sequential(``, ``)``) are skipped; leaf lines
-    are the stages in order; ``(0-2): 3 x Conv2d(…)`` repeats a layer.
-    """
-    stages: list[st.Stage] = []
-    data: list[LayerData | None] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if line.endswith("(") or set(line) <= set(")"):
-            continue  # a container opening, or the closing of one
-        printed = _PRINTED.match(line)
-        body = printed.group(2).strip() if printed else line
-        repeat = _REPEAT.match(body)
-        count = 1
-        if repeat:
-            count, body = int(repeat.group(1)), repeat.group(2)
-            if count > 1000:
-                raise SpecError(f"{origin} line {number}: too many repeats ({count})")
-        try:
-            stage, given = parse_layer(body)
-        except SpecError as exc:
-            raise SpecError(f"{origin} line {number}: {exc}") from None
-        stages.extend([stage] * count)
-        data.extend([given] * count)
-    return Network(stages, data)
-
-
-def looks_like_stage(text: str) -> bool:
-    """True when a command-line word reads as a stage: a known layer name, bare, with (…) or :args."""
-    word = text.strip()
-    if word.startswith(("./", "/", "~")):
-        return False
-    head = re.match(r"^([A-Za-z][\w-]*)\s*(\(|:|$)", word)
-    return bool(head and resolve_name(head.group(1)))
-
-
-#: a stage file longer than this is refused (one stage per line is far shorter)
-MAX_STAGE_FILE = 16 * 2**20
-
-
-def read_stage_file(path: str, *, stdin: Any = None) -> Network:
-    """The stages of a stage file (``-``: ``stdin``, a text stream), read through :func:`parse_stage_file`."""
-    from cnnops.errors import InputError
-
-    try:
-        if str(path) == "-":
-            text = stdin.read(MAX_STAGE_FILE + 1)
-        else:
-            with open(path, encoding="utf-8-sig") as handle:
-                text = handle.read(MAX_STAGE_FILE + 1)
-    except FileNotFoundError:
-        raise InputError(f"stage file '{path}' does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"stage file '{path}' is a directory — give a text file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read stage file '{path}': {exc}") from None
-    if len(text) > MAX_STAGE_FILE:
-        raise InputError(f"stage file '{path}' is longer than {MAX_STAGE_FILE:,} characters — give one stage per line")
-    return parse_stage_file(text, origin=str(path))

@@ -270,10 +270,17 @@ def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]
 
 def _build_batchnorm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     return st.BatchNorm(
-        name=name, call=call, nd=nd, num_features=a["num_features"], eps=a.get("eps", 1e-5),
+        name=name, call=call, nd=nd, num_features=a.get("num_features"), eps=a.get("eps", 1e-5),
         affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True),
         bias=a.get("bias", True),
     )  # fmt: skip
+
+
+def _build_merge(op: str) -> Callable[..., st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        return st.Merge(name=name, call=call, op=op, dim=a.get("dim", 1))
+
+    return build
 
 
 # --- the layer table ------------------------------------------------------------------------------
@@ -336,6 +343,7 @@ def _layers() -> dict[str, LayerDef]:
                 _build_unpool, nd,
             ),
             LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
+            LayerDef(f"LazyBatchNorm{nd}d", _p(_BN.split(" ", 1)[1]), _build_batchnorm, nd),
             LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
         ]
     table += [
@@ -343,6 +351,9 @@ def _layers() -> dict[str, LayerDef]:
         LayerDef("Flatten", _p("start_dim:int=1 end_dim:int=-1"), _build_flatten),
         LayerDef("Dropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
         LayerDef("Identity", (), _build_passthrough((0, None)), ignores_args=True),
+        LayerDef("Add", (), _build_merge("add")),
+        LayerDef("Mul", (), _build_merge("mul")),
+        LayerDef("Cat", _p("dim:int=1"), _build_merge("cat")),
         LayerDef("ReLU", _p(_INPLACE), _build_activation),
         LayerDef("ReLU6", _p(_INPLACE), _build_activation),
         LayerDef("LeakyReLU", _p("negative_slope:float=0.01 " + _INPLACE), _build_activation),
@@ -388,7 +399,26 @@ def resolve_name(name: str) -> LayerDef | None:
 
 
 def _suggest(word: str, options: Iterable[str]) -> str:
+    """A suggestion only for a likely typo (at most two letters off), never a name that merely looks
+    alike: LayerNorm2d is not a misspelt LazyBatchNorm2d."""
     options = list(options)
     by_key = {_key(o): o for o in options}
-    close = difflib.get_close_matches(_key(word), list(by_key), n=1, cutoff=0.6)
-    return f" — did you mean {by_key[close[0]]}?" if close else ""
+    close = difflib.get_close_matches(_key(word), list(by_key), n=3, cutoff=0.6)
+    typos = [c for c in close if _typo_distance(_key(word), c) <= 2]
+    return f" — did you mean {by_key[typos[0]]}?" if typos else ""
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Damerau–Levenshtein distance (insertions, deletions, substitutions, adjacent swaps)."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]

@@ -13,9 +13,10 @@ Pure Python: no numpy, no torch.
 from cnnops.model.stages.base import SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
 from cnnops.model.stages.convolution import Conv, ConvTranspose
 from cnnops.model.stages.layers import Activation, BatchNorm, Flatten, Linear, Passthrough
+from cnnops.model.stages.merges import Merge
 from cnnops.model.stages.pooling import AdaptivePool, Pool, Unpool
 
 __all__ = [
     "SPATIAL_NAMES", "ReceptiveField", "Shape", "Stage", "fmt_shape", "Conv", "ConvTranspose", "Activation",
-    "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool",
+    "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool", "Merge",
 ]  # fmt: skip

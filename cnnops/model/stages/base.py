@@ -55,6 +55,8 @@ class Stage:
     keeps_layout: ClassVar[bool] = False
     #: a sliding window (or unpooling) that ``--animate`` can draw cell by cell
     animatable: ClassVar[bool] = False
+    #: reads several outputs (Add, Mul, Cat)
+    merges: ClassVar[bool] = False
 
     # --- ranks -------------------------------------------------------------------------------
     @property
@@ -87,6 +89,10 @@ class Stage:
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         """Output shape and formula steps for ``shape``, or the LayerError PyTorch would raise."""
         return shape, []
+
+    def materialize(self, shape: Shape) -> Stage:
+        """The layer as it is once it has seen an input of ``shape`` (a Lazy layer takes its size)."""
+        return self
 
     def weight_shape(self) -> Shape | None:
         """The shape of the weight a layer computes with (None: it has none)."""

@@ -74,8 +74,8 @@ class Conv(Stage):
         self.check_forward_args(empty_batch, no_channels=channels == 0 and self.in_channels == 0)
         if channels != self.in_channels:
             raise LayerError(
-                f"expects {self.in_channels} input channels, got {channels} "
-                f"(input {fmt_shape(shape)}) — set in_channels={channels}"
+                f"expects {self.in_channels} input channels, got {channels} (input {fmt_shape(shape)})",
+                fix=f"set in_channels={channels}",
             )
         lengths = shape[-self.nd:]
         pads = self.pads()
@@ -189,8 +189,8 @@ class ConvTranspose(Stage):
         channels = shape[-self.nd - 1]
         if channels != self.in_channels:
             raise LayerError(
-                f"expects {self.in_channels} input channels, got {channels} "
-                f"(input {fmt_shape(shape)}) — set in_channels={channels}"
+                f"expects {self.in_channels} input channels, got {channels} (input {fmt_shape(shape)})",
+                fix=f"set in_channels={channels}",
             )
         formulas = [
             arithmetic.transposed_length(length, k, s, p, d, op, dim=name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from cnnops.errors import LayerError
@@ -32,12 +32,13 @@ class Linear(Stage):
         if not shape:
             raise LayerError("expects at least a 1-D input, got a scalar")
         if shape[-1] != self.in_features:
-            hint = " — add Flatten before it" if len(shape) > 2 and math.prod(shape[1:]) == self.in_features else (
-                f" — set in_features={shape[-1]}"
+            hint = "add Flatten before it" if len(shape) > 2 and math.prod(shape[1:]) == self.in_features else (
+                f"set in_features={shape[-1]}"
             )
             raise LayerError(
                 f"expects the last dimension to be in_features={self.in_features}, got {shape[-1]} "
-                f"(input {fmt_shape(shape)}){hint}"
+                f"(input {fmt_shape(shape)})",
+                fix=hint,
             )
         return shape[:-1] + (self.out_features,), []
 
@@ -155,7 +156,7 @@ class Passthrough(Stage):
 
 @dataclass(frozen=True, kw_only=True)
 class BatchNorm(Stage):
-    num_features: int
+    num_features: int | None  # None: LazyBatchNorm, sized by its first input
     eps: float = 1e-5
     affine: bool = True
     track_running_stats: bool = True
@@ -183,7 +184,7 @@ class BatchNorm(Stage):
         empty = math.prod(shape) == 0
         if not empty and uses_num_features and shape[1] != self.num_features:
             raise LayerError(
-                f"expects {self.num_features} channels, got {shape[1]} — set num_features={shape[1]}"
+                f"expects {self.num_features} channels, got {shape[1]}", fix=f"set num_features={shape[1]}"
             )
         if not self.track_running_stats:
             # no running statistics: even in eval mode it normalises with the batch's own statistics
@@ -203,8 +204,18 @@ class BatchNorm(Stage):
             )
         return shape, []
 
+    def materialize(self, shape: Shape) -> Stage:
+        if self.num_features is not None:
+            return self
+        if not self.min_rank <= len(shape) <= (self.max_rank or 0):
+            want = "2-D or 3-D" if self.nd == 1 else "4-D (N, C, H, W)"
+            raise LayerError(f"expects a {want} input, got {_rank_text(shape)}")
+        name = self.name.removeprefix("Lazy")
+        given = self.call[self.call.index("(") + 1 : -1]  # the Lazy layer's other arguments
+        return replace(self, name=name, call=f"{name}({shape[1]}{', ' + given if given else ''})", num_features=shape[1])
+
     def params(self) -> int:
-        if not self.affine:
+        if not self.affine or self.num_features is None:
             return 0
         return self.num_features * (2 if self.bias else 1)
 

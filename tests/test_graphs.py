@@ -1,0 +1,324 @@
+"""Networks with branches — residual adds, concatenations, products — against torch itself.
+
+Each building block is written twice: once in cnnops' stage syntax, once as a plain ``torch.nn.Module``
+whose layers are built in the same order (so ``torch.manual_seed`` gives both the same default weights).
+Shapes, parameters, MACs (counted by forward hooks) and values on both engines must agree.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import cnnops
+from cnnops.errors import LayerError, SpecError
+from cnnops.spec import parse_stage_file, parse_stages
+
+
+def hook_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """MACs by forward hooks: conv = output elements × in/groups × kernel area; linear = rows × in × out."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d | nn.Conv1d):
+            total += output.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+        elif isinstance(module, nn.ConvTranspose2d):
+            total += inputs[0].numel() * (module.out_channels // module.groups) * math.prod(module.kernel_size)
+        elif isinstance(module, nn.Linear):
+            total += math.prod(inputs[0].shape[:-1]) * module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(count) for m in model.modules()]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return total
+
+
+class BasicBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.down = nn.Conv2d(8, 16, 1, stride=2, bias=False)
+        self.bn3 = nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(y + self.bn3(self.down(x)))
+
+
+BASIC = ["Conv2d(8, 16, 3, stride=2, padding=1, bias=False)", "bn", "relu", "Conv2d(16, 16, 3, padding=1, bias=False)",
+         "y=bn", "Conv2d(8, 16, 1, stride=2, bias=False)(@input)", "bn", "Add(@y)", "relu"]  # fmt: skip
+
+
+class Bottleneck(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(16, 4, 1, bias=False)
+        self.b = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.c = nn.Conv2d(4, 16, 1, bias=False)
+
+    def forward(self, x):
+        return torch.relu(self.c(torch.relu(self.b(torch.relu(self.a(x))))) + x)
+
+
+BOTTLENECK = ["Conv2d(16, 4, 1, bias=False)", "relu", "Conv2d(4, 4, 3, padding=1, bias=False)", "relu",
+              "Conv2d(4, 16, 1, bias=False)", "Add(@input)", "relu"]  # fmt: skip
+
+
+class DenseBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Conv2d(6, 4, 3, padding=1)
+        self.l2 = nn.Conv2d(10, 4, 3, padding=1)
+
+    def forward(self, x):
+        a = torch.cat([x, self.l1(torch.relu(x))], 1)
+        return torch.cat([a, self.l2(torch.relu(a))], 1)
+
+
+DENSE = ["relu", "f1=Conv2d(6, 4, 3, padding=1)", "a=Cat(@input, @f1)", "relu", "f2=Conv2d(10, 4, 3, padding=1)",
+         "Cat(@a, @f2)"]  # fmt: skip
+
+
+class Inception(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b1 = nn.Conv2d(3, 4, 1)
+        self.b2a = nn.Conv2d(3, 2, 1)
+        self.b2b = nn.Conv2d(2, 4, 3, padding=1)
+        self.b3a = nn.Conv2d(3, 2, 1)
+        self.b3b = nn.Conv2d(2, 4, 5, padding=2)
+        self.b4 = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        b4 = self.b4(nn.functional.max_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([self.b1(x), self.b2b(self.b2a(x)), self.b3b(self.b3a(x)), b4], 1)
+
+
+INCEPTION = ["b1=Conv2d(3, 4, 1)", "Conv2d(3, 2, 1)(@input)", "b2=Conv2d(2, 4, 3, padding=1)",
+             "Conv2d(3, 2, 1)(@input)", "b3=Conv2d(2, 4, 5, padding=2)",
+             "MaxPool2d(3, stride=1, padding=1)(@input)", "b4=Conv2d(3, 4, 1)", "Cat(@b1, @b2, @b3, @b4)"]  # fmt: skip
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Conv2d(8, 2, 1)
+        self.fc2 = nn.Conv2d(2, 8, 1)
+
+    def forward(self, x):
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(nn.functional.adaptive_avg_pool2d(x, 1)))))
+        return x * s
+
+
+SE = ["AdaptiveAvgPool2d(1)", "Conv2d(8, 2, 1)", "relu", "Conv2d(2, 8, 1)", "Sigmoid", "Mul(@input)"]
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.expand = nn.Conv2d(4, 12, 1, bias=False)
+        self.dw = nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False)
+        self.project = nn.Conv2d(12, 4, 1, bias=False)
+
+    def forward(self, x):
+        return x + self.project(nn.functional.relu6(self.dw(nn.functional.relu6(self.expand(x)))))
+
+
+INVERTED = ["Conv2d(4, 12, 1, bias=False)", "ReLU6", "Conv2d(12, 12, 3, padding=1, groups=12, bias=False)", "ReLU6",
+            "Conv2d(12, 4, 1, bias=False)", "Add(@input)"]  # fmt: skip
+
+
+class UNetLevel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Conv2d(2, 4, 3, padding=1)
+        self.down = nn.Conv2d(4, 8, 3, padding=1)
+        self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+        self.dec = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        skip = torch.relu(self.enc(x))
+        y = self.up(torch.relu(self.down(nn.functional.max_pool2d(skip, 2))))
+        return self.dec(torch.cat([y, skip], 1))
+
+
+UNET = ["Conv2d(2, 4, 3, padding=1)", "skip=ReLU", "MaxPool2d(2)", "Conv2d(4, 8, 3, padding=1)", "ReLU",
+        "ConvTranspose2d(8, 4, 2, stride=2)", "Cat(@skip)", "Conv2d(8, 4, 3, padding=1)"]  # fmt: skip
+
+BLOCKS = [
+    ("resnet basic block with downsample", BasicBlock, BASIC, (2, 8, 8, 8)),
+    ("resnet bottleneck", Bottleneck, BOTTLENECK, (1, 16, 6, 6)),
+    ("densenet dense block", DenseBlock, DENSE, (1, 6, 5, 5)),
+    ("inception module", Inception, INCEPTION, (1, 3, 7, 7)),
+    ("squeeze-and-excitation", SqueezeExcite, SE, (2, 8, 5, 5)),
+    ("mobilenet inverted residual", InvertedResidual, INVERTED, (1, 4, 6, 6)),
+    ("u-net level", UNetLevel, UNET, (1, 2, 8, 8)),
+]
+
+
+@pytest.mark.parametrize(("name", "module", "texts", "shape"), BLOCKS, ids=[b[0] for b in BLOCKS])
+def test_block_shapes_params_and_macs_equal_torch(name, module, texts, shape):
+    torch.manual_seed(0)
+    model = module().eval()
+    x = torch.zeros(shape)
+    with torch.no_grad():
+        expected = tuple(model(x).shape)
+    trace = cnnops.trace_shapes(shape, texts)
+    assert trace.output_shape == expected
+    assert trace.total_params == sum(p.numel() for p in model.parameters())
+    assert trace.total_macs == hook_macs(model, x)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize(("name", "module", "texts", "shape"), BLOCKS, ids=[b[0] for b in BLOCKS])
+def test_block_values_equal_torch_on_both_engines(name, module, texts, shape, engine):
+    data = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    torch.manual_seed(0)
+    model = module().eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(data)).numpy()
+    result = cnnops.run_stages(data, texts, engine=engine, seed=0)
+    np.testing.assert_allclose(result.output, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_merges_broadcast_and_concatenate_as_torch():
+    a, b = torch.zeros(2, 3, 1, 5), torch.zeros(3, 4, 1)
+    net = parse_stages(["x=Identity", "y=AdaptiveAvgPool2d((4, 1))", "Mul(@input, @y)"])
+    trace = cnnops.trace_shapes((2, 3, 1, 5), net)
+    assert trace.output_shape == tuple((a * torch.zeros(2, 3, 4, 1)).shape)
+    assert cnnops.trace_shapes((2, 3, 1, 5), ["Cat(@input, @input, dim=-1)"]).output_shape == (2, 3, 1, 10)
+    assert b.shape == (3, 4, 1)
+
+
+@pytest.mark.parametrize(("texts", "message"), [
+    (["Conv2d(3, 8, 3)", "Add(@input)"],
+     "cannot add stage 1's output (1, 8, 6, 6) and the network input (1, 3, 8, 8): sizes 8 and 3 at dimension 1"),
+    (["Conv2d(3, 8, 3)", "Cat(@input)"],
+     "cannot concatenate stage 1's output (1, 8, 6, 6) and the network input (1, 3, 8, 8) on dim 1: every other "
+     "dimension must match, but dimension 2 is 6 and 8"),
+    (["Flatten", "Cat(@input, @1)"], "torch.cat needs inputs of the same rank (4-D and 2-D)"),
+])  # fmt: skip
+def test_mismatched_merges_are_refused_as_torch_refuses_them(texts, message):
+    with pytest.raises(LayerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        cnnops.trace_shapes((1, 3, 8, 8), texts)
+    torch_inputs = [torch.zeros(1, 8, 6, 6), torch.zeros(1, 3, 8, 8)]
+    with pytest.raises(RuntimeError):
+        torch.cat(torch_inputs, 1)
+    with pytest.raises(RuntimeError):
+        torch_inputs[0] + torch_inputs[1]
+
+
+@pytest.mark.parametrize(("texts", "message"), [
+    (["ReLU", "Add(@x)"], "no earlier stage is labelled 'x'"),
+    (["ReLU", "Add(@2)"], "@2 is not an earlier stage"),
+    (["x=ReLU", "x=ReLU"], "the label 'x' already labels stage 1"),
+    (["ReLU", "ReLU()(@input, @1)"], "a layer reads one output"),
+    (["Add(3)"], "Add takes outputs to merge as @references"),
+    (["MaxPool2d(@input)"], "an @reference goes after a layer"),
+])  # fmt: skip
+def test_reference_mistakes_name_the_stage_and_the_fix(texts, message):
+    with pytest.raises(SpecError, match=message):
+        cnnops.trace_shapes((1, 3, 8, 8), texts)
+
+
+def test_json_stages_carry_inputs_and_labels_only_for_graphs():
+    chain = cnnops.trace_shapes((1, 3, 8, 8), ["ReLU", "MaxPool2d(2)"]).as_dict()
+    assert "inputs" not in chain["stages"][0]
+    graph = cnnops.trace_shapes((1, 3, 8, 8), ["a=ReLU", "MaxPool2d(2)", "Conv2d(3, 3, 2, stride=2)(@a)", "Add(@2)"])
+    stages = graph.as_dict()["stages"]
+    assert [s["inputs"] for s in stages] == [[0], [1], [1], [3, 2]]
+    assert stages[0]["label"] == "a" and "label" not in stages[1]
+
+
+def test_receptive_field_is_the_largest_over_paths_and_a_misaligned_skip_is_noted():
+    trace = cnnops.trace_shapes((1, 1, 16, 16), ["a=Conv2d(1, 1, 5, padding=2)", "Conv2d(1, 1, 3, padding=1)(@input)",
+                                                 "Add(@a)"])  # fmt: skip
+    rf = trace.rows[-1].receptive_field
+    assert rf is not None and rf[0].size == 5
+    assert not any("misaligned" in n for n in trace.rows[-1].notes)
+    # a 3×3 stride-2 conv centres its first output on pixel 0, a 2×2 max pool on pixel 0.5
+    shifted = cnnops.trace_shapes((1, 1, 16, 16), ["a=Conv2d(1, 1, 3, stride=2, padding=1)", "MaxPool2d(2)(@input)",
+                                                   "Add(@a)"])  # fmt: skip
+    assert any("misaligned" in n for n in shifted.rows[-1].notes)
+
+
+MODULE_LIST = """Encoder(
+  (blocks): ModuleList(
+    (0-2): 3 x Sequential(
+      (0): Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+      (1): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    )
+  )
+)"""
+
+
+def test_repeated_printed_block_runs_every_time_regression():
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(
+                [nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2)) for _ in range(3)]
+            )
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    model = Encoder()
+    assert str(model) == MODULE_LIST
+    trace = cnnops.trace_shapes((1, 8, 32, 32), MODULE_LIST)
+    assert trace.output_shape == tuple(model(torch.zeros(1, 8, 32, 32)).shape) == (1, 8, 4, 4)
+    assert trace.total_params == sum(p.numel() for p in model.parameters()) == 1752
+
+
+def test_a_printed_block_whose_forward_is_not_shown_is_refused_naming_it():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(self.conv(x)) + x
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3)
+            self.layer = nn.Sequential(Block(), Block())
+
+    with pytest.raises(SpecError, match=r"net.txt line 4: \(0\): Block\( is a block whose forward\(\) the printed "
+                                        r"text does not show"):  # fmt: skip
+        parse_stage_file(str(Net()), origin="net.txt")
+
+
+def test_a_mismatch_in_a_printed_model_blames_forward_not_a_correct_layer():
+    printed = """Net(
+  (conv1): Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1))
+  (conv2): Conv2d(6, 16, kernel_size=(5, 5), stride=(1, 1))
+  (fc1): Linear(in_features=400, out_features=120, bias=True)
+)"""  # the CIFAR tutorial's Net pools in forward(), which the text does not show
+    with pytest.raises(LayerError) as caught:
+        cnnops.trace_shapes((1, 3, 32, 32), printed)
+    message = str(caught.value)
+    assert "set in_features" not in message and "forward()" in message
+
+
+def test_one_line_print_text_and_a_pasted_sequential_are_stages():
+    one_line = ("Net( (conv): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), bias=False) (pool): MaxPool2d("
+                "kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False) )")  # fmt: skip
+    assert [s.call for s in parse_stages([one_line])] == ["Conv2d(1, 4, 3, bias=False)", "MaxPool2d(2, stride=2)"]
+    pasted = "nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 13 * 13, 10))"
+    model = eval(pasted)  # the test's own text, as the tutorial writes it
+    trace = cnnops.trace_shapes((1, 1, 28, 28), [pasted])
+    assert trace.output_shape == tuple(model(torch.zeros(1, 1, 28, 28)).shape)
+    assert trace.total_params == sum(p.numel() for p in model.parameters())
