@@ -1,4 +1,4 @@
-"""The NumPy engine computes what the torch engine computes (property-based, both called directly).
+"""The NumPy engine's functions compute what ``torch.nn.functional`` computes (property-based, both called directly).
 
 Identical to the bit (NaN payloads aside) where PyTorch's CPU kernel is a plain loop: ReLU and the
 other piecewise-linear activations, max pooling (values and indices, ties, NaN), average pooling,
@@ -18,17 +18,18 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as hs
 
 from cnnops.engines import ENGINES, load_engine
 from cnnops.engines import numpy_engine as ne
-from cnnops.engines import torch_engine as te
-from cnnops.errors import LayerError
-from cnnops.run.pipeline import run_pipeline
-from cnnops.spec import parse_stages
+from cnnops.engines.numpy_engine.elementwise import _erfc_nonneg
+from cnnops.errors import SettingError
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TIES = np.array([-1.0, -0.0, 0.0, 1.0, 2.0], dtype=np.float32)
 SPECIAL = np.array([-1.0, -0.0, 0.0, 1.0, 2.0, np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-40, -7.5], dtype=np.float32)
@@ -71,13 +72,24 @@ def close(a, b, scale=1.0, rtol=1e-5):
     np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6 * max(scale, 1.0), equal_nan=True)
 
 
-def both(name, *args, **kwargs):
-    """Run an op on both engines; a configuration torch rejects is not a test case."""
+def t(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def torch_says(op, *args, **kwargs):
+    """``op`` (from torch) on tensors, as NumPy arrays; a configuration torch rejects is not a test case."""
     try:
-        expected = getattr(te, name)(*args, **kwargs)
-    except LayerError:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = op(*args, **kwargs)
+    except (RuntimeError, ValueError, IndexError):
         assume(False)
-    return getattr(ne, name)(*args, **kwargs), expected
+    return tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy()
+
+
+def torch_uniform(generator, shape, bound):
+    """What a layer's default initialisation draws: ``uniform_(-bound, bound)`` on CPU float32."""
+    return torch.empty(shape).uniform_(-bound, bound, generator=generator).numpy()
 
 
 def term_scale(x, w):
@@ -92,19 +104,21 @@ def tuples(nd, lo, hi):
 # ---------------------------------------------------------------- default initialisation
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.integers(-(2**63), 2**64 - 1),
        hs.lists(hs.tuples(hs.integers(1, 1000), hs.sampled_from([1.0, 1 / 3, 0.0, 2.5, 1e-3, 1 / np.sqrt(27)])),
                 min_size=1, max_size=4))  # fmt: skip
 def test_random_is_pytorch_uniform_stream_number_for_number(seed, draws):
-    mine, reference = ne.Random(seed), te.Random(seed)
+    mine, generator = ne.Random(seed), torch.Generator().manual_seed(seed)
     for count, bound in draws:  # successive draws continue the same stream
-        identical(mine.uniform((count,), bound), reference.uniform((count,), bound))
+        identical(mine.uniform((count,), bound), torch_uniform(generator, (count,), bound))
 
 
 def test_random_matches_on_a_multi_million_element_weight_and_keeps_shapes():
-    identical(ne.Random(7).uniform((2048, 1024), 0.01), te.Random(7).uniform((2048, 1024), 0.01))
-    identical(ne.Random(3).uniform((4, 1, 3, 3), 1 / 3), te.Random(3).uniform((4, 1, 3, 3), 1 / 3))
+    for seed, shape, bound in ((7, (2048, 1024), 0.01), (3, (4, 1, 3, 3), 1 / 3)):
+        expected = torch_uniform(torch.Generator().manual_seed(seed), shape, bound)
+        identical(ne.Random(seed).uniform(shape, bound), expected)
     assert ne.Random(3).uniform((0, 5), 1.0).shape == (0, 5)
 
 
@@ -113,12 +127,14 @@ def test_random_under_baseline_kernels_matches_torch_there_too():
     """Without AVX2 PyTorch multiplies and adds separately (no fused multiply-add): both follow."""
     code = textwrap.dedent("""
         import numpy as np
-        from cnnops.engines import numpy_engine as ne, torch_engine as te
+        import torch
+        from cnnops.engines import numpy_engine as ne
         assert not ne.Random.fused
         for seed in range(20):
-            a, b = ne.Random(seed), te.Random(seed)
+            a, g = ne.Random(seed), torch.Generator().manual_seed(seed)
             for n, bound in ((9, 1 / 3), (500, 0.7), (64, 0.05)):
-                assert np.array_equal(a.uniform((n,), bound), b.uniform((n,), bound))
+                expected = torch.empty(n).uniform_(-bound, bound, generator=g).numpy()
+                assert np.array_equal(a.uniform((n,), bound), expected)
     """)
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
@@ -127,6 +143,7 @@ def test_random_under_baseline_kernels_matches_torch_there_too():
 # ---------------------------------------------------------------- convolution
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]), hs.integers(1, 2), hs.integers(1, 2), hs.integers(1, 3),
        hs.sampled_from(["zeros", "reflect", "replicate", "circular"]), hs.booleans())  # fmt: skip
@@ -137,11 +154,15 @@ def test_conv_matches_torch(data, nd, groups, in_per_group, out_per_group, mode,
     pads = tuple((data.draw(hs.integers(0, 2)), data.draw(hs.integers(0, 2))) for _ in range(nd))
     w = values((groups * out_per_group, in_per_group, *kernel), "normal", data.draw(hs.integers(0, 99)))
     b = values((groups * out_per_group,), "normal", 1) if bias else None
-    mine, expected = both("conv", x, w, b, nd=nd, stride=stride, pads=pads, dilation=dilation, groups=groups,
-                          padding_mode=mode)  # fmt: skip
+    flat = [amount for pair in reversed(pads) for amount in pair]  # F.pad lists the last dim first
+    padded = torch_says(F.pad, t(x), flat, mode="constant" if mode == "zeros" else mode)
+    expected = torch_says(F.conv1d if nd == 1 else F.conv2d, t(padded), t(w), b if b is None else t(b), stride, 0,
+                          dilation, groups)  # fmt: skip
+    mine = ne.conv(x, w, b, nd=nd, stride=stride, pads=pads, dilation=dilation, groups=groups, padding_mode=mode)
     close(mine, expected, term_scale(x, w))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]), hs.integers(1, 2), hs.integers(1, 2), hs.integers(1, 2), hs.booleans())
 def test_conv_transpose_matches_torch(data, nd, groups, in_per_group, out_per_group, bias):
@@ -153,8 +174,10 @@ def test_conv_transpose_matches_torch(data, nd, groups, in_per_group, out_per_gr
     output_padding = tuple(data.draw(hs.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     w = values((groups * in_per_group, out_per_group, *kernel), "normal", data.draw(hs.integers(0, 99)))
     b = values((groups * out_per_group,), "normal", 2) if bias else None
-    mine, expected = both("conv_transpose", x, w, b, nd=nd, stride=stride, padding=padding,
-                          output_padding=output_padding, groups=groups, dilation=dilation)  # fmt: skip
+    op = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+    expected = torch_says(op, t(x), t(w), b if b is None else t(b), stride, padding, output_padding, groups, dilation)
+    mine = ne.conv_transpose(x, w, b, nd=nd, stride=stride, padding=padding, output_padding=output_padding,
+                             groups=groups, dilation=dilation)  # fmt: skip
     close(mine, expected, term_scale(x, w))
 
 
@@ -170,6 +193,7 @@ def test_conv_is_cross_correlation_like_torch():
 # ---------------------------------------------------------------- pooling
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]), hs.booleans())
 def test_max_pool_values_and_indices_are_identical(data, nd, ceil_mode):
@@ -177,15 +201,21 @@ def test_max_pool_values_and_indices_are_identical(data, nd, ceil_mode):
     kernel = data.draw(tuples(nd, 1, 4))
     padding = tuple(data.draw(hs.integers(0, k // 2)) for k in kernel)
     stride, dilation = data.draw(tuples(nd, 1, 3)), data.draw(tuples(nd, 1, 3))
-    (y, idx), (ty, tidx) = both("max_pool", x, nd=nd, kernel_size=kernel, stride=stride, padding=padding,
-                                dilation=dilation, ceil_mode=ceil_mode)  # fmt: skip
+    ty, tidx = torch_says(F.max_pool1d if nd == 1 else F.max_pool2d, t(x), kernel, stride, padding, dilation,
+                          ceil_mode=ceil_mode, return_indices=True)  # fmt: skip
+    y, idx = ne.max_pool(x, nd=nd, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+                         ceil_mode=ceil_mode)  # fmt: skip
     identical(y, ty)
     identical(idx, tidx)
 
 
 def _pool1(x, **kw):
     args = dict(nd=1, kernel_size=(3,), stride=(1,), padding=(0,), dilation=(1,), ceil_mode=False) | kw
-    mine, expected = ne.max_pool(np.array([x], np.float32), **args), te.max_pool(np.array([x], np.float32), **args)
+    x = np.array([x], np.float32)
+    mine = ne.max_pool(x, **args)
+    expected = F.max_pool1d(t(x), args["kernel_size"], args["stride"], args["padding"], args["dilation"],
+                            ceil_mode=args["ceil_mode"], return_indices=True)  # fmt: skip
+    expected = [e.numpy() for e in expected]
     identical(mine[0], expected[0])
     identical(mine[1], expected[1])
     return mine[0][0].tolist(), mine[1][0].tolist()
@@ -210,6 +240,7 @@ def test_max_pool_negative_zero_keeps_its_sign_and_loses_a_tie_to_the_earlier_ze
     assert _pool1([-0.0, 0.0, -0.0, -1.0], kernel_size=(2,)) == ([-0.0, 0.0, -0.0], [0, 1, 2])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]), hs.booleans(), hs.booleans(), hs.sampled_from([None, 3, -2, 1]))
 def test_avg_pool_is_identical_including_divisor_rules(data, nd, ceil_mode, count_include_pad, divisor_override):
@@ -217,9 +248,14 @@ def test_avg_pool_is_identical_including_divisor_rules(data, nd, ceil_mode, coun
     kernel = data.draw(tuples(nd, 1, 4))
     padding = tuple(data.draw(hs.integers(0, k // 2)) for k in kernel)
     stride = data.draw(tuples(nd, 1, 3))
-    mine, expected = both("avg_pool", x, nd=nd, kernel_size=kernel, stride=stride, padding=padding,
-                          ceil_mode=ceil_mode, count_include_pad=count_include_pad,
-                          divisor_override=divisor_override if nd == 2 else None)  # fmt: skip
+    if nd == 1:  # AvgPool1d has no divisor_override in PyTorch
+        divisor_override = None
+        expected = torch_says(F.avg_pool1d, t(x), kernel, stride, padding, ceil_mode, count_include_pad)
+    else:
+        expected = torch_says(F.avg_pool2d, t(x), kernel, stride, padding, ceil_mode, count_include_pad,
+                              divisor_override)  # fmt: skip
+    mine = ne.avg_pool(x, nd=nd, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                       count_include_pad=count_include_pad, divisor_override=divisor_override)  # fmt: skip
     identical(mine, expected)
 
 
@@ -230,24 +266,28 @@ def test_avg_pool_divisor_counts_padding_but_not_the_ceil_overhang():
     assert ne.avg_pool(x, count_include_pad=False, **args).tolist() == [[1.5, 3.0, 5.0, 6.0]]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]))
 def test_adaptive_avg_pool_matches_torch(data, nd):
     x = data.draw(tensors(nd, kinds=("normal", "ties", "large", "special"), max_side=12))
     size = data.draw(tuples(nd, 0, 14))
-    mine, expected = both("adaptive_avg_pool", x, nd=nd, output_size=size)
+    expected = torch_says(F.adaptive_avg_pool1d if nd == 1 else F.adaptive_avg_pool2d, t(x), size)
+    mine = ne.adaptive_avg_pool(x, nd=nd, output_size=size)
     if all(o == 1 for o in size):  # PyTorch's mean (vectorised sum) there
         close(mine, expected, float(np.abs(x[np.isfinite(x)]).max(initial=1)))
     else:
         identical(mine, expected)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]))
 def test_adaptive_max_pool_values_and_indices_are_identical(data, nd):
     x = data.draw(tensors(nd, max_side=12))
     size = data.draw(tuples(nd, 0, 14))
-    (y, idx), (ty, tidx) = both("adaptive_max_pool", x, nd=nd, output_size=size)
+    ty, tidx = torch_says(F.adaptive_max_pool1d if nd == 1 else F.adaptive_max_pool2d, t(x), size, return_indices=True)
+    y, idx = ne.adaptive_max_pool(x, nd=nd, output_size=size)
     identical(y, ty)
     identical(idx, tidx)
 
@@ -260,23 +300,24 @@ def test_adaptive_bins_repeat_when_the_output_is_larger():
 
 def test_adaptive_avg_pool_to_one_takes_any_rank():
     x = values((2, 1, 3, 4, 5), "normal", 0)
-    close(ne.adaptive_avg_pool(x, nd=2, output_size=(1, 1)), te.adaptive_avg_pool(x, nd=2, output_size=(1, 1)))
+    close(ne.adaptive_avg_pool(x, nd=2, output_size=(1, 1)), F.adaptive_avg_pool2d(t(x), (1, 1)).numpy())
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]))
 def test_unpool_of_a_max_pool_is_identical(data, nd):
     x = data.draw(tensors(nd, min_side=2, max_side=9))
     kernel, stride = data.draw(tuples(nd, 1, 3)), data.draw(tuples(nd, 1, 3))
     zero = (0,) * nd
-    y, idx = both("max_pool", x, nd=nd, kernel_size=kernel, stride=stride, padding=zero, dilation=(1,) * nd,
-                  ceil_mode=False)[1]  # fmt: skip
+    y, idx = torch_says(F.max_pool1d if nd == 1 else F.max_pool2d, t(x), kernel, stride, return_indices=True)
     size = x.shape[-nd:]
-    mine, expected = both("max_unpool", y, idx, nd=nd, kernel_size=kernel, stride=stride, padding=zero,
-                          output_size=size)  # fmt: skip
+    expected = torch_says(F.max_unpool1d if nd == 1 else F.max_unpool2d, t(y), t(idx), kernel, stride, zero, size)
+    mine = ne.max_unpool(y, idx, nd=nd, kernel_size=kernel, stride=stride, padding=zero, output_size=size)
     identical(mine, expected)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]))
 def test_unpool_with_repeated_indices_keeps_the_last_write_like_serial_torch(data, nd):
@@ -289,16 +330,18 @@ def test_unpool_with_repeated_indices_keeps_the_last_write_like_serial_torch(dat
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        mine, expected = both("max_unpool", x, idx, nd=nd, kernel_size=kernel, stride=kernel, padding=(0,) * nd,
-                              output_size=size)  # fmt: skip
+        expected = torch_says(F.max_unpool1d if nd == 1 else F.max_unpool2d, t(x), t(idx), kernel, kernel,
+                              (0,) * nd, size)  # fmt: skip
     finally:
         torch.set_num_threads(threads)
+    mine = ne.max_unpool(x, idx, nd=nd, kernel_size=kernel, stride=kernel, padding=(0,) * nd, output_size=size)
     identical(mine, expected)
 
 
 # ---------------------------------------------------------------- linear, batch norm, activations
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.integers(1, 3), hs.integers(1, 40), hs.integers(1, 6), hs.booleans(), hs.sampled_from(["normal", "large", "nonfinite"]),
        hs.integers(0, 999))  # fmt: skip
@@ -307,15 +350,38 @@ def test_linear_matches_torch(rank, in_features, out_features, bias, kind, seed)
     x = values(shape, kind, seed)
     w = values((out_features, in_features), "normal", seed + 1)
     b = values((out_features,), "normal", seed + 2) if bias else None
-    close(ne.linear(x, w, b), te.linear(x, w, b), term_scale(x, w))
+    close(ne.linear(x, w, b), torch_says(F.linear, t(x), t(w), b if b is None else t(b)), term_scale(x, w))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]), hs.sampled_from([1e-5, 1e-3, 0.1]))
-def test_batch_norm_is_identical(data, nd, eps):
+def test_batch_norm_with_fresh_running_statistics_is_identical(data, nd, eps):
     x = data.draw(tensors(nd))
     x = x if x.ndim == nd + 2 else x[None]
-    identical(ne.batch_norm(x, eps=eps), te.batch_norm(x, eps=eps))
+    layer = (torch.nn.BatchNorm1d if nd == 1 else torch.nn.BatchNorm2d)(x.shape[1], eps=eps)
+    identical(ne.batch_norm(x, eps=eps), torch_says(layer.eval(), t(x)))
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(hs.data(), hs.sampled_from([1, 2]), hs.sampled_from([1e-5, 1e-3, 0.1]))
+def test_batch_norm_without_running_statistics_normalises_with_the_batch_like_torch(data, nd, eps):
+    # squares that stay finite in float32: near FLT_MAX the two differ (the xfail below)
+    x = data.draw(tensors(nd, kinds=("normal", "ties", "nonfinite", "large")))
+    x = x if x.ndim == nd + 2 else x[None]
+    layer = (torch.nn.BatchNorm1d if nd == 1 else torch.nn.BatchNorm2d)(x.shape[1], eps=eps, track_running_stats=False)
+    expected = torch_says(layer.eval(), t(x))
+    close(ne.batch_norm(x, eps=eps, batch_stats=True), expected)
+
+
+@pytest.mark.xfail(strict=True, reason="known difference: torch's float32 batch variance overflows to inf near FLT_MAX "
+                   "and the output is 0; the NumPy engine's float64 statistics give ±1")  # fmt: skip
+def test_batch_norm_with_batch_statistics_near_float32_overflow_matches_torch():
+    x = np.array([[[-3e38, -0.0]]], np.float32)
+    with torch.no_grad():
+        expected = torch.nn.BatchNorm1d(1, track_running_stats=False).eval()(t(x)).numpy()
+    identical(ne.batch_norm(x, eps=1e-5, batch_stats=True), expected)
 
 
 PIECEWISE = [("ReLU", {}), ("ReLU6", {}), ("LeakyReLU", {"negative_slope": 0.01}), ("LeakyReLU", {"negative_slope": 0.2}),
@@ -325,77 +391,73 @@ SMOOTH = [("ELU", {"alpha": 1.0}), ("ELU", {"alpha": 0.5}), ("GELU", {"approxima
           ("Softplus", {"beta": 1.0, "threshold": 20.0}), ("Softplus", {"beta": 2.0, "threshold": 5.0})]  # fmt: skip
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]), hs.sampled_from(PIECEWISE))
 def test_piecewise_linear_activations_are_identical(data, nd, activation):
     x = data.draw(tensors(nd, kinds=("normal", "ties", "special", "large")))
     name, options = activation
-    identical(ne.activation(name, x, options), te.activation(name, x, options))
+    identical(ne.activation(name, x, options), torch_says(getattr(torch.nn, name)(**options), t(x)))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.sampled_from([1, 2]), hs.sampled_from(SMOOTH))
 def test_smooth_activations_match_torch(data, nd, activation):
     x = data.draw(tensors(nd, kinds=("normal", "ties", "special", "large")))
     name, options = activation
-    close(ne.activation(name, x, options), te.activation(name, x, options))
+    close(ne.activation(name, x, options), torch_says(getattr(torch.nn, name)(**options), t(x)))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.integers(1, 4), hs.sampled_from(["Softmax", "LogSoftmax"]))
 def test_softmax_matches_torch_including_the_implicit_dim(data, rank, name):
     shape = tuple(data.draw(hs.integers(1, 4)) for _ in range(rank))
     x = values(shape, data.draw(hs.sampled_from(["normal", "ties", "special", "large"])), data.draw(hs.integers(0, 99)))
     dim = data.draw(hs.sampled_from([None, *range(-rank, rank)]))
-    close(ne.activation(name, x, {"dim": dim}), te.activation(name, x, {"dim": dim}))
+    close(ne.activation(name, x, {"dim": dim}), torch_says(getattr(torch.nn, name)(dim=dim), t(x)))
 
 
 def test_erfc_behind_gelu_has_float32_accuracy_in_both_tails():
     z = np.linspace(0, 26, 20001)
     reference = np.array([math.erfc(v) for v in z])
-    assert np.max(np.abs(ne._erfc_nonneg(z) - reference) / reference) < 1.2e-7
+    assert np.max(np.abs(_erfc_nonneg(z) - reference) / reference) < 1.2e-7
 
 
 def test_relu_keeps_negative_zero_and_nan_like_torch():
     x = np.array([-0.0, 0.0, np.nan, -np.inf, np.inf, -2.0, 3.0], np.float32)
-    identical(ne.activation("ReLU", x, {}), te.activation("ReLU", x, {}))
+    identical(ne.activation("ReLU", x, {}), F.relu(t(x)).numpy())
     x = np.repeat(x[None], 600, axis=0)  # the vectorised path too
-    identical(ne.activation("ReLU", x, {}), te.activation("ReLU", x, {}))
+    identical(ne.activation("ReLU", x, {}), F.relu(t(x)).numpy())
 
 
-# ---------------------------------------------------------------- the whole pipeline
-
-
-CHAINS = [
-    ((1, 1, 9, 9), ["Conv2d(1, 4, 3, padding=1)", "ReLU", "MaxPool2d(2, stride=1)", "MaxUnpool2d(2, stride=1)",
-                    "AvgPool2d(3, stride=2, padding=1, ceil_mode=True)"]),
-    ((2, 7, 7), ["Conv2d(2, 4, 3, padding='same', padding_mode='reflect', groups=2)", "GELU", "BatchNorm2d(4)",
-                 "MaxPool2d(3, stride=2, padding=1, dilation=1, ceil_mode=True)", "AdaptiveAvgPool2d((3, 5))",
-                 "Flatten", "Linear(60, 6)", "Softmax(dim=-1)"]),
-    ((2, 3, 11), ["Conv1d(3, 6, 3, stride=2, padding_mode='circular', padding=1)", "LeakyReLU(0.1)",
-                  "AdaptiveMaxPool1d(4)", "ConvTranspose1d(6, 2, 3, stride=2, output_padding=1)", "Tanh",
-                  "AvgPool1d(2)", "Flatten", "Linear(10, 3)", "LogSoftmax(dim=1)"]),
-    ((1, 3, 8, 8), ["ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)", "SiLU",
-                    "AdaptiveMaxPool2d(5)", "AdaptiveAvgPool2d(1)", "Flatten", "Linear(2, 4)"]),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("shape, texts", CHAINS)
-@pytest.mark.parametrize("kind", ["normal", "ties"])
-def test_pipeline_on_numpy_equals_pipeline_on_torch(shape, texts, kind):
-    data = values(shape, kind, 11)
-    mine = run_pipeline(data, parse_stages(texts), seed=5, engine="numpy")
-    expected = run_pipeline(data, parse_stages(texts), seed=5, engine="torch")
-    assert mine.engine == "numpy"
-    for a, b in zip(mine.results, expected.results, strict=True):
-        for field in ("weight", "bias", "indices"):  # default weights: the same numbers as torch
-            if getattr(b, field) is not None:
-                identical(getattr(a, field), getattr(b, field))
-        close(a.output, b.output, 10.0)
+# ---------------------------------------------------------------- the engine as the pipeline loads it
 
 
 def test_numpy_engine_is_registered():
     assert "numpy" in ENGINES and load_engine("numpy") is ne
+
+
+def test_an_unknown_engine_is_a_setting_error_in_library_words():
+    with pytest.raises(SettingError, match="unknown engine 'jax' — choose one of: numpy, torch") as caught:
+        load_engine("jax")
+    assert "--" not in str(caught.value)
+
+
+def test_auto_picks_numpy_for_a_small_input_when_torch_is_not_imported():
+    """The default users get. (In this test process torch is imported, so ``auto`` would pick torch.)"""
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from cnnops.run.pipeline import run_pipeline
+        from cnnops.spec import parse_stages
+        x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+        result = run_pipeline(x, parse_stages(["Conv2d(2, 3, 3)", "ReLU()", "AdaptiveAvgPool2d(1)"]), engine="auto")
+        print(result.engine, "torch" in sys.modules)
+    """)
+    run = subprocess.run([sys.executable, "-c", code], check=True, timeout=60, capture_output=True, text=True)
+    assert run.stdout.split() == ["numpy", "False"]
 
 
 def test_numpy_engine_computes_nan_and_inf_without_warnings():

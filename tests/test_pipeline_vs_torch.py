@@ -1,10 +1,12 @@
-"""Every stage kind computed by the pipeline equals torch.nn on the same input (property-based).
+"""Every stage kind computed by the pipeline, on each engine, equals torch.nn on the same input (property-based).
 
-Weights not given come from PyTorch's default initialisation under the seed, so the reference is
-simply ``torch.manual_seed(seed)`` followed by building the same nn modules in order.
+The reference is plain PyTorch built from the very stage texts the test writes (``torch.nn.`` + text),
+nothing from cnnops. Weights not given come from PyTorch's default initialisation under the seed, so
+the reference is simply ``torch.manual_seed(seed)`` followed by building the same nn modules in order.
 """
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -12,11 +14,18 @@ import torch
 from hypothesis import assume, currently_in_test_context, given, settings
 from hypothesis import strategies as hs
 
+from cnnops.errors import CnnopsError
 from cnnops.model.trace import trace_shapes
 from cnnops.run.pipeline import run_pipeline
-from cnnops.spec import parse_stage, parse_stages
+from cnnops.spec import parse_stages
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+MAX_POOLS = (torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool2d)
+UNPOOLS = (torch.nn.MaxUnpool1d, torch.nn.MaxUnpool2d)
+WEIGHTED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.Linear)
 
 
 @hs.composite
@@ -37,159 +46,219 @@ def tensors(draw, rank_min=3, rank_max=4, channels=None, min_side=1, max_side=9,
     return data
 
 
+@dataclass
+class Step:
+    """One reference module and what it gave."""
+
+    module: torch.nn.Module
+    output: np.ndarray
+    indices: np.ndarray | None = None
+
+
 def torch_reference(texts, data, seed):
-    """Build the nn modules from their PyTorch text in a fresh seeded state and run them."""
+    """Build ``torch.nn.<text>`` for each of the test's own stage texts in a fresh seeded state and run
+    them in evaluation mode. Max pools also return their indices, which a later MaxUnpool takes."""
     torch.manual_seed(seed)
-    modules = [eval(f"torch.nn.{parse_stage(t).call}") for t in texts]  # test-only oracle
-    x = torch.from_numpy(data.copy())
+    modules = [eval("torch.nn." + text) for text in texts]  # the test's literals: a test-only oracle
+    x, indices, steps = torch.from_numpy(data.copy()), None, []
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for m in modules:
             m.eval()
-            x = m(x)
-    return x.numpy()
+            if isinstance(m, MAX_POOLS):
+                m.return_indices = True
+                x, indices = m(x)
+                steps.append(Step(m, x.numpy(), indices.numpy()))
+                continue
+            x = m(x, indices) if isinstance(m, UNPOOLS) else m(x)
+            steps.append(Step(m, x.numpy()))
+    return steps
 
 
-def check_against_torch(texts, data, seed=0, rtol=1e-5, atol=1e-6):
+def check_against_torch(texts, data, engine, seed=0, rtol=1e-5, atol=1e-6):
+    """The pipeline's output, max-pool indices and default weights equal the reference's. A chain the
+    shape model refuses is not a test case here (test_shape_vs_torch checks refusals against torch)."""
     trace = trace_shapes(data.shape, parse_stages(texts))
     if currently_in_test_context():
         assume(trace.error is None)
     else:
         assert trace.error is None, trace.error
-    result = run_pipeline(data, parse_stages(texts), seed=seed)
-    expected = torch_reference(texts, data, seed)
+    result = run_pipeline(data, parse_stages(texts), seed=seed, engine=engine)
+    assert result.engine == engine
+    steps = torch_reference(texts, data, seed)
+    for mine, step in zip(result.results, steps, strict=True):
+        if isinstance(step.module, WEIGHTED):  # default weights: the same numbers as torch
+            np.testing.assert_array_equal(mine.weight, step.module.weight.detach().numpy())
+            if step.module.bias is not None:
+                np.testing.assert_array_equal(mine.bias, step.module.bias.detach().numpy())
+        if step.indices is not None:
+            np.testing.assert_array_equal(mine.indices, step.indices)
+    expected = steps[-1].output
     assert result.output.shape == expected.shape
     np.testing.assert_allclose(result.output, expected, rtol=rtol, atol=atol, equal_nan=True)
     return result
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(), hs.integers(1, 4), hs.integers(1, 4), hs.integers(1, 3), hs.sampled_from([0, 1, 2, "'same'", "'valid'"]),
        hs.integers(1, 2), hs.sampled_from(["zeros", "reflect", "replicate", "circular"]), hs.booleans(),
        hs.integers(0, 1000))  # fmt: skip
-def test_conv2d_with_default_init_equals_torch(data, out_c, k, s, p, d, mode, bias, seed):
+def test_conv2d_with_default_init_equals_torch(engine, data, out_c, k, s, p, d, mode, bias, seed):
     c = data.shape[-3]
     if p in ("'same'",):
         s = 1
     text = f"Conv2d({c}, {out_c}, {k}, stride={s}, padding={p}, dilation={d}, bias={bias}, padding_mode='{mode}')"
-    check_against_torch([text], data, seed)
+    check_against_torch([text], data, engine, seed)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=2, rank_max=3, max_side=12), hs.integers(1, 4), hs.integers(1, 5), hs.integers(1, 3),
        hs.integers(0, 2), hs.integers(1, 3), hs.integers(0, 1000))  # fmt: skip
-def test_conv1d_with_groups_equals_torch(data, out_mult, k, s, p, d, seed):
+def test_conv1d_with_groups_equals_torch(engine, data, out_mult, k, s, p, d, seed):
     c = data.shape[-2]
     text = f"Conv1d({c}, {c * out_mult}, {k}, stride={s}, padding={p}, dilation={d}, groups={c})"
-    check_against_torch([text], data, seed)
+    check_against_torch([text], data, engine, seed)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(), hs.integers(1, 3), hs.integers(1, 3), hs.integers(1, 3), hs.integers(0, 1), hs.integers(0, 2),
        hs.integers(0, 1000))  # fmt: skip
-def test_conv_transpose2d_equals_torch(data, out_c, k, s, p, op, seed):
+def test_conv_transpose2d_equals_torch(engine, data, out_c, k, s, p, op, seed):
     c = data.shape[-3]
     text = f"ConvTranspose2d({c}, {out_c}, {k}, stride={s}, padding={p}, output_padding={op})"
-    check_against_torch([text], data, seed)
+    check_against_torch([text], data, engine, seed)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(ties=True), hs.integers(1, 4), hs.integers(1, 3), hs.integers(0, 2), hs.integers(1, 2), hs.booleans())
-def test_max_pool2d_values_and_indices_equal_torch_including_ties(data, k, s, p, d, ceil):
-    text = f"MaxPool2d({k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil})"
-    result = check_against_torch([text], data)
-    _, idx = torch.nn.functional.max_pool2d(torch.from_numpy(data), k, s, p, d, ceil_mode=ceil, return_indices=True)
-    np.testing.assert_array_equal(result.output_indices, idx.numpy())
+def test_max_pool2d_values_and_indices_equal_torch_including_ties(engine, data, k, s, p, d, ceil):
+    check_against_torch([f"MaxPool2d({k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil})"], data, engine)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=2, rank_max=3, max_side=12, ties=True), hs.integers(1, 4), hs.integers(1, 3),
        hs.integers(0, 2), hs.integers(1, 2), hs.booleans())  # fmt: skip
-def test_max_pool1d_values_and_indices_equal_torch(data, k, s, p, d, ceil):
-    text = f"MaxPool1d({k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil})"
-    result = check_against_torch([text], data)
-    _, idx = torch.nn.functional.max_pool1d(torch.from_numpy(data), k, s, p, d, ceil_mode=ceil, return_indices=True)
-    np.testing.assert_array_equal(result.output_indices, idx.numpy())
+def test_max_pool1d_values_and_indices_equal_torch(engine, data, k, s, p, d, ceil):
+    check_against_torch([f"MaxPool1d({k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil})"], data, engine)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(), hs.integers(1, 4), hs.integers(1, 3), hs.integers(0, 2), hs.booleans(), hs.booleans(),
        hs.sampled_from([None, 3, -2, 1]))  # fmt: skip
-def test_avg_pool2d_equals_torch(data, k, s, p, ceil, cip, div):
+def test_avg_pool2d_equals_torch(engine, data, k, s, p, ceil, cip, div):
     text = f"AvgPool2d({k}, stride={s}, padding={p}, ceil_mode={ceil}, count_include_pad={cip}, divisor_override={div})"
-    check_against_torch([text], data)
+    check_against_torch([text], data, engine)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=2, rank_max=3, max_side=12), hs.integers(1, 4), hs.integers(1, 3), hs.integers(0, 2),
        hs.booleans(), hs.booleans())  # fmt: skip
-def test_avg_pool1d_equals_torch(data, k, s, p, ceil, cip):
-    check_against_torch([f"AvgPool1d({k}, stride={s}, padding={p}, ceil_mode={ceil}, count_include_pad={cip})"], data)
+def test_avg_pool1d_equals_torch(engine, data, k, s, p, ceil, cip):
+    text = f"AvgPool1d({k}, stride={s}, padding={p}, ceil_mode={ceil}, count_include_pad={cip})"
+    check_against_torch([text], data, engine)
 
 
+@pytest.mark.slow
 @SETTINGS
-@given(tensors(ties=True), hs.sampled_from(["1", "2", "(3, 5)", "(None, 2)", "(10, 1)"]), hs.sampled_from(["Avg", "Max"]))
-def test_adaptive_pool2d_equals_torch(data, size, kind):
-    result = check_against_torch([f"Adaptive{kind}Pool2d({size})"], data)
-    if kind == "Max":
-        out_size = result.output.shape[-2:]
-        _, idx = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(data), out_size, return_indices=True)
-        np.testing.assert_array_equal(result.output_indices, idx.numpy())
+@given(
+    tensors(ties=True), hs.sampled_from(["1", "2", "(3, 5)", "(None, 2)", "(10, 1)"]), hs.sampled_from(["Avg", "Max"])
+)
+def test_adaptive_pool2d_equals_torch(engine, data, size, kind):
+    check_against_torch([f"Adaptive{kind}Pool2d({size})"], data, engine)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=2, rank_max=3, max_side=12, ties=True), hs.integers(1, 14), hs.sampled_from(["Avg", "Max"]))
-def test_adaptive_pool1d_equals_torch(data, size, kind):
-    check_against_torch([f"Adaptive{kind}Pool1d({size})"], data)
+def test_adaptive_pool1d_equals_torch(engine, data, size, kind):
+    check_against_torch([f"Adaptive{kind}Pool1d({size})"], data, engine)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(ties=True, min_side=2), hs.integers(1, 3), hs.integers(1, 3))
-def test_max_pool_then_unpool_restores_values_at_saved_indices(data, k, s):
+def test_max_pool_then_unpool_restores_values_at_the_pool_input_size(engine, data, k, s):
+    """cnnops gives a MaxUnpool after a max pool that pool's input size, as ``output_size=x.shape``."""
     texts = [f"MaxPool2d({k}, stride={s})", f"MaxUnpool2d({k}, stride={s})"]
     trace = trace_shapes(data.shape, parse_stages(texts))
     assume(trace.error is None)
-    result = run_pipeline(data, parse_stages(texts))
+    result = run_pipeline(data, parse_stages(texts), engine=engine)
     x = torch.from_numpy(data)
     y, idx = torch.nn.functional.max_pool2d(x, k, s, return_indices=True)
     expected = torch.nn.functional.max_unpool2d(y, idx, k, s, output_size=data.shape[-2:])
     np.testing.assert_array_equal(result.output, expected.numpy())
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=1, rank_max=3, max_side=6), hs.integers(1, 5), hs.booleans(), hs.integers(0, 1000))
-def test_linear_with_default_init_equals_torch(data, out_f, bias, seed):
+def test_linear_with_default_init_equals_torch(engine, data, out_f, bias, seed):
     data = data.reshape(-1, data.shape[-1]) if data.ndim > 1 else data
-    check_against_torch([f"Linear({data.shape[-1]}, {out_f}, bias={bias})"], data, seed)
+    check_against_torch([f"Linear({data.shape[-1]}, {out_f}, bias={bias})"], data, engine, seed)
 
 
 ACTIVATIONS = ["ReLU()", "ReLU6()", "LeakyReLU(0.2)", "ELU(alpha=0.5)", "GELU()", "GELU(approximate='tanh')",
                "SiLU()", "Mish()", "Hardswish()", "Sigmoid()", "Tanh()", "Softplus(beta=2.0)", "Softmax(dim=1)",
-               "LogSoftmax(dim=-1)", "Softmax()", "Dropout(0.3)", "Identity()", "BatchNorm2d(2)"]  # fmt: skip
+               "LogSoftmax(dim=-1)", "Softmax()", "Dropout(0.3)", "Identity()", "BatchNorm2d(2)",
+               "BatchNorm2d(2, track_running_stats=False)"]  # fmt: skip
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=4, rank_max=4, channels=2), hs.sampled_from(ACTIVATIONS))
-def test_activations_and_shape_keeping_layers_equal_torch(data, text):
-    check_against_torch([text], data)
+def test_activations_and_shape_keeping_layers_equal_torch(engine, data, text):
+    check_against_torch([text], data, engine)
 
 
-def test_nan_and_inf_propagate_like_torch():
+def test_nan_and_inf_propagate_like_torch(engine):
     data = np.array([[[[1.0, np.nan, -np.inf, 3.0], [np.inf, 0.0, -0.0, 2.0]]]], dtype=np.float32)
     for texts in (["ReLU()"], ["MaxPool2d(2)"], ["AvgPool2d(2)"], ["AdaptiveMaxPool2d(1)"], ["Sigmoid()"]):
-        check_against_torch(texts, data)
+        check_against_torch(texts, data, engine)
 
 
-def test_a_whole_chain_equals_the_same_torch_model_under_the_seed():
+def test_a_whole_chain_equals_the_same_torch_model_under_the_seed(engine):
     data = np.random.default_rng(3).standard_normal((1, 1, 12, 12)).astype(np.float32)
     texts = ["Conv2d(1, 4, 3, padding=1)", "ReLU()", "MaxPool2d(2)", "Conv2d(4, 8, 3)", "ReLU()",
              "AdaptiveMaxPool2d(2)", "Flatten()", "Linear(32, 5)"]  # fmt: skip
-    check_against_torch(texts, data, seed=42)
+    check_against_torch(texts, data, engine, seed=42)
 
 
-def test_given_weights_keep_later_default_weights_aligned_with_torch():
+CHAINS = [
+    ((1, 1, 9, 9), ["Conv2d(1, 4, 3, padding=1)", "ReLU()", "MaxPool2d(2, stride=1)", "MaxUnpool2d(2, stride=1)",
+                    "AvgPool2d(3, stride=2, padding=1, ceil_mode=True)"]),
+    ((1, 2, 7, 7), ["Conv2d(2, 4, 3, padding='same', padding_mode='reflect', groups=2)", "GELU()", "BatchNorm2d(4)",
+                    "MaxPool2d(3, stride=2, padding=1, dilation=1, ceil_mode=True)", "AdaptiveAvgPool2d((3, 5))",
+                    "Flatten()", "Linear(60, 6)", "Softmax(dim=-1)"]),
+    ((2, 7, 7), ["Conv2d(2, 4, 3, padding='same', padding_mode='reflect', groups=2)", "GELU()",
+                 "MaxPool2d(3, stride=2, padding=1, dilation=1, ceil_mode=True)", "AdaptiveAvgPool2d((3, 5))",
+                 "Softmax(dim=-1)"]),
+    ((2, 3, 11), ["Conv1d(3, 6, 3, stride=2, padding_mode='circular', padding=1)", "LeakyReLU(0.1)",
+                  "AdaptiveMaxPool1d(4)", "ConvTranspose1d(6, 2, 3, stride=2, output_padding=1)", "Tanh()",
+                  "AvgPool1d(2)", "Flatten()", "Linear(10, 3)", "LogSoftmax(dim=1)"]),
+    ((1, 3, 8, 8), ["ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)", "SiLU()",
+                    "AdaptiveMaxPool2d(5)", "AdaptiveAvgPool2d(1)", "Flatten()", "Linear(2, 4)"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape, texts", CHAINS)
+@pytest.mark.parametrize("ties", [False, True])
+def test_chains_of_every_kind_equal_torch_stage_by_stage(engine, shape, texts, ties):
+    rng = np.random.default_rng(11)
+    data = rng.choice(np.float32([-1, -0.0, 0, 1, 2]), shape) if ties else rng.standard_normal(shape, np.float32)
+    check_against_torch(texts, data, engine, seed=5, rtol=1e-5, atol=1e-5)
+
+
+def test_given_weights_keep_later_default_weights_aligned_with_torch(engine):
     data = np.random.default_rng(5).standard_normal((1, 1, 6, 6)).astype(np.float32)
-    result = run_pipeline(data, parse_stages(["Conv2d(1, 1, 3, weight='gx')", "Conv2d(1, 2, 3)"]), seed=9)
+    texts = ["Conv2d(1, 1, 3, weight='gx')", "Conv2d(1, 2, 3)"]  # weight='gx': cnnops' named kernel, no draw
+    result = run_pipeline(data, parse_stages(texts), seed=9, engine=engine)
     torch.manual_seed(9)
     first, second = torch.nn.Conv2d(1, 1, 3), torch.nn.Conv2d(1, 2, 3)
     np.testing.assert_array_equal(result.results[1].weight, second.weight.detach().numpy())
@@ -197,10 +266,18 @@ def test_given_weights_keep_later_default_weights_aligned_with_torch():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 1234])
-def test_default_weights_are_exactly_pytorch_init_under_the_seed(seed):
-    result = run_pipeline(np.zeros((1, 3, 5, 5), np.float32), parse_stages(["Conv2d(3, 4, 3)", "Flatten", "Linear(36, 2)"]), seed=seed)
+def test_default_weights_are_exactly_pytorch_init_under_the_seed(engine, seed):
+    texts = ["Conv2d(3, 4, 3)", "Flatten()", "Linear(36, 2)"]
+    result = run_pipeline(np.zeros((1, 3, 5, 5), np.float32), parse_stages(texts), seed=seed, engine=engine)
     torch.manual_seed(seed)
     conv, lin = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(36, 2)
     np.testing.assert_array_equal(result.results[0].weight, conv.weight.detach().numpy())
     np.testing.assert_array_equal(result.results[0].bias, conv.bias.detach().numpy())
     np.testing.assert_array_equal(result.results[2].weight, lin.weight.detach().numpy())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_an_unavailable_device_is_named_as_a_setting_not_a_flag():
+    with pytest.raises(CnnopsError, match="PyTorch sees no cuda device") as caught:
+        run_pipeline(np.zeros((1, 2), np.float32), parse_stages(["ReLU()"]), engine="torch", device="cuda")
+    assert "device='cpu'" in str(caught.value) and "--" not in str(caught.value)

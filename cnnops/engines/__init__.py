@@ -15,9 +15,9 @@ ENGINES = ("numpy", "torch")
 def load_engine(name: str) -> ModuleType:
     """Import an engine module on first use (torch costs seconds, so only when data flows)."""
     if name not in ENGINES:
-        from cnnops.errors import UsageError
+        from cnnops.errors import SettingError
 
-        raise UsageError(f"unknown engine '{name}' — choose one of: {', '.join(ENGINES)}")
+        raise SettingError(f"unknown engine '{name}' — choose one of: {', '.join(ENGINES)}")
     return _import_interruptibly(f"cnnops.engines.{name}_engine")
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnops.errors import CnnopsError, LayerError, UsageError
+from cnnops.errors import CnnopsError, LayerError, SettingError, setting
 
 NAME = "torch"
 
@@ -29,9 +29,9 @@ def use_device(name: str) -> None:
         "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
     }
     if name not in available:
-        raise UsageError(f"unknown device '{name}' — choose cpu, cuda or mps")
+        raise SettingError(f"unknown device '{name}' — choose cpu, cuda or mps")
     if not available[name]:
-        raise CnnopsError(f"PyTorch sees no {name} device on this machine — drop --device or use --device cpu")
+        raise CnnopsError(f"PyTorch sees no {name} device on this machine — use {setting('device', 'cpu')}")
     _device = torch.device(name)
 
 

@@ -1,0 +1,42 @@
+"""The NumPy engine: the torch engine's functions with PyTorch's CPU semantics, without importing torch.
+
+Inputs and outputs are NumPy arrays (float32; indices int64). Loops run over kernel offsets, groups
+or row blocks, never over pixels. Where PyTorch's CPU kernel is a plain sequential loop (max and
+average pooling, adaptive pooling, unpooling, the default initialisation) the result is the same to
+the bit: same order of float32 additions, same tie and NaN rules. Convolutions, linear layers and
+the smooth activations go through BLAS or float64 and agree to float32 rounding.
+
+One module per job: :mod:`.random` (default initialisation), :mod:`.conv`, :mod:`.pool`,
+:mod:`.elementwise` (activations, batch norm, linear), and :mod:`.arrays` (helpers they share).
+
+>>> import numpy as np
+>>> x = np.array([[[1, 3, 3, 2, 2]]], dtype=np.float32)
+>>> y, idx = max_pool(x, nd=1, kernel_size=(2,), stride=(1,), padding=(0,), dilation=(1,), ceil_mode=False)
+>>> y.tolist(), idx.tolist()
+([[[3.0, 3.0, 3.0, 2.0]]], [[[1, 1, 2, 3]]])
+"""
+
+from __future__ import annotations
+
+from cnnops.engines.numpy_engine.conv import conv, conv_transpose
+from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, linear, merge
+from cnnops.engines.numpy_engine.pool import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, max_unpool
+from cnnops.engines.numpy_engine.random import Random
+
+NAME = "numpy"
+
+__all__ = [
+    "NAME",
+    "Random",
+    "activation",
+    "merge",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "avg_pool",
+    "batch_norm",
+    "conv",
+    "conv_transpose",
+    "linear",
+    "max_pool",
+    "max_unpool",
+]

@@ -1,0 +1,158 @@
+"""Element-wise and dense layers: the activations and (Log)Softmax, batch norm, and linear layers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet
+
+
+@_quiet
+def linear(x, weight, bias) -> np.ndarray:
+    """``x @ weight.T + bias`` in float32 (BLAS sgemm)."""
+    y = np.matmul(_f32(x), _f32(weight).T)
+    if bias is not None:
+        y = y + _f32(bias)
+    return np.ascontiguousarray(y, dtype=_F32)
+
+
+@_quiet
+def batch_norm(x, *, eps, batch_stats=False) -> np.ndarray:
+    """Evaluation mode with fresh running statistics (mean 0, variance 1) and affine 1, 0: ATen's
+    ``x · (1/√(1 + eps)) + 0`` in float32 (so −0 becomes +0, as in PyTorch). ``batch_stats``
+    (track_running_stats=False): normalise with the batch's own mean and biased variance per channel."""
+    x = _f32(x)
+    if batch_stats:
+        axes = tuple(i for i in range(x.ndim) if i != 1)
+        mean = x.astype(np.float64).mean(axis=axes, keepdims=True)
+        var = x.astype(np.float64).var(axis=axes, keepdims=True)
+        return ((x - mean) / np.sqrt(var + eps)).astype(_F32) + _F32(0)
+    scale = _F32(1) / np.sqrt(_F32(1) + _F32(eps))
+    return x * scale + _F32(0)
+
+
+# Numerical Recipes' erfcc: a Chebyshev fit of erfc with relative error below 1.2e-7 for every
+# z ≥ 0 (checked against math.erfc in the tests), tails included: float32 accuracy, no series
+_ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+         0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277)  # fmt: skip
+
+
+def _erfc_nonneg(z: np.ndarray) -> np.ndarray:
+    """erfc(z) for z ≥ 0 (float64, relative error < 1.2e-7)."""
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = np.full_like(t, _ERFC[-1])
+    for c in _ERFC[-2::-1]:
+        poly *= t
+        poly += c
+    return t * np.exp(poly - z * z)
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) = ½·erfc(−x/√2), computed without cancellation on both tails."""
+    z = np.abs(x) / math.sqrt(2.0)
+    upper = 0.5 * _erfc_nonneg(np.nan_to_num(z, nan=0.0))
+    return np.where(np.isnan(x), np.nan, np.where(x < 0, upper, 1.0 - upper))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softmax_dim(ndim: int, dim: int | None) -> int:
+    """torch.nn.Softmax(dim=None): dim 0 for 0-, 1- and 3-D inputs, else 1."""
+    if dim is not None:
+        return dim
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+@_quiet
+def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    """The element-wise activations and (Log)Softmax. Piecewise-linear ones (ReLU, ReLU6, LeakyReLU,
+    Hardswish) follow ATen's float32 expressions exactly; the smooth ones are computed in float64."""
+    x = _f32(x)
+    if name == "ReLU":
+        # ATen keeps −0 and NaN; np.maximum (4× faster than np.where) turns −0 into +0
+        if np.any(x.view(np.uint32) == 0x80000000):
+            return np.where(x < 0, _F32(0), x)
+        return np.maximum(x, _F32(0))
+    if name == "ReLU6":
+        return np.where(x < 0, _F32(0), np.where(x > 6, _F32(6), x))
+    if name == "LeakyReLU":
+        return np.where(x > 0, x, x * _F32(options.get("negative_slope", 0.01)))
+    if name == "Hardswish":
+        return x * np.clip(x + _F32(3), _F32(0), _F32(6)) / _F32(6)
+    if name in ("Softmax", "LogSoftmax"):
+        y = _softmax(x.astype(np.float64), _softmax_dim(x.ndim, options.get("dim")), log=name == "LogSoftmax")
+        return y.astype(_F32)
+    if name == "GELU" and options.get("approximate", "none") != "tanh":
+        name = "GELU-scalar" if x.size == 1 else "GELU-vector"
+    formula = _SMOOTH.get(name)
+    if formula is None:  # pragma: no cover - the parser only builds known activations
+        from cnnops.errors import LayerError
+
+        raise LayerError(f"the numpy engine has no activation {name}")
+    flat, y = x.reshape(-1), np.empty(x.shape, dtype=_F32)
+    for start in range(0, flat.size, 1 << 15):  # float64 temporaries that stay in cache
+        block = flat[start : start + (1 << 15)]
+        y.reshape(-1)[start : start + block.size] = formula(block.astype(np.float64), block, options)
+    return y
+
+
+def _gelu_vector(v, x, options):
+    # ATen's vectorised loop (any contiguous tensor of 2+ elements) forms x·(1 + erf(x/√2)) in
+    # float32 before halving it: it overflows above FLT_MAX/2 and gives NaN at +inf
+    y = (v * (2.0 * _normal_cdf(v))).astype(_F32).astype(np.float64) * 0.5
+    y[v == np.inf] = np.nan
+    return y
+
+
+def _softplus(v, x, options):
+    beta, threshold = options.get("beta", 1.0), options.get("threshold", 20.0)
+    scaled = x * _F32(beta)  # ATen compares the float32 product with the threshold
+    return np.where(scaled > _F32(threshold), v, np.logaddexp(0.0, v * beta) / beta)
+
+
+_GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
+
+# float64 formulas over (v = x as float64, x float32, options), applied block by block
+_SMOOTH = {
+    "ELU": lambda v, x, o: np.where(v > 0, v, o.get("alpha", 1.0) * np.expm1(v)),
+    "GELU": lambda v, x, o: 0.5 * v * (1.0 + np.tanh(_GELU_TANH_SCALE * (v + 0.044715 * v**3))),
+    "GELU-scalar": lambda v, x, o: v * _normal_cdf(v),  # ATen's scalar loop (a single element)
+    "GELU-vector": _gelu_vector,
+    "SiLU": lambda v, x, o: v * _sigmoid(v),
+    "Mish": lambda v, x, o: v * np.tanh(np.logaddexp(0.0, v)),
+    "Sigmoid": lambda v, x, o: _sigmoid(v),
+    "Tanh": lambda v, x, o: np.tanh(v),
+    "Softplus": _softplus,
+}
+
+
+def _softmax(v: np.ndarray, dim: int, *, log: bool) -> np.ndarray:
+    if v.ndim == 0:
+        return _softmax(v.reshape(1), 0, log=log).reshape(())
+    if v.size == 0:
+        return v
+    shifted = v - v.max(axis=dim, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=dim, keepdims=True)
+    if log:
+        shifted -= np.log(total)
+        return shifted
+    e /= total
+    return e
+
+
+def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:
+    """Add and Mul (``a + b``, ``a * b``, broadcasting as torch) and Cat (``torch.cat(xs, dim)``), in float32
+    (one correctly rounded operation per element, as torch computes it)."""
+    if op == "cat":
+        return np.concatenate([_f32(x) for x in xs], axis=dim)
+    out = _f32(xs[0])
+    for x in xs[1:]:
+        out = np.add(out, _f32(x)) if op == "add" else np.multiply(out, _f32(x))
+    return out
