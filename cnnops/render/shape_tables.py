@@ -78,6 +78,10 @@ def stage_cell(row: Row) -> Text:
         text.append(f"\n↳ implicit flatten {dims(row.flattened_shape)}", style="yellow")
     if row.unpool_source is not None:
         text.append(f"\n↳ indices of stage {row.unpool_source}", style="dim")
+    if row.shares is not None:
+        text.append(f"\n↳ parameters of stage {row.shares}", style="dim")
+    if row.stage.kind == "measured":
+        text.append(f"\n↳ measured by {row.stage.source}: no formula", style="yellow")  # type: ignore[attr-defined]
     return text
 
 
@@ -149,6 +153,17 @@ def totals_table(trace: Trace, plain: bool = False) -> Table:
         "activation memory", f"{trace.activation_bytes:,} B",
         f"{human_bytes(trace.activation_bytes)} float32, input + every stage output",
     )  # fmt: skip
+    return table
+
+
+def notes_table(trace: Trace, plain: bool = False) -> Table | None:
+    """What the reader of a model said about the whole network (unused layers, shared weights…)."""
+    if not trace.notes:
+        return None
+    table = Table(title="Notes", box=table_box(plain), title_justify="left", show_header=False)
+    table.add_column("note", overflow="fold")
+    for note in trace.notes:
+        table.add_row(escape(note))
     return table
 
 
