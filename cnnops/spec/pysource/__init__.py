@@ -75,8 +75,7 @@ def read_python_source(text: str, origin: str, input_shape: Shape, class_name: s
         hint = ""
         if exc.suggest_model:
             spec = f"{origin}:{chosen}" if origin not in ("-", "<stdin>") else f"FILE.py:{chosen}"
-            hint = (f" — cnnops reads model code without running it and cannot follow this; let torch run the "
-                    f"model with {setting('model', spec)}")  # fmt: skip
+            hint = f" — the reader never runs code; {setting('model', spec)} lets torch run the model instead"
         raise SpecError(f"{where}: {exc.message}{hint}") from None
     except RecursionError:
         raise SpecError(f"{origin}: the code nests too deeply to read") from None
@@ -175,7 +174,10 @@ def _choose(reader: Reader, classes: dict[str, UserClass], class_name: str | Non
         cls = models[top[0]]
         return cls, [], {}, cls.node.lineno, cls.name
     listed = ", ".join(top or models)
-    raise SpecError(f"{origin} defines several models ({listed}) — choose one with {setting('class', 'NAME')}")
+    builders = [s.name for s in reader.module.body if isinstance(s, ast.FunctionDef) and not s.name.startswith("_")]
+    also = f" or a function that builds it ({', '.join(builders)})" if builders and not top else ""
+    raise SpecError(f"{origin} defines several models ({listed}) — choose one{also} with "
+                    f"{setting('class', 'NAME')}")  # fmt: skip
 
 
 def _module_level_model(reader: Reader) -> tuple[Any, list[Any], dict[str, Any], int, str] | None:

@@ -238,9 +238,7 @@ class Reader(Interpreter):
             if found is not None:
                 owner, member = found
                 if isinstance(member, ast.FunctionDef):
-                    from cnnops.spec.pysource.values import BoundMethod
-
-                    return BoundMethod(UserFunction(member, owner), module)
+                    return bind_method(member, owner, module)
                 return member
         if name == "training":
             return False  # the model is sized as it is evaluated (model.eval())
@@ -392,6 +390,18 @@ class Reader(Interpreter):
             elif isinstance(module, UnsupportedModule):
                 self.notes.append(f"{name} = nn.{module.torch_name} (line {module.line}) is never called by forward(); "
                                   "cnnops cannot count its parameters")  # fmt: skip
+
+
+def bind_method(member: ast.FunctionDef, owner: UserClass, receiver: Any) -> Any:
+    """A method looked up on an instance: bound to it, unless it is a staticmethod (or a classmethod)."""
+    from cnnops.spec.pysource.values import BoundMethod
+
+    decorators = {ast.unparse(d) for d in member.decorator_list}
+    if "staticmethod" in decorators:
+        return UserFunction(member, owner)
+    if "classmethod" in decorators:
+        return BoundMethod(UserFunction(member, owner), owner)
+    return BoundMethod(UserFunction(member, owner), receiver)
 
 
 def _identity() -> Stage:
