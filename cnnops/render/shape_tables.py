@@ -81,7 +81,7 @@ def stage_cell(row: Row) -> Text:
     if row.shares is not None:
         text.append(f"\n↳ parameters of stage {row.shares}", style="dim")
     if row.stage.kind == "measured":
-        text.append(f"\n↳ measured by {row.stage.source}: no formula", style="yellow")  # type: ignore[attr-defined]
+        text.append(f"\n↳ measured ({row.stage.source})", style="yellow")  # type: ignore[attr-defined]
     return text
 
 

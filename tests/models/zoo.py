@@ -39,7 +39,7 @@ ZOO = [
     Entry("shufflenet", "shufflenet.py", "ShuffleNetV2", (1, 3, 64, 64)),
     Entry("convnext", "convnext.py", "ConvNeXt", (1, 3, 64, 64), waits_for=("LayerNorm",),
           refused="derives from nn.LayerNorm"),
-    Entry("vgg", "vgg.py", "VGG", (1, 3, 64, 64)),
+    Entry("vgg", "vgg.py", "VGG", (1, 3, 112, 112)),
     Entry("unet", "unet.py", "UNet", (1, 3, 64, 64)),
     Entry("audio1d", "audio1d.py", "AudioNet", (2, 1, 8000)),
     Entry("video3d", "video3d.py", "VideoNet", (1, 3, 8, 32, 32), waits_for=("Conv3d", "BatchNorm3d", "MaxPool3d",

@@ -10,6 +10,7 @@ from typing import Any
 from cnnops.errors import SpecError
 from cnnops.model.network import Network, Node
 from cnnops.model.stages import Merge, Shape, Stage
+from cnnops.spec.builder import NetworkBuilder, Refused
 from cnnops.spec.pysource import tensors
 from cnnops.spec.pysource.interpreter import (
     Frame,
@@ -62,43 +63,32 @@ class Reader(Interpreter):
     def __init__(self, module: ast.Module, origin: str, input_shape: Shape):
         super().__init__(module)
         self.origin = origin
-        self.input_shape = tuple(input_shape)
-        self.nodes: list[Node] = []
+        self.builder = NetworkBuilder(input_shape)
+        self.notes = self.builder.notes
         self.qualnames: dict[int, str] = {}
         self.calls: dict[int, list[int]] = {}
-        self.notes: list[str] = []
-        self._trace: Any = None
-        self._traced = -1
 
     # --- the network -----------------------------------------------------------------------------
     def emit(self, stage: Stage, inputs: list[Tensor], *, label: str | None = None, shares: int | None = None,
              data: Any = None) -> Tensor:  # fmt: skip
-        number = len(self.nodes) + 1
-        refs: tuple[str, ...] | None = None
-        if stage.merges:
-            refs = tuple(_ref(t.ref) for t in inputs)
-        elif inputs[0].ref != number - 1:
-            refs = (_ref(inputs[0].ref),)
-        if len(self.nodes) >= 100_000:
-            raise ReadError(None, "the model has more than 100,000 stages")
-        self.nodes.append(Node(stage, label, refs, data, shares))
-        return Tensor(number)
+        try:
+            return Tensor(self.builder.emit(stage, [t.ref for t in inputs], label=label, shares=shares, data=data))
+        except Refused as exc:
+            raise ReadError(None, str(exc), suggest_model=False) from None
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self.builder.nodes
 
     def network(self) -> Network:
-        return Network(self.nodes, exact=True, notes=self.notes)
+        return self.builder.network()
 
     def shape(self, tensor: Tensor) -> Shape:
         """The tensor's shape, from the shape model over the stages so far."""
-        if tensor.ref == 0:
-            return self.input_shape
-        if self._traced != len(self.nodes):
-            from cnnops.model.trace import trace_shapes
-
-            self._trace = trace_shapes(self.input_shape, self.network())
-            self._traced = len(self.nodes)
-        if self._trace.error is not None:
-            raise Stop()
-        return self._trace.rows[tensor.ref - 1].output_shape
+        try:
+            return self.builder.shape(tensor.ref)
+        except Refused:
+            raise Stop() from None
 
     # --- calls -----------------------------------------------------------------------------------
     def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
@@ -408,10 +398,6 @@ def _identity() -> Stage:
     from cnnops.spec.parser import parse_stage
 
     return parse_stage("Identity()")
-
-
-def _ref(number: int) -> str:
-    return "input" if number == 0 else str(number)
 
 
 def literal_text(value: Any) -> str:
