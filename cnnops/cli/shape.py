@@ -71,6 +71,7 @@ def shape(
     shape_in = parse_shape(words[0]) if words else None
     stage_texts = words[1:]
     source = None
+    model_error = None
     if model is not None:
         if file is not None or stage_texts:
             raise UsageError("--model sizes the model alone: leave out -f and stages")
@@ -78,8 +79,9 @@ def shape(
             raise UsageError("give the input shape first, e.g. cnnops shape 1x3x224x224 --model …")
         from cnnops.engines.torch_model import trace_model
 
-        network = trace_model(model, shape_in)
-        source = model
+        traced = trace_model(model, shape_in)
+        network, model_error = traced.network, traced.error
+        source = f"--model {model}"
     elif file is not None and (str(file) == "-" or class_name is not None or _is_model_file(file)):
         from cnnops.spec.sources import read_network_file
 
@@ -98,6 +100,8 @@ def shape(
             raise UsageError("give the input shape first, e.g. cnnops shape 1x3x224x224 'Conv2d(3, 64, 3)'")
         network = read_stage_args(stage_texts, file)
     trace = trace_shapes(shape_in, network)
+    if model_error is not None and trace.error is None:
+        trace.error = model_error  # the rows before the module where torch's forward failed stand
     if as_json or csv or jsonl:
         trace.raise_error()
         from cnnops.render import shape_tables as render
