@@ -47,21 +47,26 @@ def learned_batchnorms(model):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Every zoo model exported once, with its BatchNorm layers kept (TrainingMode.PRESERVE), and torch's
-    figures for it."""
+    """Zoo models exported on first use, with their BatchNorm layers kept (TrainingMode.PRESERVE), and torch's
+    figures for each."""
     folder = tmp_path_factory.mktemp("onnx")
-    out = {}
-    for entry in zoo.ZOO:
-        torch.manual_seed(0)
-        model = learned_batchnorms(zoo.build(entry))
-        path = export(model, entry.shape, folder / f"{entry.name}.onnx", training=torch.onnx.TrainingMode.PRESERVE)
-        out[entry.name] = (path, zoo.reference(model, entry.shape))
-    return out
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            entry = next(e for e in zoo.ZOO if e.name == name)
+            torch.manual_seed(0)
+            model = learned_batchnorms(zoo.build(entry))
+            path = export(model, entry.shape, folder / f"{name}.onnx", training=torch.onnx.TrainingMode.PRESERVE)
+            cache[name] = (path, zoo.reference(model, entry.shape))
+        return cache[name]
+
+    return get
 
 
-@pytest.mark.parametrize("entry", zoo.ZOO, ids=[e.name for e in zoo.ZOO])
+@pytest.mark.parametrize("entry", zoo.params(pytest.mark.slow))
 def test_onnx_export_gives_torchs_output_shape_parameters_and_macs(entry, exported):
-    path, (shape, params, macs) = exported[entry.name]
+    path, (shape, params, macs) = exported(entry.name)
     network, input_shape = read_onnx_file(path)
     trace = trace_shapes(input_shape, network)
     assert input_shape == entry.shape and trace.error is None
@@ -76,17 +81,17 @@ def test_onnx_export_gives_torchs_output_shape_parameters_and_macs(entry, export
 
 
 def test_onnx_is_read_without_torch(exported):
-    path = exported["resnet18"][0]
+    path = exported("resnet18")[0]
     code = ("import sys, json; from typer.testing import CliRunner; from cnnops.cli import app; "
             f"r = CliRunner().invoke(app, ['shape', {path!r}, '--json']); assert r.exit_code == 0, r.output; "
             "doc = json.loads(r.stdout); print(doc['total_params'], 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [str(exported["resnet18"][1][1]), "False"]
+    assert out.stdout.split() == [str(exported("resnet18")[1][1]), "False"]
 
 
 def test_node_names_become_module_labels(exported):
-    network, _ = read_onnx_file(exported["resnet18"][0])
+    network, _ = read_onnx_file(exported("resnet18")[0])
     labels = [n.label for n in network.nodes]
     assert labels[:4] == ["conv1", "bn1", "relu", "maxpool"]
     assert "layer2.0.downsample.0" in labels

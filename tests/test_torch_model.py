@@ -35,7 +35,7 @@ def sized(spec, shape):
     return trace
 
 
-@pytest.mark.parametrize("entry", zoo.ZOO, ids=[e.name for e in zoo.ZOO])
+@pytest.mark.parametrize("entry", zoo.params(pytest.mark.slow))
 def test_model_gives_torchs_output_shape_parameters_and_macs(entry):
     trace = sized(f"{entry.path}:{entry.build}", entry.shape)
     torch.manual_seed(0)

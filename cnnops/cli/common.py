@@ -152,6 +152,11 @@ def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> Any:
 
     stages = parse_stages(stage_texts or [])
     if file is not None:
+        if str(file).lower().endswith((".py", ".onnx")):
+            from cnnops.errors import UsageError
+
+            raise UsageError(f"{file} is a model file: cnnops shape sizes it (cnnops shape SHAPE -f {file}); "
+                             "this command computes with stage text")  # fmt: skip
         stages = stages + read_stage_file(str(file), stdin=sys.stdin)
     return stages
 

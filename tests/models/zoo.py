@@ -51,6 +51,17 @@ ZOO = [
 ]
 
 
+#: the entries the default test run checks through torch (--model, ONNX); the rest run with the slow tests
+QUICK = ("resnet18", "shufflenet", "unet", "mobilenetv3", "audio1d", "cifar_net", "convnext")
+
+
+def params(marks_slow):
+    """The zoo as pytest parameters, the entries outside QUICK marked with ``marks_slow``."""
+    import pytest
+
+    return [pytest.param(e, id=e.name, marks=() if e.name in QUICK else marks_slow) for e in ZOO]
+
+
 def load_module(path: str, name: str = "zoo_model"):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
