@@ -319,7 +319,7 @@ class FxReader:
         return self.emit(stage, refs, out_shape)
 
     def emit(self, stage: Stage, refs: list[int], out_shape: tuple[int, ...], *, label: str | None = None,
-             params: list[Any] = ()) -> int:  # fmt: skip
+             params: list[Any] | tuple[()] = ()) -> int:  # fmt: skip
         number = len(self.builder.nodes) + 1
         shares = self.params.claim(list(params), number) if params else None
         self.builder.emit(stage, refs or [0], label=label, shares=shares)
@@ -362,7 +362,7 @@ class FxReader:
             keywords = [(k, v) for k, v in kwargs.items() if k not in _NO_SHAPE_KEYWORDS]
             try:
                 bound = functional_arguments(functional, constants, keywords)
-                return _layer(functional.layer, [(k, v) for k, v in bound if k not in ("training", "train")])
+                return _layer(functional.layer, [(str(k), v) for k, v in bound if k not in ("training", "train")])
             except (SpecError, _NotLiteral):
                 return None
         rest = [a for a in args[1:]]
@@ -376,8 +376,9 @@ class FxReader:
         if base in ("mean", "sum", "amax", "amin"):
             dim = rest[0] if rest else kwargs.get("dim")
             keep = bool(rest[1] if len(rest) > 1 else kwargs.get("keepdim", False))
-            dims = None if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
-            return Reduce(name=base, call=f"{base}(dim={dim}{', keepdim=True' if keep else ''})", dims=dims, keepdim=keep)
+            reduced = None if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
+            return Reduce(name=base, call=f"{base}(dim={dim}{', keepdim=True' if keep else ''})", dims=reduced,
+                          keepdim=keep)
         if base == "squeeze":
             dim = rest[0] if rest else kwargs.get("dim")
             return Squeeze(name="squeeze", call=f"squeeze({'' if dim is None else dim})",

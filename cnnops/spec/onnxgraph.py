@@ -108,7 +108,7 @@ class OnnxReader:
 
     # --- stages -------------------------------------------------------------------------------------
     def layer(self, node: Any, index: int, name: str, keywords: list[tuple[str, Any]], inputs: list[int],
-              weights: list[str] = ()) -> int:  # fmt: skip
+              weights: list[str] | tuple[()] = ()) -> int:  # fmt: skip
         """The layer ``name(k=v, …)`` through the one stage parser, reading ``inputs``."""
         from cnnops.spec.parser import parse_layer
         from cnnops.spec.pysource.reader import literal_text
@@ -119,7 +119,7 @@ class OnnxReader:
         stage, data = parse_layer(text)
         return self.emit(node, stage, inputs, weights)
 
-    def emit(self, node: Any, stage: Stage, inputs: list[int], weights: list[str] = ()) -> int:
+    def emit(self, node: Any, stage: Stage, inputs: list[int], weights: list[str] | tuple[()] = ()) -> int:
         shares = None
         for weight in weights:
             if weight in self.counted:
@@ -206,7 +206,7 @@ class OnnxReader:
     def measured(self, node: Any, index: int, reason: str) -> int:
         """A node cnnops cannot map: the shape ONNX shape inference gives, marked, or a refusal."""
         where = f"{self.origin}: node {index} '{node.name or '(unnamed)'}' ({node.op_type})"
-        activations = [self.values[n] for n in node.input if n and isinstance(self.values.get(n), int)]
+        activations = [v for n in node.input if n and isinstance(v := self.values.get(n), int)]
         if not activations:
             raise SpecError(f"{where}: {reason}, and its inputs are constants the reader cannot fold")
         real_outputs = [o for o in node.output if o and self.consumers.get(o, 0) or o in _names(self.graph.output)]
@@ -288,6 +288,19 @@ def _symmetric(pads: list[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(b for b, _ in pads)
 
 
+def _padded(reader: OnnxReader, node: Any, index: int, x: int, pads: list[tuple[int, int]]) -> tuple[int, tuple[int, ...]]:
+    """The input and the layer's own padding: an asymmetric padding becomes a ConstantPad stage before the
+    layer (its two sides shown in that stage's formula), the layer then padding nothing."""
+    if all(b == e for b, e in pads):
+        return x, tuple(b for b, _ in pads)
+    layer = f"ConstantPad{len(pads)}d"
+    if layer not in LAYERS:
+        _symmetric(pads)
+    torch_order = tuple(v for b, e in reversed(pads) for v in (b, e))  # last dimension first, as F.pad takes them
+    padded = reader.layer(node, index, layer, [("padding", torch_order), ("value", 0.0)], [x])
+    return padded, (0,) * len(pads)
+
+
 def conv(reader: OnnxReader, node: Any, attrs: dict[str, Any], index: int) -> list[Any]:
     x = reader.activation(node.input[0])
     weight = reader.const(node.input[1])
@@ -295,7 +308,7 @@ def conv(reader: OnnxReader, node: Any, attrs: dict[str, Any], index: int) -> li
     kernel = list(attrs.get("kernel_shape", weight.dims[2:]))
     strides, dilations = attrs.get("strides", [1] * nd), attrs.get("dilations", [1] * nd)
     groups = attrs.get("group", 1)
-    padding = _symmetric(_pads(attrs, nd, kernel, strides, dilations, reader.shape(x)[-nd:]))
+    x, padding = _padded(reader, node, index, x, _pads(attrs, nd, kernel, strides, dilations, reader.shape(x)[-nd:]))
     bias = len(node.input) > 2 and bool(node.input[2])
     weights = reader.weight_names(node, (1, 2))
     if weights and weights[0].startswith("onnx::") and "BatchNormalization" not in _ops(reader.graph):
@@ -340,7 +353,11 @@ def pool(mode: str) -> Callable[..., list[Any]]:
         kernel = list(attrs["kernel_shape"])
         nd = len(kernel)
         strides, dilations = attrs.get("strides", [1] * nd), attrs.get("dilations", [1] * nd)
-        padding = _symmetric(_pads(attrs, nd, kernel, strides, dilations, reader.shape(x)[-nd:]))
+        pads = _pads(attrs, nd, kernel, strides, dilations, reader.shape(x)[-nd:])
+        if attrs.get("ceil_mode", 0):
+            padding = _symmetric(pads)  # ceil mode counts windows against the padding: no separate pad stage
+        else:
+            x, padding = _padded(reader, node, index, x, pads)
         keywords: list[tuple[str, Any]] = [("kernel_size", tuple(kernel)), ("stride", tuple(strides)), ("padding", padding),
                                            ("ceil_mode", bool(attrs.get("ceil_mode", 0)))]  # fmt: skip
         if mode == "max":
@@ -398,7 +415,7 @@ def matmul(reader: OnnxReader, node: Any, attrs: dict[str, Any], index: int) -> 
                 reader.skip.add(bias_node[0])
     number = reader.layer(node, index, "Linear", [("in_features", into), ("out_features", out), ("bias", bias)],
                           [x], weights)  # fmt: skip
-    if bias:
+    if bias and bias_node is not None:
         reader.values[bias_node[1].output[0]] = number
     return [number]
 
@@ -535,13 +552,14 @@ def unsqueeze(reader: OnnxReader, node: Any, attrs: dict[str, Any], index: int) 
 
 def concat(reader: OnnxReader, node: Any, attrs: dict[str, Any], index: int) -> list[Any]:
     parts = [reader.value(n) for n in node.input if n]
-    if not all(isinstance(p, int) for p in parts):
+    refs = [p for p in parts if isinstance(p, int)]
+    if len(refs) != len(parts):
         raise _Unsupported("Concat of tensors and constants")
     axis = attrs.get("axis", 0)
     if len(parts) == 1:
         return [parts[0]]
     stage = LAYERS["Cat"].build("Cat", {"dim": axis}, "Cat()" if axis == 1 else f"Cat(dim={axis})", 0)
-    return [reader.emit(node, stage, parts)]
+    return [reader.emit(node, stage, refs)]
 
 
 def reduce(op: str) -> Callable[..., list[Any]]:
@@ -783,7 +801,8 @@ def _fold_concat(reader: OnnxReader, node: Any, attrs: dict[str, Any]) -> list[A
     if any(len(p.dims) != rank or p.dims[:axis] + p.dims[axis + 1 :] != parts[0].dims[:axis] + parts[0].dims[axis + 1 :]
            for p in parts):  # fmt: skip
         raise SpecError("Concat of constants whose other dimensions differ")
-    outer, values = math.prod(parts[0].dims[:axis]), []
+    outer = math.prod(parts[0].dims[:axis])
+    values: list[Any] = []
     for i in range(outer):
         for p in parts:
             block = math.prod(p.dims[axis:])

@@ -407,7 +407,9 @@ class Interpreter:
             return self.tensor_binary(ast.Mult(), value, -1, node, inplace=False)
         if not isinstance(value, (int, float)):
             raise ReadError(node.lineno, f"'{ast.unparse(node)[:60]}' is outside the arithmetic cnnops reads")
-        return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}[type(node.op)](value)
+        unary: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos,
+                                                   ast.Invert: operator.invert}  # fmt: skip
+        return unary[type(node.op)](value)
 
     def eval_BoolOp(self, node: ast.BoolOp, frame: Frame) -> Any:
         value: Any = None
@@ -621,9 +623,9 @@ class Interpreter:
         for param, default in zip(positional[len(positional) - len(defaults) :], defaults):
             if param.arg not in names:
                 names[param.arg] = self.eval(default, Frame({}))
-        for param, default in zip(spec.kwonlyargs, spec.kw_defaults):
-            if param.arg not in names and default is not None:
-                names[param.arg] = self.eval(default, Frame({}))
+        for param, kw_default in zip(spec.kwonlyargs, spec.kw_defaults):
+            if param.arg not in names and kw_default is not None:
+                names[param.arg] = self.eval(kw_default, Frame({}))
         missing = [p.arg for p in positional + spec.kwonlyargs if p.arg not in names]
         if missing:
             raise ReadError(line, f"{name}() needs a value for {', '.join(missing)} — give it a default or "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from typing import Any
 
 from cnnops.errors import SpecError
@@ -122,7 +123,7 @@ class Reader(Interpreter):
         raise ReadError(line, f"'{_call_text(node)}' calls {path}, which the reader does not follow")
 
     def math(self, name: str, args: list[Any], node: ast.AST) -> Any:
-        functions = {"ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "log": math.log, "log2": math.log2,
+        functions: dict[str, Callable[..., Any]] = {"ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "log": math.log, "log2": math.log2,
                      "prod": math.prod, "gcd": math.gcd, "isqrt": math.isqrt, "pow": math.pow, "exp": math.exp,
                      "trunc": math.trunc}  # fmt: skip
         if name not in functions or not all(plain(a) for a in args):
@@ -261,10 +262,10 @@ class Reader(Interpreter):
             return None
         if name in ("register_buffer", "register_parameter"):
             raise ReadError(line, f"{name}(…): tensors held outside layers have no stage in cnnops")
-        if name == "forward":
-            return self.chain(module, args, node)
         if not isinstance(module, Container):
             raise ReadError(line, f"'{_call_text(node)}' is outside the code cnnops reads")
+        if name == "forward":
+            return self.chain(module, args, node)
         if name == "append":
             module.children[str(len(module.children))] = args[0]
             return module

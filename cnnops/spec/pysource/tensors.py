@@ -148,7 +148,7 @@ def functional_layer(reader: Any, functional: Functional, args: list[Any], kwarg
         keywords = functional_arguments(functional, others, list(kwargs.items()))
     except SpecError as exc:
         raise ReadError(_line(node), f"'{_text(node)}': {exc}", suggest_model=False) from None
-    stage = layer_stage(functional.layer, [(k, v) for k, v in keywords if k not in drop], node, _text(node))
+    stage = layer_stage(functional.layer, [(str(k), v) for k, v in keywords if k not in drop], node, _text(node))
     if getattr(stage, "return_indices", False):
         raise ReadError(_line(node), f"'{_text(node)}' returns indices as well; that is outside what the reader follows")
     out = reader.emit(stage, [x])
@@ -334,7 +334,7 @@ def reduce(reader: Any, name: str, args: list[Any], kwargs: dict[str, Any], node
 
 def squeeze(reader: Any, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Tensor:
     x, others = _tensor_and_constants(args, kwargs, node)
-    dim = others[0] if others else kwargs.get("dim")
+    dim: Any = others[0] if others else kwargs.get("dim")
     if name == "unsqueeze":
         if not _is_int(dim):
             raise ReadError(_line(node), f"'{_text(node)}' needs a dim")
@@ -351,7 +351,7 @@ def parts(reader: Any, name: str, args: list[Any], kwargs: dict[str, Any], node:
     x, others = _tensor_and_constants(args, kwargs, node)
     first = "chunks" if name == "chunk" else "split_size_or_sections"
     bound = dict(zip((first, "dim"), others)) | kwargs
-    how = bound.get(first, bound.get("split_size"))
+    how: Any = bound.get(first, bound.get("split_size"))
     shape = reader.shape(x)
     dim = _wrap(bound.get("dim", 0), len(shape), node)
     length = shape[dim] if shape else 1
