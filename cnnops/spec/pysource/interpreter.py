@@ -12,13 +12,13 @@ this subset, is refused at its line.
 from __future__ import annotations
 
 import ast
-import math
 import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from cnnops.model.network import Node
 from cnnops.model.stages import Stage
+from cnnops.spec.pysource.builtins import BUILTINS, MAX_ITEMS, PY_METHODS, _checked, _PyMethod, plain
 from cnnops.spec.pysource.values import (
     BoundMethod,
     Container,
@@ -30,12 +30,12 @@ from cnnops.spec.pysource.values import (
     UserClass,
     UserFunction,
     UserModule,
+    container_item,
+    set_attribute,
 )
 
 MAX_STEPS = 1_000_000
 MAX_DEPTH = 48
-MAX_ITEMS = 100_000
-MAX_INT = 2**64
 
 #: names a pasted class uses without importing them
 DEFAULT_NAMES = {"nn": Ref("torch.nn"), "F": Ref("torch.nn.functional"), "torch": Ref("torch"),
@@ -55,7 +55,6 @@ _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
     ast.In: lambda a, b: operator.contains(b, a), ast.NotIn: lambda a, b: not operator.contains(b, a),
 }  # fmt: skip
-_PLAIN = (int, float, bool, str, type(None))
 
 
 class _Return(Exception):
@@ -80,15 +79,6 @@ class Frame:
     def __init__(self, names: dict[str, Any], function: UserFunction | None = None):
         self.names = names
         self.function = function
-
-
-def plain(value: Any) -> bool:
-    """A value made only of Python constants (what layer arguments may be)."""
-    if isinstance(value, _PLAIN):
-        return True
-    if isinstance(value, (tuple, list)):
-        return all(plain(v) for v in value)
-    return False
 
 
 class Interpreter:
@@ -662,76 +652,14 @@ class Interpreter:
         raise ReadError(getattr(node, "lineno", None), f"'{_text(node)}' cannot be iterated here")
 
     def builtin(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
-        line = getattr(node, "lineno", None)
-        if name == "isinstance":
-            return self.is_instance(args[0], args[1])
-        if name in ("getattr", "hasattr"):
-            try:
-                value = self.attribute(args[0], args[1], node)
-            except ReadError:
-                if name == "hasattr":
-                    return False
-                if len(args) > 2:
-                    return args[2]
-                raise
-            return True if name == "hasattr" else value
-        if name == "setattr":
-            if not isinstance(args[0], UserModule) or not isinstance(args[1], str):
-                raise ReadError(line, "setattr works on the model's own modules only")
-            set_attribute(args[0], args[1], args[2])
-            return None
-        if name == "print":
-            return None
-        if name == "len":
-            value = args[0]
-            if isinstance(value, Container):
-                return len(value.items())
-            if isinstance(value, Tensor):
-                return self.tensor_attribute(value, "shape", node)[0]
-        if name in ("list", "tuple", "sorted", "reversed", "set", "enumerate", "zip", "any", "all", "sum",
-                    "max", "min") and args:  # fmt: skip
-            if name in ("list", "tuple", "sorted", "reversed", "set", "enumerate", "any", "all"):
-                args = [self.iterate(args[0], node), *args[1:]]
-            elif name == "zip":
-                args = [self.iterate(a, node) for a in args]
-            elif len(args) == 1:
-                args = [self.iterate(args[0], node)]
-            if name in ("max", "min", "sum") and any(isinstance(a, Tensor) for a in (args[0] if len(args) == 1 else args)):
-                raise ReadError(line, f"{name}() over tensors is outside the code cnnops reads")
-        function = BUILTINS[name]
-        if not all(plain(a) or isinstance(a, (list, tuple, dict, range, set)) or name in _ANY_ARGS for a in args):
-            raise ReadError(line, f"{name}() of '{_text(node)}' is outside the code cnnops reads")
-        try:
-            value = function(*args, **kwargs)
-        except (TypeError, ValueError, ArithmeticError, IndexError, KeyError) as exc:
-            raise ReadError(line, f"'{_text(node)}' fails: {exc}", suggest_model=False) from None
-        if isinstance(value, (zip, enumerate, reversed, map)):
-            value = list(value)
-        return _checked(value, node)
+        from cnnops.spec.pysource.builtins import call_builtin
+
+        return call_builtin(self, name, args, kwargs, node)
 
     def is_instance(self, value: Any, classes: Any) -> bool:
-        options = classes if isinstance(classes, tuple) else (classes,)
-        for cls in options:
-            if isinstance(cls, UserClass) and isinstance(value, UserModule):
-                c: Any = value.cls
-                stack = [c]
-                while stack:
-                    c = stack.pop()
-                    if c is cls:
-                        return True
-                    stack.extend(b for b in c.bases if isinstance(b, UserClass))
-            elif isinstance(cls, Ref):
-                path = cls.path
-                if path in ("torch.Tensor", "torch.tensor") and isinstance(value, Tensor):
-                    return True
-                if path.startswith("torch.nn.") and isinstance(value, Module):
-                    kind = path.rsplit(".", 1)[1]
-                    if kind == "Module" or getattr(value, "torch_name", None) == kind or value.kind == kind:
-                        return True
-                if path.startswith("builtins.") and BUILTINS.get(path[9:]) in _TYPES:
-                    if isinstance(value, BUILTINS[path[9:]]) and not isinstance(value, (Tensor, Module)):
-                        return True
-        return False
+        from cnnops.spec.pysource.builtins import is_instance
+
+        return is_instance(value, classes)
 
     def super_call(self, node: ast.Call, frame: Frame) -> Any:
         """``super()`` in a method (its class and receiver from the frame), or ``super(Cls, self)``."""
@@ -787,91 +715,6 @@ class _TorchBaseMethod:
         self.base, self.name, self.receiver = base, name, receiver
 
 
-class _PyMethod:
-    """A method of a list, dict, str or tuple, applied with Python's own semantics."""
-
-    def __init__(self, owner: Any, name: str):
-        self.owner, self.name = owner, name
-
-    def call(self, args: list[Any], kwargs: dict[str, Any], node: ast.AST, reader: Interpreter) -> Any:
-        if self.name == "extend":
-            args = [reader.iterate(args[0], node)]
-        if self.name in ("format", "join") and not all(plain(a) or isinstance(a, list) for a in [*args, *kwargs.values()]):
-            raise ReadError(getattr(node, "lineno", None), f"'{_text(node)}' formats values that are not constants")
-        try:
-            value = getattr(self.owner, self.name)(*args, **kwargs)
-        except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
-            raise ReadError(getattr(node, "lineno", None), f"'{_text(node)}' fails: {exc!r}", suggest_model=False) from None
-        if isinstance(self.owner, list) and len(self.owner) > MAX_ITEMS:
-            raise ReadError(getattr(node, "lineno", None), f"a list of more than {MAX_ITEMS:,} items")
-        if type(value).__name__ in ("dict_items", "dict_keys", "dict_values"):
-            value = [tuple(v) if isinstance(v, tuple) else v for v in value]
-        return value
-
-
-PY_METHODS: dict[type, tuple[str, ...]] = {
-    list: ("append", "extend", "insert", "pop", "index", "count", "copy", "reverse"),
-    dict: ("items", "keys", "values", "get", "update", "copy", "pop", "setdefault"),
-    str: ("format", "join", "startswith", "endswith", "lower", "upper", "split", "replace", "strip"),
-    tuple: ("index", "count"),
-}
-_TYPES = (int, float, bool, str, list, tuple, dict, set)
-_ANY_ARGS = ("list", "tuple", "len", "enumerate", "zip", "reversed", "sorted", "any", "all", "set", "dict")
-
-
-def _round(value: float, digits: int | None = None) -> Any:
-    return round(value) if digits is None else round(value, digits)
-
-
-BUILTINS: dict[str, Any] = {
-    "range": range, "len": len, "int": int, "float": float, "bool": bool, "str": str, "abs": abs, "max": max,
-    "min": min, "sum": sum, "round": _round, "divmod": divmod, "list": list, "tuple": tuple, "dict": dict,
-    "zip": zip, "enumerate": enumerate, "reversed": reversed, "sorted": sorted, "any": any, "all": all,
-    "set": set, "isinstance": isinstance, "getattr": getattr, "hasattr": hasattr, "setattr": setattr,
-    "print": print, "super": super, "pow": pow,
-}  # fmt: skip
-
-
-def set_attribute(owner: UserModule, name: str, value: Any) -> None:
-    """``self.name = value`` on a module: modules are registered as children, in order, as torch does."""
-    if isinstance(value, Module):
-        owner.attrs.pop(name, None)
-        owner.children[name] = value
-    elif value is None and name in owner.children:
-        owner.children[name] = None
-    else:
-        owner.children.pop(name, None) if name in owner.children and owner.children[name] is None else None
-        owner.attrs[name] = value
-
-
-def container_item(container: Container, index: Any, node: ast.AST) -> Any:
-    items = container.items()
-    line = getattr(node, "lineno", None)
-    if container.kind == "ModuleDict":
-        if index not in container.children:
-            raise ReadError(line, f"the ModuleDict has no key {index!r}", suggest_model=False)
-        return container.children[index]
-    if isinstance(index, slice):
-        part = Container(container.line, container.kind)
-        for i, (_, m) in enumerate(items[index]):
-            part.children[str(i)] = m
-        return part
-    if not isinstance(index, int) or not -len(items) <= index < len(items):
-        raise ReadError(line, f"index {index!r} is out of range for a {container.kind} of {len(items)}",
-                        suggest_model=False)  # fmt: skip
-    return items[index][1]
-
-
-def _checked(value: Any, node: ast.AST) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-        raise ReadError(getattr(node, "lineno", None), f"the number in '{_text(node)}' is too large")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ReadError(getattr(node, "lineno", None), f"'{_text(node)}' is not a finite number")
-    if isinstance(value, (str, list, tuple)) and len(value) > MAX_ITEMS:
-        raise ReadError(getattr(node, "lineno", None), f"'{_text(node)}' is too long")
-    return value
-
-
 def _initialisation_loop(stmt: ast.For) -> bool:
     it = stmt.iter
     return (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute)
@@ -889,4 +732,4 @@ def _first_line(stmt: ast.stmt) -> str:
     return ast.unparse(stmt).splitlines()[0][:60]
 
 
-__all__ = ["Interpreter", "Frame", "Stop", "plain", "set_attribute", "container_item", "Node", "Stage"]
+__all__ = ["Interpreter", "Frame", "Stop", "plain", "Node", "Stage"]

@@ -13,15 +13,8 @@ from cnnops.model.network import Network, Node
 from cnnops.model.stages import Merge, Shape, Stage
 from cnnops.spec.builder import NetworkBuilder, Refused
 from cnnops.spec.pysource import tensors
-from cnnops.spec.pysource.interpreter import (
-    Frame,
-    Interpreter,
-    Stop,
-    _TorchBaseMethod,
-    container_item,
-    plain,
-    set_attribute,
-)
+from cnnops.spec.pysource.builtins import plain
+from cnnops.spec.pysource.interpreter import Frame, Interpreter, Stop, _TorchBaseMethod
 from cnnops.spec.pysource.values import (
     MISSING,
     Container,
@@ -35,6 +28,8 @@ from cnnops.spec.pysource.values import (
     UserClass,
     UserFunction,
     UserModule,
+    container_item,
+    set_attribute,
 )
 from cnnops.spec.signatures import LAYERS
 

@@ -130,7 +130,7 @@ def layer_stage(name: str, keywords: list[tuple[str, Any]], node: ast.AST, shown
 
 
 def _tensor_and_constants(args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> tuple[Tensor, list[Any]]:
-    from cnnops.spec.pysource.interpreter import plain
+    from cnnops.spec.pysource.builtins import plain
 
     if not args or not isinstance(args[0], Tensor):
         raise ReadError(_line(node), f"'{_text(node)}' is applied to something that is not a tensor")
@@ -227,7 +227,7 @@ def products(reader: Any, name: str, args: list[Any], kwargs: dict[str, Any], no
 
 # --- merges ------------------------------------------------------------------------------------------
 def binary(reader: Any, op: ast.operator, left: Any, right: Any, node: ast.AST, inplace_op: bool) -> Any:
-    from cnnops.spec.pysource.interpreter import plain
+    from cnnops.spec.pysource.builtins import plain
 
     if isinstance(left, Tensor) and isinstance(right, Tensor):
         merge = MERGES.get(type(op))

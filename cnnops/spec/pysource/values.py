@@ -168,3 +168,33 @@ class Tensor:
     ref: int
     #: came from permute/transpose without .contiguous(): a .view may then be refused by PyTorch
     strided: bool = False
+
+
+def set_attribute(owner: UserModule, name: str, value: Any) -> None:
+    """``self.name = value`` on a module: modules are registered as children, in order, as torch does."""
+    if isinstance(value, Module):
+        owner.attrs.pop(name, None)
+        owner.children[name] = value
+    elif value is None and name in owner.children:
+        owner.children[name] = None
+    else:
+        owner.children.pop(name, None) if name in owner.children and owner.children[name] is None else None
+        owner.attrs[name] = value
+
+
+def container_item(container: Container, index: Any, node: ast.AST) -> Any:
+    items = container.items()
+    line = getattr(node, "lineno", None)
+    if container.kind == "ModuleDict":
+        if index not in container.children:
+            raise ReadError(line, f"the ModuleDict has no key {index!r}", suggest_model=False)
+        return container.children[index]
+    if isinstance(index, slice):
+        part = Container(container.line, container.kind)
+        for i, (_, m) in enumerate(items[index]):
+            part.children[str(i)] = m
+        return part
+    if not isinstance(index, int) or not -len(items) <= index < len(items):
+        raise ReadError(line, f"index {index!r} is out of range for a {container.kind} of {len(items)}",
+                        suggest_model=False)  # fmt: skip
+    return items[index][1]
