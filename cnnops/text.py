@@ -45,4 +45,4 @@ def show(value: Any, limit: int = SHOWN_CHARS) -> str:
         text = "[" + ", ".join(show(v, limit) for v in value) + "]"
     else:
         text = repr(value) if not is_number(value) else str(value)
-    return text if len(text) <= limit else text[: limit - 2] + "…" + text[-1:]
+    return text if len(text) <= limit else text[: limit - 3] + "…" + text[-1:]

@@ -56,7 +56,7 @@ def shape(
     console = stdout_console()
     plain = plain_output(console)
     failed = trace.error.stage if trace.error else None
-    title = f"cnnops shape {'×'.join(map(str, shape_in))}"
+    title = f"cnnops shape {render.dims(shape_in)}"
     console.print(render.shape_table(trace, title=title, plain=plain, failed=failed))
     formulas = render.formula_table(trace, plain=plain)
     if formulas is not None:

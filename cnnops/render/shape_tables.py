@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnnops.model.stages import ReceptiveField
+from cnnops.text import dims
 
 if TYPE_CHECKING:
     from cnnops.model.trace import Row, Trace
@@ -44,10 +45,6 @@ def human_bytes(n: int) -> str:
             return f"{n / size:.2f} {unit}"
     return f"{n} B"
 
-
-def dims(shape: tuple[int, ...]) -> str:
-    """``(1, 64, 55, 55)`` → ``1×64×55×55``: narrow enough for an 80-column table."""
-    return "×".join(map(str, shape)) if shape else "scalar"
 
 
 def fmt_rf(rf: tuple[ReceptiveField, ...] | None) -> str:
@@ -119,7 +116,7 @@ def _merged(formulas: Iterable) -> list[tuple[str, str, str]]:
 
 
 def formula_table(trace: Trace, plain: bool = False) -> Table | None:
-    rows = [(row, dims, body, note) for row in trace.rows for dims, body, note in _merged(row.formulas)]
+    rows = [(row, axes, body, note) for row in trace.rows for axes, body, note in _merged(row.formulas)]
     if not rows:
         return None
     table = Table(title="Output size per spatial dimension", box=table_box(plain), title_justify="left")
@@ -129,10 +126,10 @@ def formula_table(trace: Trace, plain: bool = False) -> Table | None:
     table.add_column("formula", min_width=20, overflow="fold")
     table.add_column("note", style="yellow", overflow="fold")
     previous = None
-    for row, dims, body, note in rows:
+    for row, axes, body, note in rows:
         first = row.index != previous
         previous = row.index
-        table.add_row(str(row.index) if first else "", escape(row.stage.call) if first else "", dims, body, note)
+        table.add_row(str(row.index) if first else "", escape(row.stage.call) if first else "", axes, body, note)
     return table
 
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 from cnnops.errors import LayerError
 from cnnops.model import arithmetic
 from cnnops.model.arithmetic import Formula
-from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, _tuple_repr, fmt_shape
+from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, fmt_shape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,16 +247,16 @@ def check_construction(stage: Conv | ConvTranspose) -> None:
 
 def conv_repr(stage: Conv | ConvTranspose, output_padding: tuple[int, ...] = ()) -> str:
     """PyTorch's ``repr`` of a convolution: non-default arguments in ``extra_repr``'s order."""
-    parts = [str(stage.in_channels), str(stage.out_channels), f"kernel_size={_tuple_repr(stage.kernel_size)}",
-             f"stride={_tuple_repr(stage.stride)}"]  # fmt: skip
+    parts = [str(stage.in_channels), str(stage.out_channels), f"kernel_size={fmt_shape(stage.kernel_size)}",
+             f"stride={fmt_shape(stage.stride)}"]  # fmt: skip
     if isinstance(stage.padding, str):
         parts.append(f"padding={stage.padding}")
     elif any(stage.padding):
-        parts.append(f"padding={_tuple_repr(stage.padding)}")
+        parts.append(f"padding={fmt_shape(stage.padding)}")
     if any(d != 1 for d in stage.dilation):
-        parts.append(f"dilation={_tuple_repr(stage.dilation)}")
+        parts.append(f"dilation={fmt_shape(stage.dilation)}")
     if any(output_padding):
-        parts.append(f"output_padding={_tuple_repr(output_padding)}")
+        parts.append(f"output_padding={fmt_shape(output_padding)}")
     if stage.groups != 1:
         parts.append(f"groups={stage.groups}")
     if not stage.bias:
