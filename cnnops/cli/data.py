@@ -29,6 +29,7 @@ from cnnops.errors import CnnopsError, UsageError
 
 if TYPE_CHECKING:
     from cnnops.io.read import TensorInput
+    from cnnops.model.network import Network
 
 
 def execute(inputs: list[str], stages_for: Callable[["TensorInput"], list[str]], opts: DataOptions,
@@ -36,7 +37,7 @@ def execute(inputs: list[str], stages_for: Callable[["TensorInput"], list[str]],
     """Each input's stage texts through the one parser (then ``fixed`` stages), run, and emit."""
     from cnnops.spec import parse_stages
 
-    def build(tensor: "TensorInput") -> list:
+    def build(tensor: "TensorInput") -> Network:
         return parse_stages(stages_for(tensor)) + list(fixed or [])
 
     process(inputs, build, opts, emit_result(opts))

@@ -55,7 +55,7 @@ def shape(
 
     console = stdout_console()
     plain = plain_output(console)
-    failed = trace.error.stage if trace.error else None
+    failed = getattr(trace.error, "stage", None)
     title = f"cnnops shape {render.dims(shape_in)}"
     console.print(render.shape_table(trace, title=title, plain=plain, failed=failed))
     formulas = render.formula_table(trace, plain=plain)

@@ -206,7 +206,8 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
             if isinstance(stage, Merge):
                 row.input_shapes = tuple(s.shape for s in sources)
                 names = ["the network input" if i == 0 else f"stage {i}'s output" for i in inputs]
-                out, formulas, effective = stage.merge_shapes(list(row.input_shapes), names), [], sources[0].shape
+                formulas: list[Formula] = []
+                out, effective = stage.merge_shapes(list(row.input_shapes), names), sources[0].shape
             else:
                 if len(sources) != 1:
                     raise LayerError(f"reads {len(sources)} outputs, but only Add, Mul and Cat merge several — "

@@ -99,8 +99,8 @@ def check_size(trace: Trace, max_elements: int) -> None:
             )
     for row in trace.rows:
         stage = row.stage
-        shape = stage.weight_shape()
-        weights = math.prod(shape) if shape is not None else 0
+        weight_shape = stage.weight_shape()
+        weights = math.prod(weight_shape) if weight_shape is not None else 0
         if weights > max_elements:
             raise InputError(
                 f"stage {row.index} {stage.call} would create {weights:,} weights, more than the limit "

@@ -136,7 +136,7 @@ class _Reader:
                 out.append(_Item("", head.group(1), line, args=self.arguments()))
 
     def items(self, depth: int) -> list[_Item]:
-        out = []
+        out: list[_Item] = []
         while True:
             self.skip_space()
             key = _KEY.match(self.text, self.pos)

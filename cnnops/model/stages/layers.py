@@ -173,6 +173,8 @@ class BatchNorm(Stage):
         return 3 if self.nd == 1 else 4
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        if self.num_features is None:  # a Lazy layer: sized by this input first
+            return self.materialize(shape).evaluate(shape)
         # with affine=False and track_running_stats=False PyTorch keeps no per-channel tensors,
         # so it never looks at num_features at all
         uses_num_features = self.affine or self.track_running_stats
