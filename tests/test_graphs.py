@@ -322,3 +322,11 @@ def test_one_line_print_text_and_a_pasted_sequential_are_stages():
     trace = cnnops.trace_shapes((1, 1, 28, 28), [pasted])
     assert trace.output_shape == tuple(model(torch.zeros(1, 1, 28, 28)).shape)
     assert trace.total_params == sum(p.numel() for p in model.parameters())
+
+
+def test_run_json_of_a_graph_names_each_stages_inputs_and_label():
+    result = cnnops.run_stages([[[1.0, 2.0], [3.0, 4.0]]], ["a=ReLU", "MaxPool2d(2)(@input)", "Add(@a)"], engine="numpy")
+    stages = result.as_dict()["stages"]
+    assert [s["inputs"] for s in stages] == [[0], [0], [2, 1]]
+    assert stages[0]["label"] == "a"
+    assert result.output.tolist() == [[[5.0, 6.0], [7.0, 8.0]]]  # max 4 broadcast onto relu(x)

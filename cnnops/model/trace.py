@@ -60,7 +60,8 @@ class Row:
         """The shape the layer itself computes on."""
         return self.flattened_shape or self.promoted_shape or self.input_shape
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, graph: bool = False) -> dict[str, Any]:
+        """The ``--json`` stage object; ``graph`` adds ``"inputs"`` (the network is not a chain)."""
         doc: dict[str, Any] = {
             "index": self.index,
             "stage": self.stage.torch_repr(),
@@ -81,6 +82,8 @@ class Row:
             doc["flattened_shape"] = list(self.flattened_shape)
         if self.unpool_source is not None:
             doc["indices_from_stage"] = self.unpool_source
+        if graph:
+            doc["inputs"] = list(self.inputs)
         if self.label is not None:
             doc["label"] = self.label
         if self.sized_from_input:
@@ -128,7 +131,7 @@ class Trace:
     def as_dict(self) -> dict[str, Any]:
         return {
             "input_shape": list(self.input_shape),
-            "stages": [r.as_dict() | ({"inputs": list(r.inputs)} if self.graph else {}) for r in self.rows],
+            "stages": [r.as_dict(graph=self.graph) for r in self.rows],
             "output_shape": list(self.output_shape),
             "total_params": self.total_params,
             "total_macs": self.total_macs,

@@ -60,7 +60,7 @@ class RunResult:
 
         stages = []
         for res in self.results:
-            entry = res.row.as_dict()
+            entry = res.row.as_dict(graph=self.trace.graph)
             if intermediates:
                 entry["data"] = array_to_json(res.output)
                 if res.indices is not None:
