@@ -526,6 +526,9 @@ def test_term_parser_on_any_text_only_raises_spec_error(text: str) -> None:
         assert "\n" not in str(error)
     else:
         assert terms and all(t.kernel.name in KERNELS for t in terms)
+        for t in terms:  # each term is its textbook kernel, scaled and maybe transposed
+            literal = kernel_array(t.kernel.name).astype(np.float64)
+            np.testing.assert_array_equal(np.array(t.values), t.factor * (literal.T if t.transpose else literal))
 
 
 @given(st.text(max_size=30).filter(lambda s: not s.strip().lower().endswith((".json", ".npy"))))
@@ -535,6 +538,11 @@ def test_resolve_weight_on_any_text_gives_a_weight_or_a_spec_error(text: str) ->
     except SpecError:
         return
     assert weight.shape == (2, 1, 3, 3)
+    if text.strip().lower() != "random":  # otherwise two 3×3 kernel terms, given by their textbook values
+        terms = parse_kernel_terms(text)
+        literals = [kernel_array(t.kernel.name).astype(np.float64) for t in terms]
+        expected = [t.factor * (k.T if t.transpose else k) for t, k in zip(terms, literals)]
+        np.testing.assert_array_equal(weight[:, 0], np.array(expected, dtype=np.float32))
 
 
 json_like = st.recursive(
@@ -552,3 +560,9 @@ def test_resolve_weight_on_any_nested_value_gives_a_weight_or_a_spec_error(spec:
     except SpecError:
         return
     assert weight.shape == expected and weight.dtype == np.float32
+
+    def numbers(node: Any) -> list[float]:
+        return [v for child in node for v in numbers(child)] if isinstance(node, (list, tuple)) else [float(node)]
+
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(weight.ravel(), np.array(numbers(spec), dtype=np.float64).astype(np.float32))
