@@ -46,6 +46,9 @@ class DataOptions:
     scale: str = "plane"
     cmap: str = "auto"
     preview: bool = False
+    # --- explain one value (issue 14) ---
+    explain: str | None = None
+    explain_stage: int | None = None
 
 
 class BatchError(CnnopsError):
@@ -226,10 +229,23 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
     from cnnops.io import jsontext, write
     from cnnops.render.run_view import run_group
 
+    position = None
+    if opts.explain is not None:
+        from cnnops.run.explain import parse_position
+
+        position = parse_position(opts.explain)
+
     def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:
         batch = stem is not None
         wants_doc = opts.as_json or opts.jsonl or (target is not None and target.lower().endswith(".json"))
         doc = result.as_dict(intermediates=opts.intermediates) if wants_doc else None
+        explanation = None
+        if position is not None:
+            from cnnops.run.explain import explain
+
+            explanation = explain(result, position, opts.explain_stage)
+            if doc is not None:
+                doc["explain"] = explanation.as_dict()
         if target is not None:
             write.write_output(target, result.output, indices=result.output_indices, doc=doc)
         write_pictures(result, opts, stem)
@@ -245,6 +261,10 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
             else:
                 console.rule(f"input {tensor.source}")
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
+        if explanation is not None:
+            from cnnops.render.explain_view import explain_group
+
+            console.print(explain_group(explanation, plain=plain_output(console)))
         if opts.preview:
             from cnnops.pictures.preview import preview
 

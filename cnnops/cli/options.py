@@ -104,6 +104,15 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "max_elements": (Annotated[int, typer.Option(
         "--max-elements", min=1, help="Refuse tensors with more elements than this (checked before allocating).",
     )], DEFAULT_MAX_ELEMENTS),  # fmt: skip
+    # --- explain one value (issue 14) ---
+    "explain": (Annotated[str | None, typer.Option(
+        "--explain", metavar="POS", help="Show the arithmetic behind one output value: POS is its index, e.g. 0,1 "
+        "or 2,0,1 (channel first; leading zeros may be left out). In --json as an \"explain\" object.",
+    )], None),  # fmt: skip
+    "explain_stage": (Annotated[int | None, typer.Option(
+        "--explain-stage", metavar="N", help="Which stage --explain looks at (default: the last conv, pool, unpool, "
+        "linear or activation).",
+    )], None),  # fmt: skip
 }
 
 
