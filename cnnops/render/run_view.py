@@ -21,7 +21,16 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     from rich.text import Text
 
     from cnnops.render import shape_tables as render
-    from cnnops.render.tensor_grid import tensor_view
+    from cnnops.render.tensor_grid import NOISE, noise_floor
+    from cnnops.render.tensor_grid import tensor_view as exact_view
+
+    rounded = []
+
+    def tensor_view(data, **kwargs):  # float noise prints as 0 in a table; --full shows exact values
+        floor = 0.0 if full else noise_floor(data)
+        if floor:
+            rounded.append(True)
+        return exact_view(data, zero_below=floor, **kwargs)
 
     results = result.results
     if full:
@@ -67,6 +76,10 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
         from rich.columns import Columns
 
         out.append(Columns([shapes, formulas], padding=(0, 2)))
+    if rounded:
+        out.append(Text(
+            f"|v| ≤ {NOISE:g}·max|v| shown as 0 (float noise); --full or --json show exact values.", style="dim",
+        ))  # fmt: skip
     if result.defaults_used:
         out.append(Text(
             f"Weights not given were drawn with PyTorch's default initialisation, seed {result.seed} (--seed).",

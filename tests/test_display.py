@@ -1,0 +1,53 @@
+"""What the tables show: float noise as 0 (exact values elsewhere), folding at 80 columns, output levels."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cnnops.render.tensor_grid import noise_floor
+
+ROOT = Path(__file__).resolve().parent.parent
+NOISY = ["conv", "[[0.1, 0.2, 0.3, 0.4, 0.7]]", "--weight", "[[1, -2, 1]]", "--bias", "0"]
+
+
+def cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": str(columns), "TERM": "dumb",
+           "PYTHONUTF8": "1"}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "cnnops", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, encoding="utf-8")  # fmt: skip
+
+
+def test_noise_floor_is_relative_to_the_largest_magnitude():
+    assert noise_floor(np.array([4.0, -1.1920929e-07], dtype=np.float32)) > 1.1920929e-07
+    assert noise_floor(np.array([1e-7, 2e-7], dtype=np.float32)) == 0.0  # small but not noise: nothing larger
+    assert noise_floor(np.array([1, 2, 3])) == 0.0
+    assert noise_floor(np.array([np.inf, 1e-30], dtype=np.float32)) == 0.0  # inf is not a magnitude to compare
+
+
+def test_float_noise_prints_as_zero_with_a_note():
+    out = cli(*NOISY)
+    assert out.returncode == 0, out.stderr
+    assert "e-08" not in out.stdout and "0  0.0000  0.0000  0.2000" in out.stdout
+    assert "shown as 0 (float noise); --full or --json show exact values." in out.stdout
+
+
+def test_full_and_json_keep_exact_values():
+    full = cli(*NOISY, "--full")
+    assert "-2.9802e-08" in full.stdout and "float noise" not in full.stdout
+    doc = json.loads(cli(*NOISY, "--json").stdout)
+    assert doc["output"]["data"][0][0][1] == -2.9802322e-08
+
+
+def test_no_note_without_noise():
+    assert "float noise" not in cli("relu", "[[-1, 0, 1e-5]]").stdout
+
+
+def test_max_pool_highlight_is_computed_on_exact_values():
+    # 1e-9 is noise next to 1, printed 0, but the max pool still picks it over the exact 0
+    out = cli("run", "[[0, 1e-9, 1, 1]]", "MaxPool2d((1, 2))", "--explain", "0,0")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[3].split() == ["0", "0.", "0.*", "1.*", "1."]
+    assert "flat index 1" in out.stdout
