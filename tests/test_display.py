@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cnnops.render.tensor_grid import noise_floor
 
@@ -51,3 +52,34 @@ def test_max_pool_highlight_is_computed_on_exact_values():
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[3].split() == ["0", "0.", "0.*", "1.*", "1."]
     assert "flat index 1" in out.stdout
+
+
+def terminal_cli(*args: str, columns: int) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": str(columns), "TERM": "xterm-256color",
+           "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "0", "NO_COLOR": "1", "PYTHONUTF8": "1"}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "cnnops", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, encoding="utf-8")  # fmt: skip
+
+
+@pytest.mark.parametrize("columns", [80, 100, 140])
+@pytest.mark.parametrize("terminal", [False, True])
+def test_numbers_shapes_and_names_are_never_split(columns, terminal):
+    args = ["shape", "1x3x224x224", "-f", "examples/alexnet.txt", "--json"]
+    doc = json.loads(cli(*args).stdout)
+    out = (terminal_cli if terminal else cli)(*args[:-1], columns=columns).stdout
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert all(len(line) <= columns for line in plain.splitlines())
+    words = set(plain.split())
+    for stage in doc["stages"]:
+        assert f"{stage['macs']:,}" in words and f"{stage['params']:,}" in words
+        assert "×".join(map(str, stage["output_shape"])) in words
+    assert "AdaptiveAvgPool2d((6," in words
+
+
+def test_notes_once_per_command_and_none_with_no_notes():
+    two = cli("relu", "[[1, -1]]", "[[2, -2]]")
+    assert two.stdout.count("*MACs:") == 1
+    assert "*MACs:" not in cli("relu", "[[1, -1]]", "--no-notes").stdout
+    assert "*MACs:" not in cli("shape", "1x1x5x5", "conv", "--no-notes").stdout

@@ -94,6 +94,18 @@ TEXT_CASES = {
     "shape-formulas-pipe": (LENET_ISH, 80, False),
     "shape-error-pipe": (["shape", "1x3x8x8", "Conv2d(3, 8, 3)", "ReLU", "MaxPool2d(3, padding=2)"], 80, False),
     "solve-28-to-14-pipe": (["solve", "--input", "28", "--output", "14"], 80, False),
+    # readable at 80, 100 and 140 columns, on a terminal and off one
+    "shape-alexnet-pipe-100": (ALEXNET, 100, False),
+    "shape-alexnet-terminal-100": (ALEXNET, 100, True),
+    "run-gx-relu-maxpool-terminal-80": (GX_CHAIN, 80, True),
+    "run-gx-relu-maxpool-pipe-100": (GX_CHAIN, 100, False),
+    "run-gx-relu-maxpool-terminal-100": (GX_CHAIN, 100, True),
+    "run-gx-relu-maxpool-pipe-140": (GX_CHAIN, 140, False),
+    "run-gx-relu-maxpool-terminal-140": (GX_CHAIN, 140, True),
+    "run-street-pipe-80": (["run", "examples/street.png", "Conv2d(1, 2, 3, weight='sobel-x, sobel-y', bias=False)",
+                            "AdaptiveAvgPool2d((6, 6))", "Flatten(0)", "Linear(72, 10)"], 80, False),  # fmt: skip
+    "batch-notes-once-pipe": (["pool", "--kernel", "2", "examples/grid4x4.json", "examples/ones4x4.json"], 80, False),
+    "no-notes-pipe": ([*GX_CHAIN, "--no-notes"], 80, False),
     # --explain on the tutorial cases
     "explain-gx-conv-pipe": (["conv", "examples/line5x5.json", "--weight", "gx", "--bias", "false",
                               "--explain", "0,0"], 80, False),  # fmt: skip

@@ -49,6 +49,7 @@ class DataOptions:
     # --- explain one value (issue 14) ---
     explain: str | None = None
     explain_stage: int | None = None
+    no_notes: bool = False
 
 
 class BatchError(CnnopsError):
@@ -229,6 +230,7 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
     from cnnops.io import jsontext, write
     from cnnops.render.run_view import run_group
 
+    noted: list[bool] = []  # the footnotes go with the first table of a command only
     position = None
     if opts.explain is not None:
         from cnnops.run.explain import parse_position
@@ -260,7 +262,10 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
                 console.print(f"=== input {tensor.source} ===")
             else:
                 console.rule(f"input {tensor.source}")
-        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
+        notes = not opts.no_notes and not noted
+        noted.append(True)
+        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
+                                notes=notes))  # fmt: skip
         if explanation is not None:
             from cnnops.render.explain_view import explain_group
 

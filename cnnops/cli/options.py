@@ -113,6 +113,10 @@ COMMON: dict[str, tuple[Any, Any]] = {
         "--explain-stage", metavar="N", help="Which stage --explain looks at (default: the last conv, pool, unpool, "
         "linear or activation).",
     )], None),  # fmt: skip
+    "no_notes": (Annotated[bool, typer.Option(
+        "--no-notes", help="Leave out the footnotes (MACs convention, float noise, default weights); without it "
+        "they are printed once per command.",
+    )], False),  # fmt: skip
 }
 
 

@@ -32,6 +32,7 @@ def shape(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="One CSV row per stage, for spreadsheets.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per stage per line.")] = False,
+    no_notes: Annotated[bool, typer.Option("--no-notes", help="Leave out the footnote under the table.")] = False,
 ) -> None:
     """Size a network: per-stage shapes, formulas, parameters, MACs and receptive field. Never imports torch.
 
@@ -57,7 +58,7 @@ def shape(
     plain = plain_output(console)
     failed = trace.error.stage if trace.error else None
     title = f"cnnops shape {'×'.join(map(str, shape_in))}"
-    console.print(render.shape_table(trace, title=title, plain=plain, failed=failed))
+    console.print(render.shape_table(trace, title=title, plain=plain, failed=failed, notes=not no_notes))
     formulas = render.formula_table(trace, plain=plain)
     if formulas is not None:
         console.print(formulas)

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 FULL_LIMIT = 100_000
 
 
-def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) -> list[RenderableType]:
+def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
+                    notes: bool = True) -> list[RenderableType]:  # fmt: skip
+    """``notes``: the footnotes (MACs convention, float noise, default weights); a command prints them once."""
     from rich.text import Text
 
     from cnnops.render import shape_tables as render
@@ -68,19 +70,15 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
             mark = "*" if plain else "highlighted"
             title += f"  ({mark}: picked by the max pool of stage {row.index + 1})"
         out.append(tensor_view(res.output, title=title, highlight=winners, full=full, plain=plain))
-    shapes = render.shape_table(result.trace, title="Shapes", plain=plain)
+    shapes = render.shape_table(result.trace, title="Shapes", plain=plain, notes=notes)
     formulas = render.formula_table(result.trace, plain=plain)
-    if formulas is None:
-        out.append(shapes)
-    else:  # side by side when the terminal is wide enough, one under the other otherwise
-        from rich.columns import Columns
-
-        out.append(Columns([shapes, formulas], padding=(0, 2)))
-    if rounded:
+    # side by side when the terminal is wide enough for both, one under the other otherwise
+    out.append(shapes if formulas is None else render.SideBySide(shapes, formulas))
+    if rounded and notes:
         out.append(Text(
             f"|v| ≤ {NOISE:g}·max|v| shown as 0 (float noise); --full or --json show exact values.", style="dim",
         ))  # fmt: skip
-    if result.defaults_used:
+    if result.defaults_used and notes:
         out.append(Text(
             f"Weights not given were drawn with PyTorch's default initialisation, seed {result.seed} (--seed).",
             style="dim",
@@ -88,7 +86,7 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     return out
 
 
-def run_group(result: RunResult, *, source: str, plain: bool, full: bool) -> Group:
+def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: bool = True) -> Group:
     from rich.console import Group
 
-    return Group(*run_renderables(result, source=source, plain=plain, full=full))
+    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes))

@@ -60,8 +60,8 @@ def fmt_rf(rf: tuple[ReceptiveField, ...] | None) -> str:
     return " ".join(f"{r.size}/{r.jump}/{r.start:g}" for r in rf)
 
 
-def stage_cell(row: Row) -> Text:
-    text = Text(row.stage.call)
+def stage_cell(row: Row, short: bool = False) -> Text:
+    text = Text(elide_values(row.stage.call) if short else row.stage.call)
     if row.promoted_shape:
         text.append(f"\n↳ rank rule {dims(row.promoted_shape)}", style="dim")
     if row.flattened_shape:
@@ -71,27 +71,105 @@ def stage_cell(row: Row) -> Text:
     return text
 
 
-def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None) -> Table:
-    table = Table(title=title, box=table_box(plain), title_justify="left", caption=MACS_CONVENTION,
+def elide_values(call: str) -> str:
+    """A stage call with long ``weight=``/``bias=`` values written ``…`` (narrow tables; --json keeps all).
+
+    >>> elide_values("Linear(3, 4, bias=0, weight=((1, 0, 0), (0, 1, 0)))")
+    'Linear(3, 4, bias=0, weight=…)'
+    """
+    out, i = [], 0
+    for key in ("weight=", "bias="):
+        start = call.find(key, i)
+        if start < 0:
+            continue
+        j, depth = start + len(key), 0
+        while j < len(call):
+            ch = call[j]
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif ch == "," and depth == 0:
+                break
+            j += 1
+        value = call[start + len(key) : j]
+        if len(value) > 8:
+            out.append(call[i : start + len(key)] + "…")
+            i = j
+    return "".join(out) + call[i:]
+
+
+class Fitted:
+    """A table built for the width it is drawn at: the first of ``variants`` (functions of nothing
+    that build a Table) whose narrowest layout splits no number, shape or word; else the last one.
+    Columns holding numbers and shapes never wrap, so a table that does not fit drops columns
+    (its variants) rather than folding ``70,276,800`` into ``70,276,80`` / ``0``."""
+
+    def __init__(self, variants: list) -> None:
+        self.variants = variants
+
+    def _pick(self, console, options) -> Table:
+        from rich.measure import Measurement
+
+        unbounded = options.update_width(10**6)  # Measurement.get clamps the minimum to the width it is given
+        for build in self.variants:
+            table = build()
+            if Measurement.get(console, unbounded, table).minimum <= options.max_width:
+                return table
+        return table
+
+    def __rich_console__(self, console, options):
+        yield self._pick(console, options)
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self._pick(console, options))
+
+
+def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None,
+                notes: bool = True) -> Fitted:  # fmt: skip
+    """The shape table; narrow, it elides weight values in the stage text, then leaves out the input
+    column (each stage's input is the row above's output), then the receptive field."""
+    variants = []
+    for short, drop in ((False, ()), (True, ()), (True, ("input",)), (True, ("input", "RF*"))):
+        variants.append(lambda short=short, drop=drop: _shape_table(trace, title, plain, failed, notes, short, drop))
+    return Fitted(variants)
+
+
+def _shape_table(trace: Trace, title: str | None, plain: bool, failed: str | None, notes: bool, short: bool,
+                 drop: tuple[str, ...]) -> Table:  # fmt: skip
+    caption = MACS_CONVENTION if notes else None
+    if caption and drop:
+        caption += f" Columns left out at this width: {', '.join(drop)}."
+    table = Table(title=title, box=table_box(plain), title_justify="left", caption=caption,
                   caption_justify="left")  # fmt: skip
-    # every column may fold (long shapes and numbers continue on the next line), so the table always
-    # fits the width instead of rich cropping its right edge
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("stage", min_width=8, overflow="fold")
-    table.add_column("input", overflow="fold")
-    table.add_column("output", overflow="fold")
-    table.add_column("params", justify="right", overflow="fold")
-    table.add_column("MACs*", justify="right", overflow="fold")
-    table.add_column("RF*", overflow="fold")
-    table.add_row("", "input", "", dims(trace.input_shape), "", "", "")
+    # numbers and shapes never wrap; the stage text wraps between words
+    columns = {
+        "#": dict(justify="right", no_wrap=True),
+        "stage": dict(min_width=8, overflow="fold"),
+        "input": dict(no_wrap=True),
+        "output": dict(no_wrap=True),
+        "params": dict(justify="right", no_wrap=True),
+        "MACs*": dict(justify="right", no_wrap=True),
+        "RF*": dict(no_wrap=True),
+    }
+    keep = [name for name in columns if name not in drop]
+    for name in keep:
+        table.add_column(name, **columns[name])
+
+    def add(cells: dict[str, object]) -> None:
+        table.add_row(*(cells.get(name, "") for name in keep))
+
+    add({"stage": "input", "output": dims(trace.input_shape)})
     for row in trace.rows:
-        table.add_row(
-            str(row.index), stage_cell(row), dims(row.input_shape), dims(row.output_shape),
-            f"{row.params:,}", f"{row.macs:,}", fmt_rf(row.receptive_field),
-        )  # fmt: skip
+        add({"#": str(row.index), "stage": stage_cell(row, short), "input": dims(row.input_shape),
+             "output": dims(row.output_shape), "params": f"{row.params:,}", "MACs*": f"{row.macs:,}",
+             "RF*": fmt_rf(row.receptive_field)})  # fmt: skip
     if failed:
-        table.add_row(str(len(trace.rows) + 1), Text(failed, style="bold red"), "", Text("error", style="red"),
-                      "", "", "")  # fmt: skip
+        add({"#": str(len(trace.rows) + 1), "stage": Text(failed, style="bold red"), "output": Text("error", style="red")})
     return table
 
 
@@ -107,22 +185,46 @@ def _merged(formulas: Iterable) -> list[tuple[str, str, str]]:
     return out
 
 
-def formula_table(trace: Trace, plain: bool = False) -> Table | None:
+def formula_table(trace: Trace, plain: bool = False) -> Fitted | None:
     rows = [(row, dims, body, note) for row in trace.rows for dims, body, note in _merged(row.formulas)]
     if not rows:
         return None
+    return Fitted([lambda short=short: _formula_table(rows, plain, short) for short in (False, True)])
+
+
+def _formula_table(rows: list, plain: bool, short: bool) -> Table:
     table = Table(title="Output size per spatial dimension", box=table_box(plain), title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("stage", max_width=24, overflow="fold")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("stage", max_width=24 if short else None, overflow="fold")
     table.add_column("dim", no_wrap=True)
     table.add_column("formula", min_width=20, overflow="fold")
     table.add_column("note", style="yellow", overflow="fold")
     previous = None
-    for row, dims, body, note in rows:
+    for row, dims_, body, note in rows:
         first = row.index != previous
         previous = row.index
-        table.add_row(str(row.index) if first else "", escape(row.stage.call) if first else "", dims, body, note)
+        call = elide_values(row.stage.call) if short else row.stage.call
+        table.add_row(str(row.index) if first else "", escape(call) if first else "", dims_, body, note)
     return table
+
+
+class SideBySide:
+    """Two renderables next to each other when both fit at their natural width, else one below the other."""
+
+    def __init__(self, left, right, gap: int = 2) -> None:
+        self.left, self.right, self.gap = left, right, gap
+
+    def __rich_console__(self, console, options):
+        from rich.columns import Columns
+        from rich.measure import Measurement
+
+        unbounded = options.update_width(10**6)
+        widths = [Measurement.get(console, unbounded, r).maximum for r in (self.left, self.right)]
+        if sum(widths) + self.gap <= options.max_width:
+            yield Columns([self.left, self.right], padding=(0, self.gap))
+        else:
+            yield self.left
+            yield self.right
 
 
 def totals_table(trace: Trace, plain: bool = False) -> Table:
