@@ -62,6 +62,9 @@ def shape(
     formulas = render.formula_table(trace, plain=plain)
     if formulas is not None:
         console.print(formulas)
+    parameters = render.params_table(trace, plain=plain)
+    if parameters is not None:
+        console.print(parameters)
     if trace.error is None:
         console.print(render.totals_table(trace, plain=plain))
     trace.raise_error()

@@ -227,12 +227,38 @@ class SideBySide:
             yield self.right
 
 
+def param_breakdown(stage) -> str:
+    """``weight 5×3×3×3 = 135 + bias 5 = 140``; one tensor: ``weight 4×3 = 12``."""
+    import math
+
+    parts = [(name, shape, math.prod(shape)) for name, shape in stage.param_shapes()]
+    text = " + ".join(f"{name} {dims(shape)}" + (f" = {count:,}" if len(shape) > 1 else "")
+                      for name, shape, count in parts)  # fmt: skip
+    total = sum(count for _, _, count in parts)
+    return text + (f" = {total:,}" if len(parts) > 1 or len(parts[0][1]) == 1 else "") if parts else ""
+
+
+def params_table(trace: Trace, plain: bool = False) -> Table | None:
+    """Where each stage's parameters come from: its weight and bias shapes, multiplied out."""
+    rows = [row for row in trace.rows if row.stage.param_shapes()]
+    if not rows:
+        return None
+    table = Table(title="Parameters", box=table_box(plain), title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("stage", overflow="fold")
+    table.add_column("weight and bias", overflow="fold")
+    for row in rows:
+        table.add_row(str(row.index), escape(elide_values(row.stage.call)), param_breakdown(row.stage))
+    return table
+
+
 def totals_table(trace: Trace, plain: bool = False) -> Table:
     table = Table(title="Totals", box=table_box(plain), title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
     table.add_row("parameters", f"{trace.total_params:,}", human(trace.total_params))
+    table.add_row("parameter memory", f"{4 * trace.total_params:,} B", f"{human_bytes(4 * trace.total_params)} float32")
     table.add_row("MACs", f"{trace.total_macs:,}", human(trace.total_macs))
     table.add_row("output shape", dims(trace.output_shape), "")
     table.add_row("output elements", f"{trace.output_elements:,}", human(trace.output_elements))

@@ -130,6 +130,9 @@ class Conv(Stage):
     def fan_in(self) -> int:
         return (self.in_channels // self.groups) * math.prod(self.kernel_size)
 
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
+
     def params(self) -> int:
         weight = self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel_size)
         return weight + (self.out_channels if self.bias else 0)
@@ -219,6 +222,9 @@ class ConvTranspose(Stage):
     def fan_in(self) -> int:
         # PyTorch computes fan-in from the weight's dim 1, which for a transposed conv is out/groups
         return (self.out_channels // self.groups) * math.prod(self.kernel_size)
+
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
 
     def params(self) -> int:
         weight = self.in_channels * (self.out_channels // self.groups) * math.prod(self.kernel_size)
