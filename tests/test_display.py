@@ -83,3 +83,17 @@ def test_notes_once_per_command_and_none_with_no_notes():
     assert two.stdout.count("*MACs:") == 1
     assert "*MACs:" not in cli("relu", "[[1, -1]]", "--no-notes").stdout
     assert "*MACs:" not in cli("shape", "1x1x5x5", "conv", "--no-notes").stdout
+
+
+def test_return_indices_are_shown_as_a_plane_grid():
+    out = cli("run", "examples/grid4x4.json", "MaxPool2d(2, return_indices=True)").stdout
+    assert "indices (flat h·W + w)" in out
+    assert [line.split() for line in out.split("indices (flat")[1].splitlines()[2:5]] == [
+        ["0", "1"], ["0", "5", "7"], ["1", "8", "15"]]
+    assert "indices (flat" not in cli("run", "examples/grid4x4.json", "MaxPool2d(2)").stdout
+
+
+def test_adaptive_bins_per_output_for_small_outputs_only():
+    small = cli("adaptive-pool", "examples/seq3.json", "--output-size", "8", columns=140).stdout
+    assert "bins [0,1) [0,1) [0,2) [1,2) [1,2) [1,3) [2,3) [2,3)" in small
+    assert "bins [" not in cli("adaptive-pool", "examples/seq3.json", "--output-size", "17").stdout

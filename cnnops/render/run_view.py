@@ -54,6 +54,9 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
     if first_winners is not None:
         title += f"  ({'*' if plain else 'highlighted'}: picked by the max pool of stage 1)"
     out.append(tensor_view(result.input, title=title, highlight=first_winners, full=full, plain=plain))
+    if result.input_indices is not None and any(r.row.stage.kind == "unpool" for r in results):
+        out.append(tensor_view(result.input_indices, title="input indices (from the max pool that made the input)",
+                               full=full, plain=plain))  # fmt: skip
     for i, res in enumerate(results):
         row = res.row
         label = f"stage {row.index} {row.stage.call}"
@@ -70,6 +73,9 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
             mark = "*" if plain else "highlighted"
             title += f"  ({mark}: picked by the max pool of stage {row.index + 1})"
         out.append(tensor_view(res.output, title=title, highlight=winners, full=full, plain=plain))
+        if res.indices is not None and getattr(row.stage, "return_indices", False):
+            out.append(tensor_view(res.indices, title=f"{label}: indices (flat h·W + w)",
+                                   full=full, plain=plain))  # fmt: skip
     shapes = render.shape_table(result.trace, title="Shapes", plain=plain, notes=notes)
     formulas = render.formula_table(result.trace, plain=plain)
     # side by side when the terminal is wide enough for both, one under the other otherwise

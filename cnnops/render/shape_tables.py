@@ -185,8 +185,27 @@ def _merged(formulas: Iterable) -> list[tuple[str, str, str]]:
     return out
 
 
+#: adaptive pools list every output's bin in the formula table up to this many outputs per dimension
+SHOWN_BINS = 16
+
+
+def bins_text(row: Row, dim: str) -> str:
+    """``bins [0,1) [0,1) [0,2) …`` for a small adaptive pool output along ``dim`` (H, W or L), else ''."""
+    from cnnops.model.arithmetic import adaptive_bins
+
+    names = row.stage.spatial_names()
+    if row.stage.kind != "adaptive_pool" or dim not in names:
+        return ""
+    axis = names.index(dim) - len(names)
+    length, out = row.effective_input[axis], row.output_shape[axis]
+    if not 0 < out <= SHOWN_BINS:
+        return ""
+    return "bins " + " ".join(f"[{a},{b})" for a, b in adaptive_bins(length, out))  # one word per bin: never split
+
+
 def formula_table(trace: Trace, plain: bool = False) -> Fitted | None:
-    rows = [(row, dims, body, note) for row in trace.rows for dims, body, note in _merged(row.formulas)]
+    rows = [(row, dims, body + (f"\n{bins}" if (bins := bins_text(row, dims.split(", ")[0])) else ""), note)
+            for row in trace.rows for dims, body, note in _merged(row.formulas)]  # fmt: skip
     if not rows:
         return None
     return Fitted([lambda short=short: _formula_table(rows, plain, short) for short in (False, True)])
