@@ -97,3 +97,21 @@ def test_adaptive_bins_per_output_for_small_outputs_only():
     small = cli("adaptive-pool", "examples/seq3.json", "--output-size", "8", columns=140).stdout
     assert "bins [0,1) [0,1) [0,2) [1,2) [1,2) [1,3) [2,3) [2,3)" in small
     assert "bins [" not in cli("adaptive-pool", "examples/seq3.json", "--output-size", "17").stdout
+
+
+def test_summary_prints_shapes_and_formulas_but_no_tensors():
+    out = cli("run", "examples/line5x5.json", "Conv2d(1, 1, 3, weight='gx', bias=False)", "relu", "--summary")
+    assert out.returncode == 0, out.stderr
+    assert "Shapes" in out.stdout and "Output size per spatial dimension" in out.stdout
+    assert "channel 0" not in out.stdout and "-4." not in out.stdout
+    explained = cli("conv", "examples/line5x5.json", "--weight", "gx", "--summary", "--explain", "0,0")
+    assert "Explain stage 1" in explained.stdout and "channel 0 ·" not in explained.stdout
+
+
+def test_summary_contradicting_options_and_quiet():
+    clash = cli("relu", "[[1]]", "--summary", "--json")
+    assert clash.returncode == 2 and "choose one" in clash.stderr and clash.stdout == ""
+    quiet = cli("relu", "[[1, -1]]", "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    failing = cli("relu", "[[1, -1]", "--quiet")
+    assert failing.returncode == 1 and failing.stdout == "" and failing.stderr.startswith("Error:")

@@ -50,6 +50,7 @@ class DataOptions:
     explain: str | None = None
     explain_stage: int | None = None
     no_notes: bool = False
+    summary: bool = False
 
 
 class BatchError(CnnopsError):
@@ -67,6 +68,9 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
         raise UsageError("choose one of --json and --jsonl")
     if opts.output is not None and opts.output_dir is not None:
         raise UsageError("choose one of --output and --output-dir")
+    if opts.summary and (opts.as_json or opts.jsonl or opts.full or opts.quiet):
+        other = "--json" if opts.as_json else "--jsonl" if opts.jsonl else "--full" if opts.full else "--quiet"
+        raise UsageError(f"--summary prints the tables without tensors and {other} does otherwise — choose one")
     if inputs.count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
     if opts.animate is not None and opts.animate.suffix.lower() != ".gif":
@@ -265,7 +269,7 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
         notes = not opts.no_notes and not noted
         noted.append(True)
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
-                                notes=notes))  # fmt: skip
+                                notes=notes, tensors=not opts.summary))  # fmt: skip
         if explanation is not None:
             from cnnops.render.explain_view import explain_group
 

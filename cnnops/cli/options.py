@@ -113,6 +113,9 @@ COMMON: dict[str, tuple[Any, Any]] = {
         "--explain-stage", metavar="N", help="Which stage --explain looks at (default: the last conv, pool, unpool, "
         "linear or activation).",
     )], None),  # fmt: skip
+    "summary": (Annotated[bool, typer.Option(
+        "--summary", help="Print the shape and formula tables only, no tensors (--quiet prints nothing).",
+    )], False),  # fmt: skip
     "no_notes": (Annotated[bool, typer.Option(
         "--no-notes", help="Leave out the footnotes (MACs convention, float noise, default weights); without it "
         "they are printed once per command.",

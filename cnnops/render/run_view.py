@@ -18,8 +18,9 @@ FULL_LIMIT = 100_000
 
 
 def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
-                    notes: bool = True) -> list[RenderableType]:  # fmt: skip
-    """``notes``: the footnotes (MACs convention, float noise, default weights); a command prints them once."""
+                    notes: bool = True, tensors: bool = True) -> list[RenderableType]:  # fmt: skip
+    """``notes``: the footnotes (MACs convention, float noise, default weights); a command prints them once.
+    ``tensors``: False draws only the header, the shape and the formula tables (``--summary``)."""
     from rich.text import Text
 
     from cnnops.render import shape_tables as render
@@ -29,6 +30,8 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
     rounded = []
 
     def tensor_view(data, **kwargs):  # float noise prints as 0 in a table; --full shows exact values
+        if not tensors:
+            return None
         floor = 0.0 if full else noise_floor(data)
         if floor:
             rounded.append(True)
@@ -76,6 +79,7 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
         if res.indices is not None and getattr(row.stage, "return_indices", False):
             out.append(tensor_view(res.indices, title=f"{label}: indices (flat h·W + w)",
                                    full=full, plain=plain))  # fmt: skip
+    out = [r for r in out if r is not None]
     shapes = render.shape_table(result.trace, title="Shapes", plain=plain, notes=notes)
     formulas = render.formula_table(result.trace, plain=plain)
     # side by side when the terminal is wide enough for both, one under the other otherwise
@@ -92,7 +96,8 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
     return out
 
 
-def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: bool = True) -> Group:
+def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: bool = True,
+              tensors: bool = True) -> Group:  # fmt: skip
     from rich.console import Group
 
-    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes))
+    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes, tensors=tensors))
