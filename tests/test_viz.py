@@ -26,7 +26,7 @@ from rich.console import Console
 import cnnops.io.write
 import cnnops.pictures
 from cnnops.choices import ColorMap, Scale
-from cnnops.errors import InputError
+from cnnops.errors import InputError, SettingError
 from cnnops.model.windows import avg_pool_divisor, padded_index, stage_windows, window_reads
 from cnnops.pictures.animation import animate
 from cnnops.pictures.colour import NEGATIVE_RGB, POSITIVE_RGB, WHITE_RGB
@@ -353,15 +353,73 @@ def test_animation_bytes_are_deterministic(tmp_path):
     assert Path(a).read_bytes() == Path(b).read_bytes()
 
 
-def test_planes_over_16_by_16_are_refused_with_a_hint(tmp_path):
-    result = run(np.zeros((64, 64)), "MaxPool2d(2)")
-    with pytest.raises(InputError, match="is 64×64; animations draw planes up to 16×16 — use save_maps for") as big:
-        animate(result, 1, str(tmp_path / "a.gif"))
-    assert "— use --save-maps for larger tensors" in big.value.worded(as_option)
-    unpooled = run(np.zeros((17, 17)), "MaxPool2d(2, ceil_mode=True)", "MaxUnpool2d(2)")
-    with pytest.raises(InputError, match="output plane is 17×17"):  # small input, large output
-        animate(unpooled, 2, str(tmp_path / "b.gif"))
-    assert not list(tmp_path.iterdir())
+def test_planes_over_16_by_16_are_cropped_to_the_top_left_16_by_16_and_the_caption_says_so(tmp_path):
+    from cnnops.pictures.animation import Crop
+    from cnnops.pictures.font import LINE_H
+
+    data = np.arange(64.0 * 64).reshape(64, 64)
+    path = str(tmp_path / "a.gif")
+    assert animate(run(data, "MaxPool2d(2)"), 1, path) == 64  # the 8×8 outputs whose windows lie in the top-left 16×16
+    whole = str(tmp_path / "whole.gif")
+    assert animate(run(data[:16, :16], "MaxPool2d(2)"), 1, whole) == 64
+    (w, h), (w16, h16) = Image.open(path).size, Image.open(whole).size
+    assert w == w16 and h == h16 + LINE_H  # the same 16×16 grid, with the crop's caption line
+    crop = Crop(0, 0, 16, 16, given=False).caption((64, 64), 2)
+    assert crop == "crop: input rows 0-15, columns 0-15 of 64x64 (the top-left 16x16 by default; choose with \x00crop\x00)"
+
+
+def test_crop_picks_the_windows_inside_it(tmp_path):
+    from cnnops.pictures.animation import parse_crop
+
+    result = run(np.arange(40.0 * 30).reshape(40, 30), "Conv2d(1, 1, 3, stride=2)")
+    path = str(tmp_path / "c.gif")
+    # input rows 10..19, columns 4..11: conv windows starting at even rows 10..16 and even columns 4..8
+    assert animate(result, 1, path, crop=parse_crop((10, 4, 10, 8))) == 4 * 3
+    with pytest.raises(SettingError, match="larger than 32×32"):
+        parse_crop((0, 0, 40, 40))
+    with pytest.raises(SettingError, match="no window fits inside"):
+        animate(result, 1, path, crop=parse_crop((0, 0, 2, 2)))
+    with pytest.raises(SettingError, match="starts outside the 40×30 input plane"):
+        animate(result, 1, path, crop=parse_crop((50, 0, 2, 2)))
+
+
+def test_zoom_scales_every_frame(tmp_path):
+    result = run(GRID4, "MaxPool2d(2)")
+    one, three = str(tmp_path / "1.gif"), str(tmp_path / "3.gif")
+    animate(result, 1, one)
+    animate(result, 1, three, zoom=3)
+    small, big = Image.open(one), Image.open(three)
+    assert big.size == (3 * small.size[0], 3 * small.size[1]) and big.n_frames == small.n_frames == 4
+
+
+def test_one_gif_for_a_chain_frame_by_frame(tmp_path):
+    from cnnops.pictures.animation import animate_chain
+
+    result = run(np.arange(25.0).reshape(5, 5) % 4 - 1, "Conv2d(1, 1, 3, weight='gx')", "ReLU", "MaxPool2d(2, stride=1)",
+                 "Flatten")  # fmt: skip
+    path = str(tmp_path / "chain.gif")
+    # 9 conv outputs, one frame for ReLU, 4 max-pool outputs, one frame saying Flatten is not drawn
+    assert animate_chain(result, path) == 9 + 1 + 4 + 1
+    image = Image.open(path)
+    assert image.n_frames == 15
+    durations = []
+    for k in range(image.n_frames):
+        image.seek(k)
+        durations.append(image.info["duration"])
+    assert durations[8] == durations[9] == durations[13] == 1600 and durations[0] == 400
+
+
+def test_transposed_conv_is_a_scatter_one_frame_per_input_cell(tmp_path):
+    from cnnops.pictures.grid import CURRENT, PALETTE, WINDOW
+
+    result = run([[1.0, 2.0], [3.0, 4.0]], "ConvTranspose2d(1, 1, 3, stride=2)")
+    path = str(tmp_path / "t.gif")
+    assert animate(result, 1, path) == 4
+    frames = gif_frames(path)
+    # each frame marks one input cell and the 3×3 stamp of output cells it adds to
+    assert all(count(f, PALETTE[WINDOW]) > 0 and count(f, PALETTE[CURRENT]) > 0 for f in frames)
+    stamped = [count(f, PALETTE[CURRENT]) for f in frames]
+    assert max(stamped) < 1.1 * min(stamped)  # nine cells each (their numbers differ)
 
 
 def test_stage_that_does_not_slide_is_refused(pool_run, tmp_path):

@@ -51,6 +51,9 @@ class DataOptions:
     explain_stage: int | None = None
     no_notes: bool = False
     summary: bool = False
+    crop: str | None = None
+    zoom: int = 1
+    animate_all: bool = False
 
 
 class BatchError(CnnopsError):
@@ -73,6 +76,10 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
         raise UsageError(f"--summary prints the tables without tensors and {other} does otherwise — choose one")
     if inputs.count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
+    if opts.animate is None and (opts.crop is not None or opts.zoom != 1 or opts.animate_all):
+        raise UsageError("--crop, --zoom and --animate-all shape the --animate GIF — add --animate FILE.gif")
+    if opts.animate_all and opts.animate_stage is not None:
+        raise UsageError("--animate-all draws every stage — drop --animate-stage")
     if opts.animate is not None and opts.animate.suffix.lower() != ".gif":
         raise UsageError(f"--animate writes a GIF: give a file name ending in .gif, not '{opts.animate}'")
 
@@ -210,8 +217,29 @@ def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> No
         save_maps(result, str(directory), batch_item=opts.batch_item, scale=Scale(opts.scale), cmap=ColorMap(opts.cmap))
     if opts.animate is not None:
         path = opts.animate if stem is None else opts.animate.with_name(f"{opts.animate.stem}-{stem}.gif")
-        animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
-                    channel=opts.channel, indices=result.input_indices)  # fmt: skip
+        crop = crop_option(opts.crop)
+        if opts.animate_all:
+            from cnnops.pictures.animation import animate_chain
+
+            animate_chain(result, str(path), batch_item=opts.batch_item, channel=opts.channel,
+                          indices=result.input_indices, crop=crop, zoom=opts.zoom)  # fmt: skip
+        else:
+            animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
+                    channel=opts.channel, indices=result.input_indices, crop=crop, zoom=opts.zoom)  # fmt: skip
+
+
+def crop_option(text: str | None) -> Any:
+    """``--crop 0,0,16,16`` as the animation's Crop (None: its default)."""
+    if text is None:
+        return None
+    import re
+
+    from cnnops.pictures.animation import parse_crop
+
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise UsageError(f"--crop takes ROW,COL,HEIGHT,WIDTH (or START,LENGTH for 1-D) as integers, got '{text}'")
+    return parse_crop(tuple(int(p) for p in parts))
 
 
 def animated_stage(result: RunResult, requested: int | None) -> int:

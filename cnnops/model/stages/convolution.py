@@ -162,6 +162,7 @@ class ConvTranspose(Stage):
     padding_mode: str = "zeros"
     kind: ClassVar[str] = "conv_transpose"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True  # drawn as a scatter: each input cell stamps the kernel
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         check_construction(self)
