@@ -21,7 +21,7 @@ def test_save_maps_writes_one_png_per_stage_in_pipeline_order(tmp_path):
     result = invoke("run", EX / "street.png", BANK, "relu", "maxpool:2", "--save-maps", tmp_path / "maps", "-q")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "maps").iterdir())
-    assert names == ["00-input.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png"]
+    assert names == ["00-input.png", "01-conv2d-filters.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png"]
     assert Image.open(tmp_path / "maps" / "01-conv2d.png").size[0] > 2 * 61
 
 
