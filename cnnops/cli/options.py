@@ -81,7 +81,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
     )], None),  # fmt: skip
     "animate": (Annotated[Path | None, typer.Option(
         "--animate", help="Write a GIF of the sliding window of a conv or pooling stage (or an unpool, or a "
-        "transposed conv as a scatter), one frame per output cell; see --crop, --zoom, --animate-all.",
+        "transposed conv as a scatter), one frame per output cell; larger planes are cropped (--crop).",
     )], None),  # fmt: skip
     "animate_stage": (Annotated[int | None, typer.Option(
         "--animate-stage", help="Which stage --animate draws (default: the first conv, pool or unpool).",
@@ -118,7 +118,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         "the whole plane up to 16×16, else its top-left 16×16.",
     )], None),  # fmt: skip
     "zoom": (Annotated[int, typer.Option(
-        "--zoom", min=1, max=8, help="--animate: draw every pixel N×N, for larger frames and a readable font.",
+        "--zoom", metavar="N", min=1, max=8, help="--animate: draw every pixel N×N, for larger frames and a readable font.",
     )], 1),  # fmt: skip
     "animate_all": (Annotated[bool, typer.Option(
         "--animate-all", help="--animate: one GIF of every stage in turn (conv → ReLU → pool), frame by frame.",

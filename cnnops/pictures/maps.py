@@ -169,7 +169,7 @@ BAR_NOTE_W = 26 * 6  # "min and max of each plane" beside the colour bar
 def tick_step(length: int, pixels: int, label_px: int) -> int:
     """The spacing between labelled ticks: 1, 2, 5, 10, 20, 50, … cells, the first whose labels do not touch.
 
-    >>> tick_step(64, 2, 14), tick_step(4, 24, 8), tick_step(0, 4, 6)
+    >>> tick_step(64, 2, 14), tick_step(4, 24, 8), tick_step(3, 4, 4)
     (10, 1, 1)
     """
     for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000):
