@@ -46,6 +46,14 @@ class DataOptions:
     scale: str = "plane"
     cmap: str = "auto"
     preview: bool = False
+    # --- explain one value (issue 14) ---
+    explain: str | None = None
+    explain_stage: int | None = None
+    no_notes: bool = False
+    summary: bool = False
+    crop: str | None = None
+    zoom: int = 1
+    animate_all: bool = False
 
 
 class BatchError(CnnopsError):
@@ -63,8 +71,15 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
         raise UsageError("choose one of --json and --jsonl")
     if opts.output is not None and opts.output_dir is not None:
         raise UsageError("choose one of --output and --output-dir")
+    if opts.summary and (opts.as_json or opts.jsonl or opts.full or opts.quiet):
+        other = "--json" if opts.as_json else "--jsonl" if opts.jsonl else "--full" if opts.full else "--quiet"
+        raise UsageError(f"--summary prints the tables without tensors and {other} does otherwise — choose one")
     if inputs.count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
+    if opts.animate is None and (opts.crop is not None or opts.zoom != 1 or opts.animate_all):
+        raise UsageError("--crop, --zoom and --animate-all shape the --animate GIF — add --animate FILE.gif")
+    if opts.animate_all and opts.animate_stage is not None:
+        raise UsageError("--animate-all draws every stage — drop --animate-stage")
     if opts.animate is not None and opts.animate.suffix.lower() != ".gif":
         raise UsageError(f"--animate writes a GIF: give a file name ending in .gif, not '{opts.animate}'")
 
@@ -202,8 +217,29 @@ def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> No
         save_maps(result, str(directory), batch_item=opts.batch_item, scale=Scale(opts.scale), cmap=ColorMap(opts.cmap))
     if opts.animate is not None:
         path = opts.animate if stem is None else opts.animate.with_name(f"{opts.animate.stem}-{stem}.gif")
-        animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
-                    channel=opts.channel, indices=result.input_indices)  # fmt: skip
+        crop = crop_option(opts.crop)
+        if opts.animate_all:
+            from cnnops.pictures.animation import animate_chain
+
+            animate_chain(result, str(path), batch_item=opts.batch_item, channel=opts.channel,
+                          indices=result.input_indices, crop=crop, zoom=opts.zoom)  # fmt: skip
+        else:
+            animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
+                    channel=opts.channel, indices=result.input_indices, crop=crop, zoom=opts.zoom)  # fmt: skip
+
+
+def crop_option(text: str | None) -> Any:
+    """``--crop 0,0,16,16`` as the animation's Crop (None: its default)."""
+    if text is None:
+        return None
+    import re
+
+    from cnnops.pictures.animation import parse_crop
+
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise UsageError(f"--crop takes ROW,COL,HEIGHT,WIDTH (or START,LENGTH for 1-D) as integers, got '{text}'")
+    return parse_crop(tuple(int(p) for p in parts))
 
 
 def animated_stage(result: RunResult, requested: int | None) -> int:
@@ -226,10 +262,24 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
     from cnnops.io import jsontext, write
     from cnnops.render.run_view import run_group
 
+    noted: list[bool] = []  # the footnotes go with the first table of a command only
+    position = None
+    if opts.explain is not None:
+        from cnnops.run.explain import parse_position
+
+        position = parse_position(opts.explain)
+
     def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:
         batch = stem is not None
         wants_doc = opts.as_json or opts.jsonl or (target is not None and target.lower().endswith(".json"))
         doc = result.as_dict(intermediates=opts.intermediates) if wants_doc else None
+        explanation = None
+        if position is not None:
+            from cnnops.run.explain import explain
+
+            explanation = explain(result, position, opts.explain_stage)
+            if doc is not None:
+                doc["explain"] = explanation.as_dict()
         if target is not None:
             write.write_output(target, result.output, indices=result.output_indices, doc=doc)
         write_pictures(result, opts, stem)
@@ -244,7 +294,14 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
                 console.print(f"=== input {tensor.source} ===")
             else:
                 console.rule(f"input {tensor.source}")
-        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
+        notes = not opts.no_notes and not noted
+        noted.append(True)
+        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
+                                notes=notes, tensors=not opts.summary))  # fmt: skip
+        if explanation is not None:
+            from cnnops.render.explain_view import explain_group
+
+            console.print(explain_group(explanation, plain=plain_output(console)))
         if opts.preview:
             from cnnops.pictures.preview import preview
 

@@ -80,8 +80,8 @@ COMMON: dict[str, tuple[Any, Any]] = {
         "DIR/<input>/ in a batch.",
     )], None),  # fmt: skip
     "animate": (Annotated[Path | None, typer.Option(
-        "--animate", help="Write a GIF of the sliding window of a conv or pooling stage (or an unpool), "
-        "one frame per output cell; planes up to 16×16.",
+        "--animate", help="Write a GIF of the sliding window of a conv or pooling stage (or an unpool, or a "
+        "transposed conv as a scatter), one frame per output cell; larger planes are cropped (--crop).",
     )], None),  # fmt: skip
     "animate_stage": (Annotated[int | None, typer.Option(
         "--animate-stage", help="Which stage --animate draws (default: the first conv, pool or unpool).",
@@ -104,6 +104,32 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "max_elements": (Annotated[int, typer.Option(
         "--max-elements", min=1, help="Refuse tensors with more elements than this (checked before allocating).",
     )], DEFAULT_MAX_ELEMENTS),  # fmt: skip
+    # --- explain one value (issue 14) ---
+    "explain": (Annotated[str | None, typer.Option(
+        "--explain", metavar="POS", help="Show the arithmetic behind one output value: POS is its index, e.g. 0,1 "
+        "or 2,0,1 (channel first; leading zeros may be left out). In --json as an \"explain\" object.",
+    )], None),  # fmt: skip
+    "explain_stage": (Annotated[int | None, typer.Option(
+        "--explain-stage", metavar="N", help="Which stage --explain looks at (default: the last conv, pool, unpool, "
+        "linear or activation).",
+    )], None),  # fmt: skip
+    "crop": (Annotated[str | None, typer.Option(
+        "--crop", metavar="ROW,COL,H,W", help="--animate: the input region drawn (START,LENGTH for 1-D); default: "
+        "the whole plane up to 16×16, else its top-left 16×16.",
+    )], None),  # fmt: skip
+    "zoom": (Annotated[int, typer.Option(
+        "--zoom", metavar="N", min=1, max=8, help="--animate: draw every pixel N×N, for larger frames and a readable font.",
+    )], 1),  # fmt: skip
+    "animate_all": (Annotated[bool, typer.Option(
+        "--animate-all", help="--animate: one GIF of every stage in turn (conv → ReLU → pool), frame by frame.",
+    )], False),  # fmt: skip
+    "summary": (Annotated[bool, typer.Option(
+        "--summary", help="Print the shape and formula tables only, no tensors (--quiet prints nothing).",
+    )], False),  # fmt: skip
+    "no_notes": (Annotated[bool, typer.Option(
+        "--no-notes", help="Leave out the footnotes (MACs convention, float noise, default weights); without it "
+        "they are printed once per command.",
+    )], False),  # fmt: skip
 }
 
 

@@ -75,6 +75,8 @@ class Row:
                 for f in self.formulas
             ],
         }
+        for name, shape in self.stage.param_shapes():  # "weight_shape", "bias_shape"
+            doc[f"{name}_shape"] = list(shape)
         if self.promoted_shape:
             doc["rank_rule_shape"] = list(self.promoted_shape)
         if self.flattened_shape:

@@ -100,6 +100,16 @@ class Stage:
         """Inputs per output, which PyTorch's default initialisation scales by."""
         return 0
 
+    def bias_shape(self) -> Shape | None:
+        """The shape of the bias (None: it has none)."""
+        return None
+
+    def param_shapes(self) -> list[tuple[str, Shape]]:
+        """The learnable tensors and their shapes, as ``named_parameters()`` lists them; their sizes add
+        up to :meth:`params`: ``[("weight", (5, 3, 3, 3)), ("bias", (5,))]``."""
+        shapes = [("weight", self.weight_shape()), ("bias", self.bias_shape())]
+        return [(name, shape) for name, shape in shapes if shape is not None]
+
     def params(self) -> int:
         return 0
 

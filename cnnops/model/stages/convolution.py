@@ -130,6 +130,9 @@ class Conv(Stage):
     def fan_in(self) -> int:
         return (self.in_channels // self.groups) * math.prod(self.kernel_size)
 
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
+
     def params(self) -> int:
         weight = self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel_size)
         return weight + (self.out_channels if self.bias else 0)
@@ -159,6 +162,7 @@ class ConvTranspose(Stage):
     padding_mode: str = "zeros"
     kind: ClassVar[str] = "conv_transpose"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True  # drawn as a scatter: each input cell stamps the kernel
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         check_construction(self)
@@ -219,6 +223,9 @@ class ConvTranspose(Stage):
     def fan_in(self) -> int:
         # PyTorch computes fan-in from the weight's dim 1, which for a transposed conv is out/groups
         return (self.out_channels // self.groups) * math.prod(self.kernel_size)
+
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
 
     def params(self) -> int:
         weight = self.in_channels * (self.out_channels // self.groups) * math.prod(self.kernel_size)

@@ -48,6 +48,9 @@ class Linear(Stage):
     def fan_in(self) -> int:
         return self.in_features
 
+    def bias_shape(self) -> Shape | None:
+        return (self.out_features,) if self.bias else None
+
     def params(self) -> int:
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
@@ -220,6 +223,12 @@ class BatchNorm(Stage):
         if not self.affine or self.num_features is None:
             return 0
         return self.num_features * (2 if self.bias else 1)
+
+    def param_shapes(self) -> list[tuple[str, Shape]]:
+        if not self.affine or self.num_features is None:
+            return []
+        shape: Shape = (self.num_features,)
+        return [("weight", shape)] + ([("bias", shape)] if self.bias else [])
 
     def torch_repr(self) -> str:
         text = f"{self.name}({self.num_features}, eps={self.eps}, momentum=0.1, affine={self.affine}"
