@@ -362,3 +362,16 @@ def test_merge_shapes_and_refusals_equal_torch(data):
     except LayerError:
         got = None
     assert got == expected, (op, a, b, dim)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_explain_and_animate_read_a_branch_from_its_own_input(engine, tmp_path):
+    from cnnops.run.explain import explain
+
+    data = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    result = cnnops.run_stages(data, ["a=Conv2d(1, 2, 3, padding=1)", "Conv2d(1, 2, 1)(@input)", "Add(@a)"],
+                               engine=engine)  # fmt: skip
+    expl = explain(result, (1, 2, 3), stage=2)
+    weight, bias = result.results[1].weight, result.results[1].bias
+    assert expl.value == pytest.approx(float(data[0, 2, 3] * weight[1, 0, 0, 0] + bias[1]), rel=1e-6)
+    assert expl.value == result.results[1].output[1, 2, 3]

@@ -183,7 +183,7 @@ def _planes_for(result: RunResult, res: StageResult, batch_item: int, channel: i
     """The stage's input and output, whether batched, and the input channel drawn for output ``channel``."""
     row, stage = res.row, res.row.stage
     nd = stage.nd
-    previous = result.results[row.index - 2].output if row.index > 1 else result.input
+    previous = result.input_of(row)
     x = previous.reshape(row.effective_input)
     batched = len(row.effective_input) == nd + 2
     check_batch_item(batch_item, row.effective_input[0] if batched else 1)
@@ -560,7 +560,7 @@ def _still_frame(result: RunResult, res: StageResult, batch_item: int, channel: 
     out = res.output.reshape(row.output_shape)
     if stage.keeps_layout and 1 <= len(row.output_shape) and _input_nd_of(result, res):
         nd = _input_nd_of(result, res)
-        previous = result.results[row.index - 2].output if row.index > 1 else result.input
+        previous = result.input_of(row)
         x = previous.reshape(row.effective_input)
         batched = x.ndim == nd + 2
         check_batch_item(batch_item, x.shape[0] if batched else 1)

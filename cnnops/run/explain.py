@@ -162,7 +162,7 @@ def explain(result: RunResult, position: tuple[int, ...], stage: int | None = No
     row = res.row
     out = res.output.reshape(row.output_shape)
     full = _full_position(position, row.output_shape, row.index, row.stage.call)
-    x = (result.results[row.index - 2].output if row.index > 1 else result.input).reshape(row.effective_input)
+    x = result.input_of(row).reshape(row.effective_input)
     expl = Explanation(row.index, row.stage.call, row.stage.torch_repr(), row.stage.kind, full, float(out[full]))
     stage_ = row.stage
     if isinstance(stage_, st.Conv):

@@ -49,6 +49,14 @@ class RunResult:
     def output(self) -> np.ndarray:
         return self.results[-1].output if self.results else self.input
 
+    def output_of(self, stage: int) -> np.ndarray:
+        """Stage ``stage``'s output (0: the input)."""
+        return self.input if stage == 0 else self.results[stage - 1].output
+
+    def input_of(self, row: Row) -> np.ndarray:
+        """What a one-input stage read (in a graph, not always the previous stage's output)."""
+        return self.output_of(row.inputs[0] if row.inputs else row.index - 1)
+
     @property
     def output_indices(self) -> np.ndarray | None:
         return self.results[-1].indices if self.results else None
@@ -163,7 +171,7 @@ def run_pipeline(
     result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
     for row in trace.rows:
-        xs = [result.input if i == 0 else result.results[i - 1].output for i in row.inputs]
+        xs = [result.output_of(i) for i in row.inputs]
         try:
             if isinstance(row.stage, st.Merge):
                 out = StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))
