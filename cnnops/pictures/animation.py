@@ -42,7 +42,7 @@ from cnnops.text import dims
 if TYPE_CHECKING:
     import numpy as np
 
-    from cnnops.model.trace import Row
+    from cnnops.model.trace import Row, Trace
     from cnnops.run.pipeline import RunResult, StageResult
 
 MAX_SIDE = 16
@@ -60,28 +60,19 @@ def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int =
     ``indices``: the max-pool indices an unpool uses when no max pool of the run made them (say, the
     ones that came with the input document).
     """
-    res = _pick_stage(result, stage_index)
+    check_animation(result.trace, stage_index, batch_item=batch_item, channel=channel)
+    res = result.results[stage_index - 1]
     row, stage = res.row, res.row.stage
     nd = stage.nd
     previous = result.results[stage_index - 2].output if stage_index > 1 else result.input
     x = previous.reshape(row.effective_input)
     batched = len(row.effective_input) == nd + 2
-    check_batch_item(batch_item, row.effective_input[0] if batched else 1)
     out = res.output.reshape(row.output_shape)
-    channels = out.shape[-nd - 1]
-    if not 0 <= channel < channels:
-        choices = "0" if channels == 1 else f"0 to {channels - 1}"
-        raise InputError(
-            f"channel {channel} is out of range: stage {row.index} {stage.call} has {channels} output "
-            f"channel{'s' if channels != 1 else ''} — use {setting('channel')} {choices}"
-        )
     in_channel = channel
     if isinstance(stage, st.Conv):
         in_channel = channel // (stage.out_channels // stage.groups) * (stage.in_channels // stage.groups)
     x_plane = _plane(x, batched, batch_item, in_channel, nd)
     y_plane = _plane(out, batched, batch_item, channel, nd)
-    for what, plane in (("input", x_plane), ("output", y_plane)):
-        _check_size(row, what, plane.shape, nd)
     if isinstance(stage, st.Unpool):
         idx = _unpool_indices(result, row, indices)
         frames = _unpool_frames(row, x_plane, y_plane, _plane(idx, batched, batch_item, channel, nd), nd)
@@ -93,20 +84,43 @@ def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int =
     return len(frames)
 
 
-def _pick_stage(result: RunResult, stage_index: int) -> StageResult:
-    count = len(result.results)
-    animated = [r.row.index for r in result.results if r.row.stage.animatable]
+def check_animation(trace: Trace, stage_index: int, *, batch_item: int = 0, channel: int = 0) -> None:
+    """Everything :func:`animate` would refuse, from the shapes alone: run it before anything is computed
+    or written."""
+    row = _pick_row(trace, stage_index)
+    stage, nd = row.stage, row.stage.nd
+    batched = len(row.effective_input) == nd + 2
+    check_batch_item(batch_item, row.effective_input[0] if batched else 1)
+    channels = row.output_shape[-nd - 1]
+    if not 0 <= channel < channels:
+        choices = "0" if channels == 1 else f"0 to {channels - 1}"
+        raise InputError(
+            f"channel {channel} is out of range: stage {row.index} {stage.call} has {channels} output "
+            f"channel{'s' if channels != 1 else ''} — use {setting('channel')} {choices}"
+        )
+    for what, shape in (("input", row.effective_input[-nd:]), ("output", row.output_shape[-nd:])):
+        if 0 in shape:
+            raise InputError(
+                f"stage {row.index} {stage.call}: the {what} plane is empty ({dims(shape)}) — there is nothing "
+                "to animate"
+            )
+        _check_size(row, what, shape, nd)
+
+
+def _pick_row(trace: Trace, stage_index: int) -> Row:
+    count = len(trace.rows)
+    animated = [row.index for row in trace.rows if row.stage.animatable]
     which = f"stage {animated[0]}" if len(animated) == 1 else f"one of stages {', '.join(map(str, animated))}"
     hint = f" — pick {which}" if animated else " — add a conv, pooling or unpooling stage"
     if not 1 <= stage_index <= count:
         raise InputError(f"there is no stage {stage_index}: the run has {count} stage{'s' if count != 1 else ''}{hint}")
-    res = result.results[stage_index - 1]
-    if not res.row.stage.animatable:
+    row = trace.rows[stage_index - 1]
+    if not row.stage.animatable:
         raise InputError(
-            f"stage {stage_index} {res.row.stage.call} has no sliding window to animate; animations show "
+            f"stage {stage_index} {row.stage.call} has no sliding window to animate; animations show "
             f"conv, pooling and unpooling stages{hint}"
         )
-    return res
+    return row
 
 
 def _plane(a: np.ndarray, batched: bool, batch_item: int, channel: int, nd: int) -> np.ndarray:
