@@ -32,13 +32,15 @@ if TYPE_CHECKING:
     from cnnops.run.pipeline import Needs, RunResult
 
 #: bytes beside the kept tensors for writing a result: a summary's rendering, and per number of the
-#: largest block of JSON text (2**20 numbers) its text and the Python numbers it passes through
-OUTPUT_RESERVE, JSON_BLOCK_BYTES = 8 * 2**20, 64
+#: largest block of JSON text (jsontext.BLOCK_ELEMENTS) its text and the Python numbers it passes
+#: through (measured about 180)
+OUTPUT_RESERVE, JSON_BLOCK_BYTES = 8 * 2**20, 256
+NPY_CHUNK = 16 * 2**20  # numpy writes a .npy file 16 MiB at a time
 #: bytes a drawn value costs in a --full table (rich's cells and segments)
 FULL_TABLE_BYTES = 1024
-#: bytes a picture costs per number of its largest tensor (planes as float64, colours, upscaled tiles),
-#: and at most for its canvas (2**24 pixels, RGB, and its encoding)
-PICTURE_BYTES, CANVAS_BYTES = 16, 4 * 3 * 2**24
+#: bytes a picture costs per number of its largest tensor (planes as float64, colours computed in
+#: float64 RGB, upscaled tiles; measured about 110), and at most for its canvas (2**24 pixels, RGB, encoded)
+PICTURE_BYTES, CANVAS_BYTES = 128, 4 * 3 * 2**24
 
 
 @dataclass
@@ -251,7 +253,7 @@ def run_needs(opts: DataOptions) -> Callable[[Trace], Needs]:
 
         keep: set[int] | None = None if every else set()
         sizes = [math.prod(trace.input_shape)] + [math.prod(row.output_shape) for row in trace.rows]
-        reserve = OUTPUT_RESERVE + JSON_BLOCK_BYTES * min(max(sizes), BLOCK_ELEMENTS)
+        reserve = OUTPUT_RESERVE + JSON_BLOCK_BYTES * min(max(sizes), BLOCK_ELEMENTS) + min(4 * max(sizes), NPY_CHUNK)
         if opts.tables and opts.full:
             from cnnops.render.run_view import FULL_LIMIT
 
@@ -274,7 +276,7 @@ def run_needs(opts: DataOptions) -> Callable[[Trace], Needs]:
             from cnnops.pictures.planes import batch_size, check_batch_item, map_layout
 
             check_batch_item(opts.batch_item, batch_size(map_layout(trace)))
-            reserve += PICTURE_BYTES * max(sizes) + min(CANVAS_BYTES, 64 * PICTURE_BYTES * max(sizes))
+            reserve += PICTURE_BYTES * max(sizes) + min(CANVAS_BYTES, 64 * max(sizes))
         return Needs(keep, reserve)
 
     return needs

@@ -24,7 +24,7 @@ DEFAULT_FRACTION = 0.5
 #: what the default is when the system says nothing (no /proc, no limits)
 FALLBACK_BYTES = 2 * 2**30
 #: address space the interpreter and its libraries take beyond the data (threads' stacks, BLAS buffers)
-ADDRESS_SPACE_RESERVE = 512 * 2**20
+ADDRESS_SPACE_RESERVE = 256 * 2**20
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*%\s*$")

@@ -41,7 +41,16 @@ def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = No
                 doc["indices"] = np.asarray(indices)
         atomic_write(path, lambda stream: write_json(doc, stream))
     else:
-        atomic_write(path, lambda stream: np.save(stream, np.asarray(data), allow_pickle=False))
+        # through a plain writer, numpy writes in blocks with write() (ndarray.tofile would hide a full
+        # disk behind "N requested and M written")
+        atomic_write(path, lambda stream: np.save(_Writer(stream), np.asarray(data), allow_pickle=False))
+
+
+class _Writer:
+    """Just ``write``: what numpy needs to stream a .npy file."""
+
+    def __init__(self, stream: BinaryIO):
+        self.write = stream.write
 
 
 def check_output_path(path: str, *, parents: bool = False) -> None:

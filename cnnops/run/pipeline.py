@@ -226,7 +226,10 @@ def run_pipeline(
 def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, max_memory: int | None) -> None:
     """Refuse a run whose estimated peak memory is above ``max_memory`` (None: the default budget)."""
     estimate = estimate_peak(trace, keep=keep, reserve=reserve)
-    where = "" if not estimate.stage else f" (at stage {estimate.stage} {trace.rows[estimate.stage - 1].stage.call})"
+    if estimate.stage > len(trace.rows):
+        where = " (with its result written or shown)"
+    else:
+        where = f" (at stage {estimate.stage} {trace.rows[estimate.stage - 1].stage.call})" if estimate.stage else ""
     kept = " keeping every intermediate tensor" if keep is None and len(trace.rows) > 1 else ""
     check_memory(estimate.bytes, max_memory, f"this run{kept}{where}", "use a smaller input")
 
