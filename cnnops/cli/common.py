@@ -183,9 +183,12 @@ def user_errors(func: F) -> F:
                 if exc.errno == errno.EPIPE:
                     _silence_stdout()
                     raise typer.Exit(0) from None
-                _silence_stdout()
-                where = f"'{exc.filename}'" if exc.filename else "the result to stdout"
-                raise fail(f"cannot write {where}: {exc.strerror or exc}") from None
+                if exc.filename:  # a file the core did not word an error for
+                    from cnnops.text import echo
+
+                    raise fail(f"cannot use '{echo(os.fsdecode(exc.filename))}': {exc.strerror or exc}") from None
+                _silence_stdout()  # stdout: its flush at exit would fail again
+                raise fail(f"cannot write the result to stdout: {exc.strerror or exc}") from None
             except UnicodeEncodeError as exc:
                 if debug:
                     raise
