@@ -867,10 +867,10 @@ def test_interrupt_midway_leaves_the_target_and_no_temp_file(tmp_path, monkeypat
 def test_failing_serializer_leaves_the_target_untouched(tmp_path, monkeypatch):
     path = write(tmp_path / "out.json", "original")
 
-    def broken_dumps(doc):
+    def broken_dumps(doc, stream):
         raise RuntimeError("serializer failed")
 
-    monkeypatch.setattr(writing, "dumps", broken_dumps)
+    monkeypatch.setattr(writing, "write_json", broken_dumps)
     with pytest.raises(RuntimeError, match="serializer failed"):
         writing.write_output(path, np.ones(2, dtype=np.float32))
     assert Path(path).read_text() == "original"

@@ -15,6 +15,8 @@ from cnnops.cli.batch import DataOptions
 from cnnops.cli.common import app, user_errors
 from cnnops.errors import UsageError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.spec.literals import MAX_INT
+from cnnops.text import echo
 
 
 def _complete_kernels(incomplete: str) -> list[str]:
@@ -130,7 +132,36 @@ COMMON: dict[str, tuple[Any, Any]] = {
         "--no-notes", help="Leave out the footnotes (MACs convention, float noise, default weights); without it "
         "they are printed once per command.",
     )], False),  # fmt: skip
+    "max_memory": (Annotated[str | None, typer.Option(
+        "--max-memory", metavar="SIZE",
+        help="Refuse a run estimated (from the shapes, before anything is computed) to need more memory than "
+        "this: 4G, 512M, 75% (of the memory free now). Default: half the memory free — the least of "
+        "MemAvailable, a cgroup limit and ulimit -v. Tables keep every intermediate tensor; --quiet with "
+        "--output, or --json, keeps only the result.",
+    )], None),  # fmt: skip
 }
+
+
+def int_flags(params: list[inspect.Parameter]) -> dict[str, str]:
+    """The whole-number options among ``params``: parameter name → its flag (``--groups``)."""
+    flags = {}
+    for param in params:
+        if getattr(param.annotation, "__origin__", None) not in (int, int | None):
+            continue
+        for info in getattr(param.annotation, "__metadata__", ()):
+            if isinstance(info, typer.models.OptionInfo):
+                decls = [d for d in (info.param_decls or ()) if d.startswith("--")]
+                flags[param.name] = decls[0] if decls else "--" + param.name.replace("_", "-")
+    return flags
+
+
+def check_int_options(values: dict[str, Any], flags: dict[str, str]) -> None:
+    """A whole number beyond MAX_INT (the largest a stage takes) is a usage error (exit 2), as a value
+    that is not a number is; within it, the stage says what it accepts."""
+    for name, flag in flags.items():
+        value = values.get(name)
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            raise UsageError(f"{flag} {echo(str(value))} is out of range — at most ±{MAX_INT:,}")
 
 
 def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -142,10 +173,14 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
         shared = [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
                   for key, (annotation, default) in COMMON.items()]  # fmt: skip
 
+        flags = int_flags(own + shared)
+
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> None:
+            check_int_options(kwargs, flags)
             common = {key: kwargs.pop(key) for key in COMMON}
             common["scale"], common["cmap"] = common["scale"].value, common["cmap"].value
+            common["max_memory"] = memory_size(common["max_memory"])
             return func(**kwargs, opts=DataOptions(**common, seed=kwargs.get("seed", 0)))
 
         params = own + shared
@@ -157,6 +192,18 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
     return decorator
 
 
+def memory_size(text: str | None) -> int | None:
+    """``--max-memory`` in bytes (None: the default), or a usage error."""
+    if text is None:
+        return None
+    from cnnops.io.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"--max-memory takes a size such as 4G, 512M or 75% — {exc}") from None
+
+
 def size_literal(text: str | None, option: str, *, allow_none: bool = False) -> str | None:
     """``2`` → ``2``; ``2,3`` or ``2x3`` → ``(2, 3)`` (height, width)."""
     if text is None:
@@ -165,7 +212,11 @@ def size_literal(text: str | None, option: str, *, allow_none: bool = False) -> 
     word = r"-?\d+|None|none" if allow_none else r"-?\d+"
     if not parts or len(parts) > 2 or not all(re.fullmatch(word, p) for p in parts):
         example = "2 or 2,3" + (" (None keeps that size)" if allow_none else "")
-        raise UsageError(f"{option} takes an integer or two separated by a comma, e.g. {example}; got '{text}'")
+        raise UsageError(f"{option} takes an integer or two separated by a comma, e.g. {example}; got '{echo(text)}'")
+    for part in parts:
+        digits = part.lstrip("-").lstrip("0")
+        if part.lower() != "none" and (len(digits) > len(str(MAX_INT)) or int(digits or 0) > MAX_INT):
+            raise UsageError(f"{option} {echo(part)} is too large — at most {MAX_INT:,}")
     parts = ["None" if p.lower() == "none" else p for p in parts]
     return parts[0] if len(parts) == 1 else f"({parts[0]}, {parts[1]})"
 

@@ -48,7 +48,7 @@ from cnnops.text import dims
 if TYPE_CHECKING:
     import numpy as np
 
-    from cnnops.model.trace import Row
+    from cnnops.model.trace import Row, Trace
     from cnnops.run.pipeline import RunResult, StageResult
 
 MAX_SIDE = 16  # planes up to this size are drawn whole; larger ones are cropped, by default to the top-left 16×16
@@ -108,6 +108,7 @@ def animate(result: RunResult, stage_index: int, path: str, *, batch_item: int =
     plane up to 16×16, else its top-left 16×16, said in the caption). ``zoom``: each pixel drawn as
     ``zoom × zoom`` pixels, for a larger picture and a readable font.
     """
+    check_animation(result.trace, stage_index, batch_item=batch_item, channel=channel, crop=crop)
     frames = stage_frames(result, stage_index, batch_item=batch_item, channel=channel, indices=indices, crop=crop)
     _write_gif(path, [frames], zoom)
     return len(frames)
@@ -164,7 +165,7 @@ def _write_gif(path: str, parts: list[list[Any]], zoom: int) -> None:
 def stage_frames(result: RunResult, stage_index: int, *, batch_item: int = 0, channel: int = 0,
                  indices: np.ndarray | None = None, crop: Crop | None = None) -> list[Any]:  # fmt: skip
     """The frames of one conv, transposed conv, pooling or unpooling stage."""
-    res = _pick_stage(result, stage_index)
+    res = result.results[_pick_row(result.trace, stage_index).index - 1]
     row, stage = res.row, res.row.stage
     nd = stage.nd
     x, out, batched, in_channel = _planes_for(result, res, batch_item, channel)
@@ -186,15 +187,7 @@ def _planes_for(result: RunResult, res: StageResult, batch_item: int, channel: i
     previous = result.input_of(row)
     x = previous.reshape(row.effective_input)
     batched = len(row.effective_input) == nd + 2
-    check_batch_item(batch_item, row.effective_input[0] if batched else 1)
     out = res.output.reshape(row.output_shape)
-    channels = out.shape[-nd - 1]
-    if not 0 <= channel < channels:
-        choices = "0" if channels == 1 else f"0 to {channels - 1}"
-        raise InputError(
-            f"channel {channel} is out of range: stage {row.index} {stage.call} has {channels} output "
-            f"channel{'s' if channels != 1 else ''} — use {setting('channel')} {choices}"
-        )
     in_channel = channel
     if isinstance(stage, st.Conv | st.ConvTranspose):
         in_channel = channel // (stage.out_channels // stage.groups) * (stage.in_channels // stage.groups)
@@ -215,20 +208,45 @@ def _resolve_crop(crop: Crop | None, plane: tuple[int, ...], nd: int) -> Crop:
     return crop
 
 
-def _pick_stage(result: RunResult, stage_index: int) -> StageResult:
-    count = len(result.results)
-    animated = [r.row.index for r in result.results if r.row.stage.animatable]
+def check_animation(trace: Trace, stage_index: int, *, batch_item: int = 0, channel: int = 0,
+                    crop: Crop | None = None) -> None:  # fmt: skip
+    """Everything :func:`animate` would refuse, from the shapes alone: run it before anything is computed
+    or written."""
+    row = _pick_row(trace, stage_index)
+    stage, nd = row.stage, row.stage.nd
+    plane = row.effective_input[-nd:]
+    _resolve_crop(crop, plane if nd == 2 else (1, plane[0]), nd)
+    batched = len(row.effective_input) == nd + 2
+    check_batch_item(batch_item, row.effective_input[0] if batched else 1)
+    channels = row.output_shape[-nd - 1]
+    if not 0 <= channel < channels:
+        choices = "0" if channels == 1 else f"0 to {channels - 1}"
+        raise InputError(
+            f"channel {channel} is out of range: stage {row.index} {stage.call} has {channels} output "
+            f"channel{'s' if channels != 1 else ''} — use {setting('channel')} {choices}"
+        )
+    for what, shape in (("input", row.effective_input[-nd:]), ("output", row.output_shape[-nd:])):
+        if 0 in shape:
+            raise InputError(
+                f"stage {row.index} {stage.call}: the {what} plane is empty ({dims(shape)}) — there is nothing "
+                "to animate"
+            )
+
+
+def _pick_row(trace: Trace, stage_index: int) -> Row:
+    count = len(trace.rows)
+    animated = [row.index for row in trace.rows if row.stage.animatable]
     which = f"stage {animated[0]}" if len(animated) == 1 else f"one of stages {', '.join(map(str, animated))}"
     hint = f" — pick {which}" if animated else " — add a conv, pooling or unpooling stage"
     if not 1 <= stage_index <= count:
         raise InputError(f"there is no stage {stage_index}: the run has {count} stage{'s' if count != 1 else ''}{hint}")
-    res = result.results[stage_index - 1]
-    if not res.row.stage.animatable:
+    row = trace.rows[stage_index - 1]
+    if not row.stage.animatable:
         raise InputError(
-            f"stage {stage_index} {res.row.stage.call} has no sliding window to animate; animations show "
+            f"stage {stage_index} {row.stage.call} has no sliding window to animate; animations show "
             f"conv, pooling and unpooling stages{hint}"
         )
-    return res
+    return row
 
 
 def _plane(a: np.ndarray, batched: bool, batch_item: int, channel: int, nd: int) -> np.ndarray:

@@ -12,26 +12,35 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import shutil
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 from cnnops.choices import ColorMap, Scale
 from cnnops.errors import InputError
-from cnnops.pictures.canvas import MARGIN, draw_header, write_image
+from cnnops.io.write import signals_deferred, temp_prefix
+from cnnops.pictures.canvas import MARGIN, draw_header
 from cnnops.pictures.colour import colorize, resolve_cmap, value_range
 from cnnops.pictures.font import LINE_H, font, latin1, short_number, text_width
-from cnnops.pictures.planes import MapTensor, batch_size, check_batch_item, map_tensors, planes_of
-from cnnops.text import tuple_text
+from cnnops.pictures.planes import MapTensor, batch_size, check_batch_item, map_layout, map_tensors, planes_of
+from cnnops.text import echo, tuple_text
 
 if TYPE_CHECKING:
+    from cnnops.model.trace import Trace
     from cnnops.run.pipeline import RunResult
 
 MIN_SIDE = 96  # planes are upscaled by an integer factor until their longer side reaches this
 MIN_STRIP_HEIGHT = 12
 PIXEL_BUDGET = 2**24  # upscaling stops before a picture holds more plane pixels than this
 MAX_PLANES = 1024
+#: stages whose filters get a picture of their own
+FILTERED_KINDS = ("conv", "conv_transpose")
 GAP = 8
 BACKGROUND, INK, FAINT = (255, 255, 255), (0, 0, 0), (110, 110, 110)
 BORDER = (150, 150, 170)  # a colour neither colour map produces, so a plane's frame can be found in the picture
+#: the names of the files save_maps writes (and so owns: stale ones from an earlier run are removed)
+MAP_FILE = re.compile(r"^\d{2,}-[a-z0-9_]+\.png$")
 
 
 def save_maps(
@@ -46,25 +55,55 @@ def save_maps(
     tensor's channel planes tiled in a grid, labelled, with axis ticks and a colour bar, every tensor
     drawn at the same pixels per cell so that a pooled map is visibly smaller than its input; a stage
     with filters also gets ``01-conv2d-filters.png``. Returns the paths written, in pipeline order.
-    """
+
+    The set is written into a hidden temporary folder first and moved into place only when complete,
+    so an interruption or a full disk leaves no partial set; map files of an earlier run that this
+    run does not write again are removed, and other files in ``directory`` are left alone."""
     tensors = map_tensors(result)
     check_batch_item(batch_item, batch_size(tensors))
     scale, cmap = Scale(scale), ColorMap(cmap)
-    _make_directory(directory)
-    width = max(2, len(str(len(result.results))))
-    factor = common_factor(tensors, batch_item)
-    paths = []
-    for t in tensors:
-        res = result.results[t.position - 1] if t.position else None
-        if res is not None and res.weight is not None and res.row.stage.kind in ("conv", "conv_transpose"):
-            # "01-conv2d-filters.png" sorts before "01-conv2d.png": the weights, then what they made
-            path = os.path.join(directory, f"{t.position:0{width}d}-{t.name}-filters.png")
-            write_image(path, render_filters(res.weight, f"{t.title}: filters", res.row.stage.kind), "PNG")
-            paths.append(path)
-        path = os.path.join(directory, f"{t.position:0{width}d}-{t.name}.png")
-        write_image(path, render_map(t, batch_item=batch_item, scale=scale, cmap=cmap, factor=factor), "PNG")
-        paths.append(path)
-    return paths
+    names = map_names(result.trace)
+    check_maps_directory(directory)
+    staging = None
+    try:
+        parent = os.path.dirname(os.path.abspath(directory))
+        os.makedirs(parent, exist_ok=True)
+        home = directory if os.path.isdir(directory) else parent
+        with signals_deferred():
+            staging = tempfile.mkdtemp(dir=home, prefix=temp_prefix(home, os.path.basename(directory)), suffix=".tmp")
+        factor = common_factor(tensors, batch_item)
+        pictures = iter(names)
+        for t in tensors:
+            res = result.results[t.position - 1] if t.position else None
+            if t.kind in FILTERED_KINDS:
+                # "01-conv2d-filters.png" sorts before "01-conv2d.png": the weights, then what they made
+                assert res is not None and res.weight is not None
+                render_filters(res.weight, f"{t.title}: filters", t.kind).save(os.path.join(staging, next(pictures)), "PNG")
+            render_map(t, batch_item=batch_item, scale=scale, cmap=cmap, factor=factor).save(
+                os.path.join(staging, next(pictures)), "PNG"
+            )
+        _move_into_place(staging, directory, names)
+        staging = None
+    except BaseException as exc:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise InputError(
+                f"cannot write the feature maps into '{echo(directory)}': {exc.strerror or exc}"
+            ) from None
+        raise
+    return [os.path.join(directory, name) for name in names]
+
+
+def map_names(trace: Trace) -> list[str]:
+    """The file names :func:`save_maps` writes for a run: ``00-input.png``, ``01-conv2d.png``, …"""
+    width = max(2, len(str(len(trace.rows))))
+    names = []
+    for t in map_layout(trace):
+        if t.kind in FILTERED_KINDS:
+            names.append(f"{t.position:0{width}d}-{t.name}-filters.png")
+        names.append(f"{t.position:0{width}d}-{t.name}.png")
+    return names
 
 
 def common_factor(tensors: list[MapTensor], batch_item: int) -> int:
@@ -82,16 +121,38 @@ def common_factor(tensors: list[MapTensor], batch_item: int) -> int:
     return factor
 
 
-def _make_directory(directory: str) -> None:
+def check_maps_directory(directory: str) -> None:
+    """Fail before any work starts if the feature maps cannot be written into ``directory``."""
     if os.path.lexists(directory) and not os.path.isdir(directory):
         raise InputError(
-            f"'{directory}' exists and is not a directory — the feature maps need a directory: "
+            f"'{echo(directory)}' exists and is not a directory — the feature maps need a directory: "
             "give a new name or an existing directory"
         )
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the directory '{directory}': {exc.strerror or exc}") from None
+    existing = os.path.abspath(directory)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError(f"cannot create the directory '{echo(directory)}': '{echo(existing)}' is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write the feature maps into '{echo(directory)}': '{echo(existing)}' is not writable")
+
+
+def _move_into_place(staging: str, directory: str, names: list[str]) -> None:
+    """The finished set into ``directory``: the staging folder renamed when there is nothing there yet,
+    else each file replaced in turn and the stale map files of an earlier run removed."""
+    if not os.path.lexists(directory):
+        try:
+            os.rename(staging, directory)
+            return
+        except OSError:
+            if not os.path.isdir(directory):
+                raise
+    for name in names:
+        os.replace(os.path.join(staging, name), os.path.join(directory, name))
+    os.rmdir(staging)
+    for name in os.listdir(directory):
+        if MAP_FILE.match(name) and name not in names:
+            os.unlink(os.path.join(directory, name))
 
 
 def render_map(t: MapTensor, *, batch_item: int = 0, scale: Scale = Scale.plane, cmap: ColorMap = ColorMap.auto,
