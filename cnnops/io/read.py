@@ -1,10 +1,13 @@
-"""Read one input: a .json, .npy or image file, stdin, or inline JSON, into a float32 array.
+"""Read one input: a .json, .npy or image file, stdin, inline tensor text (JSON or Python), or a
+generator (``randn:1x4x4``), into a float32 array.
 
 >>> read_input("[[1, 2], [3, 4]]").data.shape
 (2, 2)
 >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
 >>> t.data.tolist(), t.data.dtype.name, t.source
 ([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+>>> read_input("[[-4., 0., 4.]]").source, read_input("randn:1x4x4", seed=0).source
+('inline tensor', 'randn:1x4x4 (seed 0)')
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError, setting
+from cnnops.io.generators import generate, looks_like_generator, parse_generator
 from cnnops.io.images import IMAGE_SUFFIXES, read_image
 from cnnops.io.jsontext import UTF8_BOM, gc_paused, parse_json
+from cnnops.io.literal import TensorText, looks_inline, parse_tensor_text, tensor_array
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
-from cnnops.text import tuple_text
+from cnnops.text import show, tuple_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,7 +34,10 @@ NPY_MAGIC = b"\x93NUMPY"
 STDIN_CHUNK = 2**20
 MAX_LEADING_WHITESPACE = 64 * 2**20
 JSON_WHITESPACE = b" \t\r\n"
-JSON_STARTS = {bytes([c]) for c in b'[{"-0123456789tfnNI'}  # what a JSON text (or NaN, Infinity) can start with
+# what a JSON text (or NaN, Infinity), a Python literal or a torch/numpy call can start with
+TEXT_STARTS = {bytes([c]) for c in b'[{("-0123456789tfnNIai'}
+#: a generated input's source names the text that made it; longer text is cut
+SOURCE_CHARS = 60
 DATA_KEYS = ("data", "shape", "indices")
 
 
@@ -49,14 +57,13 @@ class TensorInput:
 
 
 def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
-               max_elements: int = DEFAULT_MAX_ELEMENTS) -> TensorInput:  # fmt: skip
-    """Read one ``INPUT``: ``-`` (stdin), inline JSON, or a .json, .npy or image path.
+               max_elements: int = DEFAULT_MAX_ELEMENTS, seed: int = 0) -> TensorInput:  # fmt: skip
+    """Read one ``INPUT``: ``-`` (stdin), inline tensor text, a generator, or a .json, .npy or image path.
+    A random generator (``randn:1x4x4``, ``torch.randn(1, 4, 4)``) starts ``torch.manual_seed(seed)``.
 
-    >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
-    >>> t.data.tolist(), t.data.dtype.name, t.source
-    ([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+    >>> read_input("torch.arange(4).reshape(2, 2)").data.tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
     """
-    import numpy as np
 
     if arg == "-":
         payload = _read_stdin(stdin)
@@ -64,9 +71,13 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
             return TensorInput(_read_npy(payload, "stdin", max_elements), None, "stdin")
         text: bytes | str = payload
         source = label = "stdin"
-    elif arg.lstrip()[:1] in ("[", "{"):
+    elif looks_like_generator(arg):
+        gen = parse_generator(arg)
+        data = generate(gen, seed=seed, max_elements=max_elements)
+        return TensorInput(data, None, _generated_source(" ".join(arg.split()), seed if gen.random else None))
+    elif looks_inline(arg):
         text = arg
-        source = label = "inline JSON"
+        source = label = "inline tensor"
     else:
         suffix = _input_suffix(arg)
         label = f"input file '{arg}'"
@@ -76,13 +87,38 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
             _check_readable(arg, label)
             return TensorInput(read_image(arg, label, rgb=rgb, max_elements=max_elements), None, arg)
         text = _read_file(arg, label)
-        source = arg
-    with gc_paused():
-        doc = parse_json(text, label)
-        data, indices = _tensor_from_document(doc, label, max_elements)
+        with gc_paused():
+            return _tensor_input(TensorText(parse_json(text, label)), label, arg, max_elements, seed)
+    with gc_paused():  # from parsing to the array: the parsed lists are garbage-free
+        parsed = parse_tensor_text(text, label)
+        if parsed.syntax == "JSON" and source == "inline tensor":
+            source = label = "inline JSON"
+        if parsed.generator is not None:
+            shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            shown = " ".join(shown.split()) if source != "stdin" else "stdin"
+            source = _generated_source(shown, (seed if parsed.seed is None else parsed.seed) if parsed.random else None)
+        return _tensor_input(parsed, label, source, max_elements, seed)
+
+
+def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int, seed: int) -> TensorInput:
+    import numpy as np
+
+    doc = parsed.doc
+    if parsed.generator is not None or parsed.steps:
+        data, indices = tensor_array(parsed, label, seed=seed, max_elements=max_elements), None
+    else:
+        with gc_paused():
+            data, indices = _tensor_from_document(doc, label, max_elements)
     with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in torch.tensor(…, dtype=float32)
         data = np.asarray(data, dtype=np.float32, order="C")
     return TensorInput(data, indices, source, _last_stage(doc))
+
+
+def _generated_source(text: str, seed: int | None) -> str:
+    """``randn:1x4x4 (seed 0)``: the text that made an input, and the seed when it is random."""
+    if len(text) > SOURCE_CHARS:
+        text = text[: SOURCE_CHARS - 1] + "…"
+    return text if seed is None else f"{text} (seed {seed})"
 
 
 def _last_stage(doc: Any) -> str | None:
@@ -117,6 +153,22 @@ def read_array_file(path: str, what: str = "weight", *, max_elements: int = DEFA
     return data.astype(np.float64)
 
 
+def read_array_text(text: str, what: str = "indices", *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+    """The numbers of inline tensor text (``--indices '[[1, 3]]'``), as float64; like :func:`read_array_file`,
+    a document's ``indices`` are preferred for ``what="indices"``."""
+    import numpy as np
+
+    from cnnops.io.literal import tensor_value
+
+    label = f"{what} {show(text)}"
+    value = tensor_value(text, label)
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float64)
+    with gc_paused():
+        data, indices = _tensor_from_document(value, label, max_elements)
+    return (indices if what == "indices" and indices is not None else data).astype(np.float64)
+
+
 def _input_suffix(arg: str) -> str:
     suffix = os.path.splitext(arg)[1].lower()
     try:
@@ -129,8 +181,8 @@ def _input_suffix(arg: str) -> str:
         return suffix
     if not exists:
         raise InputError(
-            f"input '{arg}' is neither a file nor inline JSON — give a .json, .npy or image path, "
-            f"'-' for stdin, or JSON text starting with '[' or '{{'"
+            f"input '{arg}' is neither a file nor inline JSON — give a .json, .npy or image path, '-' for "
+            f"stdin, a tensor such as '[[1., 2.]]' or 'torch.tensor([...])', or a generator such as randn:1x4x4"
         )
     if os.path.isdir(arg):
         raise InputError(f"input '{arg}' is a directory — give a file inside it")
@@ -195,7 +247,7 @@ def _read_stream(stdin: BinaryIO) -> bytes:
         if sniffing:
             head = chunk[3:] if not chunks and chunk.startswith(UTF8_BOM) else chunk
             head = head.lstrip(JSON_WHITESPACE)
-            if head.startswith(NPY_MAGIC) or head[:1] in JSON_STARTS:
+            if head.startswith(NPY_MAGIC) or head[:1] in TEXT_STARTS:
                 sniffing = False  # a plausible start: the parser judges the rest
             elif head:
                 raise InputError(

@@ -60,7 +60,7 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
     for position, arg in enumerate(inputs, 1):
         outcome = Outcome(position, arg)
         try:
-            outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements)
+            outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements, seed=settings.seed)
             outcome.source = outcome.tensor.source
             outcome.result = run_pipeline(
                 outcome.tensor.data, stages_for(outcome.tensor),
@@ -74,12 +74,15 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
 
 
 def output_names(inputs: Sequence[str], extension: str) -> list[str]:
-    """Per-input file names: the input's stem, made unique; ``input-N`` for stdin and inline JSON."""
+    """Per-input file names: the input's stem, made unique; ``input-N`` for stdin and inline tensors
+    (a generator such as ``randn:1x4x4`` is named after its text: ``randn_1x4x4``)."""
+    from cnnops.io.literal import looks_inline
+
     names: list[str] = []
     seen: dict[str, int] = {}
     for n, arg in enumerate(inputs, 1):
         text = arg.strip()
-        stem = f"input-{n}" if text == "-" or text[:1] in "[{" else Path(text).stem or f"input-{n}"
+        stem = f"input-{n}" if text == "-" or looks_inline(text) else Path(text).stem or f"input-{n}"
         stem = re.sub(r"[^\w.-]", "_", stem)
         count = seen.get(stem, 0)
         seen[stem] = count + 1
@@ -88,12 +91,16 @@ def output_names(inputs: Sequence[str], extension: str) -> list[str]:
 
 
 def read_indices(path: str) -> Any:
-    """Max-pool indices from a .json or .npy file (a max pool's JSON result works), as int64."""
+    """Max-pool indices from a .json or .npy file (a max pool's JSON result works), or inline tensor text
+    such as ``[[0, 3], [9, 15]]``, as int64."""
     import numpy as np
 
-    from cnnops.io.read import read_array_file
+    from cnnops.io.literal import looks_inline
+    from cnnops.io.read import read_array_file, read_array_text
 
-    indices = read_array_file(path, what="indices")
+    inline = looks_inline(path)
+    indices = read_array_text(path) if inline else read_array_file(path, what="indices")
     if not np.all(np.isfinite(indices)) or not np.all(indices == np.round(indices)):
-        raise InputError(f"indices file '{path}' must hold whole numbers")
+        where = "indices" if inline else f"indices file '{path}'"
+        raise InputError(f"{where} must hold whole numbers")
     return indices.astype(np.int64)
