@@ -35,7 +35,7 @@ class DataOptions:
     seed: int = 0
     rgb: bool = False
     max_elements: int = DEFAULT_MAX_ELEMENTS
-    indices_file: Path | None = None
+    indices_file: Path | str | None = None  # a file, or inline numbers
     engine: Engine = Engine.auto
     device: Device | None = None
     save_maps: Path | None = None
@@ -219,9 +219,10 @@ def animated_stage(result: RunResult, requested: int | None) -> int:
     raise InputError("--animate draws a conv, pooling or unpooling stage, and this run has none")
 
 
-def emit_result(opts: DataOptions) -> Callable[..., None]:
+def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None] | None = None) -> Callable[..., None]:
     """The per-input output step: write files, then print the tables, the JSON or a JSON line.
-    ``stem`` names a batch item's pictures (None for a single input)."""
+    ``stem`` names a batch item's pictures (None for a single input); ``note_for`` gives a note for the
+    tables' header (which layer a command chose for this input)."""
     from cnnops.cli.common import emit_text, plain_output, stdout_console
     from cnnops.io import jsontext, write
     from cnnops.render.run_view import run_group
@@ -244,7 +245,9 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
                 console.print(f"=== input {tensor.source} ===")
             else:
                 console.rule(f"input {tensor.source}")
-        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
+        note = note_for(tensor) if note_for is not None else None
+        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
+                                notes=[note] if note else []))  # fmt: skip
         if opts.preview:
             from cnnops.pictures.preview import preview
 

@@ -48,13 +48,13 @@ def stdout_console():
             _silence_stdout()
             raise SystemExit(0)
 
-    return ResultConsole(highlight=False, soft_wrap=False)
+    return ResultConsole(highlight=False, soft_wrap=False, emoji=False)
 
 
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)  # ":abc:" in a message stays text
 
 
 def plain_output(console) -> bool:

@@ -5,6 +5,7 @@ rich is imported only by the functions that draw, so ``--json`` never loads it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 FULL_LIMIT = 100_000
 
 
-def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) -> list[RenderableType]:
+def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
+                    notes: Sequence[str] = ()) -> list[RenderableType]:  # fmt: skip
+    """The tables of a run; ``notes`` go under the header line (what the command chose, and why)."""
     from rich.text import Text
 
     from cnnops.render import shape_tables as render
@@ -38,6 +41,7 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     device = "" if result.device == "cpu" else f" on {result.device}"
     header = Text(f"input {source} → {render.dims(result.input.shape)} · engine {result.engine}{device}", style="bold")
     out.append(header)
+    out.extend(Text(note, style="dim") for note in notes)
     first_winners = results[0].winners if results else None
     title = "input"
     if first_winners is not None:
@@ -75,7 +79,7 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     return out
 
 
-def run_group(result: RunResult, *, source: str, plain: bool, full: bool) -> Group:
+def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: Sequence[str] = ()) -> Group:
     from rich.console import Group
 
-    return Group(*run_renderables(result, source=source, plain=plain, full=full))
+    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes))
