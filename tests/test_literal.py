@@ -18,7 +18,7 @@ from cnnops.errors import InputError, SpecError
 from cnnops.io import generators as gen
 from cnnops.io.literal import looks_inline, parse_tensor_text, tensor_value
 from cnnops.io.read import read_input
-from cnnops.io.weights import resolve_bias, resolve_weight
+from cnnops.io.weights import resolve_weight
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=150)
@@ -270,7 +270,6 @@ def test_weight_and_bias_text_use_the_same_reader():
     assert weight.tolist() == [[[[1.0, 0.0, -1.0]]]]
     assert resolve_weight("[[1., 0, -1.]]", (1, 1, 1, 3)).tolist() == weight.tolist()
     assert resolve_weight("torch.ones(3, 3)", (1, 1, 3, 3)).sum() == 9
-    assert resolve_bias("np.array([0.5, -0.5])", 2).tolist() == [0.5, -0.5]
     with pytest.raises(SpecError, match="calling 'os.system' is not allowed"):
         resolve_weight("[os.system('ls')]", (1, 1, 1, 1))
     with pytest.raises(SpecError, match="draws random numbers, which only an input can"):

@@ -3,6 +3,7 @@ learner typed it (the stage-text cases — ``nn.`` prefixes, ``Linear(32 * 4 * 4
 are the stage parser's and are tested with it)."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +219,13 @@ def test_examples_readme_states_each_files_numbers():
     for name in ["image1.json", "grid4x4.json", "linear_weight.json", "seq3.json"]:
         numbers = json.loads((EX / name).read_text())
         assert f"`{json.dumps(numbers)}`" in readme or all(f"`{json.dumps(row)}`" in readme for row in numbers), name
+
+
+def test_non_finite_numbers_in_weight_and_bias_options():
+    doc = run_json("linear", "[1., 2.]", "--out-features", "2", "--weight", "[[1., 0], [float('nan'), 1]]",
+                   "--bias", "[float('inf'), -math.inf]")  # fmt: skip
+    weight = torch.tensor([[1.0, 0.0], [math.nan, 1.0]])
+    expected = F.linear(torch.tensor([1.0, 2.0]), weight, torch.tensor([math.inf, -math.inf]))
+    assert doc["output"]["data"] == ["Infinity", "NaN"] and torch.isnan(expected[1]) and expected[0] == math.inf
+    result = invoke("linear", "[1., 2.]", "--out-features", "2", "--bias", "[0.5, float('nan')]")
+    assert result.exit_code == 2 and "--bias cannot be NaN" in result.stderr

@@ -157,7 +157,10 @@ def value_literal(text: str, option: str = "--weight") -> str:
     if looks_inline(stripped):
         from cnnops.io.literal import tensor_value
 
-        return _stage_text(tensor_value(stripped, option), option)
+        value = tensor_value(stripped, option)
+        if option == "--weight" and _has_nan(value):  # stage text has no NaN number: the weight reads the text
+            return repr(stripped)
+        return _stage_text(value, option)
     if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", stripped):
         return stripped
     if stripped.lower() in ("true", "false"):
@@ -166,7 +169,7 @@ def value_literal(text: str, option: str = "--weight") -> str:
 
 
 def _stage_text(value: Any, option: str) -> str:
-    """Numbers as stage text the parser reads back exactly: non-finite ones as 'NaN', 'Infinity', '-Infinity'."""
+    """Numbers as stage text the parser reads back exactly (±inf as ±1e999; NaN has no stage text)."""
     import math
 
     if hasattr(value, "tolist"):
@@ -175,6 +178,19 @@ def _stage_text(value: Any, option: str) -> str:
         raise UsageError(f"{option} takes numbers, such as '[[1., 0., -1.]]', not a {{'data': …}} document")
     if isinstance(value, list):
         return "[" + ", ".join(_stage_text(v, option) for v in value) + "]"
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity"))
+    if isinstance(value, float) and math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"  # the float literal that reads as ±inf
+    if isinstance(value, float) and math.isnan(value):
+        raise UsageError(f"{option} cannot be NaN: a stage argument has no NaN number — give NaN in the input, "
+                         "or in a --weight")
     return repr(value)
+
+
+def _has_nan(value: Any) -> bool:
+    import math
+
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return any(_has_nan(v) for v in value)
+    return isinstance(value, float) and math.isnan(value)

@@ -218,7 +218,8 @@ class _Reader:
             name = self.callee(node)
             if name in WRAPPERS:
                 return TensorText(self.wrapped(name, node), steps=steps)
-            return TensorText(generator=self.constructor(name, node), steps=steps)
+            if "." in name:
+                return TensorText(generator=self.constructor(name, node), steps=steps)
         if steps:
             raise self.fail(f"a list has no .{steps[0][0]}()", "wrap it first: torch.tensor([...]).reshape(...)")
         return TensorText(self.value(node, 0))

@@ -251,8 +251,8 @@ def _read_stream(stdin: BinaryIO) -> bytes:
                 sniffing = False  # a plausible start: the parser judges the rest
             elif head:
                 raise InputError(
-                    f"stdin holds neither JSON nor .npy data: it starts with {head[:16]!r} — pipe a JSON list "
-                    "or .npy data into cnnops"
+                    f"stdin holds neither JSON nor .npy data: it starts with {head[:16]!r} — pipe a JSON list, "
+                    "a tensor such as torch.tensor([...]), or .npy data into cnnops"
                 )
             else:
                 blank += len(chunk)

@@ -109,9 +109,6 @@ def resolve_bias(spec: Any, out_features: int, *, layer: str = "Conv2d") -> np.n
     if spec is None or isinstance(spec, bool):
         return None
     count = "out_features" if _layer_name(layer) == "linear" else "out_channels"
-    if isinstance(spec, str) and looks_inline(spec):
-        spec = tensor_value(spec, f"bias {_show(spec)}", error=SpecError)
-        spec = spec.tolist() if isinstance(spec, np.ndarray) else spec
     if not (is_number(spec) or isinstance(spec, (list, tuple))):
         raise SpecError(f"bias is {_show(spec)} — give True, False, a number or a list of {out_features} numbers")
     values = to_array(spec, root="bias", error=SpecError)
