@@ -229,3 +229,13 @@ def test_non_finite_numbers_in_weight_and_bias_options():
     assert doc["output"]["data"] == ["Infinity", "NaN"] and torch.isnan(expected[1]) and expected[0] == math.inf
     result = invoke("linear", "[1., 2.]", "--out-features", "2", "--bias", "[0.5, float('nan')]")
     assert result.exit_code == 2 and "--bias cannot be NaN" in result.stderr
+
+
+def test_files_named_like_torch_calls_are_still_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("torch.json").write_text("[[1, -2]]")
+    Path("tensor(1).json").write_text("[[3, -4]]")
+    assert output("relu", "torch.json").tolist() == [[1.0, 0.0]]
+    assert output("relu", "tensor(1).json").tolist() == [[3.0, 0.0]]
+    result = invoke("relu", "torch.json", "tensor(1).json", "--output-dir", "out")
+    assert result.exit_code == 0 and sorted(p.name for p in Path("out").iterdir()) == ["tensor_1_.json", "torch.json"]

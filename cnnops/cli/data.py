@@ -238,7 +238,7 @@ def unpool(
 def relu(inputs: InputsArg, *, opts: DataOptions) -> None:
     """ReLU: max(0, x) element-wise.
 
-    Example: cnnops relu '[[-4, 0, 4]]'
+    Example: cnnops relu '[[-4., 0., 4.]]'
     """
     execute(inputs, lambda t: ["ReLU()"], opts)
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 #: Python-literal text longer than this is refused: ast needs ~100 bytes and ~5 µs per number
 MAX_PYTHON_TEXT = 8 * 2**20
 #: what inline tensor text starts with (a path or a stage never does)
-_INLINE = re.compile(r"\s*(?:[\[{(]|(?:torch|np|numpy|math|import|from)\b|(?:tensor|array|float)\s*\(|"
+_INLINE = re.compile(r"\s*(?:[\[{(]|(?:import|from)\s|(?:torch|np|numpy|tensor|array|float)\s*(?:\.\s*\w+\s*)*\(|"
                      r"[A-Za-z_]\w*\s*=\s*(?:torch|np|numpy|tensor|array|[\[(]))")
 #: text made only of brackets, numbers, commas, and nan/inf, which a few substitutions turn into JSON
 _NAN_INF = re.compile(r"\b(?:nan|inf)\b")
@@ -82,8 +82,9 @@ class TensorText:
 
 
 def looks_inline(text: str) -> bool:
-    """Whether a command-line word is tensor text rather than a path: it starts with ``[``, ``{``, ``(``,
-    ``torch.``, ``np.``, ``numpy.``, ``tensor(``, ``array(``, ``float(``, ``import`` or ``x = torch.``…"""
+    """Whether a command-line word reads as tensor text rather than a path: it starts with ``[``, ``{``,
+    ``(``, a call of ``torch.…(``, ``np.…(``, ``numpy.…(``, ``tensor(``, ``array(`` or ``float(``, an
+    ``import``, or ``x = torch.…``/``x = [``. (``torch.json`` is a path.)"""
     return bool(_INLINE.match(text))
 
 

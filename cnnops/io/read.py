@@ -75,7 +75,7 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         gen = parse_generator(arg)
         data = generate(gen, seed=seed, max_elements=max_elements)
         return TensorInput(data, None, _generated_source(" ".join(arg.split()), seed if gen.random else None))
-    elif looks_inline(arg):
+    elif looks_inline(arg) and (arg.lstrip()[:1] in ("[", "{", "(") or not _exists(arg)):
         text = arg
         source = label = "inline tensor"
     else:
@@ -169,12 +169,16 @@ def read_array_text(text: str, what: str = "indices", *, max_elements: int = DEF
     return (indices if what == "indices" and indices is not None else data).astype(np.float64)
 
 
+def _exists(arg: str) -> bool:
+    try:
+        return os.path.lexists(arg)
+    except (ValueError, OSError):  # embedded NUL, name too long
+        return False
+
+
 def _input_suffix(arg: str) -> str:
     suffix = os.path.splitext(arg)[1].lower()
-    try:
-        exists = os.path.lexists(arg)
-    except (ValueError, OSError):  # embedded NUL, name too long
-        exists = False
+    exists = _exists(arg)
     if suffix in INPUT_SUFFIXES:
         if not exists:
             raise InputError(f"input file '{arg}' does not exist")

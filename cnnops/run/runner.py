@@ -82,7 +82,8 @@ def output_names(inputs: Sequence[str], extension: str) -> list[str]:
     seen: dict[str, int] = {}
     for n, arg in enumerate(inputs, 1):
         text = arg.strip()
-        stem = f"input-{n}" if text == "-" or looks_inline(text) else Path(text).stem or f"input-{n}"
+        inline = text == "-" or (looks_inline(text) and not Path(text).exists())
+        stem = f"input-{n}" if inline else Path(text).stem or f"input-{n}"
         stem = re.sub(r"[^\w.-]", "_", stem)
         count = seen.get(stem, 0)
         seen[stem] = count + 1
@@ -98,7 +99,7 @@ def read_indices(path: str) -> Any:
     from cnnops.io.literal import looks_inline
     from cnnops.io.read import read_array_file, read_array_text
 
-    inline = looks_inline(path)
+    inline = looks_inline(path) and not Path(path).is_file()
     indices = read_array_text(path) if inline else read_array_file(path, what="indices")
     if not np.all(np.isfinite(indices)) or not np.all(indices == np.round(indices)):
         where = "indices" if inline else f"indices file '{path}'"
