@@ -85,6 +85,7 @@ def test_tensor_text_reads_as_torch_reads_it_when_pasted_as_a_weight(values):
         ("[float('nan'), float('inf'), float('-inf'), -float('inf')]", [math.nan, math.inf, -math.inf, -math.inf]),
         ("[math.inf, -math.inf, np.nan, numpy.inf, torch.inf]", [math.inf, -math.inf, math.nan, math.inf, math.inf]),
         ("tensor([[ 1.5410, -0.2934], [nan, -inf]])", [[1.541, -0.2934], [math.nan, -math.inf]]),
+        ("tensor([[0.5000, 2.0000]], grad_fn=<AddBackward0>)", [[0.5, 2.0]]),
         ("array([[1., 2.]], dtype=float32)", [[1.0, 2.0]]),
         ("torch.Tensor([1, 2])", [1, 2]),
         ("numpy.array([[1, 2]], dtype=np.float64)", [[1, 2]]),

@@ -48,6 +48,7 @@ _INLINE = re.compile(r"\s*(?:[\[{(]|(?:import|from)\s|(?:torch|np|numpy|tensor|a
 #: text made only of brackets, numbers, commas, and nan/inf, which a few substitutions turn into JSON
 _NAN_INF = re.compile(r"\b(?:nan|inf)\b")
 _NUMERIC = re.compile(r"[\[\]\d.eE+\-,\s]*")
+_GRAD_FN = re.compile(r",\s*grad_fn=<\w+>")
 _FIX = "a tensor is numbers, lists and tuples, optionally in torch.tensor(...) or np.array(...)"
 
 WRAPPERS = {"torch.tensor", "torch.Tensor", "torch.FloatTensor", "torch.as_tensor", "np.array", "np.asarray",
@@ -126,6 +127,7 @@ def _parse_python(text: str, label: str, json_error: JSONSyntaxError) -> TensorT
             f"{MAX_PYTHON_TEXT // 2**20} MB cnnops reads as Python — write it as JSON (1.0 rather than 1.) or "
             "save it with numpy.save"
         )
+    text = _GRAD_FN.sub("", text)  # torch prints tensor([...], grad_fn=<AddBackward0>): not Python, and not data
     try:
         tree = ast.parse(text, mode="exec")
     except SyntaxError as exc:
