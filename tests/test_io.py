@@ -306,13 +306,17 @@ def test_regular_lists_take_the_fast_path_without_a_per_number_walk(monkeypatch)
     "text, where",
     [
         ("[1, 2", "line 1, column 6"),
-        ('{"data": [1, 2],\n "shape": [2,]}', "line 2, column 14"),
+        ('{"data": [1, 2],\n "shape": [2,,]}', "line 2, column 14"),
         ("[1 2]", "line 1, column 4"),
     ],
 )
 def test_invalid_json_names_line_and_column(text, where):
-    with pytest.raises(InputError, match=f"is not valid JSON: .* at {where}"):
+    with pytest.raises(InputError, match=f"is not valid JSON: .* at {where}; nor a Python literal: "):
         read.read_input(text)
+
+
+def test_a_trailing_comma_is_python_and_read():
+    assert read.read_input('{"data": [1, 2],\n "shape": [2,]}').data.tolist() == [1.0, 2.0]
 
 
 def test_empty_stdin_is_refused():

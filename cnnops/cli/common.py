@@ -66,7 +66,7 @@ def _console(cls: Any = None, **kwargs: Any) -> Any:
         def rule(self, title: Any = "", **options: Any) -> None:
             super().rule(translated(title, self.translate) if self.translate else title, **options)
 
-    console = SafeConsole(highlight=False, **kwargs)
+    console = SafeConsole(highlight=False, emoji=False, **kwargs)  # ":abc:" in a message stays text
     console.width = min(max(console.width, MIN_COLUMNS), MAX_COLUMNS)
     console.translate = translator(console.encoding)
     if console.translate is not None:
