@@ -42,8 +42,8 @@ from cnnops.model.stages import (
     Shape,
     Stage,
     Unpool,
-    fmt_shape,
-)  # fmt: skip
+)
+from cnnops.text import dims  # fmt: skip
 
 INDEX_BYTES = 8  # int64 indices of max pooling
 
@@ -233,7 +233,7 @@ def _batchnorm(ctx: Context) -> Effects:
     ops = _new_output(ctx) if track else _new_output(ctx, ("batch statistics", 2 * channels))
     refused = None
     if x[0] * math.prod(x[2:]) <= 1:
-        refused = (f"in training, BatchNorm needs more than 1 value per channel, but its input {fmt_shape(x)} has 1 "
+        refused = (f"in training, BatchNorm needs more than 1 value per channel, but its input {dims(x)} has 1 "
                    "(PyTorch raises) — use a batch of 2 or more")  # fmt: skip
     return Effects(saved, ops, has_params=stage.affine, buffers_bytes=2 * channels + INDEX_BYTES if track else 0,
                    training_error=refused)  # fmt: skip

@@ -78,8 +78,9 @@ def stage_cell(row: Row) -> Text:
     return text
 
 
-def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None) -> Table:
-    table = Table(title=title, box=table_box(plain), title_justify="left", caption=MACS_CONVENTION,
+def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None,
+                caption: str = MACS_CONVENTION, macs_header: str = "MACs*") -> Table:  # fmt: skip
+    table = Table(title=title, box=table_box(plain), title_justify="left", caption=caption,
                   caption_justify="left")  # fmt: skip
     # every column may fold (long shapes and numbers continue on the next line), so the table always
     # fits the width instead of rich cropping its right edge
@@ -88,7 +89,7 @@ def shape_table(trace: Trace, title: str | None = None, plain: bool = False, fai
     table.add_column("input", overflow="fold")
     table.add_column("output", overflow="fold")
     table.add_column("params", justify="right", overflow="fold")
-    table.add_column("MACs*", justify="right", overflow="fold")
+    table.add_column(macs_header, justify="right", overflow="fold")
     table.add_column("RF*", overflow="fold")
     table.add_row("", "input", "", dims(trace.input_shape), "", "", "")
     for row in trace.rows:
@@ -133,13 +134,13 @@ def formula_table(trace: Trace, plain: bool = False) -> Table | None:
     return table
 
 
-def totals_table(trace: Trace, plain: bool = False) -> Table:
+def totals_table(trace: Trace, plain: bool = False, macs_label: str = "MACs") -> Table:
     table = Table(title="Totals", box=table_box(plain), title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
     table.add_row("parameters", f"{trace.total_params:,}", human(trace.total_params))
-    table.add_row("MACs", f"{trace.total_macs:,}", human(trace.total_macs))
+    table.add_row(macs_label, f"{trace.total_macs:,}", human(trace.total_macs))
     table.add_row("output shape", dims(trace.output_shape), "")
     table.add_row("output elements", f"{trace.output_elements:,}", human(trace.output_elements))
     table.add_row(
