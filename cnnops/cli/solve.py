@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -68,7 +69,7 @@ def solve(
                             inference=inference, dtype=dtype, optimizer=optimizer, as_json=as_json)  # fmt: skip
     if stages or file is not None or inference or solve_for != SolveFor.batch or (dtype, optimizer) != ("float32", "adam"):
         raise UsageError("a network, --for, --inference, --dtype and --optimizer go with --max-memory")
-    if not input_text.strip().lstrip("-").isdigit():
+    if not re.fullmatch(r"\s*-?[0-9]{1,12}\s*", input_text):
         raise UsageError(f"--input takes a length, an integer (a shape such as 1x3x224x224 goes with --max-memory); "
                          f"got '{input_text}'")  # fmt: skip
     if length_out is None:

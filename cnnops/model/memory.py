@@ -255,7 +255,7 @@ def parse_size(text: str) -> int:
     >>> parse_size("24GiB"), parse_size("1.5 KiB"), parse_size("2GB")
     (25769803776, 1536, 2000000000)
     """
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    match = re.fullmatch(r"\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([a-zA-Z]*)\s*", text)
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _UNITS:
         raise SettingError(f"cannot read the size '{text[:40]}' — write it like 24GiB, 512MiB, 16GB or a number of bytes")

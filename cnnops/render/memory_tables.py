@@ -116,13 +116,13 @@ def comparison_table(comparison: Comparison, plain: bool = False) -> Table:
         cells = []
         for convention in comparison.conventions:
             found = comparison.counts[convention][position]
-            text = "fails" if found.value is None else f"{found.value:,}"
+            text = "—" if found.value is None else f"{found.value:,}"
             cells.append(Text(text, style="yellow" if found.reason else ""))
         table.add_row(str(row.index), Text(row_text(row)), *cells)
     totals = []
     for convention in comparison.conventions:
         total = comparison.total(convention)
-        totals.append(Text("fails" if total is None else f"{total:,}\n{human(total)}", style="bold"))
+        totals.append(Text("—" if total is None else f"{total:,}\n{human(total)}", style="bold"))
     table.add_row("", Text("total", style="bold"), *totals)
     return table
 

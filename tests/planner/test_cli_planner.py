@@ -210,3 +210,11 @@ def test_recount_keeps_shapes_and_params():
     trace = trace_shapes((1, 3, 8, 8), parse_stages(["Conv2d(3, 4, 3)"]))
     assert recount(trace, "ptflops").rows[0].macs == trace.rows[0].macs + 4 * 6 * 6
     assert recount(trace, "ptflops").total_params == trace.total_params
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # fmt: skip
+@given(chains(), st.integers(8, 34), st.sampled_from(["batch", "resolution"]), st.booleans())
+def test_many_fitted_sizes_fit_and_the_next_accepted_size_does_not(chain, budget_log2, grow, inference):
+    test_fitted_size_fits_and_the_next_accepted_size_does_not.hypothesis.inner_test(chain, budget_log2, grow, inference)

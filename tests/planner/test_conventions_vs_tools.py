@@ -187,3 +187,10 @@ def test_comparison_explains_every_difference_and_totals():
     assert comparison.total(Convention.cnnops) == trace.total_macs
     doc = comparison.as_dict()
     assert set(doc["totals"]) == {c.value for c in Convention} and math.isfinite(len(doc["stages"]))
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=400)
+@given(chains(), st.sampled_from([c for c in Convention if c != Convention.cnnops]))
+def test_each_convention_equals_its_tool_on_many_random_chains(chain, convention):
+    check(chain[0], chain[1], chain[1], convention)

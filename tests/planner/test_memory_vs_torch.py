@@ -185,3 +185,10 @@ def test_unpool_without_its_pool_is_refused(text):
 def test_empty_tensors_are_refused():
     with pytest.raises(CnnopsError, match="empty tensor"):
         plan_memory(trace_shapes((1, 3, 4, 4), parse_stages(["AdaptiveAvgPool2d(0)"])))
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=600)
+@given(chains(), st.sampled_from(["float32", "bfloat16", "float16", "float64"]))
+def test_saved_bytes_and_inference_peak_of_many_random_chains_equal_torch(chain, dtype):
+    test_saved_bytes_and_inference_peak_of_random_chains_equal_torch.hypothesis.inner_test(chain, dtype)
