@@ -153,12 +153,12 @@ def _inputs_of(row: Row) -> tuple[tuple[int, ...], ...]:
     return row.input_shapes if isinstance(row.stage, Merge) else (row.effective_input,)
 
 
-def _context(row: Row, itemsize: int, keeps: set[int | None], grads: tuple[bool, ...]) -> rules.Context:
+def _context(row: Row, itemsize: int, keeps: set[int], grads: tuple[bool, ...]) -> rules.Context:
     return rules.Context(row.stage, row.index, _inputs_of(row), row.output_shape, grads, itemsize,
                          keeps_indices=row.index in keeps, paired_pool=row.unpool_source)  # fmt: skip
 
 
-def _training(trace: Trace, plan: MemoryPlan, itemsize: int, keeps: set[int | None]) -> None:
+def _training(trace: Trace, plan: MemoryPlan, itemsize: int, keeps: set[int]) -> None:
     """Walk a training forward: which tensors need a gradient, which storages autograd saves, and where."""
     grad = {0: False}
     storage = {0: "input"}  # output number -> storage key

@@ -145,7 +145,8 @@ def _linear(ctx: Context) -> Effects:
 def _max_indices(ctx: Context) -> Effects:
     indices = math.prod(ctx.output) * INDEX_BYTES
     saved = [Saved("input", "input"), Saved("indices", "indices")] if ctx.requires_grad[0] else []
-    ops = [((("out", ctx.out_bytes), ("indices", indices)), () if ctx.keeps_indices else ("indices",))]
+    frees: tuple[str, ...] = () if ctx.keeps_indices else ("indices",)
+    ops: list[Op] = [((("out", ctx.out_bytes), ("indices", indices)), frees)]
     return Effects(saved, ops, indices_bytes=indices)
 
 

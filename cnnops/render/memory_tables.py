@@ -15,6 +15,7 @@ from cnnops.render.shape_tables import human, human_bytes, row_text, table_box
 from cnnops.text import dims
 
 if TYPE_CHECKING:
+    from cnnops.choices import Convention
     from cnnops.model.conventions import Comparison
     from cnnops.model.memory import MemoryPlan
     from cnnops.model.memory_search import MemoryFit
@@ -84,7 +85,7 @@ def memory_totals(plan: MemoryPlan, plain: bool = False, highlight: str | None =
         ("inference", plan.inference_bytes, "parameters + buffers + inference peak"),
     ]
     for name, value, note in rows:
-        style = "bold" if name == highlight else None
+        style = "bold" if name == highlight else ""
         table.add_row(Text(name, style=style), Text(f"{value:,}", style=style), human_bytes(value), note)
     return table
 
@@ -131,13 +132,13 @@ def difference_lines(comparison: Comparison) -> list[str]:
     """One line per distinct difference from cnnops' count: the tool, the stages it applies to, why."""
     from cnnops.model.conventions import TOOLS
 
-    grouped: dict[tuple[str, str], list[int]] = {}
+    grouped: dict[tuple[Convention, str], list[int]] = {}
     for row, convention, found in comparison.differences():
-        grouped.setdefault((convention.value, found.reason or ""), []).append(row.index)
+        grouped.setdefault((convention, found.reason or ""), []).append(row.index)
     lines = []
-    for (convention, reason), stages in grouped.items():
+    for (tool, reason), stages in grouped.items():
         which = f"stage {stages[0]}" if len(stages) == 1 else "stages " + ", ".join(map(str, stages))
-        lines.append(f"{TOOLS[convention]}, {which}: {reason}")  # type: ignore[index]
+        lines.append(f"{TOOLS[tool]}, {which}: {reason}")
     return lines
 
 

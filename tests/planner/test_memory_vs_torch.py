@@ -116,6 +116,13 @@ def test_alexnet_memory_equals_torch():
     assert plan.saved_bytes == sum(s.saved_bytes for s in plan.stages) > 0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_unpooling_after_max_and_adaptive_max_pools_equals_torch(dtype):
+    texts = ["Conv2d(3, 3, 3, padding=1)", "MaxPool2d(2)", "ReLU()", "MaxUnpool2d(2)", "AdaptiveMaxPool2d(3)",
+             "Sigmoid()", "MaxUnpool2d(3, stride=2)"]  # fmt: skip
+    check((2, 3, 7, 7), texts, texts, dtype)
+
+
 def test_the_same_tensor_saved_by_two_stages_counts_once():
     plan = plan_memory(trace_shapes((1, 3, 8, 8), parse_stages(["Conv2d(3, 4, 3)", "ReLU", "Conv2d(4, 4, 3)"])))
     relu, conv = plan.stages[1], plan.stages[2]
