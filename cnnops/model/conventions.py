@@ -189,12 +189,14 @@ def _verified(stage: Stage) -> bool:
     return stage.nd in (0, 1, 2)
 
 
-def count(row: Row, convention: Convention | str) -> Count:
-    """How ``convention`` counts one stage of a trace."""
+def count(row: Row, convention: Convention | str, used: bool = True) -> Count:
+    """How ``convention`` counts one stage of a trace; ``used``: the network's output depends on the stage."""
     convention = Convention(convention)
     if convention != Convention.cnnops and not _verified(row.stage):
         return Count(None, f"cnnops has not checked how {TOOLS[convention]} counts {row.stage.name}")
     found = _COUNTERS[convention](row)
+    if convention == Convention.fvcore and not used and found.value:
+        found = Count(0, "skipped: the network's output does not use it, and torch.jit.trace drops it")
     if found.value == row.macs and convention != Convention.flop_counter:
         return Count(found.value)
     return found
@@ -230,10 +232,24 @@ class Comparison:
         }  # fmt: skip
 
 
+def used_stages(trace: Trace) -> set[int]:
+    """The stages the network's output (the last stage's) depends on."""
+    rows = {row.index: row for row in trace.rows}
+    todo = [trace.rows[-1].index] if trace.rows else []
+    found: set[int] = set()
+    while todo:
+        index = todo.pop()
+        if index not in found and index != 0:
+            found.add(index)
+            todo.extend(rows[index].inputs)
+    return found
+
+
 def compare(trace: Trace, conventions: list[Convention] | None = None) -> Comparison:
     trace.raise_error()
     chosen = conventions or list(Convention)
-    return Comparison(trace, chosen, {c: [count(row, c) for row in trace.rows] for c in chosen})
+    used = used_stages(trace)
+    return Comparison(trace, chosen, {c: [count(row, c, row.index in used) for row in trace.rows] for c in chosen})
 
 
 def recount(trace: Trace, convention: Convention | str) -> Trace:
@@ -242,8 +258,9 @@ def recount(trace: Trace, convention: Convention | str) -> Trace:
     convention = Convention(convention)
     trace.raise_error()
     rows = []
+    used = used_stages(trace)
     for row in trace.rows:
-        found = count(row, convention)
+        found = count(row, convention, row.index in used)
         if found.value is None:
             raise LayerError(found.reason or "no count", index=row.index, stage=row.stage.call)
         rows.append(replace(row, macs=found.value))

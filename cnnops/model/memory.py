@@ -13,7 +13,8 @@ What the figures mean (all exact integers of bytes; the rules per layer are in :
 
 - ``saved_bytes``: the tensors autograd keeps from a training forward until backward, each storage once —
   activations, max-pool indices, dropout masks, batch statistics and BatchNorm's running statistics —
-  never the parameters. A stage's figure counts the storages it is the first to save.
+  never the parameters. A stage's figure counts the storages it is the first to save. A stage the network's
+  output does not depend on frees its graph, and what it saved, with its unused output: it counts 0.
 - ``inference_peak_bytes``: the most bytes of tensors alive at once in a no-grad forward in eval mode: the
   input (held by the caller throughout), each output until the last stage that reads it has run, and the
   temporaries of a stage (a padded copy, max-pool indices nobody keeps) while it runs.
@@ -45,13 +46,16 @@ OPTIMIZER_STATES = {Optimizer.sgd: 0, Optimizer.momentum: 1, Optimizer.adam: 2, 
 @dataclass(frozen=True)
 class SavedTensor:
     what: str
-    nbytes: int  # 0 when an earlier stage saved the same storage
+    nbytes: int  # 0 when an earlier stage saved the same storage, or when it is released
     shared_with: int | None = None  # that stage
+    released: bool = False  # the stage's output is not used: its graph, and what it saved, die before backward
 
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"tensor": self.what, "bytes": self.nbytes}
         if self.shared_with is not None:
             doc["shared_with_stage"] = self.shared_with
+        if self.released:
+            doc["released"] = True
         return doc
 
 
@@ -165,10 +169,13 @@ def _training(trace: Trace, plan: MemoryPlan, itemsize: int, keeps: set[int]) ->
     nbytes = {"input": plan.input_bytes}
     first_saved: dict[str, int] = {}
     backward_error = False
-    for row in trace.rows:
+    effects = []
+    for row in trace.rows:  # which inputs need a gradient decides what each stage saves
+        effects.append(rules.effects(_context(row, itemsize, keeps, tuple(grad[i] for i in row.inputs))))
+        grad[row.index] = effects[-1].has_params or any(grad[i] for i in row.inputs)
+    used = _feeds_output(trace, effects)
+    for row, effect in zip(trace.rows, effects):
         inputs = row.inputs
-        ctx = _context(row, itemsize, keeps, tuple(grad[i] for i in inputs))
-        effect = rules.effects(ctx)
         if effect.training_error and (plan.training_error is None or backward_error):
             # PyTorch refuses this in the forward pass, before any backward error
             plan.training_error = LayerError(effect.training_error, index=row.index, stage=row.stage.call)
@@ -189,6 +196,9 @@ def _training(trace: Trace, plan: MemoryPlan, itemsize: int, keeps: set[int]) ->
             key = _saved_key(item, row, number, storage, out)
             if item.source in ("fresh", "buffer"):
                 nbytes[key] = item.nbytes
+            if row.index not in used:
+                stage.saved.append(SavedTensor(item.what, 0, released=True))
+                continue
             if key in first_saved:
                 stage.saved.append(SavedTensor(item.what, 0, first_saved[key]))
                 continue
@@ -200,7 +210,28 @@ def _training(trace: Trace, plan: MemoryPlan, itemsize: int, keeps: set[int]) ->
         plan.stages.append(stage)
         plan.saved_bytes += stage.saved_bytes
         storage[row.index] = out
-        grad[row.index] = effect.has_params or any(grad[i] for i in inputs)
+
+
+def _feeds_output(trace: Trace, effects: list[rules.Effects]) -> set[int]:
+    """The stages the network's output depends on, as autograd sees it: a stage that overwrites a tensor in
+    place becomes what every later reader of that storage reads. Another stage's graph dies with its unused
+    output, and with it what it saved."""
+    storage: dict[int, str] = {0: "input"}
+    writer: dict[str, int] = {}  # storage -> the last stage that overwrote it in place
+    needs: dict[int, set[int]] = {}
+    for row, effect in zip(trace.rows, effects):
+        needs[row.index] = {max(i, writer.get(storage[i], 0)) for i in row.inputs}
+        storage[row.index] = storage[row.inputs[0]] if effect.train_alias else f"out {row.index}"
+        if effect.inplace:
+            writer[storage[row.index]] = row.index
+    todo = [trace.rows[-1].index] if trace.rows else []
+    found: set[int] = set()
+    while todo:
+        index = todo.pop()
+        if index not in found and index != 0:
+            found.add(index)
+            todo.extend(needs[index])
+    return found
 
 
 def _saved_key(item: rules.Saved, row: Row, number: int, storage: dict[int, str], out: str) -> str:

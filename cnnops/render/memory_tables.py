@@ -34,7 +34,9 @@ def _bytes(n: int) -> str:
 def _saved_text(plan: MemoryPlan, position: int) -> str:
     parts = []
     for saved in plan.stages[position].saved:
-        if saved.shared_with is not None:
+        if saved.released:
+            parts.append(f"{saved.what} (released: the output is not used)")
+        elif saved.shared_with is not None:
             parts.append(f"{saved.what} (saved by {saved.shared_with})")
         else:
             parts.append(f"{saved.what} {_bytes(saved.nbytes)}")

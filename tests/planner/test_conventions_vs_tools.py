@@ -19,7 +19,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torchnet import DagNet, network
-from zoo import GRAPHS, chains
+from zoo import GRAPHS, chains, graphs
 
 from cnnops.model import conventions
 from cnnops.model.conventions import TOOLS, Convention, compare
@@ -104,7 +104,8 @@ def check(shape, torch_specs, texts, convention: Convention) -> list[int]:
     trace.raise_error()
     torch.manual_seed(0)
     net = network(torch_specs).eval()
-    counts = [conventions.count(row, convention) for row in trace.rows]
+    used = conventions.used_stages(trace)
+    counts = [conventions.count(row, convention, row.index in used) for row in trace.rows]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if any(c.value is None for c in counts):  # the tool itself fails on this network
@@ -123,6 +124,13 @@ def check(shape, torch_specs, texts, convention: Convention) -> list[int]:
 def test_each_convention_equals_its_tool_stage_by_stage_on_random_chains(chain, convention):
     shape, texts = chain
     check(shape, texts, texts, convention)
+
+
+@settings(SETTINGS, max_examples=40)
+@given(graphs(), st.sampled_from([c for c in Convention if c != Convention.cnnops]))
+def test_each_convention_equals_its_tool_on_random_graphs(graph, convention):
+    shape, torch_specs, texts = graph
+    check(shape, torch_specs, texts, convention)
 
 
 @pytest.mark.parametrize("convention", [c for c in Convention if c != Convention.cnnops])

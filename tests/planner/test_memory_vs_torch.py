@@ -24,7 +24,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torchnet import DTYPES, Spec, inference_peak, network, saved_bytes, tensor_bytes
-from zoo import GRAPHS, chains, residual
+from zoo import GRAPHS, chains, graphs, residual
 
 from cnnops.errors import CnnopsError, LayerError
 from cnnops.model.memory import plan_memory
@@ -105,6 +105,31 @@ def test_graphs_saved_bytes_and_peak_equal_torch(graph, inplace, dtype):
     check((2, 4, 8, 8), torch_specs, texts, dtype)
 
 
+@settings(SETTINGS, max_examples=100)
+@given(graphs(), st.sampled_from(["float32", "float32", "bfloat16", "float64"]))
+def test_saved_bytes_and_inference_peak_of_random_graphs_equal_torch(graph, dtype):
+    shape, torch_specs, texts = graph
+    plan = plan_memory(trace_shapes(shape, parse_stages(texts)), dtype)
+    torch.manual_seed(0)
+    net = network(torch_specs).to(DTYPES[dtype])
+    x = torch.randn(shape).to(DTYPES[dtype])
+    if plan.training_error is not None and "value per channel" in str(plan.training_error):
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            saved_bytes(net, x)
+    else:
+        assert saved_bytes(net, x) == [s.saved_bytes for s in plan.stages], texts
+    assert inference_peak(net, x) == plan.inference_peak_bytes, texts
+    if dtype == "float32" and "value per channel" not in str(plan.training_error):
+        failure = None
+        try:
+            y = net.train()(x)
+            if y.requires_grad:
+                y.sum().backward()
+        except RuntimeError as exc:
+            failure = str(exc)
+        assert (failure is None) == (plan.training_error is None), (texts, failure, plan.training_error)
+
+
 def test_alexnet_memory_equals_torch():
     texts = ["Conv2d(3, 64, 11, stride=4, padding=2)", "ReLU(inplace=True)", "MaxPool2d(3, stride=2)",
              "Conv2d(64, 192, 5, padding=2)", "ReLU(inplace=True)", "MaxPool2d(3, stride=2)",
@@ -128,6 +153,41 @@ def test_the_same_tensor_saved_by_two_stages_counts_once():
     relu, conv = plan.stages[1], plan.stages[2]
     assert relu.saved_bytes == 4 * 6 * 6 * 4 and conv.saved_bytes == 0
     assert conv.saved[0].shared_with == 2
+
+
+def test_a_branch_the_output_does_not_use_releases_what_it_saved():
+    texts = ["Conv2d(3, 4, 3)", "Conv2d(3, 2, 1)(@input)", "ReLU"]
+    plan = check((2, 3, 8, 8), [Spec("Conv2d(3, 4, 3)"), Spec("Conv2d(3, 2, 1)", (0,)), "ReLU()"], texts)
+    assert plan.stages[0].saved_bytes == 0 and plan.stages[0].saved[0].released
+    assert plan.stages[1].saved_bytes == 2 * 3 * 8 * 8 * 4  # the input, saved by the conv that is used
+
+
+def test_a_reader_of_a_tensor_overwritten_in_place_depends_on_the_overwrite():
+    """ReLU(inplace=True)(@1) leaves nothing unused: the conv reading @1 afterwards reads its result."""
+    torch_specs = ["Conv2d(3, 3, 1)", Spec("Conv2d(3, 3, 1)", (0,)), Spec("ReLU(inplace=True)", (2,)),
+                   Spec("Conv2d(3, 3, 1)", (2,))]  # fmt: skip
+    plan = check((2, 3, 4, 4), torch_specs, ["Conv2d(3, 3, 1)", "Conv2d(3, 3, 1)(@input)", "ReLU(inplace=True)(@2)",
+                                            "Conv2d(3, 3, 1)(@2)"])  # fmt: skip
+    assert plan.stages[2].saved_bytes == 2 * 3 * 4 * 4 * 4 and not plan.stages[2].saved[0].released
+
+
+@settings(SETTINGS, max_examples=150)
+@given(graphs())
+def test_in_place_refusals_on_random_graphs_match_torch_backward(graph):
+    shape, torch_specs, texts = graph
+    plan = plan_memory(trace_shapes(shape, parse_stages(texts)))
+    torch.manual_seed(0)
+    net = network(torch_specs).train()
+    failure = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y = net(torch.randn(shape))
+            if y.requires_grad:
+                y.sum().backward()
+    except (RuntimeError, ValueError) as exc:
+        failure = str(exc)
+    assert (failure is None) == (plan.training_error is None), (texts, failure, plan.training_error)
 
 
 def test_nothing_is_saved_before_the_first_parameter():
@@ -175,7 +235,7 @@ def test_batchnorm_on_one_value_per_channel_is_refused_for_training_only():
 
 
 @pytest.mark.parametrize("texts", [["Conv2d(3, 3, 1)", "Sigmoid", "ReLU(inplace=True)"],
-                                   ["Conv2d(3, 3, 1)", "Conv2d(3, 3, 1)(@input)", "ReLU(inplace=True)(@input)"],
+                                   ["Conv2d(3, 3, 1)", "ReLU(inplace=True)(@input)", "Add(@1, @2)"],
                                    ["Linear(4, 4)", "ReLU", "Dropout(inplace=True)"]])  # fmt: skip
 def test_in_place_overwrite_of_a_saved_tensor_is_refused(texts):
     plan = plan_memory(trace_shapes((2, 3, 4, 4) if "Conv2d" in texts[0] else (2, 4), parse_stages(texts)))

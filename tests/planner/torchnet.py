@@ -132,13 +132,21 @@ def network(texts: list[str | Spec]) -> DagNet:
 
 
 # --- what autograd saves ------------------------------------------------------------------------
+class _Saved:
+    """What the pack hook hands autograd: the saved tensor (detached, so that a saved output does not hold its
+    own graph in a cycle, as autograd's own saving avoids too) in a box that dies with the node holding it."""
+
+    def __init__(self, tensor: torch.Tensor, stage: int):
+        self.tensor, self.stage = tensor, stage
+
+
 def saved_bytes(model: DagNet, x: torch.Tensor) -> list[int]:
-    """Per stage, the bytes of the non-parameter storages autograd packs for backward during a training
-    forward, each storage counted once, at the first stage that packs it."""
+    """Per stage, the bytes of the non-parameter storages autograd holds for backward once a training forward
+    has returned (the output still held): each storage counted once, at the first stage that packed it. A
+    branch whose output nobody uses frees its graph, and so what it saved, before that."""
     model.train()
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: set[int] = set()
-    per_stage = [0] * len(model.specs)
+    boxes: list[weakref.ref] = []
     current = [0]
 
     def enter(number: int):
@@ -149,21 +157,31 @@ def saved_bytes(model: DagNet, x: torch.Tensor) -> list[int]:
 
     handles = [m.register_forward_pre_hook(enter(n)) for n, m in enumerate(model.stages(), 1)]
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr not in params and ptr not in seen:
-            seen.add(ptr)
-            per_stage[current[0] - 1] += storage.nbytes()
-        return t
+    def pack(t: torch.Tensor) -> _Saved:
+        box = _Saved(t.detach(), current[0])
+        boxes.append(weakref.ref(box))
+        return box
 
     try:
-        with warnings.catch_warnings(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with warnings.catch_warnings(), torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.tensor):
             warnings.simplefilter("ignore")
-            model(x)
+            y = model(x)
     finally:
         for h in handles:
             h.remove()
+    first: dict[int, tuple[int, int]] = {}  # storage -> (stage, bytes)
+    for ref in boxes:
+        box = ref()
+        if box is None:
+            continue
+        storage = box.tensor.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in params and (ptr not in first or box.stage < first[ptr][0]):
+            first[ptr] = (box.stage, storage.nbytes())
+    del y
+    per_stage = [0] * len(model.specs)
+    for stage, nbytes in first.values():
+        per_stage[stage - 1] += nbytes
     return per_stage
 
 

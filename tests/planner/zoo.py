@@ -164,3 +164,37 @@ def merges(inplace: bool) -> tuple[list, list]:
 GRAPHS = {"residual": residual, "dense": dense, "squeeze-excite": squeeze_excite, "unet": unet, "merges": merges}
 
 
+
+
+@st.composite
+def graphs(draw: Any) -> tuple[tuple[int, ...], list[Spec], list[str]]:
+    """A random graph PyTorch accepts: each stage reads an earlier output (or merges several of one shape);
+    outputs nobody reads, tensors read by many stages and in-place layers on shared tensors all occur."""
+    channels, side = draw(st.integers(1, 4)), draw(st.integers(4, 8))
+    shape = (draw(st.integers(1, 3)), channels, side, side)
+    outputs = [shape]  # output number -> shape (0: the input)
+    torch_specs: list[Spec] = []
+    texts: list[str] = []
+    for number in range(1, draw(st.integers(2, 9)) + 1):
+        source = draw(st.integers(0, number - 1))
+        same = [i for i, s in enumerate(outputs) if s == outputs[source] and i != source]
+        if same and draw(st.sampled_from([False, False, True])):
+            refs = (source, *draw(st.lists(st.sampled_from(same), min_size=1, max_size=2)))
+            op = draw(st.sampled_from(["Add", "Mul", "Cat"]))
+            text = f"{op}({', '.join('@input' if r == 0 else f'@{r}' for r in refs)})"
+            torch_specs.append(Spec(f"{op}()", refs))
+        else:
+            c = outputs[source][1]
+            text = draw(st.sampled_from([
+                f"Conv2d({c}, {draw(st.integers(1, 4))}, 3, padding=1)", f"Conv2d({c}, {c}, 1, bias=False)",
+                "ReLU()", "ReLU(inplace=True)", "Sigmoid()", "LeakyReLU(inplace=True)", "SiLU(inplace=True)",
+                f"BatchNorm2d({c})", "MaxPool2d(3, stride=1, padding=1)", "AvgPool2d(3, stride=1, padding=1)",
+                "Dropout(0.5)", "Dropout2d(0.5, inplace=True)", "Identity()", "AdaptiveAvgPool2d(1)",
+            ]))  # fmt: skip
+            torch_specs.append(Spec(text, (source,)))
+            text = f"{text}(@{'input' if source == 0 else source})"
+        trace = trace_shapes(shape, parse_stages([*texts, text]))
+        assume(trace.error is None)
+        texts.append(text)
+        outputs.append(trace.output_shape)
+    return shape, torch_specs, texts
