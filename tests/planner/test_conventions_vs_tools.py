@@ -202,3 +202,10 @@ def test_comparison_explains_every_difference_and_totals():
 @given(chains(), st.sampled_from([c for c in Convention if c != Convention.cnnops]))
 def test_each_convention_equals_its_tool_on_many_random_chains(chain, convention):
     check(chain[0], chain[1], chain[1], convention)
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=250)
+@given(graphs(), st.sampled_from([c for c in Convention if c != Convention.cnnops]))
+def test_each_convention_equals_its_tool_on_many_random_graphs(graph, convention):
+    check(graph[0], graph[1], graph[2], convention)

@@ -204,7 +204,7 @@ OPTIMIZERS = {
 }
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 def test_parameter_gradient_buffer_and_optimizer_bytes_equal_torch(optimizer, dtype):
     torch_specs, texts = residual(False)
@@ -259,3 +259,10 @@ def test_empty_tensors_are_refused():
 @given(chains(), st.sampled_from(["float32", "bfloat16", "float16", "float64"]))
 def test_saved_bytes_and_inference_peak_of_many_random_chains_equal_torch(chain, dtype):
     test_saved_bytes_and_inference_peak_of_random_chains_equal_torch.hypothesis.inner_test(chain, dtype)
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=500)
+@given(graphs(), st.sampled_from(["float32", "bfloat16", "float16", "float64"]))
+def test_saved_bytes_and_inference_peak_of_many_random_graphs_equal_torch(graph, dtype):
+    test_saved_bytes_and_inference_peak_of_random_graphs_equal_torch.hypothesis.inner_test(graph, dtype)
