@@ -18,7 +18,7 @@ from cnnops.errors import UsageError
 @user_errors
 def solve(
     input_text: Annotated[str, typer.Option(
-        "--input", help="Input length L (one spatial dimension); with --max-memory the input shape, e.g. 1x3x224x224.",
+        "--input", metavar="L|SHAPE", help="Input length L (one spatial dimension); with --max-memory the input shape, e.g. 1x3x224x224.",
     )],
     length_out: Annotated[int | None, typer.Option("--output", help="Wanted output length.")] = None,
     kernel: Annotated[int | None, typer.Option("--kernel", "-k", help="Fix kernel_size.")] = None,
@@ -33,7 +33,10 @@ def solve(
     max_kernel: Annotated[int, typer.Option("--max-kernel", min=1, help="Search kernels up to this size.")] = 11,
     max_stride: Annotated[int, typer.Option("--max-stride", min=1, help="Search strides up to this.")] = 8,
     max_dilation: Annotated[int, typer.Option("--max-dilation", min=1, help="Search dilations up to this.")] = 4,
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of {kernel_size, stride, padding, dilation}.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="A JSON list of {kernel_size, stride, padding, dilation}; with --max-memory the fitted size, "
+        "its totals and the memory document.",
+    )] = False,
     stages: Annotated[list[str] | None, typer.Argument(
         metavar="[STAGE]...", autocompletion=complete_stage, help="--max-memory: the network's layers.",
     )] = None,  # fmt: skip
