@@ -40,18 +40,15 @@ from typing import Any
 
 from cnnops.choices import Convention
 from cnnops.errors import LayerError
+from cnnops.model.memory_rules import verified
 from cnnops.model.stages import (
     Activation,
     AdaptivePool,
     BatchNorm,
     Conv,
     ConvTranspose,
-    Flatten,
     Linear,
-    Merge,
-    Passthrough,
     Pool,
-    Stage,
     Unpool,
 )  # fmt: skip
 from cnnops.model.trace import Row, Trace
@@ -66,10 +63,6 @@ TOOLS = {
     Convention.flop_counter: "torch.utils.flop_counter (torch 2.13)",
 }
 UNITS = {c: "FLOPs" if c == Convention.flop_counter else "MACs" for c in Convention}
-#: activations and pass-through layers whose module each tool was checked on
-_ACTIVATIONS = frozenset({"ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Hardswish", "Sigmoid", "Tanh",
-                          "Softplus", "Softmax", "LogSoftmax"})  # fmt: skip
-_PASSTHROUGH = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Identity"})
 
 
 @dataclass(frozen=True)
@@ -175,24 +168,12 @@ _COUNTERS: dict[Convention, Callable[[Row], Count]] = {
     Convention.cnnops: lambda row: Count(row.macs), Convention.thop: _thop, Convention.ptflops: _ptflops,
     Convention.fvcore: _fvcore, Convention.torchinfo: _torchinfo, Convention.flop_counter: _flop_counter,
 }  # fmt: skip
-_VERIFIED: tuple[type[Stage], ...] = (Conv, ConvTranspose, Linear, Pool, AdaptivePool, Unpool, Flatten, BatchNorm,
-                                      Activation, Passthrough, Merge)  # fmt: skip
-
-
-def _verified(stage: Stage) -> bool:
-    if type(stage) not in _VERIFIED:
-        return False
-    if isinstance(stage, Activation):
-        return stage.name in _ACTIVATIONS
-    if isinstance(stage, Passthrough):
-        return stage.name in _PASSTHROUGH
-    return stage.nd in (0, 1, 2)
 
 
 def count(row: Row, convention: Convention | str, used: bool = True) -> Count:
     """How ``convention`` counts one stage of a trace; ``used``: the network's output depends on the stage."""
     convention = Convention(convention)
-    if convention != Convention.cnnops and not _verified(row.stage):
+    if convention != Convention.cnnops and not verified(row.stage):
         return Count(None, f"cnnops has not checked how {TOOLS[convention]} counts {row.stage.name}")
     found = _COUNTERS[convention](row)
     if convention == Convention.fvcore and not used and found.value:

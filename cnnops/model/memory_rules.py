@@ -277,14 +277,29 @@ RULES: dict[type[Stage], Callable[[Context], Effects]] = {
     Unpool: _unpool, Flatten: _flatten, Activation: _activation, Passthrough: _passthrough, BatchNorm: _batchnorm,
     Merge: _merge,
 }  # fmt: skip
-#: the spatial stages whose rules were verified for 1-D and 2-D only
-_SPATIAL = (Conv, ConvTranspose, Pool, AdaptivePool, Unpool, BatchNorm)
+#: the layers (by stage class) whose rules were checked against torch; another layer built from one of these
+#: classes (a 3-D variant, say) is refused until its rule is checked too
+VERIFIED_NAMES: dict[type[Stage], frozenset[str]] = {
+    Conv: frozenset({"Conv1d", "Conv2d"}), ConvTranspose: frozenset({"ConvTranspose1d", "ConvTranspose2d"}),
+    Linear: frozenset({"Linear"}), Pool: frozenset({"MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d"}),
+    AdaptivePool: frozenset({"AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"}),
+    Unpool: frozenset({"MaxUnpool1d", "MaxUnpool2d"}), Flatten: frozenset({"Flatten"}),
+    Activation: SAVES_OUTPUT | SAVES_INPUT, Passthrough: DROPOUTS | {"Identity"},
+    BatchNorm: frozenset({"BatchNorm1d", "BatchNorm2d", "LazyBatchNorm1d", "LazyBatchNorm2d"}),
+    Merge: frozenset({"Add", "Mul", "Cat"}),
+}  # fmt: skip
+
+
+def verified(stage: Stage) -> bool:
+    """A stage whose class and layer name cnnops has checked against torch."""
+    names = VERIFIED_NAMES.get(type(stage))
+    return names is not None and stage.name in names and (not isinstance(stage, Merge) or stage.op in ("add", "mul", "cat"))
 
 
 def effects(ctx: Context) -> Effects:
     """The stage's memory effects, or a LayerError when cnnops has no verified rule for it."""
     rule = RULES.get(type(ctx.stage))
-    if rule is None or (isinstance(ctx.stage, _SPATIAL) and ctx.stage.nd not in (1, 2)):
+    if rule is None or not verified(ctx.stage):
         raise LayerError(
             f"cnnops has no verified memory rule for {ctx.stage.name} yet (what autograd saves for it has not "
             "been checked against PyTorch), so it cannot plan this network's memory"

@@ -16,6 +16,7 @@ The torch side is built from the raw stage text (``torchnet``), never from cnnop
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from typing import Any
 
@@ -266,3 +267,24 @@ def test_saved_bytes_and_inference_peak_of_many_random_chains_equal_torch(chain,
 @given(graphs(), st.sampled_from(["float32", "bfloat16", "float16", "float64"]))
 def test_saved_bytes_and_inference_peak_of_many_random_graphs_equal_torch(graph, dtype):
     test_saved_bytes_and_inference_peak_of_random_graphs_equal_torch.hypothesis.inner_test(graph, dtype)
+
+
+def test_layers_without_a_verified_rule_are_refused_not_guessed():
+    """A layer kind added later (a new stage class, or a new name on an existing one) has no rule until its
+    rule is checked against torch: memory and the tools' counts refuse it."""
+    from dataclasses import dataclass
+
+    from cnnops.model import conventions
+    from cnnops.model.stages import Activation, Stage
+
+    @dataclass(frozen=True, kw_only=True)
+    class Newcomer(Stage):
+        pass
+
+    for stage in (Newcomer(name="PReLU", call="PReLU()"), Activation(name="Hardtanh", call="Hardtanh()")):
+        trace = trace_shapes((2, 3, 4, 4), [parse_stage("Conv2d(3, 3, 1)"), stage])
+        with pytest.raises(LayerError, match=re.escape(f"stage 2 {stage.call}: cnnops has no verified memory rule for")):
+            plan_memory(trace)
+        assert conventions.count(trace.rows[1], "thop").value is None
+        with pytest.raises(LayerError, match="has not checked how thop"):
+            conventions.recount(trace, "thop")
