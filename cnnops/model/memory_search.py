@@ -60,9 +60,10 @@ def with_batch(shape: Shape, network: Sequence[Stage], batch: int) -> Shape:
     first = next((s for s in network if isinstance(s, _WINDOWS)), None)
     unbatched = len(shape) < 2 or (first is not None and len(shape) <= first.nd + 1)
     if unbatched:
+        wanted = (1,) * ((first.nd + 2 if first is not None else 2) - len(shape)) + tuple(shape)
         raise InputError(f"the input {'×'.join(map(str, shape))} has no batch dimension for "
                          f"{first.name if first is not None else 'this network'} — give it one, e.g. "
-                         f"1×{'×'.join(map(str, shape))}")  # fmt: skip
+                         f"{'×'.join(map(str, wanted))}")  # fmt: skip
     return (batch, *shape[1:])
 
 
