@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cnnops.choices import Convention, Dtype, Optimizer
 from cnnops.cli.common import app, complete_stage, emit_text, plain_output, read_stage_args, stdout_console, user_errors
 from cnnops.errors import UsageError
 
@@ -33,18 +34,48 @@ def shape(
     csv: Annotated[bool, typer.Option("--csv", help="One CSV row per stage, for spreadsheets.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per stage per line.")] = False,
     no_notes: Annotated[bool, typer.Option("--no-notes", help="Leave out the footnote under the table.")] = False,
+    memory: Annotated[bool, typer.Option(
+        "--memory", help="Memory per stage (output, saved for backward) and totals: parameters, gradients, optimizer "
+        "state, saved activations, inference peak, training step.",
+    )] = False,
+    dtype: Annotated[Dtype, typer.Option(
+        "--dtype", case_sensitive=False, help="--memory: parameters and activations in this dtype (indices stay int64).",
+    )] = Dtype.float32,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, help="Set the input's batch (first) dimension.")] = None,
+    optimizer: Annotated[Optimizer, typer.Option(
+        "--optimizer", case_sensitive=False,
+        help="--memory: whose state to count (sgd none, momentum 1×, adam/adamw 2× the parameters).",
+    )] = Optimizer.adam,
+    convention: Annotated[Convention, typer.Option(
+        "--convention", case_sensitive=False, help="Count MACs as this tool does (flop-counter: FLOPs).",
+    )] = Convention.cnnops,
+    compare_conventions: Annotated[bool, typer.Option(
+        "--compare-conventions", help="One column per tool's way of counting MACs, and a line per difference saying why.",
+    )] = False,
 ) -> None:
     """Size a network: per-stage shapes, formulas, parameters, MACs and receptive field. Never imports torch.
 
     Example: cnnops shape 1x3x224x224 -f examples/alexnet.txt
+
+    Memory: cnnops shape 1x3x224x224 -f examples/alexnet.txt --memory --dtype bfloat16 --batch 64
     """
     from cnnops.model.trace import parse_shape, trace_shapes
 
     shape_in = parse_shape(input_shape)
     stage_list = read_stage_args(stages, file)
+    if batch is not None:
+        from cnnops.model.memory_search import with_batch
+
+        shape_in = with_batch(shape_in, stage_list, batch)
     trace = trace_shapes(shape_in, stage_list)
     if sum((as_json, csv, jsonl)) > 1:
         raise UsageError("choose one of --json, --csv and --jsonl")
+    if memory or compare_conventions or convention != Convention.cnnops or (dtype, optimizer) != ("float32", "adam"):
+        from cnnops.cli.planner import shape_planned
+
+        output = "json" if as_json else "csv" if csv else "jsonl" if jsonl else None
+        return shape_planned(trace, output, memory=memory, dtype=dtype, optimizer=optimizer, convention=convention,
+                             compare=compare_conventions)  # fmt: skip
     if as_json or csv or jsonl:
         trace.raise_error()
         from cnnops.render import shape_tables as render

@@ -137,18 +137,20 @@ class Fitted:
 
 
 def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None,
-                notes: bool = True) -> Fitted:  # fmt: skip
+                notes: bool = True, caption: str = MACS_CONVENTION, macs_header: str = "MACs*") -> Fitted:  # fmt: skip
     """The shape table; narrow, it elides weight values in the stage text, then leaves out the input
-    column (each stage's input is the row above's output), then the receptive field."""
+    column (each stage's input is the row above's output), then the receptive field. ``caption`` and
+    ``macs_header`` name another way of counting MACs (``--convention``)."""
     variants = []
     for short, drop in ((False, ()), (True, ()), (True, ("input",)), (True, ("input", "RF*"))):
-        variants.append(lambda short=short, drop=drop: _shape_table(trace, title, plain, failed, notes, short, drop))
+        variants.append(lambda short=short, drop=drop: _shape_table(trace, title, plain, failed, notes, short, drop,
+                                                                    caption, macs_header))  # fmt: skip
     return Fitted(variants)
 
 
 def _shape_table(trace: Trace, title: str | None, plain: bool, failed: str | None, notes: bool, short: bool,
-                 drop: tuple[str, ...]) -> Table:  # fmt: skip
-    caption = MACS_CONVENTION if notes else None
+                 drop: tuple[str, ...], caption_text: str = MACS_CONVENTION, macs_header: str = "MACs*") -> Table:  # fmt: skip
+    caption = caption_text if notes else None
     if caption and drop:
         caption += f" Columns left out at this width: {', '.join(drop)}."
     table = Table(title=title, box=table_box(plain), title_justify="left", caption=caption,
@@ -165,7 +167,7 @@ def _shape_table(trace: Trace, title: str | None, plain: bool, failed: str | Non
     }
     keep = [name for name in columns if name not in drop]
     for name in keep:
-        table.add_column(name, **columns[name])
+        table.add_column(macs_header if name == "MACs*" else name, **columns[name])
 
     def add(cells: dict[str, Any]) -> None:
         table.add_row(*(cells.get(name, "") for name in keep))
@@ -278,14 +280,14 @@ def params_table(trace: Trace, plain: bool = False) -> Table | None:
     return table
 
 
-def totals_table(trace: Trace, plain: bool = False) -> Table:
+def totals_table(trace: Trace, plain: bool = False, macs_label: str = "MACs") -> Table:
     table = Table(title="Totals", box=table_box(plain), title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
     table.add_row("parameters", f"{trace.total_params:,}", human(trace.total_params))
     table.add_row("parameter memory", f"{4 * trace.total_params:,} B", f"{human_bytes(4 * trace.total_params)} float32")
-    table.add_row("MACs", f"{trace.total_macs:,}", human(trace.total_macs))
+    table.add_row(macs_label, f"{trace.total_macs:,}", human(trace.total_macs))
     table.add_row("output shape", dims(trace.output_shape), "")
     table.add_row("output elements", f"{trace.output_elements:,}", human(trace.output_elements))
     table.add_row(
