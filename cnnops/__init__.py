@@ -64,7 +64,10 @@ def run_stages(data: Any, stages: str | Sequence[str | Stage] = (), *, file: str
     """``cnnops run``: a tensor through the stages, every intermediate kept.
 
     ``data`` is a nested list or an array, or what the command line takes as an input: a path
-    (.json, .npy, an image), or inline JSON text. ``engine`` is ``auto``, ``numpy`` or ``torch``.
+    (.json, .npy, an image), tensor text in JSON or Python (``"torch.tensor([[1., 2.]])"``), or a
+    generator (``"randn:1x4x4"``, ``"torch.randn(1, 4, 4)"``). ``seed`` starts the stream of a random
+    input and, separately, that of the weights not given, as ``torch.manual_seed(seed)`` does before
+    each. ``engine`` is ``auto``, ``numpy`` or ``torch``.
     """
     import numpy as np
 
@@ -74,7 +77,7 @@ def run_stages(data: Any, stages: str | Sequence[str | Stage] = (), *, file: str
 
     indices, source = None, "array"
     if isinstance(data, str):
-        tensor = read_input(data, rgb=rgb)
+        tensor = read_input(data, rgb=rgb, seed=seed)
         array, indices, source = tensor.data, tensor.indices, tensor.source
     elif isinstance(data, np.ndarray):
         array = np.asarray(data, dtype=np.float32)
@@ -95,7 +98,7 @@ def _network(stages: str | Sequence[str | Stage], file: str | None) -> Any:
     elif isinstance(stages, Network):
         network = stages
     elif all(isinstance(item, Stage) for item in stages):
-        network = Network(stages)
+        network = Network(item for item in stages if isinstance(item, Stage))
     else:
         network = parse_stages([s if isinstance(s, str) else s.call for s in stages])
     return network if file is None else network + read_stage_file(file)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from cnnops.choices import Convention, Dtype, Optimizer
 from cnnops.cli.common import app, complete_stage, emit_text, plain_output, read_stage_args, stdout_console, user_errors
 from cnnops.errors import UsageError
 
@@ -50,12 +52,33 @@ def shape(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="One CSV row per stage, for spreadsheets.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per stage per line.")] = False,
+    no_notes: Annotated[bool, typer.Option("--no-notes", help="Leave out the footnote under the table.")] = False,
+    memory: Annotated[bool, typer.Option(
+        "--memory", help="Memory per stage (output, saved for backward) and totals: parameters, gradients, optimizer "
+        "state, saved activations, inference peak, training step.",
+    )] = False,
+    dtype: Annotated[Dtype, typer.Option(
+        "--dtype", case_sensitive=False, help="--memory: parameters and activations in this dtype (indices stay int64).",
+    )] = Dtype.float32,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, help="Set the input's batch (first) dimension.")] = None,
+    optimizer: Annotated[Optimizer, typer.Option(
+        "--optimizer", case_sensitive=False,
+        help="--memory: whose state to count (sgd none, momentum 1×, adam/adamw 2× the parameters).",
+    )] = Optimizer.adam,
+    convention: Annotated[Convention, typer.Option(
+        "--convention", case_sensitive=False, help="Count MACs as this tool does (flop-counter: FLOPs).",
+    )] = Convention.cnnops,
+    compare_conventions: Annotated[bool, typer.Option(
+        "--compare-conventions", help="One column per tool's way of counting MACs, and a line per difference saying why.",
+    )] = False,
 ) -> None:
     """Size a network: per-stage shapes, formulas, parameters, MACs and receptive field. Never imports torch
     (except for --model).
 
     Examples: cnnops shape 1x3x224x224 -f examples/alexnet.txt;
     cnnops shape 1x3x32x32 -f examples/cifar_net.py; cnnops shape examples/tiny.onnx
+
+    Memory: cnnops shape 1x3x224x224 -f examples/alexnet.txt --memory --dtype bfloat16 --batch 64
     """
     from cnnops.model.trace import parse_shape, trace_shapes
 
@@ -70,38 +93,57 @@ def shape(
         words.remove(model_files[0])
     shape_in = parse_shape(words[0]) if words else None
     stage_texts = words[1:]
-    source = None
-    model_error = None
-    if model is not None:
-        if file is not None or stage_texts:
-            raise UsageError("--model sizes the model alone: leave out -f and stages")
-        if shape_in is None:
-            raise UsageError("give the input shape first, e.g. cnnops shape 1x3x224x224 --model …")
-        from cnnops.engines.torch_model import trace_model
+    if model is not None and (file is not None or stage_texts):
+        raise UsageError("--model sizes the model alone: leave out -f and stages")
+    if model is not None and shape_in is None:
+        raise UsageError("give the input shape first, e.g. cnnops shape 1x3x224x224 --model …")
+    model_source = model is not None or (file is not None and (str(file) == "-" or class_name is not None or
+                                                               _is_model_file(file)))  # fmt: skip
+    if not model_source and class_name is not None:
+        raise UsageError("--class chooses a class in Python source given with -f FILE")
+    if not model_source and shape_in is None:
+        raise UsageError("give the input shape first, e.g. cnnops shape 1x3x224x224 'Conv2d(3, 64, 3)'")
+    text = sys.stdin.read() if file is not None and str(file) == "-" else None  # read once: a batch may re-read
 
-        traced = trace_model(model, shape_in)
-        network, model_error = traced.network, traced.error
-        source = f"--model {model}"
-    elif file is not None and (str(file) == "-" or class_name is not None or _is_model_file(file)):
-        from cnnops.spec.sources import read_network_file
+    def read(shape_given):
+        """The network for this input shape (model code is read for one shape), its shape, torch's failure."""
+        if model is not None:
+            from cnnops.engines.torch_model import trace_model
 
-        network, read_shape = read_network_file(str(file), shape_in, class_name=class_name, stdin=sys.stdin)
-        if stage_texts and network.exact:
-            raise UsageError("a model file is sized alone: leave out the stages")
-        if stage_texts:
-            from cnnops.spec import parse_stages
+            traced = trace_model(model, shape_given)
+            return traced.network, shape_given, traced.error
+        if model_source:
+            from cnnops.spec.sources import read_network_file
 
-            network = parse_stages(stage_texts) + network
-        shape_in, source = read_shape, (None if not network.exact else str(file))
-    else:
-        if class_name is not None:
-            raise UsageError("--class chooses a class in Python source given with -f FILE")
-        if shape_in is None:
-            raise UsageError("give the input shape first, e.g. cnnops shape 1x3x224x224 'Conv2d(3, 64, 3)'")
-        network = read_stage_args(stage_texts, file)
+            stdin = io.StringIO(text) if text is not None else sys.stdin
+            network, read_shape = read_network_file(str(file), shape_given, class_name=class_name, stdin=stdin)
+            if stage_texts and network.exact:
+                raise UsageError("a model file is sized alone: leave out the stages")
+            if stage_texts:
+                from cnnops.spec import parse_stages
+
+                network = parse_stages(stage_texts) + network
+            return network, read_shape, None
+        return read_stage_args(stage_texts, file), shape_given, None
+
+    network, shape_in, model_error = read(shape_in)
+    if batch is not None:
+        from cnnops.model.memory_search import with_batch
+
+        batched = with_batch(shape_in, network, batch)
+        if batched != shape_in and network.exact:
+            network, shape_in, model_error = read(batched)  # model code is read for the shape it runs on
+        shape_in = batched
+    source = (f"--model {model}" if model is not None else str(file)) if network.exact else None
     trace = trace_shapes(shape_in, network)
     if model_error is not None and trace.error is None:
         trace.error = model_error  # the rows before the module where torch's forward failed stand
+    if memory or compare_conventions or convention != Convention.cnnops or (dtype, optimizer) != ("float32", "adam"):
+        from cnnops.cli.planner import shape_planned
+
+        output = "json" if as_json else "csv" if csv else "jsonl" if jsonl else None
+        return shape_planned(trace, output, memory=memory, dtype=dtype, optimizer=optimizer, convention=convention,
+                             compare=compare_conventions)  # fmt: skip
     if as_json or csv or jsonl:
         trace.raise_error()
         from cnnops.render import shape_tables as render
@@ -113,12 +155,15 @@ def shape(
 
     console = stdout_console()
     plain = plain_output(console)
-    failed = trace.error.stage if trace.error else None
-    title = f"cnnops shape {'×'.join(map(str, shape_in))}" + (f" · {source}" if source else "")
-    console.print(render.shape_table(trace, title=title, plain=plain, failed=failed))
+    failed = getattr(trace.error, "stage", None)
+    title = f"cnnops shape {render.dims(shape_in)}" + (f" · {source}" if source else "")
+    console.print(render.shape_table(trace, title=title, plain=plain, failed=failed, notes=not no_notes))
     formulas = render.formula_table(trace, plain=plain)
     if formulas is not None:
         console.print(formulas)
+    parameters = render.params_table(trace, plain=plain)
+    if parameters is not None:
+        console.print(parameters)
     if trace.error is None:
         console.print(render.totals_table(trace, plain=plain))
     notes = render.notes_table(trace, plain=plain)
