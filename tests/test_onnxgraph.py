@@ -77,7 +77,8 @@ def test_onnx_export_gives_torchs_output_shape_parameters_and_macs(entry, export
         assert measured and trace.total_macs < macs
         return
     assert trace.total_macs == macs
-    assert bool(measured) == bool(waiting), [r.stage.call for r in measured]
+    unexplained = [r.stage.name for r in measured if r.stage.name not in entry.always_measured]
+    assert bool(measured) >= bool(waiting) and (waiting or not unexplained), unexplained
 
 
 def test_onnx_is_read_without_torch(exported):

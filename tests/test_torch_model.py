@@ -50,7 +50,7 @@ def test_model_gives_torchs_output_shape_parameters_and_macs(entry):
         return
     assert trace.total_macs == macs
     if not waiting:
-        assert not measured, [r.stage.call for r in measured]
+        assert all(r.stage.name in entry.always_measured for r in measured), [r.stage.call for r in measured]
 
 
 def test_the_model_is_built_on_the_meta_device_without_allocating_weights(tmp_path):

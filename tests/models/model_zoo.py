@@ -22,6 +22,9 @@ class Entry:
     waits_for: tuple[str, ...] = ()
     #: what else the static reader refuses in this model, as a part of its message (None: it reads it)
     refused: str | None = None
+    #: what stays a measured row even when every layer has landed: a learned tensor used directly in
+    #: forward() (ConvNeXt's layer scale), a layer subclass traced through to its functional form
+    always_measured: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -38,7 +41,7 @@ ZOO = [
     Entry("efficientnet", "efficientnet.py", "EfficientNet", (1, 3, 64, 64)),
     Entry("shufflenet", "shufflenet.py", "ShuffleNetV2", (1, 3, 64, 64)),
     Entry("convnext", "convnext.py", "ConvNeXt", (1, 3, 64, 64), waits_for=("LayerNorm",),
-          refused="derives from nn.LayerNorm"),
+          refused="derives from nn.LayerNorm", always_measured=("Mul", "mul", "layer_norm", "LayerNormalization")),
     Entry("vgg", "vgg.py", "VGG", (1, 3, 112, 112)),
     Entry("unet", "unet.py", "UNet", (1, 3, 64, 64)),
     Entry("audio1d", "audio1d.py", "AudioNet", (2, 1, 8000)),
