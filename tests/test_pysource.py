@@ -25,8 +25,8 @@ from cnnops.spec.signatures import LAYERS
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "tests" / "models"
 sys.path.insert(0, str(MODELS))
-import random_models  # noqa: E402
 import model_zoo as zoo  # noqa: E402
+import random_models  # noqa: E402
 
 runner = CliRunner()
 

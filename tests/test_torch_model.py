@@ -21,8 +21,8 @@ from cnnops.spec.signatures import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "models"))
-import random_models  # noqa: E402
 import model_zoo as zoo  # noqa: E402
+import random_models  # noqa: E402
 
 runner = CliRunner()
 
