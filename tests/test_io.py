@@ -990,7 +990,13 @@ def expected_from_stdin(payload: bytes):
     if payload.startswith(b"\x93NUMPY"):
         with np.errstate(over="ignore"):
             return np.load(stdio.BytesIO(payload), allow_pickle=False).astype(np.float32), None
-    return expected_tensor(json.loads(payload.decode("utf-8").removeprefix("\ufeff")))
+    text = payload.decode("utf-8").removeprefix("\ufeff")
+    try:
+        return expected_tensor(json.loads(text))
+    except ValueError:  # not JSON: tensor text is also read in Python literal syntax (issue 13)
+        import ast
+
+        return expected_tensor(ast.literal_eval(text.strip()))
 
 
 def assert_tensor_is(tensor, expected) -> None:
