@@ -23,15 +23,17 @@ SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-MAX_POOLS = (torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool2d)
-UNPOOLS = (torch.nn.MaxUnpool1d, torch.nn.MaxUnpool2d)
-WEIGHTED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+MAX_POOLS = (torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.MaxPool3d, torch.nn.AdaptiveMaxPool1d,
+             torch.nn.AdaptiveMaxPool2d, torch.nn.AdaptiveMaxPool3d)
+UNPOOLS = (torch.nn.MaxUnpool1d, torch.nn.MaxUnpool2d, torch.nn.MaxUnpool3d)
+WEIGHTED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d,
+            torch.nn.ConvTranspose3d, torch.nn.Linear)  # fmt: skip
 
 
 @hs.composite
-def tensors(draw, rank_min=3, rank_max=4, channels=None, min_side=1, max_side=9, ties=None):
+def tensors(draw, rank_min=3, rank_max=4, channels=None, min_side=1, max_side=9, ties=None, nd=None):
     rank = draw(hs.integers(rank_min, rank_max))
-    nd = 2 if rank_min >= 3 else 1
+    nd = nd or (2 if rank_min >= 3 else 1)
     spatial = [draw(hs.integers(min_side, max_side)) for _ in range(nd)]
     c = channels if channels is not None else draw(hs.integers(1, 3))
     lead = [draw(hs.integers(1, 2)), c] if rank == nd + 2 else [c]
@@ -202,6 +204,82 @@ def test_max_pool_then_unpool_restores_values_at_the_pool_input_size(engine, dat
 def test_linear_with_default_init_equals_torch(engine, data, out_f, bias, seed):
     data = data.reshape(-1, data.shape[-1]) if data.ndim > 1 else data
     check_against_torch([f"Linear({data.shape[-1]}, {out_f}, bias={bias})"], data, engine, seed)
+
+
+# --- the 3-D family ------------------------------------------------------------------------------
+def volumes(ties=None, max_side=5, channels=None):
+    """(C, D, H, W) or (N, C, D, H, W) tensors."""
+    return tensors(rank_min=4, rank_max=5, max_side=max_side, ties=ties, channels=channels, nd=3)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(), hs.integers(1, 3), hs.integers(1, 3), hs.integers(1, 2), hs.sampled_from([0, 1, "'same'"]),
+       hs.integers(1, 2), hs.sampled_from(["zeros", "reflect", "replicate", "circular"]), hs.booleans(),
+       hs.integers(0, 1000))  # fmt: skip
+def test_conv3d_with_default_init_equals_torch(engine, data, out_c, k, s, p, d, mode, bias, seed):
+    c = data.shape[-4]
+    if p == "'same'":
+        s = 1
+    text = f"Conv3d({c}, {out_c}, {k}, stride={s}, padding={p}, dilation={d}, bias={bias}, padding_mode='{mode}')"
+    check_against_torch([text], data, engine, seed)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(), hs.integers(1, 3), hs.integers(1, 3), hs.integers(1, 2), hs.integers(0, 1), hs.integers(0, 1),
+       hs.integers(1, 2), hs.integers(0, 1000))  # fmt: skip
+def test_conv_transpose3d_equals_torch(engine, data, out_c, k, s, p, op, d, seed):
+    c = data.shape[-4]
+    text = f"ConvTranspose3d({c}, {out_c}, {k}, stride={s}, padding={p}, output_padding={op}, dilation={d})"
+    check_against_torch([text], data, engine, seed)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(ties=True), hs.integers(1, 3), hs.integers(1, 3), hs.integers(0, 1), hs.integers(1, 2), hs.booleans())
+def test_max_pool3d_values_and_indices_equal_torch_including_ties(engine, data, k, s, p, d, ceil):
+    check_against_torch([f"MaxPool3d({k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil})"], data, engine)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(), hs.integers(1, 3), hs.integers(1, 3), hs.integers(0, 1), hs.booleans(), hs.booleans(),
+       hs.sampled_from([None, 3, -2, 1]))  # fmt: skip
+def test_avg_pool3d_equals_torch_including_divisor_override(engine, data, k, s, p, ceil, cip, div):
+    text = f"AvgPool3d({k}, stride={s}, padding={p}, ceil_mode={ceil}, count_include_pad={cip}, divisor_override={div})"
+    check_against_torch([text], data, engine)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(ties=True), hs.sampled_from(["1", "2", "(3, 1, 5)", "(None, 2, None)", "(7, 1, 2)"]),
+       hs.sampled_from(["Avg", "Max"]))  # fmt: skip
+def test_adaptive_pool3d_equals_torch(engine, data, size, kind):
+    check_against_torch([f"Adaptive{kind}Pool3d({size})"], data, engine)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(ties=True), hs.integers(1, 3), hs.integers(1, 3))
+def test_max_pool3d_then_unpool3d_restores_values_at_the_pool_input_size(engine, data, k, s):
+    texts = [f"MaxPool3d({k}, stride={s})", f"MaxUnpool3d({k}, stride={s})"]
+    trace = trace_shapes(data.shape, parse_stages(texts))
+    assume(trace.error is None)
+    result = run_pipeline(data, parse_stages(texts), engine=engine)
+    x = torch.from_numpy(data)
+    y, idx = torch.nn.functional.max_pool3d(x, k, s, return_indices=True)
+    expected = torch.nn.functional.max_unpool3d(y, idx, k, s, output_size=data.shape[-3:])
+    np.testing.assert_array_equal(result.output, expected.numpy())
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(tensors(rank_min=5, rank_max=5, channels=2, nd=3, max_side=4),
+       hs.sampled_from(["BatchNorm3d(2)", "BatchNorm3d(2, track_running_stats=False)", "LazyBatchNorm3d()",
+                        "Dropout3d(0.4)"]))  # fmt: skip
+def test_batchnorm3d_and_dropout3d_equal_torch(engine, data, text):
+    check_against_torch([text], data, engine)
 
 
 ACTIVATIONS = ["ReLU()", "ReLU6()", "LeakyReLU(0.2)", "ELU(alpha=0.5)", "GELU()", "GELU(approximate='tanh')",

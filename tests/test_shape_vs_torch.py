@@ -265,7 +265,7 @@ def sizes(
 ) -> st.SearchStrategy:
     """An int or an nd-tuple (each entry mostly good); now and then a tuple of the wrong length."""
     one = mostly(good, bad, one_in)
-    wrong = st.tuples(one, one, one) if nd == 2 else st.tuples(one, one)
+    wrong = st.tuples(*[one] * (nd + 1))
     return st.integers(0 if wrong_length and one_in else 1, 19).flatmap(
         lambda r: wrong if r == 0 else (st.tuples(*[one] * nd) if r < 8 else one)
     )
@@ -295,6 +295,7 @@ def render(
 
 
 SPATIAL = st.integers(1, 12)
+NDS = st.sampled_from([1, 2, 3])  # spatial dimensions of a layer family
 OTHER = st.integers(1, 4)
 
 
@@ -358,7 +359,7 @@ PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
 
 @st.composite
 def conv_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     bad = draw(CHAOS)
     name = f"Conv{nd}d"
     groups = draw(mostly(st.sampled_from([1, 1, 1, 2, 3]), st.integers(-1, 4), bad))
@@ -392,7 +393,7 @@ def conv_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
 
 @st.composite
 def conv_transpose_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     bad = draw(CHAOS)
     name = f"ConvTranspose{nd}d"
     groups = draw(mostly(st.sampled_from([1, 1, 1, 2, 3]), st.integers(-1, 4), bad))
@@ -426,7 +427,7 @@ def conv_transpose_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, C
 
 @st.composite
 def maxpool_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     bad = draw(CHAOS)
     kernel = draw(sizes(nd, st.integers(1, 5), st.integers(-1, 0), bad))
     stride = draw(st.one_of(st.none(), sizes(nd, st.integers(1, 4), st.integers(-1, 0), bad)))
@@ -445,7 +446,7 @@ def maxpool_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
 
 @st.composite
 def avgpool_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     bad = draw(CHAOS)
     kernel = draw(sizes(nd, st.integers(1, 5), st.integers(-1, 0), bad))
     stride = draw(st.one_of(st.none(), sizes(nd, st.integers(1, 4), st.integers(-1, 0), bad)))
@@ -454,7 +455,7 @@ def avgpool_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
         ("stride", stride), ("padding", padding), ("ceil_mode", draw(st.booleans())),
         ("count_include_pad", draw(st.booleans())),
     ]  # fmt: skip
-    if nd == 2:
+    if nd >= 2:
         optional.append(("divisor_override", draw(st.one_of(st.none(), st.integers(-2, 3)))))
     text = draw(render(f"AvgPool{nd}d", [kernel], optional))
     if shape is None:
@@ -464,7 +465,7 @@ def avgpool_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
 
 @st.composite
 def adaptive_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     mode = draw(st.sampled_from(["Avg", "Max"]))
     entry = mostly(st.integers(0, 12), st.integers(-2, -1), one_in=10)
     output_size = draw(
@@ -493,7 +494,7 @@ def _unpool_call(output_size: Any) -> Callable[[Any, Any], Any]:
 
 @st.composite
 def unpool_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     kernel = draw(sizes(nd, st.integers(1, 5), st.integers(-1, 0)))
     stride = draw(st.one_of(st.none(), sizes(nd, st.integers(1, 4), st.integers(-1, 0))))
     padding = draw(sizes(nd, st.integers(0, 2), st.integers(-1, 3)))
@@ -543,8 +544,8 @@ def flatten_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
 
 @st.composite
 def batchnorm_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    nd = draw(st.sampled_from([1, 2]))
-    min_rank = 2 if nd == 1 else 4
+    nd = draw(NDS)
+    min_rank = 2 if nd == 1 else nd + 2
     nf = draw(channel_param(channel_of(shape, 1, min_rank) if shape is not None and len(shape) > 1 else None))
     optional = [
         ("eps", draw(st.sampled_from([1e-5, 0.001]))), ("momentum", draw(st.sampled_from([0.1, None]))),
@@ -553,13 +554,14 @@ def batchnorm_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
     ]  # fmt: skip
     text = draw(render(f"BatchNorm{nd}d", [nf], optional, positional=4))  # bias is keyword-only
     if shape is None:
-        shape = draw(input_shape(nd, min_rank, 3 if nd == 1 else 4, nf, 1))
+        shape = draw(input_shape(nd, min_rank, nd + 2, nf, 1))
     return shape, Case(text, text, rank_if_unparsed=min_rank)
 
 
 @st.composite
 def dropout_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
-    name = draw(st.sampled_from(["Dropout", "Dropout1d", "Dropout2d", "Identity"]))
+    name = draw(st.sampled_from(["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                                 "FeatureAlphaDropout", "Identity"]))
     p = draw(mostly(st.sampled_from([0.0, 0.1, 0.5, 1.0]), st.sampled_from([-0.5, 1.5])))
     if name == "Identity":
         text = draw(st.sampled_from(["Identity", "Identity()", "Identity(3, foo=4)"]))
@@ -683,7 +685,7 @@ def test_activations_match_torch_including_invalid_dims(case: tuple[Shape, Case]
 def zero_size_chain(draw: Any) -> tuple[Shape, list[Case]]:
     """A first stage that may produce an empty dimension, then any layer on its output."""
     first_kind = draw(st.sampled_from(["adaptive_avg", "linear", "flatten"]))
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     shape = draw(input_shape(nd, nd + 1, nd + 2))
     if first_kind == "adaptive_avg":
         entry = st.integers(0, 4)
@@ -807,7 +809,7 @@ def _randn(shape: Shape) -> Any:
 
 @st.composite
 def pool_unpool_chain(draw: Any) -> tuple[Shape, list[Case], bool]:
-    nd = draw(st.sampled_from([1, 2]))
+    nd = draw(NDS)
     shape = draw(input_shape(nd, nd + 1, nd + 2))
     k = draw(st.integers(1, 4))
     s = draw(st.one_of(st.none(), st.integers(1, 3)))
@@ -867,7 +869,7 @@ def _pairing_steps(cases: list[Case]) -> Callable[[ModelResult], list[tuple[Case
 
 
 def module_nd(module: Any) -> int:
-    return 2 if type(module).__name__.endswith("2d") else 1
+    return int(type(module).__name__[-2])
 
 
 @_settings(400)

@@ -77,19 +77,19 @@ def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -
         mode = "constant" if padding_mode == "zeros" else padding_mode
         xt = _run(F.pad, xt, flat, mode=mode)
         padding = (0,) * nd
-    op = F.conv1d if nd == 1 else F.conv2d
+    op = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
     b = None if bias is None else _t(bias)
     return _np(_run(op, xt, _t(weight), b, stride, padding, dilation, groups))
 
 
 def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, groups, dilation) -> np.ndarray:
-    op = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+    op = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[nd - 1]
     b = None if bias is None else _t(bias)
     return _np(_run(op, _t(x), _t(weight), b, stride, padding, output_padding, groups, dilation))
 
 
 def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[np.ndarray, np.ndarray]:
-    op = F.max_pool1d if nd == 1 else F.max_pool2d
+    op = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
     y, idx = _run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
     return _np(y), _np(idx)
 
@@ -97,23 +97,24 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode) -> tup
 def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> np.ndarray:
     if nd == 1:
         return _np(_run(F.avg_pool1d, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad))
-    return _np(_run(F.avg_pool2d, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
+    op = F.avg_pool2d if nd == 2 else F.avg_pool3d
+    return _np(_run(op, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
                     divisor_override))  # fmt: skip
 
 
 def adaptive_avg_pool(x, *, nd, output_size) -> np.ndarray:
-    op = F.adaptive_avg_pool1d if nd == 1 else F.adaptive_avg_pool2d
+    op = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[nd - 1]
     return _np(_run(op, _t(x), output_size))
 
 
 def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
-    op = F.adaptive_max_pool1d if nd == 1 else F.adaptive_max_pool2d
+    op = (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)[nd - 1]
     y, idx = _run(op, _t(x), output_size, return_indices=True)
     return _np(y), _np(idx)
 
 
 def max_unpool(x, indices, *, nd, kernel_size, stride, padding, output_size) -> np.ndarray:
-    op = F.max_unpool1d if nd == 1 else F.max_unpool2d
+    op = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[nd - 1]
     return _np(_run(op, _t(x), _t(indices.astype(np.int64)), kernel_size, stride, padding, output_size))
 
 

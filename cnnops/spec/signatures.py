@@ -110,12 +110,12 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
         def one(x: Any) -> bool:
             return x is None or _is_int(x)
 
-        # PyTorch accepts None only inside a 2-D tuple: AdaptiveAvgPool2d(None) and
+        # PyTorch accepts None only inside a 2-D or 3-D tuple: AdaptiveAvgPool2d(None) and
         # AdaptiveAvgPool1d((None,)) fail there
         ok = _is_int(value) or (
-            isinstance(value, tuple) and len(value) == nd and all(one(x) if nd == 2 else _is_int(x) for x in value)
+            isinstance(value, tuple) and len(value) == nd and all(one(x) if nd >= 2 else _is_int(x) for x in value)
         )
-        want = "an integer" if nd == 1 else "an integer or a tuple of 2 integers (None keeps that size)"
+        want = "an integer" if nd == 1 else f"an integer or a tuple of {nd} integers (None keeps that size)"
     elif kind == "shape?":
         ok = value is None or (isinstance(value, tuple) and all(_is_int(x) for x in value))
         want = "a tuple of integers"
@@ -319,29 +319,29 @@ _CONVT = (
 _MAXPOOL = "kernel_size:size stride:stride?=None padding:size=0 dilation:size=1 return_indices:bool=False ceil_mode:bool=False"
 _AVGPOOL1 = "kernel_size:size stride:stride?=None padding:size=0 ceil_mode:bool=False count_include_pad:bool=True"
 _AVGPOOL2 = _AVGPOOL1 + " divisor_override:int?=None"
+#: MaxUnpool1d/2d read the first entries of a longer stride or padding; max_unpool3d insists on three
+_UNPOOL = "kernel_size:size stride:size+?=None padding:size+=0 *output_size:shape?=None"
+_UNPOOL3 = "kernel_size:size stride:size?=None padding:size=0 *output_size:shape?=None"
 _INPLACE = "inplace:bool=False"
-#: Dropout1d insists on 2-D or 3-D; Dropout2d only warns about other ranks and keeps the shape
-_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None)}
+#: Dropout1d insists on 2-D or 3-D; Dropout2d/3d only warn about other ranks and keep the shape
+_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None), 3: (4, None)}
 _BN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=True track_running_stats:bool=True *bias:bool=True"
 
 
 def _layers() -> dict[str, LayerDef]:
     table: list[LayerDef] = []
-    for nd in (1, 2):
+    for nd in (1, 2, 3):
         table += [
             LayerDef(f"Conv{nd}d", _p(_CONV), _build_conv, nd),
             LayerDef(f"ConvTranspose{nd}d", _p(_CONVT), _build_conv_transpose, nd),
             LayerDef(f"MaxPool{nd}d", _p(_MAXPOOL), _build_pool("max"), nd),
-            LayerDef(f"AvgPool{nd}d", _p(_AVGPOOL2 if nd == 2 else _AVGPOOL1), _build_pool("avg"), nd),
+            LayerDef(f"AvgPool{nd}d", _p(_AVGPOOL1 if nd == 1 else _AVGPOOL2), _build_pool("avg"), nd),
             LayerDef(f"AdaptiveAvgPool{nd}d", _p("output_size:outsize"), _build_adaptive("avg"), nd),
             LayerDef(
                 f"AdaptiveMaxPool{nd}d", _p("output_size:outsize return_indices:bool=False"),
                 _build_adaptive("max"), nd,
             ),
-            LayerDef(
-                f"MaxUnpool{nd}d", _p("kernel_size:size stride:size+?=None padding:size+=0 *output_size:shape?=None"),
-                _build_unpool, nd,
-            ),
+            LayerDef(f"MaxUnpool{nd}d", _p(_UNPOOL if nd < 3 else _UNPOOL3), _build_unpool, nd),
             LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
             LayerDef(f"LazyBatchNorm{nd}d", _p(_BN.split(" ", 1)[1]), _build_batchnorm, nd),
             LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
@@ -350,6 +350,8 @@ def _layers() -> dict[str, LayerDef]:
         LayerDef("Linear", _p("in_features:int out_features:int bias:bias=True " + _WEIGHTS), _build_linear),
         LayerDef("Flatten", _p("start_dim:int=1 end_dim:int=-1"), _build_flatten),
         LayerDef("Dropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
+        LayerDef("AlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
+        LayerDef("FeatureAlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
         LayerDef("Identity", (), _build_passthrough((0, None)), ignores_args=True),
         LayerDef("Add", (), _build_merge("add")),
         LayerDef("Mul", (), _build_merge("mul")),

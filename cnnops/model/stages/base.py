@@ -12,7 +12,7 @@ from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
 
 Shape = tuple[int, ...]
-SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,13 @@ class Stage:
     spatial: ClassVar[bool] = False
     #: keeps a spatial tensor spatial (activations, dropout, normalisation)
     keeps_layout: ClassVar[bool] = False
-    #: a sliding window (or unpooling) that ``--animate`` can draw cell by cell
-    animatable: ClassVar[bool] = False
     #: reads several outputs (Add, Mul, Cat)
     merges: ClassVar[bool] = False
+
+    @property
+    def animatable(self) -> bool:
+        """A sliding window (or unpooling) over 1-D or 2-D planes that ``--animate`` can draw cell by cell."""
+        return False
 
     # --- ranks -------------------------------------------------------------------------------
     @property
@@ -71,7 +74,8 @@ class Stage:
     def check_rank(self, shape: Shape) -> None:
         lo, hi = self.min_rank, self.max_rank
         if len(shape) < lo or (hi is not None and len(shape) > hi):
-            layout = {1: "(C, L) or (N, C, L)", 2: "(C, H, W) or (N, C, H, W)"}.get(self.nd, "")
+            layout = {1: "(C, L) or (N, C, L)", 2: "(C, H, W) or (N, C, H, W)",
+                      3: "(C, D, H, W) or (N, C, D, H, W)"}.get(self.nd, "")  # fmt: skip
             expected = f"a {lo}-D or {hi}-D input {layout}".rstrip()
             raise LayerError(f"expects {expected}, got {_rank_text(shape)}")
 

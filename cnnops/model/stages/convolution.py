@@ -25,7 +25,10 @@ class Conv(Stage):
     padding_mode: str = "zeros"
     kind: ClassVar[str] = "conv"
     spatial: ClassVar[bool] = True
-    animatable: ClassVar[bool] = True
+
+    @property
+    def animatable(self) -> bool:
+        return self.nd <= 2
 
     def pads(self) -> tuple[tuple[int, int], ...]:
         """(left, right) padding per spatial dim, resolving 'same' and 'valid'."""

@@ -154,6 +154,9 @@ class Passthrough(Stage):
         return shape, []
 
 
+_BATCHNORM_RANKS = {1: "2-D or 3-D", 2: "4-D (N, C, H, W)", 3: "5-D (N, C, D, H, W)"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class BatchNorm(Stage):
     num_features: int | None  # None: LazyBatchNorm, sized by its first input
@@ -166,11 +169,11 @@ class BatchNorm(Stage):
 
     @property
     def min_rank(self) -> int:
-        return 2 if self.nd == 1 else 4
+        return 2 if self.nd == 1 else self.nd + 2
 
     @property
     def max_rank(self) -> int | None:
-        return 3 if self.nd == 1 else 4
+        return self.nd + 2
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         # with affine=False and track_running_stats=False PyTorch keeps no per-channel tensors,
@@ -179,7 +182,7 @@ class BatchNorm(Stage):
         if uses_num_features and self.num_features < 0:
             raise LayerError(f"num_features cannot be negative, got {self.num_features}")
         if not self.min_rank <= len(shape) <= (self.max_rank or 0):
-            want = "2-D or 3-D" if self.nd == 1 else "4-D (N, C, H, W)"
+            want = _BATCHNORM_RANKS[self.nd]
             raise LayerError(f"expects a {want} input, got {_rank_text(shape)}")
         empty = math.prod(shape) == 0
         if not empty and uses_num_features and shape[1] != self.num_features:
@@ -208,7 +211,7 @@ class BatchNorm(Stage):
         if self.num_features is not None:
             return self
         if not self.min_rank <= len(shape) <= (self.max_rank or 0):
-            want = "2-D or 3-D" if self.nd == 1 else "4-D (N, C, H, W)"
+            want = _BATCHNORM_RANKS[self.nd]
             raise LayerError(f"expects a {want} input, got {_rank_text(shape)}")
         name = self.name.removeprefix("Lazy")
         given = self.call[self.call.index("(") + 1 : -1]  # the Lazy layer's other arguments
