@@ -5,6 +5,7 @@ nothing from cnnops. Weights not given come from PyTorch's default initialisatio
 the reference is simply ``torch.manual_seed(seed)`` followed by building the same nn modules in order.
 """
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -280,6 +281,35 @@ def test_max_pool3d_then_unpool3d_restores_values_at_the_pool_input_size(engine,
                         "Dropout3d(0.4)"]))  # fmt: skip
 def test_batchnorm3d_and_dropout3d_equal_torch(engine, data, text):
     check_against_torch([text], data, engine)
+
+
+NORMS_4D = ["LayerNorm(5)", "LayerNorm((3, 5, 5), elementwise_affine=False)", "LayerNorm([5, 5], eps=0.01, bias=False)",
+            "GroupNorm(3, 6)", "GroupNorm(2, 6, affine=False)", "GroupNorm(6, 6, eps=0.1)", "GroupNorm(1, 6)",
+            "InstanceNorm2d(6)", "InstanceNorm2d(6, affine=True)", "InstanceNorm2d(6, track_running_stats=True)",
+            "LocalResponseNorm(1)", "LocalResponseNorm(2)", "LocalResponseNorm(5, alpha=0.5, beta=2.0, k=0.5)"]  # fmt: skip
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(tensors(rank_min=4, rank_max=4, channels=6, min_side=5, max_side=5), hs.sampled_from(NORMS_4D))
+def test_norms_equal_torch(engine, data, text):
+    if text.startswith("LayerNorm((3"):
+        data = data[:, :3]
+    check_against_torch([text], np.ascontiguousarray(data), engine, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(hs.one_of(tensors(rank_min=2, rank_max=3, channels=3, min_side=2, max_side=12),
+                 volumes(channels=3, max_side=4).filter(lambda a: math.prod(a.shape[-3:]) > 1)),
+       hs.sampled_from(["InstanceNorm{nd}d(3)", "InstanceNorm{nd}d(3, affine=True, eps=0.1)",
+                        "InstanceNorm{nd}d(3, track_running_stats=True)", "LocalResponseNorm(3, k=2.0)",
+                        "GroupNorm(3, 3)"]))  # fmt: skip
+def test_instance_norm_1d_3d_and_other_ranks_equal_torch(engine, data, text):
+    nd = 3 if data.ndim >= 4 else 1
+    if data.ndim < 3 and text.startswith(("LocalResponseNorm", "GroupNorm")):
+        data = data[None]  # batched: these take no unbatched input
+    check_against_torch([text.format(nd=nd)], data, engine, rtol=1e-5, atol=1e-5)
 
 
 ACTIVATIONS = ["ReLU()", "ReLU6()", "LeakyReLU(0.2)", "ELU(alpha=0.5)", "GELU()", "GELU(approximate='tanh')",

@@ -559,6 +559,67 @@ def batchnorm_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
 
 
 @st.composite
+def layer_norm_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    if shape is None:
+        shape = draw(any_shape())
+    k = draw(st.integers(0, 3))
+    trailing = list(shape[len(shape) - k :]) if k <= len(shape) else [draw(OTHER) for _ in range(k)]
+    if draw(st.integers(0, 5)) == 0 and trailing:  # a wrong or negative size now and then
+        trailing[draw(st.integers(0, len(trailing) - 1))] = draw(st.integers(-1, 7))
+    normalized: Any = tuple(trailing)
+    if len(normalized) == 1 and draw(st.booleans()):
+        normalized = normalized[0]
+    elif draw(st.integers(0, 3)) == 0:
+        normalized = list(normalized)
+    optional = [
+        ("eps", draw(st.sampled_from([1e-5, 0.001]))), ("elementwise_affine", draw(st.booleans())),
+        ("bias", draw(st.booleans())),
+    ]  # fmt: skip
+    text = draw(render("LayerNorm", [normalized], optional))
+    return shape, Case(text, text, rank_if_unparsed=0)
+
+
+@st.composite
+def group_norm_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    groups = draw(mostly(st.sampled_from([1, 2, 3]), st.integers(-2, 0), one_in=8))
+    known = channel_of(shape, 1, 2) if shape is not None and len(shape) > 1 else None
+    per_group = st.integers(1, 3).map(lambda c: c * (groups if groups > 0 else 1))
+    channels = draw(mostly(st.just(known) if known is not None else per_group, st.integers(-2, 7), one_in=7))
+    optional = [("eps", draw(st.sampled_from([1e-5, 0.01]))), ("affine", draw(st.booleans())),
+                ("bias", draw(st.booleans()))]  # fmt: skip
+    text = draw(render("GroupNorm", [groups, channels], optional, positional=2))  # bias is keyword-only
+    if shape is None:
+        shape = draw(input_shape(2, 2, 5, channels, 1))
+    return shape, Case(text, text, rank_if_unparsed=2)
+
+
+@st.composite
+def instance_norm_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    nd = draw(NDS)
+    nf = draw(channel_param(channel_of(shape, -nd - 1, nd + 1)))
+    optional = [
+        ("eps", draw(st.sampled_from([1e-5, 0.001]))), ("momentum", draw(st.sampled_from([0.1, None]))),
+        ("affine", draw(st.booleans())), ("track_running_stats", draw(st.booleans())),
+        ("bias", draw(st.booleans())),
+    ]  # fmt: skip
+    text = draw(render(f"InstanceNorm{nd}d", [nf], optional, positional=4))
+    if shape is None:
+        shape = draw(input_shape(nd, nd + 1, nd + 2, nf, -nd - 1))
+    return shape, Case(text, text, rank_if_unparsed=nd + 1)
+
+
+@st.composite
+def local_response_norm_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    size = draw(mostly(st.integers(1, 5), st.integers(-1, 0), one_in=6))
+    optional = [("alpha", draw(st.sampled_from([1e-4, 0.5]))), ("beta", draw(st.sampled_from([0.75, 2.0]))),
+                ("k", draw(st.sampled_from([1.0, 2.0])))]  # fmt: skip
+    text = draw(render("LocalResponseNorm", [size], optional))
+    if shape is None:
+        shape = draw(input_shape(2, 3, 6))
+    return shape, Case(text, text, rank_if_unparsed=3)
+
+
+@st.composite
 def dropout_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
     name = draw(st.sampled_from(["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                                  "FeatureAlphaDropout", "Identity"]))
@@ -609,7 +670,8 @@ FAMILIES = {
     "conv": conv_case, "conv_transpose": conv_transpose_case, "maxpool": maxpool_case,
     "avgpool": avgpool_case, "adaptive": adaptive_case, "unpool": unpool_case, "linear": linear_case,
     "flatten": flatten_case, "batchnorm": batchnorm_case, "dropout": dropout_case,
-    "activation": activation_case,
+    "activation": activation_case, "layer_norm": layer_norm_case, "group_norm": group_norm_case,
+    "instance_norm": instance_norm_case, "local_response_norm": local_response_norm_case,
 }  # fmt: skip
 
 
@@ -677,6 +739,30 @@ def test_dropout_and_identity_match_torch(case: tuple[Shape, Case]) -> None:
 @_settings(300)
 @given(activation_case())
 def test_activations_match_torch_including_invalid_dims(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(300)
+@given(layer_norm_case())
+def test_layer_norm_matches_torch_including_invalid_shapes(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(300)
+@given(group_norm_case())
+def test_group_norm_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(300)
+@given(instance_norm_case())
+def test_instance_norm_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(200)
+@given(local_response_norm_case())
+def test_local_response_norm_matches_torch(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 

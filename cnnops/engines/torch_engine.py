@@ -132,6 +132,40 @@ def batch_norm(x, *, eps, batch_stats=False) -> np.ndarray:
     return _np(_run(F.batch_norm, _t(x), zeros, ones, ones, zeros, False, 0.1, eps))
 
 
+def _affine(shape: tuple[int, ...], affine: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """PyTorch's fresh affine parameters (weight 1, bias 0), or none."""
+    if not affine:
+        return None, None
+    return torch.ones(shape, device=_device), torch.zeros(shape, device=_device)
+
+
+def layer_norm(x, *, normalized_ndim, eps, affine=True) -> np.ndarray:
+    shape = tuple(x.shape[x.ndim - normalized_ndim :])
+    return _np(_run(F.layer_norm, _t(x), shape, *_affine(shape, affine), eps))
+
+
+def group_norm(x, *, num_groups, eps, affine=True) -> np.ndarray:
+    return _np(_run(F.group_norm, _t(x), num_groups, *_affine((x.shape[1],), affine), eps))
+
+
+def instance_norm(x, *, nd, eps, input_stats, affine=False) -> np.ndarray:
+    """``F.instance_norm``; without input statistics, fresh running ones (mean 0, variance 1)."""
+    xt = _t(x)
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        xt = xt.unsqueeze(0)
+    channels = xt.shape[1]
+    mean = var = None
+    if not input_stats:
+        mean, var = torch.zeros(channels, device=_device), torch.ones(channels, device=_device)
+    y = _run(F.instance_norm, xt, mean, var, *_affine((channels,), affine), input_stats, 0.1, eps)
+    return _np(y[0] if unbatched else y)
+
+
+def local_response_norm(x, *, size, alpha, beta, k) -> np.ndarray:
+    return _np(_run(F.local_response_norm, _t(x), size, alpha, beta, k))
+
+
 def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
     xt = _t(x)
     if name == "ReLU":

@@ -293,6 +293,19 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         return StageResult(row, eng.activation(stage.name, x, dict(stage.options)))
     if isinstance(stage, st.BatchNorm):
         return StageResult(row, eng.batch_norm(x, eps=stage.eps, batch_stats=not stage.track_running_stats))
+    if isinstance(stage, st.LayerNorm):
+        out = eng.layer_norm(x, normalized_ndim=len(stage.normalized_shape), eps=stage.eps,
+                             affine=stage.elementwise_affine)  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.GroupNorm):
+        return StageResult(row, eng.group_norm(x, num_groups=stage.num_groups, eps=stage.eps, affine=stage.affine))
+    if isinstance(stage, st.InstanceNorm):
+        out = eng.instance_norm(x, nd=stage.nd, eps=stage.eps, input_stats=not stage.track_running_stats,
+                                affine=stage.affine)  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.LocalResponseNorm):
+        out = eng.local_response_norm(x, size=stage.size, alpha=stage.alpha, beta=stage.beta, k=stage.k)
+        return StageResult(row, out)
     if isinstance(stage, st.Passthrough):
         return StageResult(row, x.copy())
     raise LayerError(f"cnnops cannot compute {stage.name} yet")  # pragma: no cover

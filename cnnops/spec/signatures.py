@@ -116,6 +116,9 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
             isinstance(value, tuple) and len(value) == nd and all(one(x) if nd >= 2 else _is_int(x) for x in value)
         )
         want = "an integer" if nd == 1 else f"an integer or a tuple of {nd} integers (None keeps that size)"
+    elif kind == "ints":
+        ok = _is_int(value) or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "an integer or a tuple of integers"
     elif kind == "shape?":
         ok = value is None or (isinstance(value, tuple) and all(_is_int(x) for x in value))
         want = "a tuple of integers"
@@ -276,6 +279,35 @@ def _build_batchnorm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Sta
     )  # fmt: skip
 
 
+def _build_layer_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    shape = a["normalized_shape"]
+    return st.LayerNorm(
+        name=name, call=call, normalized_shape=shape if isinstance(shape, tuple) else (shape,),
+        eps=a.get("eps", 1e-5), elementwise_affine=a.get("elementwise_affine", True), bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+def _build_group_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.GroupNorm(
+        name=name, call=call, num_groups=a["num_groups"], num_channels=a["num_channels"], eps=a.get("eps", 1e-5),
+        affine=a.get("affine", True), bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+def _build_instance_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.InstanceNorm(
+        name=name, call=call, nd=nd, num_features=a["num_features"], eps=a.get("eps", 1e-5),
+        affine=a.get("affine", False), track_running_stats=a.get("track_running_stats", False),
+        bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+def _build_local_response_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.LocalResponseNorm(
+        name=name, call=call, size=a["size"], alpha=a.get("alpha", 1e-4), beta=a.get("beta", 0.75), k=a.get("k", 1.0)
+    )
+
+
 def _build_merge(op: str) -> Callable[..., st.Stage]:
     def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
         return st.Merge(name=name, call=call, op=op, dim=a.get("dim", 1))
@@ -326,6 +358,7 @@ _INPLACE = "inplace:bool=False"
 #: Dropout1d insists on 2-D or 3-D; Dropout2d/3d only warn about other ranks and keep the shape
 _DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None), 3: (4, None)}
 _BN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=True track_running_stats:bool=True *bias:bool=True"
+_IN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=False track_running_stats:bool=False *bias:bool=True"
 
 
 def _layers() -> dict[str, LayerDef]:
@@ -344,6 +377,7 @@ def _layers() -> dict[str, LayerDef]:
             LayerDef(f"MaxUnpool{nd}d", _p(_UNPOOL if nd < 3 else _UNPOOL3), _build_unpool, nd),
             LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
             LayerDef(f"LazyBatchNorm{nd}d", _p(_BN.split(" ", 1)[1]), _build_batchnorm, nd),
+            LayerDef(f"InstanceNorm{nd}d", _p(_IN), _build_instance_norm, nd),
             LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
         ]
     table += [
@@ -353,6 +387,12 @@ def _layers() -> dict[str, LayerDef]:
         LayerDef("AlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
         LayerDef("FeatureAlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
         LayerDef("Identity", (), _build_passthrough((0, None)), ignores_args=True),
+        LayerDef("LayerNorm", _p("normalized_shape:ints eps:float=1e-05 elementwise_affine:bool=True bias:bool=True"),
+                 _build_layer_norm),
+        LayerDef("GroupNorm", _p("num_groups:int num_channels:int eps:float=1e-05 affine:bool=True *bias:bool=True"),
+                 _build_group_norm),
+        LayerDef("LocalResponseNorm", _p("size:int alpha:float=0.0001 beta:float=0.75 k:float=1.0"),
+                 _build_local_response_norm),
         LayerDef("Add", (), _build_merge("add")),
         LayerDef("Mul", (), _build_merge("mul")),
         LayerDef("Cat", _p("dim:int=1"), _build_merge("cat")),

@@ -14,9 +14,11 @@ from cnnops.model.stages.base import SPATIAL_NAMES, ReceptiveField, Shape, Stage
 from cnnops.model.stages.convolution import Conv, ConvTranspose
 from cnnops.model.stages.layers import Activation, BatchNorm, Flatten, Linear, Passthrough
 from cnnops.model.stages.merges import Merge
+from cnnops.model.stages.norms import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from cnnops.model.stages.pooling import AdaptivePool, Pool, Unpool
 
 __all__ = [
     "SPATIAL_NAMES", "ReceptiveField", "Shape", "Stage", "fmt_shape", "Conv", "ConvTranspose", "Activation",
-    "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool", "Merge",
+    "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool", "Merge", "GroupNorm",
+    "InstanceNorm", "LayerNorm", "LocalResponseNorm",
 ]  # fmt: skip
