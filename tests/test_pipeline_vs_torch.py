@@ -315,19 +315,57 @@ def test_instance_norm_1d_3d_and_other_ranks_equal_torch(engine, data, text):
 ACTIVATIONS = ["ReLU()", "ReLU6()", "LeakyReLU(0.2)", "ELU(alpha=0.5)", "GELU()", "GELU(approximate='tanh')",
                "SiLU()", "Mish()", "Hardswish()", "Sigmoid()", "Tanh()", "Softplus(beta=2.0)", "Softmax(dim=1)",
                "LogSoftmax(dim=-1)", "Softmax()", "Dropout(0.3)", "Identity()", "BatchNorm2d(2)",
-               "BatchNorm2d(2, track_running_stats=False)"]  # fmt: skip
+               "BatchNorm2d(2, track_running_stats=False)", "PReLU()", "PReLU(2)", "PReLU(2, init=-0.3)",
+               "Hardsigmoid()", "Hardtanh()", "Hardtanh(-2, 0.5)", "Hardtanh(min_val=0.0, max_val=6.0)", "SELU()",
+               "CELU()", "CELU(0.5)", "CELU(-2.0)", "Softsign()", "Tanhshrink()", "Threshold(0.1, 20)",
+               "Threshold(0, -1.5)", "GLU(1)", "GLU()", "GLU(-2)", "AlphaDropout(0.2)", "FeatureAlphaDropout(0.3)",
+               "ChannelShuffle(2)", "ChannelShuffle(1)"]  # fmt: skip
 
 
 @pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=4, rank_max=4, channels=2), hs.sampled_from(ACTIVATIONS))
 def test_activations_and_shape_keeping_layers_equal_torch(engine, data, text):
+    if text.startswith("GLU(") and text != "GLU(1)":
+        data = np.ascontiguousarray(np.concatenate([data, data[..., ::-1]], axis=-1 if text == "GLU()" else -2))
     check_against_torch([text], data, engine)
+
+
+@hs.composite
+def pad_texts(draw, nd):
+    prefix = draw(hs.sampled_from(["Zero", "Constant", "Reflection", "Replication", "Circular"]))
+    amount = hs.integers(-2, 3)
+    padding = draw(hs.one_of(amount, hs.tuples(*[amount] * (2 * nd))))
+    value = f", {draw(hs.sampled_from([2.5, -1]))}" if prefix == "Constant" else ""
+    return f"{prefix}Pad{nd}d({padding}{value})"
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(hs.integers(1, 3).flatmap(lambda nd: hs.tuples(tensors(rank_min=nd + 1, rank_max=nd + 2, nd=nd, min_side=2,
+                                                              max_side=6, ties=False), pad_texts(nd))))  # fmt: skip
+def test_padding_layers_equal_torch_including_crops(engine, case):
+    data, text = case
+    check_against_torch([text], data, engine, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(hs.integers(1, 3), hs.integers(1, 3), hs.integers(1, 2), hs.integers(1, 2), hs.integers(0, 2 ** 16))
+def test_pixel_shuffle_unshuffle_and_unflatten_equal_torch(engine, r, c, h, w, seed):
+    data = np.random.default_rng(seed).standard_normal((2, c * r * r, h * r, w * r)).astype(np.float32)
+    for texts in ([f"PixelShuffle({r})"], [f"PixelUnshuffle({r})"], [f"PixelUnshuffle({r})", f"PixelShuffle({r})"],
+                  ["Flatten()", f"Unflatten(1, ({c * r * r}, -1, {w * r}))"]):  # fmt: skip
+        result = check_against_torch(texts, data, engine, rtol=0, atol=0)
+        if texts[-1].startswith("PixelShuffle") and len(texts) == 2:
+            np.testing.assert_array_equal(result.output, data)
 
 
 def test_nan_and_inf_propagate_like_torch(engine):
     data = np.array([[[[1.0, np.nan, -np.inf, 3.0], [np.inf, 0.0, -0.0, 2.0]]]], dtype=np.float32)
-    for texts in (["ReLU()"], ["MaxPool2d(2)"], ["AvgPool2d(2)"], ["AdaptiveMaxPool2d(1)"], ["Sigmoid()"]):
+    for texts in (["ReLU()"], ["MaxPool2d(2)"], ["AvgPool2d(2)"], ["AdaptiveMaxPool2d(1)"], ["Sigmoid()"],
+                  ["Hardsigmoid()"], ["Hardtanh()"], ["Threshold(0.5, -2)"], ["Softsign()"], ["PReLU()"], ["SELU()"],
+                  ["CELU(0.5)"], ["Tanhshrink()"], ["GLU()"], ["LayerNorm(4)"], ["ZeroPad2d(1)"]):  # fmt: skip
         check_against_torch(texts, data, engine)
 
 

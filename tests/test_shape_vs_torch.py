@@ -620,6 +620,79 @@ def local_response_norm_case(draw: Any, shape: Shape | None = None) -> tuple[Sha
 
 
 @st.composite
+def threshold_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    values = st.sampled_from([0.1, 0, -1.5, 20.0])
+    text = draw(render("Threshold", [draw(values), draw(values)], [("inplace", draw(st.booleans()))]))
+    return (draw(any_shape()) if shape is None else shape), Case(text, text, rank_if_unparsed=0)
+
+
+@st.composite
+def prelu_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    if shape is None:
+        shape = draw(any_shape())
+    channels = shape[1] if len(shape) > 1 else 1
+    n = draw(mostly(st.sampled_from([1, channels]), st.integers(-1, 5), one_in=5))
+    optional = [("num_parameters", n), ("init", draw(st.sampled_from([0.25, -0.5])))]
+    text = draw(render("PReLU", [], optional))
+    return shape, Case(text, text, rank_if_unparsed=0)
+
+
+@st.composite
+def pad_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    prefix = draw(st.sampled_from(["Zero", "Constant", "Reflection", "Replication", "Circular"]))
+    nd = draw(NDS)
+    amount = mostly(st.integers(0, 3), st.integers(-4, 5), one_in=4)
+    how = draw(st.integers(0, 9))
+    if how < 4:
+        padding: Any = draw(amount)
+    elif how < 9:
+        padding = tuple(draw(amount) for _ in range(2 * nd))
+    else:  # a tuple of another length: torch pads as many dims as it has pairs
+        padding = tuple(draw(amount) for _ in range(draw(st.integers(0, 7))))
+    required = [padding] + ([draw(st.sampled_from([0.0, 2.5, -1]))] if prefix == "Constant" else [])
+    text = draw(render(f"{prefix}Pad{nd}d", required, []))
+    if shape is None:
+        shape = draw(input_shape(nd, nd + 1, nd + 2))
+    return shape, Case(text, text, rank_if_unparsed=nd + 1)
+
+
+@st.composite
+def shuffle_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    name = draw(st.sampled_from(["PixelShuffle", "PixelUnshuffle", "ChannelShuffle"]))
+    factor = draw(mostly(st.integers(1, 3), st.integers(-1, 0), one_in=8))
+    text = f"{name}({factor})"
+    if shape is None:
+        r = max(factor, 1)
+        rank = draw(mostly(st.integers(3, 5), st.integers(1, 6), one_in=5))
+        dims = [draw(OTHER) for _ in range(rank)]
+        if name == "PixelShuffle" and rank >= 3 and draw(st.integers(0, 4)):
+            dims[-3] = r * r * draw(st.integers(1, 2))
+        elif name == "PixelUnshuffle" and rank >= 2 and draw(st.integers(0, 4)):
+            dims[-2], dims[-1] = r * draw(st.integers(1, 3)), r * draw(st.integers(1, 3))
+        elif name == "ChannelShuffle" and rank >= 2 and draw(st.integers(0, 4)):
+            dims[1] = r * draw(st.integers(1, 3))
+        shape = draw(maybe_empty(tuple(dims)))
+    return shape, Case(text, text, rank_if_unparsed=3)
+
+
+@st.composite
+def unflatten_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    if shape is None:
+        shape = draw(any_shape())
+    dim = draw(st.integers(-3, 3))
+    size = shape[dim] if -len(shape) <= dim < len(shape) else draw(OTHER)
+    factors = [f for f in range(1, size + 1) if size % f == 0] or [0]
+    a = draw(st.sampled_from(factors))
+    sizes: Any = (a, size // a if a else 0)
+    if draw(st.booleans()):
+        sizes = (sizes[0], -1) if draw(st.booleans()) else (-1, sizes[1])
+    if draw(st.integers(0, 5)) == 0:
+        sizes = draw(st.lists(st.integers(-2, 4), max_size=3).map(tuple))
+    text = draw(render("Unflatten", [dim, sizes], []))
+    return shape, Case(text, text, rank_if_unparsed=2)
+
+
+@st.composite
 def dropout_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
     name = draw(st.sampled_from(["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                                  "FeatureAlphaDropout", "Identity"]))
@@ -649,6 +722,14 @@ ACTIVATIONS: dict[str, list[tuple[str, st.SearchStrategy]]] = {
     "Softplus": [("beta", st.sampled_from([1.0, 2.0])), ("threshold", st.sampled_from([20.0, 5.0]))],
     "Softmax": [("dim", st.one_of(st.none(), st.integers(-6, 5)))],
     "LogSoftmax": [("dim", st.one_of(st.none(), st.integers(-6, 5)))],
+    "Hardsigmoid": [("inplace", st.booleans())],
+    "Hardtanh": [("min_val", st.sampled_from([-1.0, -2, 0.5, 1.0])), ("max_val", st.sampled_from([1.0, 2, 0.5, -1.0])),
+                 ("inplace", st.booleans())],
+    "SELU": [("inplace", st.booleans())],
+    "CELU": [("alpha", st.sampled_from([1.0, 0.5, -1.0, 0.0])), ("inplace", st.booleans())],
+    "Softsign": [],
+    "Tanhshrink": [],
+    "GLU": [("dim", st.integers(-6, 5))],
 }
 
 
@@ -672,6 +753,8 @@ FAMILIES = {
     "flatten": flatten_case, "batchnorm": batchnorm_case, "dropout": dropout_case,
     "activation": activation_case, "layer_norm": layer_norm_case, "group_norm": group_norm_case,
     "instance_norm": instance_norm_case, "local_response_norm": local_response_norm_case,
+    "threshold": threshold_case, "prelu": prelu_case, "pad": pad_case, "shuffle": shuffle_case,
+    "unflatten": unflatten_case,
 }  # fmt: skip
 
 
@@ -763,6 +846,38 @@ def test_instance_norm_matches_torch_including_invalid_configs(case: tuple[Shape
 @_settings(200)
 @given(local_response_norm_case())
 def test_local_response_norm_matches_torch(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(200)
+@given(st.one_of(threshold_case(), prelu_case()))
+def test_threshold_and_prelu_match_torch_including_channel_mismatches(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(600)
+@given(pad_case())
+def test_padding_layers_match_torch_including_crops_and_limits(case: tuple[Shape, Case]) -> None:
+    shape, c = case
+    model = run_model(shape, [c])
+    if model.error is not None and "uninitialised memory" in model.error:
+        # torch returns memory it never wrote (circular padding around a dimension cropped to nothing);
+        # cnnops refuses rather than show numbers torch does not define
+        event("cnnops refuses; torch reads uninitialised memory")
+        assert run_torch(shape, [(c, model.stages[0].min_rank)]).error is None
+        return
+    check_case(*case)
+
+
+@_settings(300)
+@given(shuffle_case())
+def test_pixel_and_channel_shuffles_match_torch(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(300)
+@given(unflatten_case())
+def test_unflatten_matches_torch_including_inferred_sizes(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 

@@ -190,6 +190,22 @@ def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
         y = torch.tanh(xt)
     elif name == "Softplus":
         y = F.softplus(xt, options.get("beta", 1.0), options.get("threshold", 20.0))
+    elif name == "Hardsigmoid":
+        y = F.hardsigmoid(xt)
+    elif name == "Hardtanh":
+        low = options.get("min_value") if options.get("min_value") is not None else options.get("min_val", -1.0)
+        high = options.get("max_value") if options.get("max_value") is not None else options.get("max_val", 1.0)
+        y = _run(F.hardtanh, xt, low, high)
+    elif name == "SELU":
+        y = F.selu(xt)
+    elif name == "CELU":
+        y = _run(F.celu, xt, options.get("alpha", 1.0))
+    elif name == "Softsign":
+        y = F.softsign(xt)
+    elif name == "Tanhshrink":
+        y = F.tanhshrink(xt)
+    elif name == "Threshold":
+        y = F.threshold(xt, options["threshold"], options["value"])
     elif name in ("Softmax", "LogSoftmax"):
         module = (torch.nn.Softmax if name == "Softmax" else torch.nn.LogSoftmax)(dim=options.get("dim"))
         y = _run(module, xt)
@@ -198,6 +214,28 @@ def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
     return _np(y)
 
 
+
+
+def prelu(x, weight) -> np.ndarray:
+    return _np(_run(F.prelu, _t(x), _t(weight)))
+
+
+def glu(x, dim: int) -> np.ndarray:
+    return _np(_run(F.glu, _t(x), dim))
+
+
+def pad(x, *, padding, mode, value=0.0) -> np.ndarray:
+    if mode == "constant":
+        return _np(_run(F.pad, _t(x), list(padding), mode="constant", value=value))
+    return _np(_run(F.pad, _t(x), list(padding), mode=mode))
+
+
+def pixel_shuffle(x, *, factor, unshuffle=False) -> np.ndarray:
+    return _np(_run(F.pixel_unshuffle if unshuffle else F.pixel_shuffle, _t(x), factor))
+
+
+def channel_shuffle(x, *, groups) -> np.ndarray:
+    return _np(_run(F.channel_shuffle, _t(x), groups))
 
 
 def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:

@@ -114,7 +114,9 @@ def check_size(trace: Trace, max_elements: int) -> None:
 #: are 3–10× slower in NumPy, so ~2·10⁸ elements of them cost more than the import.
 TORCH_MACS = 20_000_000_000
 TORCH_SLOW_ELEMENTS = 200_000_000
-SLOW_IN_NUMPY = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax")
+SLOW_IN_NUMPY = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "SELU", "CELU",
+                 "Tanhshrink", "GLU", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+                 "LocalResponseNorm")  # fmt: skip
 
 
 def choose_engine(requested: str, trace: Trace, device: str | None = None) -> str:
@@ -289,6 +291,11 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         return StageResult(row, out)
     if isinstance(stage, st.Flatten):
         return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
+    if isinstance(stage, st.PReLU):
+        weight = np.full(stage.num_parameters, stage.init, dtype=np.float32)  # PyTorch's fill_(init)
+        return StageResult(row, eng.prelu(x, weight), weight=weight)
+    if isinstance(stage, st.GLU):
+        return StageResult(row, eng.glu(x, stage.dim))
     if isinstance(stage, st.Activation):
         return StageResult(row, eng.activation(stage.name, x, dict(stage.options)))
     if isinstance(stage, st.BatchNorm):
@@ -306,6 +313,14 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
     if isinstance(stage, st.LocalResponseNorm):
         out = eng.local_response_norm(x, size=stage.size, alpha=stage.alpha, beta=stage.beta, k=stage.k)
         return StageResult(row, out)
+    if isinstance(stage, st.Pad):
+        return StageResult(row, eng.pad(x, padding=stage.padding, mode=stage.mode, value=stage.value))
+    if isinstance(stage, st.PixelShuffle):
+        return StageResult(row, eng.pixel_shuffle(x, factor=stage.factor, unshuffle=stage.unshuffle))
+    if isinstance(stage, st.ChannelShuffle):
+        return StageResult(row, eng.channel_shuffle(x, groups=stage.groups))
+    if isinstance(stage, st.Unflatten):
+        return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
     if isinstance(stage, st.Passthrough):
         return StageResult(row, x.copy())
     raise LayerError(f"cnnops cannot compute {stage.name} yet")  # pragma: no cover

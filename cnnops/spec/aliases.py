@@ -56,6 +56,14 @@ FUNCTIONAL: dict[str, Functional] = {
     "softmax": Functional("Softmax", ("dim",)),
     "log_softmax": Functional("LogSoftmax", ("dim",)),
     "flatten": Functional("Flatten", ("start_dim", "end_dim"), (("start_dim", 0),)),
+    "hardsigmoid": Functional("Hardsigmoid", ("inplace",)),
+    "hardtanh": Functional("Hardtanh", ("min_val", "max_val", "inplace")),
+    "selu": Functional("SELU", ("inplace",)),
+    "celu": Functional("CELU", ("alpha", "inplace")),
+    "softsign": Functional("Softsign", ()),
+    "tanhshrink": Functional("Tanhshrink", ()),
+    "threshold": Functional("Threshold", ("threshold", "value", "inplace")),
+    "glu": Functional("GLU", ("dim",)),
 }
 
 

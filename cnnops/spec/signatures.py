@@ -119,6 +119,12 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
     elif kind == "ints":
         ok = _is_int(value) or (isinstance(value, tuple) and all(_is_int(x) for x in value))
         want = "an integer or a tuple of integers"
+    elif kind == "pad":
+        ok = _is_int(value) or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "an integer or a tuple of integers (before, after) pairs, last dimension first"
+    elif kind == "sizes":
+        ok = isinstance(value, tuple) and all(_is_int(x) for x in value)
+        want = "a tuple of integers such as (2, 3)"
     elif kind == "shape?":
         ok = value is None or (isinstance(value, tuple) and all(_is_int(x) for x in value))
         want = "a tuple of integers"
@@ -264,6 +270,39 @@ def _build_activation(name: str, a: dict[str, Any], call: str, nd: int) -> st.St
     return st.Activation(name=name, call=call, options=tuple(a.items()))
 
 
+def _build_prelu(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.PReLU(name=name, call=call, num_parameters=a.get("num_parameters", 1), init=a.get("init", 0.25))
+
+
+def _build_glu(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.GLU(name=name, call=call, dim=a.get("dim", -1), options=tuple(a.items()))
+
+
+def _build_pad(mode: str) -> Callable[[str, dict[str, Any], str, int], st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        padding = a["padding"]
+        padding = (padding,) * (2 * nd) if _is_int(padding) else padding
+        return st.Pad(name=name, call=call, nd=len(padding) // 2, mode=mode, padding=padding,
+                      value=a.get("value", 0.0), layer_nd=nd)  # fmt: skip
+
+    return build
+
+
+def _build_pixel_shuffle(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    unshuffle = name == "PixelUnshuffle"
+    factor = a["downscale_factor" if unshuffle else "upscale_factor"]
+    return st.PixelShuffle(name=name, call=call, factor=factor, unshuffle=unshuffle)
+
+
+def _build_channel_shuffle(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.ChannelShuffle(name=name, call=call, groups=a["groups"])
+
+
+def _build_unflatten(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    sizes = a["unflattened_size"]
+    return st.Unflatten(name=name, call=call, dim=a["dim"], sizes=sizes, raw_sizes=sizes)
+
+
 def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]:
     def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
         return st.Passthrough(name=name, call=call, p=a.get("p", 0.5), inplace=a.get("inplace", False), ranks=ranks)
@@ -378,6 +417,11 @@ def _layers() -> dict[str, LayerDef]:
             LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
             LayerDef(f"LazyBatchNorm{nd}d", _p(_BN.split(" ", 1)[1]), _build_batchnorm, nd),
             LayerDef(f"InstanceNorm{nd}d", _p(_IN), _build_instance_norm, nd),
+            *(
+                LayerDef(f"{prefix}Pad{nd}d", _p("padding:pad" + (" value:float" if prefix == "Constant" else "")),
+                         _build_pad(mode), nd)  # fmt: skip
+                for prefix, mode in st.PAD_MODES.items()
+            ),
             LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
         ]
     table += [
@@ -393,6 +437,10 @@ def _layers() -> dict[str, LayerDef]:
                  _build_group_norm),
         LayerDef("LocalResponseNorm", _p("size:int alpha:float=0.0001 beta:float=0.75 k:float=1.0"),
                  _build_local_response_norm),
+        LayerDef("PixelShuffle", _p("upscale_factor:int"), _build_pixel_shuffle),
+        LayerDef("PixelUnshuffle", _p("downscale_factor:int"), _build_pixel_shuffle),
+        LayerDef("ChannelShuffle", _p("groups:int"), _build_channel_shuffle),
+        LayerDef("Unflatten", _p("dim:int unflattened_size:sizes"), _build_unflatten),
         LayerDef("Add", (), _build_merge("add")),
         LayerDef("Mul", (), _build_merge("mul")),
         LayerDef("Cat", _p("dim:int=1"), _build_merge("cat")),
@@ -409,6 +457,18 @@ def _layers() -> dict[str, LayerDef]:
         LayerDef("Softplus", _p("beta:float=1.0 threshold:float=20.0"), _build_activation),
         LayerDef("Softmax", _p("dim:int?=None"), _build_activation),
         LayerDef("LogSoftmax", _p("dim:int?=None"), _build_activation),
+        LayerDef("PReLU", _p("num_parameters:int=1 init:float=0.25"), _build_prelu),
+        LayerDef("Hardsigmoid", _p(_INPLACE), _build_activation),
+        LayerDef(
+            "Hardtanh", _p("min_val:float=-1.0 max_val:float=1.0 " + _INPLACE + " min_value:float?=None max_value:float?=None"),
+            _build_activation,
+        ),
+        LayerDef("SELU", _p(_INPLACE), _build_activation),
+        LayerDef("CELU", _p("alpha:float=1.0 " + _INPLACE), _build_activation),
+        LayerDef("Softsign", (), _build_activation),
+        LayerDef("Tanhshrink", (), _build_activation),
+        LayerDef("Threshold", _p("threshold:float value:float " + _INPLACE), _build_activation),
+        LayerDef("GLU", _p("dim:int=-1"), _build_glu),
     ]
     return {layer.name: layer for layer in table}
 

@@ -113,9 +113,10 @@ class Stage:
         return 0
 
     def receptive_field(
-        self, rf: tuple[ReceptiveField, ...] | None
+        self, rf: tuple[ReceptiveField, ...] | None, in_shape: Shape = ()
     ) -> tuple[ReceptiveField, ...] | None:
-        """The receptive field after this stage, or None where it is no longer a sliding window."""
+        """The receptive field after this stage (``in_shape``: the input it computes on), or None where
+        it is no longer a sliding window."""
         return rf if self.keeps_layout else None
 
     def torch_repr(self) -> str:

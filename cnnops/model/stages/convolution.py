@@ -140,7 +140,7 @@ class Conv(Stage):
     def macs(self, in_shape: Shape, out_shape: Shape) -> int:
         return math.prod(out_shape) * (self.in_channels // self.groups) * math.prod(self.kernel_size)
 
-    def receptive_field(self, rf):
+    def receptive_field(self, rf, in_shape=()):
         left = tuple(p[0] for p in self.pads())
         return _slide(rf, self.nd, self.kernel_size, self.stride, left, self.dilation)
 

@@ -69,7 +69,7 @@ class Pool(Stage):
             )
         return shape[: -self.nd] + tuple(f.result for f in formulas), formulas
 
-    def receptive_field(self, rf):
+    def receptive_field(self, rf, in_shape=()):
         return _slide(rf, self.nd, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def torch_repr(self) -> str:
