@@ -312,6 +312,45 @@ def test_instance_norm_1d_3d_and_other_ranks_equal_torch(engine, data, text):
     check_against_torch([text.format(nd=nd)], data, engine, rtol=1e-5, atol=1e-5)
 
 
+@hs.composite
+def upsample_cases(draw):
+    mode = draw(hs.sampled_from(["nearest", "nearest", "linear", "bilinear", "bicubic", "trilinear"]))
+    nd = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode) or draw(hs.integers(1, 3))
+    data = draw(tensors(rank_min=nd + 2, rank_max=nd + 2, nd=nd, max_side=6 if nd < 3 else 4))
+    if draw(hs.booleans()):
+        factor = hs.sampled_from([0.5, 0.7, 1.0, 1.3, 1.5, 2, 2.1, 2.5, 3, 0.34, 1.75])
+        scale = draw(hs.one_of(factor, hs.tuples(*[factor] * nd)))
+        args = f"scale_factor={scale}, recompute_scale_factor={draw(hs.sampled_from([None, True, False]))}"
+    else:  # 2-D outputs up to 70 on a side: both of ATen's nearest kernels (the switch is at H + W = 128)
+        side = hs.integers(1, 70 if nd == 2 else 12)
+        args = f"size={draw(hs.one_of(side, hs.tuples(*[side] * nd)))}"
+    if mode != "nearest":
+        args += f", align_corners={draw(hs.sampled_from([None, True, False]))}"
+    return data, f"Upsample({args}, mode='{mode}')"
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(upsample_cases())
+def test_upsample_equals_torch_nearest_to_the_bit(engine, case):
+    data, text = case
+    exact = "'nearest'" in text
+    check_against_torch([text], data, engine, rtol=0 if exact else 1e-5, atol=0 if exact else 1e-6)
+
+
+def test_nearest_upsampling_takes_atens_shortcuts_only_where_its_kernel_does(engine):
+    # scale 2.1 on 4 gives 8 = 2·4: the small 2-D kernel halves the index (row 6 reads row 3), while
+    # 1-D (and 2-D past H + W = 128) compute ⌊6/2.1⌋ = 2
+    row = np.arange(4, dtype=np.float32)
+    one_d = run_pipeline(row.reshape(1, 1, 4), parse_stages(["Upsample(scale_factor=2.1)"]), engine=engine)
+    assert one_d.output.reshape(-1).tolist() == [0, 0, 0, 1, 1, 2, 2, 3]
+    plane = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    two_d = run_pipeline(plane, parse_stages(["Upsample(scale_factor=2.1)"]), engine=engine)
+    assert two_d.output[0, 0, 6].tolist() == [12, 12, 13, 13, 14, 14, 15, 15]
+    check_against_torch(["UpsamplingBilinear2d(scale_factor=2)", "UpsamplingNearest2d(size=(5, 7))"],
+                        plane, engine)  # fmt: skip
+
+
 ACTIVATIONS = ["ReLU()", "ReLU6()", "LeakyReLU(0.2)", "ELU(alpha=0.5)", "GELU()", "GELU(approximate='tanh')",
                "SiLU()", "Mish()", "Hardswish()", "Sigmoid()", "Tanh()", "Softplus(beta=2.0)", "Softmax(dim=1)",
                "LogSoftmax(dim=-1)", "Softmax()", "Dropout(0.3)", "Identity()", "BatchNorm2d(2)",

@@ -113,6 +113,12 @@ class TorchResult:
     flops: list[int] = dataclasses.field(default_factory=list)  # torch.utils.flop_counter, per stage
 
 
+@functools.cache
+def _counted() -> tuple[type, ...]:
+    nn = _torch().nn
+    return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
+
+
 def run_torch(shape: Shape, steps: list[tuple[Case, int]], data: Callable[[Shape], Any] | None = None) -> TorchResult:
     """Run each (case, rank) in torch: pad to ``rank`` with leading 1s, build, call."""
     torch = _torch()
@@ -129,11 +135,17 @@ def run_torch(shape: Shape, steps: list[tuple[Case, int]], data: Callable[[Shape
                 x = _pad_rank(x, rank)
                 module = _build_module(case.torch_text)
                 params.append(sum(p.numel() for p in module.parameters()))
-                with FlopCounterMode(display=False) as counter:
-                    y = case.call(module, x) if case.call else module(x)
+                if not isinstance(module, _counted()):
+                    # the counter runs some ops as decompositions that skip the kernel's checks
+                    # (interpolation to an output size of 0); layers without matmul or conv count 0
+                    y, counted = (case.call(module, x) if case.call else module(x)), 0
+                else:
+                    with FlopCounterMode(display=False) as counter:
+                        y = case.call(module, x) if case.call else module(x)
+                    counted = counter.get_total_flops()
                 x = y[0] if isinstance(y, tuple) else y
                 shapes.append(tuple(x.shape))
-                flops.append(counter.get_total_flops())
+                flops.append(counted)
     except Exception as exc:  # any rejection: construction or forward
         return TorchResult(shapes, params, f"{type(exc).__name__}: {str(exc)[:300]}", flops)
     return TorchResult(shapes, params, None, flops)
@@ -693,6 +705,31 @@ def unflatten_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
 
 
 @st.composite
+def upsample_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
+    name = draw(st.sampled_from(["Upsample", "Upsample", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]))
+    dim = draw(mostly(st.integers(1, 3), st.integers(0, 4), one_in=6))
+    size_entry = mostly(st.integers(1, 9), st.integers(-1, 0), one_in=10)
+    scale_entry = mostly(st.sampled_from([0.5, 1.0, 1.5, 2, 2.5, 3, 1.3, 0.34]), st.sampled_from([0, -1.5, 0.1]),
+                         one_in=10)  # fmt: skip
+    size = draw(st.one_of(st.none(), size_entry, st.tuples(*[size_entry] * dim)))
+    scale = draw(st.one_of(st.none(), scale_entry, st.tuples(*[scale_entry] * dim)))
+    if size is not None and scale is not None and draw(st.integers(0, 5)):
+        size = None  # mostly one of them
+    optional: list[tuple[str, Any]] = [("size", size), ("scale_factor", scale)]
+    if name == "Upsample":
+        mode = draw(mostly(st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "trilinear"]),
+                           st.sampled_from(["area", "nearest-exact"]), one_in=12))  # fmt: skip
+        align = draw(st.none() if mode == "nearest" and draw(st.integers(0, 5)) else st.sampled_from([None, True, False]))
+        recompute = draw(st.sampled_from([None, None, True, False]))
+        optional += [("mode", mode), ("align_corners", align), ("recompute_scale_factor", recompute)]
+    text = draw(render(name, [], [(k, v) for k, v in optional if v is not None or draw(st.integers(0, 6)) == 0]))
+    if shape is None:
+        rank = draw(mostly(st.just(dim + 2), st.integers(1, 6), one_in=6))
+        shape = draw(maybe_empty(tuple(draw(OTHER if i < 2 else st.integers(1, 7)) for i in range(rank))))
+    return shape, Case(text, text, rank_if_unparsed=3)
+
+
+@st.composite
 def dropout_case(draw: Any, shape: Shape | None = None) -> tuple[Shape, Case]:
     name = draw(st.sampled_from(["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                                  "FeatureAlphaDropout", "Identity"]))
@@ -754,7 +791,7 @@ FAMILIES = {
     "activation": activation_case, "layer_norm": layer_norm_case, "group_norm": group_norm_case,
     "instance_norm": instance_norm_case, "local_response_norm": local_response_norm_case,
     "threshold": threshold_case, "prelu": prelu_case, "pad": pad_case, "shuffle": shuffle_case,
-    "unflatten": unflatten_case,
+    "unflatten": unflatten_case, "upsample": upsample_case,
 }  # fmt: skip
 
 
@@ -878,6 +915,17 @@ def test_pixel_and_channel_shuffles_match_torch(case: tuple[Shape, Case]) -> Non
 @_settings(300)
 @given(unflatten_case())
 def test_unflatten_matches_torch_including_inferred_sizes(case: tuple[Shape, Case]) -> None:
+    check_case(*case)
+
+
+@_settings(800)
+@given(upsample_case())
+def test_upsample_matches_torch_sizes_and_refusals(case: tuple[Shape, Case]) -> None:
+    shape, c = case
+    model = run_model(shape, [c])
+    if model.error is not None and ("mode='area'" in model.error or "nearest-exact" in model.error):
+        event("cnnops does not compute this mode")
+        return
     check_case(*case)
 
 

@@ -238,6 +238,12 @@ def channel_shuffle(x, *, groups) -> np.ndarray:
     return _np(_run(F.channel_shuffle, _t(x), groups))
 
 
+def upsample(x, *, output_size, mode, align_corners, scale_factor, recompute_scale_factor, size=None) -> np.ndarray:
+    """``F.interpolate`` with the layer's own arguments (``output_size`` is the shape model's, unused here)."""
+    return _np(_run(F.interpolate, _t(x), size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners,
+                    recompute_scale_factor=recompute_scale_factor))  # fmt: skip
+
+
 def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:
     """Add and Mul (``a + b``, ``a * b``, broadcasting) and Cat (``torch.cat(xs, dim)``)."""
     ts = [_t(x) for x in xs]

@@ -229,8 +229,7 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
         result.rf, result.rf_broken = _receptive_field(stage, sources, row)
         row.receptive_field = result.rf
         if stage.spatial:
-            # padding fewer dims than the tensor has spatial ones keeps its layout
-            result.spatial_nd = max(stage.nd, sources[0].spatial_nd) if stage.kind == "pad" else stage.nd
+            result.spatial_nd = stage.output_spatial_nd(out, sources[0].spatial_nd)
         elif stage.keeps_layout:
             result.spatial_nd = max(s.spatial_nd for s in sources)
         outputs.append(result)

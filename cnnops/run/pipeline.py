@@ -315,6 +315,12 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         return StageResult(row, out)
     if isinstance(stage, st.Pad):
         return StageResult(row, eng.pad(x, padding=stage.padding, mode=stage.mode, value=stage.value))
+    if isinstance(stage, st.Upsample):
+        out = eng.upsample(
+            x, output_size=row.output_shape[2:], size=stage.size, scale_factor=stage.scale_factor, mode=stage.mode,
+            align_corners=stage.align_corners, recompute_scale_factor=stage.recompute_scale_factor,
+        )  # fmt: skip
+        return StageResult(row, out)
     if isinstance(stage, st.PixelShuffle):
         return StageResult(row, eng.pixel_shuffle(x, factor=stage.factor, unshuffle=stage.unshuffle))
     if isinstance(stage, st.ChannelShuffle):

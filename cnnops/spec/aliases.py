@@ -64,6 +64,11 @@ FUNCTIONAL: dict[str, Functional] = {
     "tanhshrink": Functional("Tanhshrink", ()),
     "threshold": Functional("Threshold", ("threshold", "value", "inplace")),
     "glu": Functional("GLU", ("dim",)),
+    "interpolate": Functional("Upsample", ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")),
+    "pixel_shuffle": Functional("PixelShuffle", ("upscale_factor",)),
+    "pixel_unshuffle": Functional("PixelUnshuffle", ("downscale_factor",)),
+    "local_response_norm": Functional("LocalResponseNorm", ("size", "alpha", "beta", "k")),
+    "unflatten": Functional("Unflatten", ("dim", "unflattened_size")),
 }
 
 

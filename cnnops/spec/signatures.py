@@ -125,6 +125,14 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
     elif kind == "sizes":
         ok = isinstance(value, tuple) and all(_is_int(x) for x in value)
         want = "a tuple of integers such as (2, 3)"
+    elif kind == "usize?":
+        ok = value is None or _is_int(value) or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "an integer or a tuple of integers"
+    elif kind == "uscale?":
+        ok = value is None or _is_number(value) or (isinstance(value, tuple) and all(_is_number(x) for x in value))
+        want = "a number or a tuple of numbers"
+    elif kind == "bool?":
+        ok, want = value is None or isinstance(value, bool), "True, False or None"
     elif kind == "shape?":
         ok = value is None or (isinstance(value, tuple) and all(_is_int(x) for x in value))
         want = "a tuple of integers"
@@ -303,6 +311,24 @@ def _build_unflatten(name: str, a: dict[str, Any], call: str, nd: int) -> st.Sta
     return st.Unflatten(name=name, call=call, dim=a["dim"], sizes=sizes, raw_sizes=sizes)
 
 
+def _build_upsample(preset: tuple[str, bool | None] | None) -> Callable[..., st.Stage]:
+    """nn.Upsample, or a preset (mode, align_corners) such as UpsamplingBilinear2d's ('bilinear', True)."""
+
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        mode, align = preset or (a.get("mode", "nearest"), a.get("align_corners"))
+        size, scale = a.get("size"), a.get("scale_factor")
+        # nn.Upsample keeps a tuple scale as floats and a zero scale as None
+        scale = tuple(float(f) for f in scale) if isinstance(scale, tuple) else (float(scale) if scale else None)
+        given = next((len(v) for v in (size, scale) if isinstance(v, tuple)), 0)
+        rank = st.UPSAMPLE_MODES.get(mode)
+        return st.Upsample(
+            name=name, call=call, nd=rank - 2 if rank else given, size=size, scale_factor=scale, mode=mode,
+            align_corners=align, recompute_scale_factor=a.get("recompute_scale_factor"),
+        )  # fmt: skip
+
+    return build
+
+
 def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]:
     def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
         return st.Passthrough(name=name, call=call, p=a.get("p", 0.5), inplace=a.get("inplace", False), ranks=ranks)
@@ -393,6 +419,11 @@ _AVGPOOL2 = _AVGPOOL1 + " divisor_override:int?=None"
 #: MaxUnpool1d/2d read the first entries of a longer stride or padding; max_unpool3d insists on three
 _UNPOOL = "kernel_size:size stride:size+?=None padding:size+=0 *output_size:shape?=None"
 _UNPOOL3 = "kernel_size:size stride:size?=None padding:size=0 *output_size:shape?=None"
+_UPSAMPLE = (
+    "size:usize?=None scale_factor:uscale?=None "
+    "mode:choice:nearest|linear|bilinear|bicubic|trilinear|area|nearest-exact='nearest' "
+    "align_corners:bool?=None recompute_scale_factor:bool?=None"
+)
 _INPLACE = "inplace:bool=False"
 #: Dropout1d insists on 2-D or 3-D; Dropout2d/3d only warn about other ranks and keep the shape
 _DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None), 3: (4, None)}
@@ -437,6 +468,11 @@ def _layers() -> dict[str, LayerDef]:
                  _build_group_norm),
         LayerDef("LocalResponseNorm", _p("size:int alpha:float=0.0001 beta:float=0.75 k:float=1.0"),
                  _build_local_response_norm),
+        LayerDef("Upsample", _p(_UPSAMPLE), _build_upsample(None)),
+        LayerDef("UpsamplingNearest2d", _p("size:usize?=None scale_factor:uscale?=None"),
+                 _build_upsample(("nearest", None))),
+        LayerDef("UpsamplingBilinear2d", _p("size:usize?=None scale_factor:uscale?=None"),
+                 _build_upsample(("bilinear", True))),
         LayerDef("PixelShuffle", _p("upscale_factor:int"), _build_pixel_shuffle),
         LayerDef("PixelUnshuffle", _p("downscale_factor:int"), _build_pixel_shuffle),
         LayerDef("ChannelShuffle", _p("groups:int"), _build_channel_shuffle),

@@ -8,7 +8,7 @@ the smooth activations go through BLAS or float64 and agree to float32 rounding.
 
 One module per job: :mod:`.random` (default initialisation), :mod:`.conv`, :mod:`.pool`,
 :mod:`.elementwise` (activations, batch norm, linear), :mod:`.norm` (layer, group, instance and local
-response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), and :mod:`.arrays` (helpers they share).
+response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.resample` (upsampling), and :mod:`.arrays` (helpers they share).
 
 >>> import numpy as np
 >>> x = np.array([[[1, 3, 3, 2, 2]]], dtype=np.float32)
@@ -24,6 +24,7 @@ from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, glu,
 from cnnops.engines.numpy_engine.norm import group_norm, instance_norm, layer_norm, local_response_norm
 from cnnops.engines.numpy_engine.pool import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, max_unpool
 from cnnops.engines.numpy_engine.random import Random
+from cnnops.engines.numpy_engine.resample import upsample
 from cnnops.engines.numpy_engine.reshaping import channel_shuffle, pad, pixel_shuffle
 
 NAME = "numpy"
@@ -42,6 +43,7 @@ __all__ = [
     "pad",
     "pixel_shuffle",
     "prelu",
+    "upsample",
     "group_norm",
     "instance_norm",
     "layer_norm",

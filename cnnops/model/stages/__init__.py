@@ -16,11 +16,12 @@ from cnnops.model.stages.layers import GLU, Activation, BatchNorm, Flatten, Line
 from cnnops.model.stages.merges import Merge
 from cnnops.model.stages.norms import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from cnnops.model.stages.pooling import AdaptivePool, Pool, Unpool
+from cnnops.model.stages.resampling import UPSAMPLE_MODES, Upsample
 from cnnops.model.stages.reshaping import PAD_MODES, ChannelShuffle, Pad, PixelShuffle, Unflatten
 
 __all__ = [
     "SPATIAL_NAMES", "ReceptiveField", "Shape", "Stage", "fmt_shape", "Conv", "ConvTranspose", "Activation",
     "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool", "Merge", "GroupNorm",
     "InstanceNorm", "LayerNorm", "LocalResponseNorm", "GLU", "PReLU", "PAD_MODES", "ChannelShuffle", "Pad",
-    "PixelShuffle", "Unflatten",
+    "PixelShuffle", "Unflatten", "UPSAMPLE_MODES", "Upsample",
 ]  # fmt: skip

@@ -94,6 +94,10 @@ class Stage:
         """Output shape and formula steps for ``shape``, or the LayerError PyTorch would raise."""
         return shape, []
 
+    def output_spatial_nd(self, out: Shape, source_nd: int) -> int:
+        """How many trailing dims of a spatial stage's output are spatial (``source_nd``: its input's)."""
+        return self.nd
+
     def materialize(self, shape: Shape) -> Stage:
         """The layer as it is once it has seen an input of ``shape`` (a Lazy layer takes its size)."""
         return self

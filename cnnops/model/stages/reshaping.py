@@ -46,6 +46,9 @@ class Pad(Stage):
             return self.layer_nd + 2
         return None if self.mode == "constant" else self.nd + 2
 
+    def output_spatial_nd(self, out: Shape, source_nd: int) -> int:
+        return max(self.nd, source_nd)  # padding fewer dims than the tensor has spatial ones keeps its layout
+
     def pairs(self) -> list[tuple[int, int]]:
         """(before, after) per padded dim, first dim first (the reverse of ``padding``'s order)."""
         return [(self.padding[2 * i], self.padding[2 * i + 1]) for i in reversed(range(self.nd))]
