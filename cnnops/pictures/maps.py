@@ -19,7 +19,7 @@ from cnnops.errors import InputError
 from cnnops.pictures.canvas import MARGIN, draw_header, write_image
 from cnnops.pictures.colour import colorize, resolve_cmap, value_range
 from cnnops.pictures.font import LINE_H, font, latin1, short_number, text_width
-from cnnops.pictures.planes import MapTensor, batch_size, check_batch_item, map_tensors, planes_of
+from cnnops.pictures.planes import MapTensor, batch_size, check_batch_item, map_tensors, plane_label, planes_of
 from cnnops.text import tuple_text
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def render_map(t: MapTensor, *, batch_item: int = 0, scale: Scale = Scale.plane,
     fx, fy = _upscale(count, h, w, strip)
     ranges = [value_range(p) for p in planes]
     shared = value_range(planes) if count else (0.0, 0.0)
-    captions = [(f"ch {k}", f"{short_number(lo)} .. {short_number(hi)}") for k, (lo, hi) in enumerate(ranges)]
+    captions = [(plane_label(t, k), f"{short_number(lo)} .. {short_number(hi)}") for k, (lo, hi) in enumerate(ranges)]
     tile_w = max([w * fx + 2, *(text_width(c) for pair in captions for c in pair)])
     tile_h = 2 * LINE_H + 2 + h * fy + 2
     cols = 1 if strip else max(1, math.ceil(math.sqrt(count)))

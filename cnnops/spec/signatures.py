@@ -339,7 +339,7 @@ def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]
 def _build_batchnorm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     return st.BatchNorm(
         name=name, call=call, nd=nd, num_features=a.get("num_features"), eps=a.get("eps", 1e-5),
-        affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True),
+        momentum=a.get("momentum", 0.1), affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True),
         bias=a.get("bias", True),
     )  # fmt: skip
 
@@ -362,7 +362,7 @@ def _build_group_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.St
 def _build_instance_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     return st.InstanceNorm(
         name=name, call=call, nd=nd, num_features=a["num_features"], eps=a.get("eps", 1e-5),
-        affine=a.get("affine", False), track_running_stats=a.get("track_running_stats", False),
+        momentum=a.get("momentum", 0.1), affine=a.get("affine", False), track_running_stats=a.get("track_running_stats", False),
         bias=a.get("bias", True),
     )  # fmt: skip
 
@@ -538,12 +538,24 @@ def resolve_name(name: str) -> LayerDef | None:
 
 def _suggest(word: str, options: Iterable[str]) -> str:
     """A suggestion only for a likely typo (at most two letters off), never a name that merely looks
-    alike: LayerNorm2d is not a misspelt LazyBatchNorm2d."""
+    alike: LayerNorm2d is not a misspelt LazyBatchNorm2d, nor nn.LayerNorm with a dimension added (timm's
+    LayerNorm2d normalises each position's channels; nn.LayerNorm the last dims). Equally close names
+    are all offered: InstanceNorm → InstanceNorm1d, InstanceNorm2d or InstanceNorm3d."""
     options = list(options)
     by_key = {_key(o): o for o in options}
-    close = difflib.get_close_matches(_key(word), list(by_key), n=3, cutoff=0.6)
-    typos = [c for c in close if _typo_distance(_key(word), c) <= 2]
-    return f" — did you mean {by_key[typos[0]]}?" if typos else ""
+    key = _key(word)
+    close = difflib.get_close_matches(key, list(by_key), n=6, cutoff=0.6)
+    typos = [c for c in close if _typo_distance(key, c) <= 2 and not _adds_a_dimension(key, c)]
+    if not typos:
+        return ""
+    best = min(_typo_distance(key, c) for c in typos)
+    names = sorted(by_key[c] for c in typos if _typo_distance(key, c) == best)
+    return f" — did you mean {names[0] if len(names) == 1 else ', '.join(names[:-1]) + ' or ' + names[-1]}?"
+
+
+def _adds_a_dimension(word: str, candidate: str) -> bool:
+    """``layernorm2d`` against ``layernorm``: a dimensioned variant of a layer that has none is another layer."""
+    return word[-2:] in ("1d", "2d", "3d") and word[:-2] == candidate
 
 
 def _typo_distance(a: str, b: str) -> int:

@@ -238,6 +238,7 @@ _BATCHNORM_RANKS = {1: "2-D or 3-D", 2: "4-D (N, C, H, W)", 3: "5-D (N, C, D, H,
 class BatchNorm(Stage):
     num_features: int | None  # None: LazyBatchNorm, sized by its first input
     eps: float = 1e-5
+    momentum: float | None = 0.1
     affine: bool = True
     track_running_stats: bool = True
     bias: bool = True
@@ -300,5 +301,5 @@ class BatchNorm(Stage):
         return self.num_features * (2 if self.bias else 1)
 
     def torch_repr(self) -> str:
-        text = f"{self.name}({self.num_features}, eps={self.eps}, momentum=0.1, affine={self.affine}"
-        return text + f", bias={self.bias}, track_running_stats={self.track_running_stats})"
+        text = f"{self.name}({self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return text + f", bias={self.affine and self.bias}, track_running_stats={self.track_running_stats})"

@@ -55,7 +55,9 @@ class LayerNorm(Stage):
         return math.prod(self.normalized_shape) * (2 if self.bias else 1)
 
     def torch_repr(self) -> str:
-        return f"LayerNorm({fmt_shape(self.normalized_shape)}, eps={self.eps}, elementwise_affine={self.elementwise_affine})"
+        affine = self.elementwise_affine
+        return (f"LayerNorm({fmt_shape(self.normalized_shape)}, eps={self.eps}, elementwise_affine={affine}, "
+                f"bias={affine and self.bias})")  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +114,8 @@ class GroupNorm(Stage):
         return self.num_channels * (2 if self.bias else 1) if self.affine else 0
 
     def torch_repr(self) -> str:
-        return f"GroupNorm({self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine})"
+        return (f"GroupNorm({self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.affine and self.bias})")  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +125,7 @@ class InstanceNorm(Stage):
 
     num_features: int
     eps: float = 1e-5
+    momentum: float | None = 0.1
     affine: bool = False
     track_running_stats: bool = False
     bias: bool = True
@@ -152,8 +156,8 @@ class InstanceNorm(Stage):
 
     def torch_repr(self) -> str:
         return (
-            f"{self.name}({self.num_features}, eps={self.eps}, momentum=0.1, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats})"
+            f"{self.name}({self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.affine and self.bias}, track_running_stats={self.track_running_stats})"
         )
 
 
