@@ -184,9 +184,10 @@ def test_block_values_equal_torch_on_both_engines(name, module, texts, shape, en
      "CircularPad2d((1, 1, 2, 2))", "CircularPad3d(1)", "Unflatten(1, (2, 3))", "AlphaDropout(0.2)",
      "FeatureAlphaDropout()"],
 )  # fmt: skip
-def test_new_layers_print_exactly_pytorch_repr(text):
+def test_new_layers_print_exactly_pytorch_repr_and_read_it_back(text):
     module = eval(f"nn.{text}", {"nn": nn})  # test-only oracle
     assert parse_stage(text).torch_repr() == repr(module)
+    assert parse_stage(repr(module)).torch_repr() == repr(module), "print(model) text reads back as the same layer"
 
 
 def test_receptive_field_through_3d_convs_pools_and_padding():

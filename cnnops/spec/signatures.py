@@ -469,9 +469,11 @@ def _layers() -> dict[str, LayerDef]:
         LayerDef("LocalResponseNorm", _p("size:int alpha:float=0.0001 beta:float=0.75 k:float=1.0"),
                  _build_local_response_norm),
         LayerDef("Upsample", _p(_UPSAMPLE), _build_upsample(None)),
-        LayerDef("UpsamplingNearest2d", _p("size:usize?=None scale_factor:uscale?=None"),
+        # print(model) shows the presets' fixed mode, so it is read (and only that mode)
+        LayerDef("UpsamplingNearest2d", _p("size:usize?=None scale_factor:uscale?=None *mode:choice:nearest='nearest'"),
                  _build_upsample(("nearest", None))),
-        LayerDef("UpsamplingBilinear2d", _p("size:usize?=None scale_factor:uscale?=None"),
+        LayerDef("UpsamplingBilinear2d",
+                 _p("size:usize?=None scale_factor:uscale?=None *mode:choice:bilinear='bilinear'"),
                  _build_upsample(("bilinear", True))),
         LayerDef("PixelShuffle", _p("upscale_factor:int"), _build_pixel_shuffle),
         LayerDef("PixelUnshuffle", _p("downscale_factor:int"), _build_pixel_shuffle),

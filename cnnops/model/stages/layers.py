@@ -260,8 +260,7 @@ class BatchNorm(Stage):
         if uses_num_features and self.num_features < 0:
             raise LayerError(f"num_features cannot be negative, got {self.num_features}")
         if not self.min_rank <= len(shape) <= (self.max_rank or 0):
-            want = _BATCHNORM_RANKS[self.nd]
-            raise LayerError(f"expects a {want} input, got {_rank_text(shape)}")
+            self._wrong_rank(shape)
         empty = math.prod(shape) == 0
         if not empty and uses_num_features and shape[1] != self.num_features:
             raise LayerError(
@@ -289,11 +288,16 @@ class BatchNorm(Stage):
         if self.num_features is not None:
             return self
         if not self.min_rank <= len(shape) <= (self.max_rank or 0):
-            want = _BATCHNORM_RANKS[self.nd]
-            raise LayerError(f"expects a {want} input, got {_rank_text(shape)}")
+            self._wrong_rank(shape)
         name = self.name.removeprefix("Lazy")
         given = self.call[self.call.index("(") + 1 : -1]  # the Lazy layer's other arguments
         return replace(self, name=name, call=f"{name}({shape[1]}{', ' + given if given else ''})", num_features=shape[1])
+
+    def _wrong_rank(self, shape: Shape) -> None:
+        fits = {2: 1, 3: 1, 4: 2, 5: 3}.get(len(shape))
+        family = self.name[: -2] if self.name[-2:] in ("1d", "2d", "3d") else self.name
+        fix = f"use {family}{fits}d" if fits and fits != self.nd else None
+        raise LayerError(f"expects a {_BATCHNORM_RANKS[self.nd]} input, got {_rank_text(shape)}", fix=fix)
 
     def params(self) -> int:
         if not self.affine or self.num_features is None:
