@@ -301,7 +301,7 @@ def _receptive_field(stage: Stage, sources: list[_Output],
                              "skip); the largest field is shown")  # fmt: skip
         return merged, False
     incoming = rf = fields[0] if fields else None
-    if stage.kind in ("conv", "pool", "pad") and rf is None:
+    if stage.kind in ("conv", "pool", "pad") and rf is None and stage.nd:
         rf = tuple(ReceptiveField(1, 1, 0.0) for _ in range(stage.nd))
     rf = stage.receptive_field(rf, row.effective_input) if rf is not None else None
     # a field that a stage drops (GLU halving a spatial dim, Unflatten) does not come back further on
