@@ -9,6 +9,8 @@ rounding.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet
@@ -19,7 +21,7 @@ _CUBIC_A = _F32(-0.75)
 _FUSED = _torch_fuses_multiply_add()
 
 
-def _fma(a, b, c) -> np.ndarray:
+def _fma(a, b, c) -> Any:
     """``a·b + c`` in float32 with one rounding where ATen fuses it, two where it does not."""
     if _FUSED:
         return (np.float64(a) * np.float64(b) + np.float64(c)).astype(_F32)

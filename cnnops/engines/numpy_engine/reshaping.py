@@ -7,8 +7,6 @@ import numpy as np
 
 from cnnops.engines.numpy_engine.arrays import _F32, _f32
 
-_NUMPY_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
 
 def pad(x, *, padding: tuple[int, ...], mode: str, value: float = 0.0) -> np.ndarray:
     """``F.pad(x, padding, mode, value)``; ``padding`` in F.pad's order (last dimension first).
@@ -25,11 +23,12 @@ def pad(x, *, padding: tuple[int, ...], mode: str, value: float = 0.0) -> np.nda
         index = tuple(slice(max(-b, 0), y.shape[lead + i] - max(-a, 0)) for i, (b, a) in enumerate(offsets))
         return y[(Ellipsis,) + index] if index else y
 
-    how = {"constant_values": _F32(value)} if mode == "constant" else {}
     if mode in ("reflect", "replicate"):
-        y = crop(np.pad(x, grow, mode=_NUMPY_MODES[mode]), pairs)
+        y = crop(np.pad(x, grow, mode="reflect" if mode == "reflect" else "edge"), pairs)
+    elif mode == "constant":
+        y = np.pad(crop(x, pairs), grow, mode="constant", constant_values=_F32(value))
     else:
-        y = np.pad(crop(x, pairs), grow, mode=_NUMPY_MODES[mode], **how)
+        y = np.pad(crop(x, pairs), grow, mode="wrap")
     return np.ascontiguousarray(y, dtype=_F32)
 
 

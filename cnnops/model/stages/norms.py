@@ -139,7 +139,7 @@ class InstanceNorm(Stage):
         c = shape[-self.nd - 1]
         # affine=False: nn.InstanceNorm only warns that num_features is unused; running statistics of the
         # wrong size then fail in batch_norm, which returns an empty input before it looks at them
-        if c != self.num_features and (self.affine or (self.track_running_stats and math.prod(shape))):
+        if c != self.num_features and (self.affine or (self.track_running_stats and 0 not in shape)):
             raise LayerError(
                 f"expects {self.num_features} channels, got {c} (input {fmt_shape(shape)})",
                 fix=f"set num_features={c}",

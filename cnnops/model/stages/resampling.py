@@ -26,6 +26,10 @@ UNSUPPORTED_MODES = {
 _INT64_MAX = 2**63 - 1
 
 
+def _tuple_text(values: tuple[int, ...] | tuple[float, ...]) -> str:
+    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Upsample(Stage):
     """``nn.Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None, recompute_scale_factor=None)``.
@@ -73,7 +77,7 @@ class Upsample(Stage):
         for what, value in (("size", size), ("scale_factor", scale)):
             if isinstance(value, tuple) and len(value) != dim:
                 raise LayerError(
-                    f"{what} {fmt_shape(value)} has {len(value)} entr{'y' if len(value) == 1 else 'ies'} but the "
+                    f"{what} {_tuple_text(value)} has {len(value)} entr{'y' if len(value) == 1 else 'ies'} but the "
                     f"input {fmt_shape(shape)} has {dim} spatial dimension{'s' if dim != 1 else ''} (N, C, …) — "
                     f"give {max(dim, 0)}"
                 )
@@ -90,7 +94,7 @@ class Upsample(Stage):
             sizes = size if isinstance(size, tuple) else (size,) * dim
             formulas = [Formula(name, "size", str(n), n) for name, n in zip(names, sizes)]
         else:
-            factors = scale if isinstance(scale, tuple) else (scale,) * dim
+            factors: tuple[float, ...] = scale if isinstance(scale, tuple) else (float(scale or 0),) * dim
             for name, n, s in zip(names, lengths, factors):
                 product = n * s
                 if not math.isfinite(product) or abs(product) >= _INT64_MAX:
