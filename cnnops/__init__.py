@@ -81,7 +81,7 @@ def _network(stages: str | Sequence[str | Stage], file: str | None) -> Any:
     elif isinstance(stages, Network):
         network = stages
     elif all(isinstance(item, Stage) for item in stages):
-        network = Network(stages)
+        network = Network(item for item in stages if isinstance(item, Stage))
     else:
         network = parse_stages([s if isinstance(s, str) else s.call for s in stages])
     return network if file is None else network + read_stage_file(file)

@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 from torch import nn
 
 import cnnops
@@ -61,15 +63,21 @@ class Bottleneck(nn.Module):
     def __init__(self):
         super().__init__()
         self.a = nn.Conv2d(16, 4, 1, bias=False)
-        self.b = nn.Conv2d(4, 4, 3, padding=1, bias=False)
-        self.c = nn.Conv2d(4, 16, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.b = nn.Conv2d(4, 4, 3, stride=2, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.c = nn.Conv2d(4, 32, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(32)
+        self.downsample = nn.Sequential(nn.Conv2d(16, 32, 1, stride=2, bias=False), nn.BatchNorm2d(32))
 
     def forward(self, x):
-        return torch.relu(self.c(torch.relu(self.b(torch.relu(self.a(x))))) + x)
+        y = torch.relu(self.bn2(self.b(torch.relu(self.bn1(self.a(x))))))
+        return torch.relu(self.bn3(self.c(y)) + self.downsample(x))
 
 
-BOTTLENECK = ["Conv2d(16, 4, 1, bias=False)", "relu", "Conv2d(4, 4, 3, padding=1, bias=False)", "relu",
-              "Conv2d(4, 16, 1, bias=False)", "Add(@input)", "relu"]  # fmt: skip
+BOTTLENECK = ["Conv2d(16, 4, 1, bias=False)", "bn", "relu", "Conv2d(4, 4, 3, stride=2, padding=1, bias=False)", "bn",
+              "relu", "Conv2d(4, 32, 1, bias=False)", "y=bn", "Conv2d(16, 32, 1, stride=2, bias=False)(@input)",
+              "BatchNorm2d(32)", "Add(@y)", "relu"]  # fmt: skip
 
 
 class DenseBlock(nn.Module):
@@ -155,7 +163,7 @@ UNET = ["Conv2d(2, 4, 3, padding=1)", "skip=ReLU", "MaxPool2d(2)", "Conv2d(4, 8,
 
 BLOCKS = [
     ("resnet basic block with downsample", BasicBlock, BASIC, (2, 8, 8, 8)),
-    ("resnet bottleneck", Bottleneck, BOTTLENECK, (1, 16, 6, 6)),
+    ("resnet bottleneck with downsample", Bottleneck, BOTTLENECK, (2, 16, 6, 6)),
     ("densenet dense block", DenseBlock, DENSE, (1, 6, 5, 5)),
     ("inception module", Inception, INCEPTION, (1, 3, 7, 7)),
     ("squeeze-and-excitation", SqueezeExcite, SE, (2, 8, 5, 5)),
@@ -322,3 +330,48 @@ def test_one_line_print_text_and_a_pasted_sequential_are_stages():
     trace = cnnops.trace_shapes((1, 1, 28, 28), [pasted])
     assert trace.output_shape == tuple(model(torch.zeros(1, 1, 28, 28)).shape)
     assert trace.total_params == sum(p.numel() for p in model.parameters())
+
+
+def test_run_json_of_a_graph_names_each_stages_inputs_and_label():
+    result = cnnops.run_stages([[[1.0, 2.0], [3.0, 4.0]]], ["a=ReLU", "MaxPool2d(2)(@input)", "Add(@a)"], engine="numpy")
+    stages = result.as_dict()["stages"]
+    assert [s["inputs"] for s in stages] == [[0], [0], [2, 1]]
+    assert stages[0]["label"] == "a"
+    assert result.output.tolist() == [[[5.0, 6.0], [7.0, 8.0]]]  # max 4 broadcast onto relu(x)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(hs.data())
+def test_merge_shapes_and_refusals_equal_torch(data):
+    """Add, Mul and Cat on random shape pairs: the same output shape as torch, or both refuse."""
+    op = data.draw(hs.sampled_from(["Add", "Mul", "Cat"]))
+    rank_a = data.draw(hs.integers(1, 4))
+    rank_b = rank_a if op == "Cat" and data.draw(hs.booleans()) else data.draw(hs.integers(1, 4))
+    a = tuple(data.draw(hs.integers(1, 4)) for _ in range(rank_a))
+    b = tuple(data.draw(hs.integers(1, 4)) for _ in range(rank_b))
+    dim = data.draw(hs.integers(-4, 3))
+    x, y = torch.zeros(a), torch.zeros(b)
+    try:
+        expected = tuple((torch.cat([x, y], dim) if op == "Cat" else (x + y if op == "Add" else x * y)).shape)
+    except (RuntimeError, IndexError):
+        expected = None
+    stage = parse_stages([f"Cat(@input, @input, dim={dim})" if op == "Cat" else f"{op}(@input, @input)"])[0]
+    try:
+        got = stage.merge_shapes([a, b], ["a", "b"])
+    except LayerError:
+        got = None
+    assert got == expected, (op, a, b, dim)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_explain_and_animate_read_a_branch_from_its_own_input(engine, tmp_path):
+    from cnnops.run.explain import explain
+
+    data = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    result = cnnops.run_stages(data, ["a=Conv2d(1, 2, 3, padding=1)", "Conv2d(1, 2, 1)(@input)", "Add(@a)"],
+                               engine=engine)  # fmt: skip
+    expl = explain(result, (1, 2, 3), stage=2)
+    weight, bias = result.results[1].weight, result.results[1].bias
+    assert expl.value == pytest.approx(float(data[0, 2, 3] * weight[1, 0, 0, 0] + bias[1]), rel=1e-6)
+    assert expl.value == result.results[1].output[1, 2, 3]

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as _event
 from hypothesis import strategies as st
@@ -796,66 +797,77 @@ FAMILIES = {
 
 
 # --- one layer at a time ------------------------------------------------------------------------
+@pytest.mark.slow
 @_settings(600)
 @given(conv_case())
 def test_conv_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(400)
 @given(conv_transpose_case())
 def test_conv_transpose_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(500)
 @given(maxpool_case())
 def test_maxpool_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(500)
 @given(avgpool_case())
 def test_avgpool_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(400)
 @given(adaptive_case())
 def test_adaptive_pool_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(500)
 @given(unpool_case())
 def test_unpool_without_a_pool_matches_torch_default_and_output_size(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(300)
 @given(linear_case())
 def test_linear_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(300)
 @given(flatten_case())
 def test_flatten_matches_torch_including_invalid_dims(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(300)
 @given(batchnorm_case())
 def test_batchnorm_eval_matches_torch_including_invalid_configs(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(200)
 @given(dropout_case())
 def test_dropout_and_identity_match_torch(case: tuple[Shape, Case]) -> None:
     check_case(*case)
 
 
+@pytest.mark.slow
 @_settings(300)
 @given(activation_case())
 def test_activations_match_torch_including_invalid_dims(case: tuple[Shape, Case]) -> None:
@@ -958,6 +970,7 @@ def zero_size_chain(draw: Any) -> tuple[Shape, list[Case]]:
     return shape, [Case(first, first), second]
 
 
+@pytest.mark.slow
 @_settings(400)
 @given(zero_size_chain())
 def test_layers_after_empty_or_flattened_tensors_match_torch(chain: tuple[Shape, list[Case]]) -> None:
@@ -1020,6 +1033,7 @@ def cnn_chain(draw: Any) -> tuple[Shape, list[Case], bool]:
     return shape, cases, explicit_flatten
 
 
+@pytest.mark.slow
 @_settings(200)
 @given(cnn_chain())
 def test_cnn_chain_matches_torch_shapes_and_params(chain: tuple[Shape, list[Case], bool]) -> None:
@@ -1121,6 +1135,7 @@ def module_nd(module: Any) -> int:
     return int(type(module).__name__[-2])
 
 
+@pytest.mark.slow
 @_settings(400)
 @given(pool_unpool_chain())
 def test_unpool_after_maxpool_restores_the_pool_input_like_torch_with_output_size(
@@ -1165,6 +1180,7 @@ def test_unpool_output_size_mismatch_with_the_pool_is_rejected() -> None:
     assert trace.error is not None and "pool" in str(trace.error)
 
 
+@pytest.mark.slow  # a guard for the differentials above: it matters where they run
 def test_every_family_is_exercised() -> None:
     """Guard: each family strategy yields cases that parse, so no family silently tests nothing."""
     for name, family in FAMILIES.items():
@@ -1177,7 +1193,7 @@ def test_every_family_is_exercised() -> None:
             shape, c = case
             try:
                 trace = trace_shapes(shape, [parse_stage(c.text)])
-            except CnnopsError:
+            except SpecError:
                 return
             seen_valid = seen_valid or trace.error is None
 

@@ -143,22 +143,45 @@ def test_anything_that_would_need_evaluation_is_refused(text):
         parse_stage(text)
 
 
+def parsed_or_spec_error(text):
+    """The stage ``text`` gives, after checking that its call reads back as the same call; or None
+    after checking that parse_stage raised exactly SpecError (not another CnnopsError) with a message."""
+    try:
+        stage = parse_stage(text)
+    except CnnopsError as error:
+        assert type(error) is SpecError, f"{type(error).__name__}: {error}"
+        assert str(error).strip()
+        return None
+    again = parse_stage(stage.call)
+    assert type(again) is type(stage) and again.call == stage.call, (text, stage.call, again.call)
+    return stage
+
+
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(hs.text(max_size=60))
 def test_arbitrary_text_only_ever_raises_spec_error(text):
-    try:
-        parse_stage(text)
-    except CnnopsError:
-        pass
+    parsed_or_spec_error(text)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(hs.sampled_from(["Conv2d(", "MaxPool2d(", "maxpool:", "Linear(", "AdaptiveAvgPool2d("]), hs.text(max_size=40))
 def test_layer_names_with_arbitrary_arguments_only_raise_spec_error(head, tail):
-    try:
-        parse_stage(head + tail)
-    except CnnopsError:
-        pass
+    stage = parsed_or_spec_error(head + tail)
+    if stage is not None:
+        expected = {"Conv2d(": "Conv2d", "MaxPool2d(": "MaxPool2d", "maxpool:": "MaxPool2d", "Linear(": "Linear",
+                    "AdaptiveAvgPool2d(": "AdaptiveAvgPool2d"}[head]  # fmt: skip
+        assert stage.name == expected and stage.call.startswith(expected + "(")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(hs.sampled_from(["Conv2d", "MaxPool2d", "AvgPool1d", "Linear", "AdaptiveAvgPool2d", "ConvTranspose2d"]),
+       hs.lists(hs.sampled_from(["1", "2", "3", "0", "-1", "(2, 3)", "None", "True", "'same'", "stride=2",
+                                 "padding=1", "dilation=2", "bias=False", "ceil_mode=True", "groups=2", "x=1"]),
+                max_size=4))  # fmt: skip
+def test_layer_calls_with_plausible_arguments_parse_or_raise_spec_error(name, args):
+    stage = parsed_or_spec_error(f"{name}({', '.join(args)})")
+    if stage is not None:
+        assert stage.name == name
 
 
 def test_parse_stages_numbers_the_failing_stage():

@@ -29,6 +29,7 @@ from cnnops.errors import CnnopsError, UsageError
 
 if TYPE_CHECKING:
     from cnnops.io.read import TensorInput
+    from cnnops.model.network import Network
 
 
 def execute(inputs: list[str], stages_for: Callable[["TensorInput"], list[str]], opts: DataOptions,
@@ -36,7 +37,7 @@ def execute(inputs: list[str], stages_for: Callable[["TensorInput"], list[str]],
     """Each input's stage texts through the one parser (then ``fixed`` stages), run, and emit."""
     from cnnops.spec import parse_stages
 
-    def build(tensor: "TensorInput") -> list:
+    def build(tensor: "TensorInput") -> "Network":
         return parse_stages(stages_for(tensor)) + list(fixed or [])
 
     process(inputs, build, opts, emit_result(opts))
@@ -94,6 +95,10 @@ def run(
     if file is not None and str(file) == "-" and "-" in inputs:
         raise UsageError("stdin ('-') can be read only once — give the stage file (-f) or the input as a file")
     stages = read_stage_args(stage_texts, file)
+    if file is not None and str(file) != "-":
+        opts.read_files.append(str(file))
+    for given in stages.data:  # weights and biases named by file in the stages: outputs never replace them
+        opts.read_files += [v for v in (getattr(given, "weight", None), getattr(given, "bias", None)) if isinstance(v, str)]
     process(inputs, lambda tensor: stages, opts, emit_result(opts))
 
 
@@ -267,6 +272,7 @@ def conv(
     if bias is not None:
         common.append(f"bias={value_literal(bias)}")
     kernel_text = size_literal(kernel, "--kernel")
+    opts.read_files += [v for v in (weight, bias) if v is not None]
 
     def stages_for(tensor: "TensorInput") -> list[str]:
         nd = spatial_dims(tensor, dims)
@@ -299,6 +305,7 @@ def linear(
     extra = ([f"weight={value_literal(weight)}"] if weight is not None else []) + (
         [f"bias={value_literal(bias)}"] if bias is not None else []
     )
+    opts.read_files += [v for v in (weight, bias) if v is not None]
 
     def stages_for(tensor: "TensorInput") -> list[str]:
         data = tensor.data

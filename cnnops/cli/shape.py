@@ -32,6 +32,7 @@ def shape(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="One CSV row per stage, for spreadsheets.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per stage per line.")] = False,
+    no_notes: Annotated[bool, typer.Option("--no-notes", help="Leave out the footnote under the table.")] = False,
 ) -> None:
     """Size a network: per-stage shapes, formulas, parameters, MACs and receptive field. Never imports torch.
 
@@ -55,12 +56,15 @@ def shape(
 
     console = stdout_console()
     plain = plain_output(console)
-    failed = trace.error.stage if trace.error else None
-    title = f"cnnops shape {'×'.join(map(str, shape_in))}"
-    console.print(render.shape_table(trace, title=title, plain=plain, failed=failed))
+    failed = getattr(trace.error, "stage", None)
+    title = f"cnnops shape {render.dims(shape_in)}"
+    console.print(render.shape_table(trace, title=title, plain=plain, failed=failed, notes=not no_notes))
     formulas = render.formula_table(trace, plain=plain)
     if formulas is not None:
         console.print(formulas)
+    parameters = render.params_table(trace, plain=plain)
+    if parameters is not None:
+        console.print(parameters)
     if trace.error is None:
         console.print(render.totals_table(trace, plain=plain))
     trace.raise_error()

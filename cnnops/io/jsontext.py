@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import gc
 import math
+import re
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError
 
@@ -40,8 +42,9 @@ def parse_json(payload: bytes | str, label: str) -> Any:
         raise InputError(f"{label} is empty — give a JSON list of numbers")
     try:
         return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as exc:
+        if "memory" in str(exc).lower():  # orjson's word for running out of memory
+            raise MemoryError(str(exc)) from None
     if isinstance(payload, bytes):
         try:
             payload = payload.decode("utf-8")
@@ -85,13 +88,104 @@ def dumps(doc: object) -> str:
     >>> dumps({"x": np.array([0.1, -np.inf], dtype=np.float32), "n": np.int64(3)})
     '{"x":[0.1,"-Infinity"],"n":3}'
     """
+    return b"".join(json_pieces(doc)).decode("utf-8")
+
+
+def write_json(doc: object, stream: BinaryIO) -> None:
+    """``doc`` as JSON text and a newline, written to the binary ``stream`` piece by piece: a tensor in
+    the document is written in blocks of its text, so no whole copy of it (as text or as Python
+    numbers) is ever held."""
+    for piece in json_pieces(doc):
+        stream.write(piece)
+    stream.write(b"\n")
+
+
+#: numbers per block of a tensor's JSON text: about 600 KB of text, and some 12 MB while it is made
+#: (no slower than larger blocks)
+BLOCK_ELEMENTS = 1 << 16
+
+
+def json_pieces(doc: object) -> Iterator[bytes]:
+    """The JSON text of ``doc`` in pieces. numpy arrays that are values of a dict (``data``, ``indices``,
+    ``weight``…) are written straight from the array, block by block, in the same text
+    :func:`array_to_json` and orjson would give."""
     import orjson
 
+    arrays: list[Any] = []
+    token = secrets.token_hex(8)
+    skeleton = _lift_arrays(doc, arrays, token)
     options = orjson.OPT_NON_STR_KEYS
-    text = orjson.dumps(doc, default=_json_default, option=options)
+    text = orjson.dumps(skeleton, default=_json_default, option=options)
     if b"null" in text:  # orjson writes non-finite floats as null; find and name them
-        text = orjson.dumps(_name_nonfinite(doc), default=_json_default, option=options)
-    return text.decode("utf-8")
+        text = orjson.dumps(_name_nonfinite(skeleton), default=_json_default, option=options)
+    if not arrays:
+        yield text
+        return
+    parts = re.split(rb'"\\u0000' + token.encode() + rb':(\d+)\\u0000"', text)
+    yield parts[0]
+    for k in range(1, len(parts), 2):
+        yield from _array_pieces(arrays[int(parts[k])])
+        yield parts[k + 1]
+
+
+def _lift_arrays(value: Any, arrays: list[Any], token: str) -> Any:
+    """The document with each array in a dict (or a list of dicts) swapped for a placeholder string."""
+    if isinstance(value, dict):
+        return {key: _lift_arrays(item, arrays, token) for key, item in value.items()}
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [_lift_arrays(item, arrays, token) for item in value]
+    if type(value).__name__ == "ndarray" and getattr(value, "ndim", 0) > 0:
+        arrays.append(value)
+        return f"\x00{token}:{len(arrays) - 1}\x00"
+    return value
+
+
+def _array_pieces(a: Any) -> Iterator[bytes]:
+    import numpy as np
+    import orjson
+
+    if a.dtype.kind == "f":
+        a = np.asarray(a, dtype=np.float64 if a.dtype.itemsize >= 8 else np.float32)
+    elif a.dtype.kind not in "iub" or a.size == 0:
+        yield orjson.dumps(a.tolist())
+        return
+    yield from _blocks(a)
+
+
+def _blocks(a: Any) -> Iterator[bytes]:
+    """``a``'s text in blocks of rows of about BLOCK_ELEMENTS numbers (each row split again if longer)."""
+    if a.size <= BLOCK_ELEMENTS:
+        yield _block_text(a)
+        return
+    row = a.size // a.shape[0]
+    yield b"["
+    if a.ndim == 1 or row <= BLOCK_ELEMENTS:
+        step = max(1, BLOCK_ELEMENTS // row)
+        for start in range(0, a.shape[0], step):
+            yield (b"," if start else b"") + _block_text(a[start : start + step])[1:-1]
+    else:
+        for i in range(a.shape[0]):
+            if i:
+                yield b","
+            yield from _blocks(a[i])
+    yield b"]"
+
+
+def _block_text(a: Any) -> bytes:
+    import numpy as np
+    import orjson
+
+    a = np.ascontiguousarray(a)
+    text = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
+    if a.dtype == np.float32:
+        # the shortest float32 digits, written as the Python floats they read back as (1e+14 as
+        # 100000000000000.0), as array_to_json gives them
+        with gc_paused():
+            text = orjson.dumps(orjson.loads(text))
+    if a.dtype.kind == "f" and b"null" in text:  # the non-finite numbers, in order
+        names = iter([_nonfinite_name(float(v)).encode() for v in a[~np.isfinite(a)]])
+        text = re.sub(rb"null", lambda m: b'"' + next(names) + b'"', text)
+    return text
 
 
 def array_to_json(a: np.ndarray) -> object:

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from cnnops.errors import InputError, setting
 from cnnops.io.images import IMAGE_SUFFIXES, read_image
 from cnnops.io.jsontext import UTF8_BOM, gc_paused, parse_json
+from cnnops.io.memory import check_memory, default_max_memory, file_size, size_text
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
-from cnnops.text import tuple_text
+from cnnops.text import echo, safe_text, tuple_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,6 +32,9 @@ MAX_LEADING_WHITESPACE = 64 * 2**20
 JSON_WHITESPACE = b" \t\r\n"
 JSON_STARTS = {bytes([c]) for c in b'[{"-0123456789tfnNI'}  # what a JSON text (or NaN, Infinity) can start with
 DATA_KEYS = ("data", "shape", "indices")
+#: reading JSON text holds up to this many times its size (the text, Python's numbers, the arrays)
+JSON_MEMORY_FACTOR = 20
+NPY_MAX_HEADER = 10_000  # numpy's own limit, said in one line
 
 
 @dataclass
@@ -49,8 +53,9 @@ class TensorInput:
 
 
 def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
-               max_elements: int = DEFAULT_MAX_ELEMENTS) -> TensorInput:  # fmt: skip
-    """Read one ``INPUT``: ``-`` (stdin), inline JSON, or a .json, .npy or image path.
+               max_elements: int = DEFAULT_MAX_ELEMENTS, max_memory: int | None = None) -> TensorInput:  # fmt: skip
+    """Read one ``INPUT``: ``-`` (stdin), inline JSON, or a .json, .npy or image path. Reading is refused
+    before it starts when it would need more than ``max_memory`` bytes (None: half the free memory).
 
     >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
     >>> t.data.tolist(), t.data.dtype.name, t.source
@@ -58,31 +63,42 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
     """
     import numpy as np
 
+    limit = default_max_memory() if max_memory is None else max_memory
+    text: bytes | str | np.ndarray
     if arg == "-":
-        payload = _read_stdin(stdin)
-        if payload.startswith(NPY_MAGIC):
-            return TensorInput(_read_npy(payload, "stdin", max_elements), None, "stdin")
-        text: bytes | str = payload
+        text = _read_stdin(stdin, limit, max_elements)
+        if isinstance(text, np.ndarray):
+            return TensorInput(text, None, "stdin")
         source = label = "stdin"
     elif arg.lstrip()[:1] in ("[", "{"):
         text = arg
         source = label = "inline JSON"
+        _check_json_size(len(arg), label, limit)
     else:
         suffix = _input_suffix(arg)
-        label = f"input file '{arg}'"
+        label = f"input file '{echo(arg)}'"
         if suffix == ".npy":
-            return TensorInput(_read_npy(_read_file(arg, label), label, max_elements), None, arg)
+            return TensorInput(_read_npy_file(arg, label, max_elements, limit), None, safe_text(arg))
         if suffix in IMAGE_SUFFIXES:
             _check_readable(arg, label)
-            return TensorInput(read_image(arg, label, rgb=rgb, max_elements=max_elements), None, arg)
+            data = read_image(arg, label, rgb=rgb, max_elements=max_elements, max_memory=limit)
+            return TensorInput(data, None, safe_text(arg))
+        _check_readable(arg, label)
+        _check_json_size(file_size(arg) or 0, label, limit)
         text = _read_file(arg, label)
-        source = arg
+        source = safe_text(arg)
     with gc_paused():
         doc = parse_json(text, label)
+        del text
         data, indices = _tensor_from_document(doc, label, max_elements)
     with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in torch.tensor(…, dtype=float32)
         data = np.asarray(data, dtype=np.float32, order="C")
     return TensorInput(data, indices, source, _last_stage(doc))
+
+
+def _check_json_size(nbytes: int, label: str, limit: int) -> None:
+    check_memory(JSON_MEMORY_FACTOR * nbytes, limit, f"reading {label} ({size_text(nbytes)} of JSON text)",
+                 "save the tensor as .npy (read at its own size)")  # fmt: skip
 
 
 def _last_stage(doc: Any) -> str | None:
@@ -102,15 +118,18 @@ def read_array_file(path: str, what: str = "weight", *, max_elements: int = DEFA
     """
     import numpy as np
 
-    label = f"{what} file '{path}'"
+    label = f"{what} file '{echo(path)}'"
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in (".json", ".npy"):
         if not os.path.exists(path):
             raise InputError(f"{label} does not exist")
-        raise InputError(f"{label} must be a .json or .npy file, not '{suffix or path}'")
-    payload = _read_file(path, label)
+        raise InputError(f"{label} must be a .json or .npy file, not '{echo(suffix or path)}'")
+    limit = default_max_memory()
     if suffix == ".npy":
-        return _read_npy(payload, label, max_elements, dtype=np.float64)
+        return _read_npy_file(path, label, max_elements, limit, dtype=np.float64)
+    _check_readable(path, label)
+    _check_json_size(file_size(path) or 0, label, limit)
+    payload = _read_file(path, label)
     data, indices = _tensor_from_json(payload, label, max_elements)
     if what == "indices" and indices is not None:
         return indices.astype(np.float64)
@@ -125,16 +144,16 @@ def _input_suffix(arg: str) -> str:
         exists = False
     if suffix in INPUT_SUFFIXES:
         if not exists:
-            raise InputError(f"input file '{arg}' does not exist")
+            raise InputError(f"input file '{echo(arg)}' does not exist")
         return suffix
     if not exists:
         raise InputError(
-            f"input '{arg}' is neither a file nor inline JSON — give a .json, .npy or image path, "
+            f"input '{echo(arg)}' is neither a file nor inline JSON — give a .json, .npy or image path, "
             f"'-' for stdin, or JSON text starting with '[' or '{{'"
         )
     if os.path.isdir(arg):
-        raise InputError(f"input '{arg}' is a directory — give a file inside it")
-    raise InputError(f"input file '{arg}' has an unknown suffix — use one of {', '.join(INPUT_SUFFIXES)}")
+        raise InputError(f"input '{echo(arg)}' is a directory — give a file inside it")
+    raise InputError(f"input file '{echo(arg)}' has an unknown suffix — use one of {', '.join(INPUT_SUFFIXES)}")
 
 
 def _check_readable(path: str, label: str) -> None:
@@ -163,7 +182,7 @@ def _read_file(path: str, label: str) -> bytes:
         raise InputError(f"{label} cannot be read: {exc.strerror or exc}") from None
 
 
-def _read_stdin(stdin: BinaryIO | None) -> bytes:
+def _read_stdin(stdin: BinaryIO | None, limit: int, max_elements: int) -> bytes | np.ndarray:
     if stdin is None:
         if sys.stdin is None:
             raise InputError("stdin is closed — pipe a JSON list or .npy data into cnnops")
@@ -177,30 +196,34 @@ def _read_stdin(stdin: BinaryIO | None) -> bytes:
             "stdin is a terminal — pipe a JSON list or .npy data into cnnops, e.g. `cat x.json | cnnops relu -`"
         )
     try:
-        return _read_stream(stdin)
+        return _read_stream(stdin, limit, max_elements)
     except OSError as exc:
         raise InputError(f"stdin cannot be read: {exc.strerror or exc}") from None
 
 
-def _read_stream(stdin: BinaryIO) -> bytes:
-    """All of stdin, refused at its first bytes when they cannot start JSON or .npy data.
+def _read_stream(stdin: BinaryIO, limit: int, max_elements: int) -> bytes | np.ndarray:
+    """JSON text from stdin, up to what fits in the memory budget, or a .npy array read straight into
+    its array — refused at its first bytes when they cannot start JSON or .npy data.
 
     ``cnnops relu - < /dev/zero`` or ``yes | cnnops relu -`` would otherwise fill memory before the
     parser could say anything.
     """
-    chunks: list[bytes] = []
+    cap = max(1, limit // JSON_MEMORY_FACTOR)
+    text = bytearray()
     blank = 0  # bytes of leading whitespace read so far
     sniffing = True
     while chunk := stdin.read(STDIN_CHUNK):
         if sniffing:
-            head = chunk[3:] if not chunks and chunk.startswith(UTF8_BOM) else chunk
-            head = head.lstrip(JSON_WHITESPACE)
-            if head.startswith(NPY_MAGIC) or head[:1] in JSON_STARTS:
+            head = chunk[3:] if not text and chunk.startswith(UTF8_BOM) else chunk
+            stripped = head.lstrip(JSON_WHITESPACE)
+            if not text and not blank and chunk.startswith(NPY_MAGIC[: len(chunk)]):
+                return _read_npy_stream(_Prefixed(chunk, stdin), "stdin", max_elements, limit)
+            if stripped[:1] in JSON_STARTS:
                 sniffing = False  # a plausible start: the parser judges the rest
-            elif head:
+            elif stripped:
                 raise InputError(
-                    f"stdin holds neither JSON nor .npy data: it starts with {head[:16]!r} — pipe a JSON list "
-                    "or .npy data into cnnops"
+                    f"stdin holds neither JSON nor .npy data: it starts with {echo(repr(stripped[:16]))} — pipe a "
+                    "JSON list or .npy data into cnnops"
                 )
             else:
                 blank += len(chunk)
@@ -209,10 +232,42 @@ def _read_stream(stdin: BinaryIO) -> bytes:
                         f"stdin holds over {MAX_LEADING_WHITESPACE:,} bytes of blank space and no data — pipe a "
                         "JSON list or .npy data into cnnops"
                     )
-        chunks.append(chunk)
-    return b"".join(chunks)
+                continue
+        text += chunk
+        if len(text) > cap:
+            del text
+            raise InputError(
+                f"stdin holds more than {size_text(cap)} of JSON text, more than reading it within the memory "
+                f"limit allows — save the tensor as .npy, or raise {setting('max_memory')}"
+            )
+    return bytes(text)
 
 
+class _Prefixed:
+    """A stream whose first bytes were already read: ``head`` then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            taken, self.head = (self.head, b"") if size < 0 or size >= len(self.head) else \
+                (self.head[:size], self.head[size:])  # fmt: skip
+            if size < 0:
+                return taken + self.stream.read()
+            return taken + (self.stream.read(size - len(taken)) if len(taken) < size else b"")
+        return self.stream.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.head:
+            n = min(len(self.head), len(view))
+            view[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
 
 def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -268,7 +323,7 @@ def _document_parts(doc: Any, label: str) -> tuple[str, Any, Any, Any]:
     unknown = [key for key in doc if key not in DATA_KEYS]
     if unknown:
         raise InputError(
-            f"{label}: unknown key {unknown[0]!r} in the JSON object — the keys are data, shape and indices"
+            f"{label}: unknown key {echo(repr(unknown[0]))} in the JSON object — the keys are data, shape and indices"
         )
     return "data", doc["data"], doc.get("shape"), doc.get("indices")
 
@@ -278,24 +333,38 @@ def _document_parts(doc: Any, label: str) -> tuple[str, Any, Any, Any]:
 # ---------------------------------------------------------------------------------------------- .npy
 
 
-def _read_npy(payload: bytes, label: str, max_elements: int, dtype: Any = None) -> np.ndarray:
-    """A .npy payload as float32 (or ``dtype``), its header checked before the array is built."""
-    import io
+def _read_npy_file(path: str, label: str, max_elements: int, limit: int, dtype: Any = None) -> np.ndarray:
+    _check_readable(path, label)
+    try:
+        with open(path, "rb") as stream:
+            return _read_npy_stream(stream, label, max_elements, limit, dtype)
+    except OSError as exc:
+        raise InputError(f"{label} cannot be read: {exc.strerror or exc}") from None
 
+
+def _read_npy_stream(stream: Any, label: str, max_elements: int, limit: int, dtype: Any = None) -> np.ndarray:
+    """A .npy array as float32 (or ``dtype``): its header checked first (kind, size, memory), then its
+    numbers read straight into the array, never into a copy of the file."""
     import numpy as np
     from numpy.lib import format as npy_format
 
     if dtype is None:
         dtype = np.float32
-    stream = io.BytesIO(payload)
     try:
         version = npy_format.read_magic(stream)
         if version == (1, 0):
-            shape, _, stored = npy_format.read_array_header_1_0(stream)
+            shape, fortran, stored = npy_format.read_array_header_1_0(stream, max_header_size=NPY_MAX_HEADER)
         else:
-            shape, _, stored = npy_format.read_array_header_2_0(stream)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        raise InputError(f"{label} is not a valid .npy file ({exc}) — save it with numpy.save") from None
+            shape, fortran, stored = npy_format.read_array_header_2_0(stream, max_header_size=NPY_MAX_HEADER)
+    except ValueError as exc:
+        if "max_header_size" in str(exc):
+            raise InputError(
+                f"{label} has a .npy header of over {NPY_MAX_HEADER:,} bytes, which numpy.save never writes — "
+                "save the array again with numpy.save"
+            ) from None
+        raise InputError(f"{label} is not a valid .npy file ({echo(str(exc))}) — save it with numpy.save") from None
+    except (OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise InputError(f"{label} is not a valid .npy file ({echo(str(exc))}) — save it with numpy.save") from None
     kinds = {"b": "booleans", "O": "Python objects", "U": "strings", "S": "bytes", "c": "complex numbers",
              "V": "structured records", "M": "dates", "m": "time spans"}  # fmt: skip
     if stored.kind not in "iuf":
@@ -311,12 +380,23 @@ def _read_npy(payload: bytes, label: str, max_elements: int, dtype: Any = None) 
         raise InputError(
             f"{label} holds an empty array of shape {tuple_text(shape)} — a tensor needs at least one number"
         )
-    stream.seek(0)
-    try:
-        array = np.load(stream, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{label} is truncated or corrupt ({exc}) — save it again with numpy.save") from None
-    with np.errstate(over="ignore"):
-        return np.asarray(array, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-d)
-
-
+    wanted = np.dtype(dtype)
+    converted = stored != wanted or fortran
+    check_memory(count * stored.itemsize + (count * wanted.itemsize if converted else 0), limit, f"reading {label}")
+    array = np.empty(count, dtype=stored)
+    view = memoryview(array).cast("B")  # type: ignore[arg-type]
+    filled = 0
+    while filled < len(view):
+        n = stream.readinto(view[filled:])
+        if not n:
+            raise InputError(
+                f"{label} is truncated or corrupt: its header promises {count:,} numbers but the data ends after "
+                f"{filled // stored.itemsize:,} — save it again with numpy.save"
+            )
+        filled += n
+    del view
+    array = array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+    if not converted:
+        return array
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(array, dtype=wanted, order="C")  # (ascontiguousarray would make 0-d 1-d)

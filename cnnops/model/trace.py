@@ -60,7 +60,8 @@ class Row:
         """The shape the layer itself computes on."""
         return self.flattened_shape or self.promoted_shape or self.input_shape
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, graph: bool = False) -> dict[str, Any]:
+        """The ``--json`` stage object; ``graph`` adds ``"inputs"`` (the network is not a chain)."""
         doc: dict[str, Any] = {
             "index": self.index,
             "stage": self.stage.torch_repr(),
@@ -74,6 +75,8 @@ class Row:
                 for f in self.formulas
             ],
         }
+        for name, shape in self.stage.param_shapes():  # "weight_shape", "bias_shape"
+            doc[f"{name}_shape"] = list(shape)
         if self.promoted_shape:
             doc["rank_rule_shape"] = list(self.promoted_shape)
         if self.flattened_shape:
@@ -81,6 +84,8 @@ class Row:
             doc["flattened_shape"] = list(self.flattened_shape)
         if self.unpool_source is not None:
             doc["indices_from_stage"] = self.unpool_source
+        if graph:
+            doc["inputs"] = list(self.inputs)
         if self.label is not None:
             doc["label"] = self.label
         if self.sized_from_input:
@@ -128,7 +133,7 @@ class Trace:
     def as_dict(self) -> dict[str, Any]:
         return {
             "input_shape": list(self.input_shape),
-            "stages": [r.as_dict() | ({"inputs": list(r.inputs)} if self.graph else {}) for r in self.rows],
+            "stages": [r.as_dict(graph=self.graph) for r in self.rows],
             "output_shape": list(self.output_shape),
             "total_params": self.total_params,
             "total_macs": self.total_macs,
@@ -206,7 +211,8 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
             if isinstance(stage, Merge):
                 row.input_shapes = tuple(s.shape for s in sources)
                 names = ["the network input" if i == 0 else f"stage {i}'s output" for i in inputs]
-                out, formulas, effective = stage.merge_shapes(list(row.input_shapes), names), [], sources[0].shape
+                formulas: list[Formula] = []
+                out, effective = stage.merge_shapes(list(row.input_shapes), names), sources[0].shape
             else:
                 if len(sources) != 1:
                     raise LayerError(f"reads {len(sources)} outputs, but only Add, Mul and Cat merge several — "

@@ -1,21 +1,25 @@
-"""Run a tensor through a network of stages with an engine, keeping every intermediate and the pool indices.
+"""Run a tensor through a network of stages with an engine, keeping every intermediate (or those asked
+for) and the pool indices.
 
 The shape model checks the whole chain first (same messages as ``cnnops shape``), so nothing is
-computed for a chain PyTorch would reject; then each row of the trace is executed in order.
+computed for a chain PyTorch would reject, and nothing for a run that would need more memory than
+allowed (:mod:`cnnops.run.budget`); then each row of the trace is executed in order.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import InputError, LayerError, SettingError, setting
+from cnnops.io.memory import check_memory
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
 from cnnops.model.network import Network
 from cnnops.model.trace import Row, Trace, trace_shapes
+from cnnops.run.budget import estimate_peak
 from cnnops.spec import LayerData
 
 if TYPE_CHECKING:
@@ -23,10 +27,20 @@ if TYPE_CHECKING:
 
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What the caller will do with a run's result, decided once the shapes are known: the tensors it
+    shows (``keep``: 0 the input, k stage k; None: every one; the result is always kept) and the bytes
+    it needs beside them (``reserve``: text, pictures)."""
+
+    keep: Collection[int] | None = None
+    reserve: int = 0
+
+
 @dataclass
 class StageResult:
     row: Row
-    output: np.ndarray
+    output: np.ndarray  # None once dropped (a run that keeps only some tensors)
     indices: np.ndarray | None = None  # max pool / adaptive max pool: flat positions in each input plane
     weight: np.ndarray | None = None  # the weights a conv or linear stage used
     bias: np.ndarray | None = None
@@ -35,7 +49,7 @@ class StageResult:
 
 @dataclass
 class RunResult:
-    input: np.ndarray
+    input: np.ndarray  # None when the run did not keep it (typed as kept: every reader of a kept run)
     trace: Trace
     results: list[StageResult] = field(default_factory=list)
     seed: int = 0
@@ -49,6 +63,14 @@ class RunResult:
     def output(self) -> np.ndarray:
         return self.results[-1].output if self.results else self.input
 
+    def output_of(self, stage: int) -> np.ndarray:
+        """Stage ``stage``'s output (0: the input)."""
+        return self.input if stage == 0 else self.results[stage - 1].output
+
+    def input_of(self, row: Row) -> np.ndarray:
+        """What a one-input stage read (in a graph, not always the previous stage's output)."""
+        return self.output_of(row.inputs[0] if row.inputs else row.index - 1)
+
     @property
     def output_indices(self) -> np.ndarray | None:
         return self.results[-1].indices if self.results else None
@@ -58,23 +80,32 @@ class RunResult:
         stage has them); ``intermediates`` adds every stage's data, indices, weight and bias."""
         from cnnops.io.jsontext import array_to_json
 
+        return _converted(self.document(intermediates=intermediates), array_to_json)
+
+    def document(self, *, intermediates: bool = False) -> dict[str, Any]:
+        """:meth:`as_dict` with the tensors left as arrays: what :func:`cnnops.io.jsontext.write_json`
+        writes block by block, without a nested-list copy of any of them."""
+        import numpy as np
+
+        if intermediates and (self.input is None or any(r.output is None for r in self.results)):
+            raise ValueError("this run did not keep its intermediate tensors (keep=…): run it again keeping them")
         stages = []
         for res in self.results:
-            entry = res.row.as_dict()
+            entry = res.row.as_dict(graph=self.trace.graph)
             if intermediates:
-                entry["data"] = array_to_json(res.output)
+                entry["data"] = res.output
                 if res.indices is not None:
-                    entry["indices"] = res.indices.tolist()
+                    entry["indices"] = res.indices
                 if res.weight is not None:
-                    entry["weight"] = array_to_json(res.weight)
+                    entry["weight"] = res.weight
                 if res.bias is not None:
-                    entry["bias"] = array_to_json(res.bias)
+                    entry["bias"] = res.bias
             stages.append(entry)
-        output: dict[str, Any] = {"shape": list(self.output.shape), "data": array_to_json(self.output)}
+        output: dict[str, Any] = {"shape": list(self.output.shape), "data": np.asarray(self.output)}
         if self.output_indices is not None:
-            output["indices"] = self.output_indices.tolist()
+            output["indices"] = self.output_indices
         doc: dict[str, Any] = {
-            "input": {"shape": list(self.input.shape), "source": self.source},
+            "input": {"shape": list(self.trace.input_shape), "source": self.source},
             "engine": self.engine,
             "device": self.device,
             "seed": self.seed,
@@ -82,8 +113,19 @@ class RunResult:
             "output": output,
         }
         if intermediates:
-            doc["input"]["data"] = array_to_json(self.input)
+            doc["input"]["data"] = self.input
         return doc
+
+
+def _converted(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """``value`` with every array in its dicts (and lists of dicts) converted."""
+    if isinstance(value, dict):
+        return {key: _converted(item, convert) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_converted(item, convert) for item in value]
+    if type(value).__name__ == "ndarray":
+        return convert(value)
+    return value
 
 
 def check_size(trace: Trace, max_elements: int) -> None:
@@ -99,8 +141,8 @@ def check_size(trace: Trace, max_elements: int) -> None:
             )
     for row in trace.rows:
         stage = row.stage
-        shape = stage.weight_shape()
-        weights = math.prod(shape) if shape is not None else 0
+        weight_shape = stage.weight_shape()
+        weights = math.prod(weight_shape) if weight_shape is not None else 0
         if weights > max_elements:
             raise InputError(
                 f"stage {row.index} {stage.call} would create {weights:,} weights, more than the limit "
@@ -145,11 +187,17 @@ def run_pipeline(
     engine: str = "auto",
     device: str | None = None,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    max_memory: int | None = None,
+    needs: Needs | Callable[[Trace], Needs] | None = None,
 ) -> RunResult:
     """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
     used by a MaxUnpool that has no max pool before it. ``engine``: auto, numpy or torch;
     ``device`` (cpu, cuda, mps) runs the torch engine there. A :class:`~cnnops.spec.Network` brings
-    the weights, bias values and seeds its stage texts gave."""
+    the weights, bias values and seeds its stage texts gave.
+
+    ``needs`` (or a function of the trace that returns it, and may refuse the run) says which tensors
+    to keep — every one by default — and what else the caller will need; a run whose estimated peak
+    is above ``max_memory`` bytes (None: half the free memory) is refused before anything is computed."""
     from cnnops.engines import load_engine
 
     trace = trace_shapes(tuple(data.shape), stage_list)
@@ -157,26 +205,71 @@ def run_pipeline(
     check_size(trace, max_elements)
     if device not in (None, "cpu") and engine == "numpy":
         raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
+    needs = needs(trace) if callable(needs) else needs or Needs()
+    keep = None if needs.keep is None else frozenset(needs.keep) | ({0} if not trace.rows else set())
+    check_run_memory(trace, keep, needs.reserve, max_memory)
     engine = choose_engine(engine, trace, device)
     eng = load_engine(engine)
     if engine == "torch":
         eng.use_device(device or "cpu")
     rng = eng.Random(seed)
-    result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
+    kept_input = data if keep is None or 0 in keep else None
+    result = RunResult(input=kept_input, trace=trace, seed=seed, engine=engine,  # type: ignore[arg-type]
+                       device=device or "cpu", input_indices=indices)  # fmt: skip
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
+    pending = {row.unpool_source for row in trace.rows if row.unpool_source is not None}
+    last_use = last_uses(trace)
     for row in trace.rows:
-        xs = [result.input if i == 0 else result.results[i - 1].output for i in row.inputs]
+        showing = keep is None or row.index in keep
+        xs = [data if i == 0 else result.results[i - 1].output for i in row.inputs]
         try:
             if isinstance(row.stage, st.Merge):
                 out = StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))
             else:
-                out = _execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result, indices)
+                out = _execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result, indices,
+                               winners=showing)  # fmt: skip
         except LayerError as exc:
             if exc.index is not None:
                 raise
             raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
         result.results.append(out)
+        if keep is not None:
+            _drop_unkept(result, row, keep, pending, last_use)
     return result
+
+
+def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, max_memory: int | None) -> None:
+    """Refuse a run whose estimated peak memory is above ``max_memory`` (None: the default budget)."""
+    estimate = estimate_peak(trace, keep=keep, reserve=reserve)
+    if estimate.stage > len(trace.rows):
+        where = " (with its result written or shown)"
+    else:
+        where = f" (at stage {estimate.stage} {trace.rows[estimate.stage - 1].stage.call})" if estimate.stage else ""
+    kept = " keeping every intermediate tensor" if keep is None and len(trace.rows) > 1 else ""
+    check_memory(estimate.bytes, max_memory, f"this run{kept}{where}", "use a smaller input")
+
+
+def last_uses(trace: Trace) -> dict[int, int]:
+    """For each output (0: the input), the last stage that reads it."""
+    last: dict[int, int] = {}
+    for row in trace.rows:
+        for i in row.inputs:
+            last[i] = row.index
+    return last
+
+
+def _drop_unkept(result: RunResult, row: Row, keep: Collection[int], pending: set[int],
+                 last_use: dict[int, int]) -> None:  # fmt: skip
+    """Let go of the tensors nobody will show once the last stage that reads them has run."""
+    if row.unpool_source is not None and row.unpool_source not in keep:
+        pending.discard(row.unpool_source)
+        result.results[row.unpool_source - 1].indices = None
+    for source in set(row.inputs):
+        if source and source not in keep and last_use.get(source) == row.index:
+            res = result.results[source - 1]
+            res.output = res.weight = res.bias = res.winners = None  # type: ignore[assignment]
+            if source not in pending:
+                res.indices = None
 
 
 def _fan_in_bound(fan_in: int) -> tuple[float, float]:
@@ -219,7 +312,7 @@ def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult
 
 
 def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarray, result: RunResult,
-             indices: np.ndarray | None) -> StageResult:  # fmt: skip
+             indices: np.ndarray | None, *, winners: bool = True) -> StageResult:  # fmt: skip
     import numpy as np
 
     stage = row.stage
@@ -246,7 +339,8 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
                 x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
                 dilation=stage.dilation, ceil_mode=stage.ceil_mode,
             )  # fmt: skip
-            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd).reshape(row.input_shape))
+            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners else None
+            return StageResult(row, out, indices=idx, winners=mask)
         out = eng.avg_pool(
             x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
             ceil_mode=stage.ceil_mode, count_include_pad=stage.count_include_pad,
@@ -257,7 +351,8 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         size = row.output_shape[-stage.nd :]
         if stage.mode == "max":
             out, idx = eng.adaptive_max_pool(x, nd=stage.nd, output_size=size)
-            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd).reshape(row.input_shape))
+            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners else None
+            return StageResult(row, out, indices=idx, winners=mask)
         return StageResult(row, eng.adaptive_avg_pool(x, nd=stage.nd, output_size=size))
     if isinstance(stage, st.Unpool):
         if row.unpool_source is not None:

@@ -8,20 +8,20 @@ outcome yielded — a result or the error that stopped it. Nothing here prints o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.spec import parse_stages  # noqa: F401  (used by the doctest)
+from cnnops.text import echo
 
 if TYPE_CHECKING:
     from cnnops.io.read import TensorInput
     from cnnops.model.stages import Stage
-    from cnnops.run.pipeline import RunResult
+    from cnnops.model.trace import Trace
+    from cnnops.run.pipeline import Needs, RunResult
 
 #: an input's stages, which may depend on the input (a single-op command sizes its layer by it)
 StagesFor = Callable[["TensorInput"], Sequence["Stage"]]
@@ -36,6 +36,11 @@ class RunSettings:
     device: str | None = None
     rgb: bool = False
     max_elements: int = DEFAULT_MAX_ELEMENTS
+    #: bytes a run (and reading its input) may use; None: half the free memory
+    max_memory: int | None = None
+    #: what the caller does with each result, from its trace (see :class:`~cnnops.run.pipeline.Needs`);
+    #: None keeps every tensor
+    needs: Callable[[Trace], Needs] | None = None
 
 
 @dataclass
@@ -52,7 +57,8 @@ class Outcome:
 def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettings | None = None, *,
                indices: Any = None) -> Iterator[Outcome]:  # fmt: skip
     """Read and run each input in turn. ``indices``: max-pool indices for a MaxUnpool that has no max pool
-    before it (else those that came with the input document)."""
+    before it (else those that came with the input document). A result that does not keep its input
+    lets go of it (``tensor.data`` becomes None), so only what will be shown stays in memory."""
     from cnnops.io.read import read_input
     from cnnops.run.pipeline import run_pipeline
 
@@ -60,31 +66,21 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
     for position, arg in enumerate(inputs, 1):
         outcome = Outcome(position, arg)
         try:
-            outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements)
+            outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements,
+                                        max_memory=settings.max_memory)  # fmt: skip
             outcome.source = outcome.tensor.source
             outcome.result = run_pipeline(
                 outcome.tensor.data, stages_for(outcome.tensor),
                 indices=indices if indices is not None else outcome.tensor.indices, seed=settings.seed,
                 max_elements=settings.max_elements, engine=settings.engine, device=settings.device,
+                max_memory=settings.max_memory, needs=settings.needs,
             )  # fmt: skip
             outcome.result.source = outcome.tensor.source
+            if outcome.result.input is None:
+                outcome.tensor.data = None  # type: ignore[assignment]
         except CnnopsError as exc:
             outcome.error = exc
         yield outcome
-
-
-def output_names(inputs: Sequence[str], extension: str) -> list[str]:
-    """Per-input file names: the input's stem, made unique; ``input-N`` for stdin and inline JSON."""
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for n, arg in enumerate(inputs, 1):
-        text = arg.strip()
-        stem = f"input-{n}" if text == "-" or text[:1] in "[{" else Path(text).stem or f"input-{n}"
-        stem = re.sub(r"[^\w.-]", "_", stem)
-        count = seen.get(stem, 0)
-        seen[stem] = count + 1
-        names.append(f"{stem}.{extension}" if count == 0 else f"{stem}-{count + 1}.{extension}")
-    return names
 
 
 def read_indices(path: str) -> Any:
@@ -95,5 +91,8 @@ def read_indices(path: str) -> Any:
 
     indices = read_array_file(path, what="indices")
     if not np.all(np.isfinite(indices)) or not np.all(indices == np.round(indices)):
-        raise InputError(f"indices file '{path}' must hold whole numbers")
+        raise InputError(f"indices file '{echo(path)}' must hold whole numbers")
+    if indices.size and not (-(2.0**63) <= indices.min() and indices.max() < 2.0**63):
+        bad = indices.max() if indices.max() >= 2.0**63 else indices.min()
+        raise InputError(f"indices file '{echo(path)}' holds {bad:.0f}, beyond what an index can be (64 bits)")
     return indices.astype(np.int64)

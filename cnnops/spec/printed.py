@@ -25,7 +25,7 @@ from cnnops.text import show
 #: classes whose forward() runs their children in printed order
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 MAX_REPEAT = 1000
-MAX_STAGES = 100_000
+MAX_STAGES = 10_000  # as cnnops.spec.files
 MAX_NESTING = 64
 
 _KEY = re.compile(r"\(\s*([\w.-]+)\s*\)\s*:\s*")
@@ -136,7 +136,7 @@ class _Reader:
                 out.append(_Item("", head.group(1), line, args=self.arguments()))
 
     def items(self, depth: int) -> list[_Item]:
-        out = []
+        out: list[_Item] = []
         while True:
             self.skip_space()
             key = _KEY.match(self.text, self.pos)

@@ -19,6 +19,9 @@ from typing import Any
 
 from cnnops.errors import SpecError
 from cnnops.model import stages as st
+from cnnops.text import is_int as _is_int
+from cnnops.text import is_number as _is_number
+from cnnops.text import show
 
 _MISSING = object()
 
@@ -49,12 +52,6 @@ class LayerDef:
 
 
 # --- value kinds ---------------------------------------------------------------------------------
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _size(v: Any, nd: int) -> tuple[int, ...] | None:
@@ -156,12 +153,8 @@ def _is_numeric_list(v: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, tuple):
-        text = "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-        return text if len(text) <= 40 else text[:37] + "…)"
-    return str(value)
+    """A value in a stage's call text or a message: strings whole, long tuples cut."""
+    return repr(value) if isinstance(value, str) else show(value, limit=40)
 
 
 # --- builders -------------------------------------------------------------------------------------

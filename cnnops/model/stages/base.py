@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
+from cnnops.text import tuple_text as fmt_shape
 
 Shape = tuple[int, ...]
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -27,9 +28,6 @@ class ReceptiveField:
     def as_dict(self) -> dict[str, Any]:
         return {"size": self.size, "jump": self.jump, "start": self.start}
 
-
-def fmt_shape(shape: Shape) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _rank_text(shape: Shape) -> str:
@@ -110,6 +108,16 @@ class Stage:
         """Inputs per output, which PyTorch's default initialisation scales by."""
         return 0
 
+    def bias_shape(self) -> Shape | None:
+        """The shape of the bias (None: it has none)."""
+        return None
+
+    def param_shapes(self) -> list[tuple[str, Shape]]:
+        """The learnable tensors and their shapes, as ``named_parameters()`` lists them; their sizes add
+        up to :meth:`params`: ``[("weight", (5, 3, 3, 3)), ("bias", (5,))]``."""
+        shapes = [("weight", self.weight_shape()), ("bias", self.bias_shape())]
+        return [(name, shape) for name, shape in shapes if shape is not None]
+
     def params(self) -> int:
         return 0
 
@@ -146,8 +154,6 @@ def _slide(rf: tuple[ReceptiveField, ...] | None, nd: int, kernel, stride, left_
     return tuple(out)
 
 
-def _tuple_repr(values: tuple[int, ...]) -> str:
-    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
 
 
 def _positive(what: str, values: tuple[int, ...], hint: str = "") -> None:

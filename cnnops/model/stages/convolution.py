@@ -9,7 +9,7 @@ from typing import ClassVar
 from cnnops.errors import LayerError
 from cnnops.model import arithmetic
 from cnnops.model.arithmetic import Formula
-from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, _tuple_repr, fmt_shape
+from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, fmt_shape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,6 +133,9 @@ class Conv(Stage):
     def fan_in(self) -> int:
         return (self.in_channels // self.groups) * math.prod(self.kernel_size)
 
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
+
     def params(self) -> int:
         weight = self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel_size)
         return weight + (self.out_channels if self.bias else 0)
@@ -162,6 +165,7 @@ class ConvTranspose(Stage):
     padding_mode: str = "zeros"
     kind: ClassVar[str] = "conv_transpose"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True  # drawn as a scatter: each input cell stamps the kernel
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         check_construction(self)
@@ -223,6 +227,9 @@ class ConvTranspose(Stage):
         # PyTorch computes fan-in from the weight's dim 1, which for a transposed conv is out/groups
         return (self.out_channels // self.groups) * math.prod(self.kernel_size)
 
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
+
     def params(self) -> int:
         weight = self.in_channels * (self.out_channels // self.groups) * math.prod(self.kernel_size)
         return weight + (self.out_channels if self.bias else 0)
@@ -250,16 +257,16 @@ def check_construction(stage: Conv | ConvTranspose) -> None:
 
 def conv_repr(stage: Conv | ConvTranspose, output_padding: tuple[int, ...] = ()) -> str:
     """PyTorch's ``repr`` of a convolution: non-default arguments in ``extra_repr``'s order."""
-    parts = [str(stage.in_channels), str(stage.out_channels), f"kernel_size={_tuple_repr(stage.kernel_size)}",
-             f"stride={_tuple_repr(stage.stride)}"]  # fmt: skip
+    parts = [str(stage.in_channels), str(stage.out_channels), f"kernel_size={fmt_shape(stage.kernel_size)}",
+             f"stride={fmt_shape(stage.stride)}"]  # fmt: skip
     if isinstance(stage.padding, str):
         parts.append(f"padding={stage.padding}")
     elif any(stage.padding):
-        parts.append(f"padding={_tuple_repr(stage.padding)}")
+        parts.append(f"padding={fmt_shape(stage.padding)}")
     if any(d != 1 for d in stage.dilation):
-        parts.append(f"dilation={_tuple_repr(stage.dilation)}")
+        parts.append(f"dilation={fmt_shape(stage.dilation)}")
     if any(output_padding):
-        parts.append(f"output_padding={_tuple_repr(output_padding)}")
+        parts.append(f"output_padding={fmt_shape(output_padding)}")
     if stage.groups != 1:
         parts.append(f"groups={stage.groups}")
     if not stage.bias:

@@ -48,6 +48,9 @@ class Linear(Stage):
     def fan_in(self) -> int:
         return self.in_features
 
+    def bias_shape(self) -> Shape | None:
+        return (self.out_features,) if self.bias else None
+
     def params(self) -> int:
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
@@ -254,6 +257,8 @@ class BatchNorm(Stage):
         return self.nd + 2
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
+        if self.num_features is None:  # a Lazy layer: sized by this input first
+            return self.materialize(shape).evaluate(shape)
         # with affine=False and track_running_stats=False PyTorch keeps no per-channel tensors,
         # so it never looks at num_features at all
         uses_num_features = self.affine or self.track_running_stats
@@ -303,6 +308,12 @@ class BatchNorm(Stage):
         if not self.affine or self.num_features is None:
             return 0
         return self.num_features * (2 if self.bias else 1)
+
+    def param_shapes(self) -> list[tuple[str, Shape]]:
+        if not self.affine or self.num_features is None:
+            return []
+        shape: Shape = (self.num_features,)
+        return [("weight", shape)] + ([("bias", shape)] if self.bias else [])
 
     def torch_repr(self) -> str:
         text = f"{self.name}({self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from cnnops.errors import LayerError
 from cnnops.model import arithmetic
 from cnnops.model.arithmetic import Formula
-from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, _tuple_repr, fmt_shape
+from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, fmt_shape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +76,7 @@ class Pool(Stage):
         def value(name: str) -> str:
             v = self.raw.get(name)
             if isinstance(v, (list, tuple)):
-                return _tuple_repr(tuple(v))
+                return fmt_shape(tuple(v))
             return str(v)
 
         if self.mode == "max":
@@ -86,8 +86,8 @@ class Pool(Stage):
             )
         if self.nd == 1:
             return (
-                f"{self.name}(kernel_size={_tuple_repr(self.kernel_size)}, stride={_tuple_repr(self.stride)}, "
-                f"padding={_tuple_repr(self.padding)})"
+                f"{self.name}(kernel_size={fmt_shape(self.kernel_size)}, stride={fmt_shape(self.stride)}, "
+                f"padding={fmt_shape(self.padding)})"
             )
         return f"{self.name}(kernel_size={value('kernel_size')}, stride={value('stride')}, padding={value('padding')})"
 
@@ -135,7 +135,7 @@ class AdaptivePool(Stage):
 
     def torch_repr(self) -> str:
         raw = self.raw_output_size
-        text = _tuple_repr(tuple(raw)) if isinstance(raw, (list, tuple)) else str(raw)
+        text = fmt_shape(tuple(raw)) if isinstance(raw, (list, tuple)) else str(raw)
         return f"{self.name}(output_size={text})"
 
 
@@ -204,6 +204,6 @@ class Unpool(Stage):
 
     def torch_repr(self) -> str:
         return (
-            f"{self.name}(kernel_size={_tuple_repr(self.kernel_size)}, stride={_tuple_repr(self.stride)}, "
-            f"padding={_tuple_repr(self.padding)})"
+            f"{self.name}(kernel_size={fmt_shape(self.kernel_size)}, stride={fmt_shape(self.stride)}, "
+            f"padding={fmt_shape(self.padding)})"
         )
