@@ -90,7 +90,7 @@ def test_weight_and_bias_values_travel_beside_the_stage_not_in_it():
     "text, fragment",
     [
         ("MaxPol2d(2)", "did you mean MaxPool2d?"),
-        ("PReLU()", "cnnops does not support PyTorch's nn.PReLU yet"),
+        ("RReLU()", "cnnops does not support PyTorch's nn.RReLU yet"),
         ("MaxPol2d(2)", "did you mean MaxPool2d?"),
         ("Conv2D(1, 2)", "needs kernel_size"),
         ("MaxPool2d(2, strid=1)", "did you mean stride?"),

@@ -23,7 +23,7 @@ from typing import Any
 from cnnops.errors import CnnopsError, InputError, LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.network import Network
-from cnnops.model.stages import Linear, Merge, ReceptiveField, Shape, Stage, Unpool, fmt_shape
+from cnnops.model.stages import Flatten, Linear, Merge, ReceptiveField, Shape, Stage, Unflatten, Unpool, fmt_shape
 
 MAX_DIMS = 8
 MAX_DIM_SIZE = 2**31 - 1
@@ -248,7 +248,7 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
         result.rf, result.rf_broken = _receptive_field(stage, sources, row)
         row.receptive_field = result.rf
         if stage.spatial:
-            result.spatial_nd = stage.nd
+            result.spatial_nd = stage.output_spatial_nd(out, sources[0].spatial_nd)
         elif stage.keeps_layout:
             result.spatial_nd = max(s.spatial_nd for s in sources)
         outputs.append(result)
@@ -320,12 +320,14 @@ def _receptive_field(stage: Stage, sources: list[_Output],
             row.notes.append("receptive field: the paths into this merge disagree in jump or centre (a misaligned "
                              "skip); the largest field is shown")  # fmt: skip
         return merged, False
-    rf = fields[0] if fields else None
-    if stage.kind in ("conv", "pool") and rf is None:
+    incoming = rf = fields[0] if fields else None
+    if stage.kind in ("conv", "pool", "pad") and rf is None and stage.nd:
         rf = tuple(ReceptiveField(1, 1, 0.0) for _ in range(stage.nd))
-    rf = stage.receptive_field(rf) if rf is not None else None
-    # a stage that changes the layout (a window, a linear map, a reshape…) ends the receptive field
-    broken = rf is None and not stage.keeps_layout
+    rf = stage.receptive_field(rf, row.effective_input) if rf is not None else None
+    # a stage that changes the layout (a window, a linear map, a reshape…) ends the receptive field, and a
+    # field that a stage drops (GLU halving a spatial dim, Unflatten) does not come back further on
+    broken = rf is None and (not stage.keeps_layout or isinstance(stage, (Linear, Flatten, Unflatten))
+                             or incoming is not None)
     return rf, broken
 
 

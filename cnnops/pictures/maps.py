@@ -23,7 +23,15 @@ from cnnops.io.write import signals_deferred, temp_prefix
 from cnnops.pictures.canvas import MARGIN, draw_header
 from cnnops.pictures.colour import colorize, resolve_cmap, value_range
 from cnnops.pictures.font import LINE_H, font, latin1, short_number, text_width
-from cnnops.pictures.planes import MapTensor, batch_size, check_batch_item, map_layout, map_tensors, planes_of
+from cnnops.pictures.planes import (
+    MapTensor,
+    batch_size,
+    check_batch_item,
+    map_layout,
+    map_tensors,
+    plane_label,
+    planes_of,
+)
 from cnnops.text import echo, tuple_text
 
 if TYPE_CHECKING:
@@ -174,7 +182,7 @@ def render_map(t: MapTensor, *, batch_item: int = 0, scale: Scale = Scale.plane,
         fx, fy = factor, max(factor, MIN_STRIP_HEIGHT) if strip else factor
     ranges = [value_range(p) for p in planes]
     shared = value_range(planes) if count else (0.0, 0.0)
-    captions = [(f"ch {k}", f"{short_number(lo)} .. {short_number(hi)}") for k, (lo, hi) in enumerate(ranges)]
+    captions = [(plane_label(t, k), f"{short_number(lo)} .. {short_number(hi)}") for k, (lo, hi) in enumerate(ranges)]
     composite = t.kind == "input" and not strip and count == 3 and total == 3
     if composite:
         captions.append(("RGB", "channels 0, 1, 2"))

@@ -52,7 +52,7 @@ def map_layout(trace: Trace) -> list[MapTensor]:
     for row in trace.rows:
         stage = row.stage
         if stage.spatial:
-            nd = stage.nd
+            nd = stage.output_spatial_nd(tuple(row.output_shape), nd)
         elif not stage.keeps_layout:
             nd = 0
         index = row.index
@@ -69,7 +69,9 @@ def map_layout(trace: Trace) -> list[MapTensor]:
 
 def _input_nd(trace: Trace) -> int:
     for row in trace.rows:
-        if row.stage.nd and (row.stage.spatial or row.stage.keeps_layout):
+        if row.stage.spatial and row.stage.output_spatial_nd(row.output_shape, 0):
+            return row.stage.output_spatial_nd(row.output_shape, 0)
+        if row.stage.nd and row.stage.keeps_layout:
             return row.stage.nd
         if not row.stage.keeps_layout:
             return 0
@@ -105,3 +107,11 @@ def planes_of(t: MapTensor, batch_item: int) -> tuple[np.ndarray, bool]:
     if t.nd == 1 or (t.nd == 0 and a.ndim <= 1) or a.ndim <= 1:
         return a.reshape(-1, 1, a.shape[-1] if a.ndim else 1), True
     return a.reshape(-1, a.shape[-2], a.shape[-1]), False
+
+
+def plane_label(t: MapTensor, k: int) -> str:
+    """The caption of plane ``k``: ``ch 3``, or ``ch 1 · d 2`` for the depth slices of a 3-D tensor."""
+    if t.nd == 3 and len(t.shape) >= 3:
+        depth = t.shape[-3]
+        return f"ch {k // depth} · d {k % depth}" if depth else f"ch {k}"
+    return f"ch {k}"

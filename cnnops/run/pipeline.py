@@ -157,7 +157,9 @@ def check_size(trace: Trace, max_elements: int) -> None:
 #: are 3–10× slower in NumPy, so ~2·10⁸ elements of them cost more than the import.
 TORCH_MACS = 20_000_000_000
 TORCH_SLOW_ELEMENTS = 200_000_000
-SLOW_IN_NUMPY = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax")
+SLOW_IN_NUMPY = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "SELU", "CELU",
+                 "Tanhshrink", "GLU", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+                 "LocalResponseNorm")  # fmt: skip
 
 
 def choose_engine(requested: str, trace: Trace, device: str | None = None) -> str:
@@ -408,10 +410,42 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         return StageResult(row, out)
     if isinstance(stage, st.Flatten):
         return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
+    if isinstance(stage, st.PReLU):
+        weight = np.full(stage.num_parameters, stage.init, dtype=np.float32)  # PyTorch's fill_(init)
+        return StageResult(row, eng.prelu(x, weight), weight=weight)
+    if isinstance(stage, st.GLU):
+        return StageResult(row, eng.glu(x, stage.dim))
     if isinstance(stage, st.Activation):
         return StageResult(row, eng.activation(stage.name, x, dict(stage.options)))
     if isinstance(stage, st.BatchNorm):
         return StageResult(row, eng.batch_norm(x, eps=stage.eps, batch_stats=not stage.track_running_stats))
+    if isinstance(stage, st.LayerNorm):
+        out = eng.layer_norm(x, normalized_ndim=len(stage.normalized_shape), eps=stage.eps,
+                             affine=stage.elementwise_affine)  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.GroupNorm):
+        return StageResult(row, eng.group_norm(x, num_groups=stage.num_groups, eps=stage.eps, affine=stage.affine))
+    if isinstance(stage, st.InstanceNorm):
+        out = eng.instance_norm(x, nd=stage.nd, eps=stage.eps, input_stats=not stage.track_running_stats,
+                                affine=stage.affine)  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.LocalResponseNorm):
+        out = eng.local_response_norm(x, size=stage.size, alpha=stage.alpha, beta=stage.beta, k=stage.k)
+        return StageResult(row, out)
+    if isinstance(stage, st.Pad):
+        return StageResult(row, eng.pad(x, padding=stage.padding, mode=stage.mode, value=stage.value))
+    if isinstance(stage, st.Upsample):
+        out = eng.upsample(
+            x, output_size=row.output_shape[2:], size=stage.size, scale_factor=stage.scale_factor, mode=stage.mode,
+            align_corners=stage.align_corners, recompute_scale_factor=stage.recompute_scale_factor,
+        )  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.PixelShuffle):
+        return StageResult(row, eng.pixel_shuffle(x, factor=stage.factor, unshuffle=stage.unshuffle))
+    if isinstance(stage, st.ChannelShuffle):
+        return StageResult(row, eng.channel_shuffle(x, groups=stage.groups))
+    if isinstance(stage, st.Unflatten):
+        return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
     if isinstance(stage, st.Passthrough):
         return StageResult(row, x.copy())
     raise LayerError(f"cnnops cannot compute {stage.name} yet")  # pragma: no cover

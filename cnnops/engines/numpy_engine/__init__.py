@@ -7,7 +7,8 @@ the bit: same order of float32 additions, same tie and NaN rules. Convolutions, 
 the smooth activations go through BLAS or float64 and agree to float32 rounding.
 
 One module per job: :mod:`.random` (default initialisation), :mod:`.conv`, :mod:`.pool`,
-:mod:`.elementwise` (activations, batch norm, linear), and :mod:`.arrays` (helpers they share).
+:mod:`.elementwise` (activations, batch norm, linear), :mod:`.norm` (layer, group, instance and local
+response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.resample` (upsampling), and :mod:`.arrays` (helpers they share).
 
 >>> import numpy as np
 >>> x = np.array([[[1, 3, 3, 2, 2]]], dtype=np.float32)
@@ -19,9 +20,12 @@ One module per job: :mod:`.random` (default initialisation), :mod:`.conv`, :mod:
 from __future__ import annotations
 
 from cnnops.engines.numpy_engine.conv import conv, conv_transpose
-from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, linear, merge
+from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, glu, linear, merge, prelu
+from cnnops.engines.numpy_engine.norm import group_norm, instance_norm, layer_norm, local_response_norm
 from cnnops.engines.numpy_engine.pool import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, max_unpool
 from cnnops.engines.numpy_engine.random import Random
+from cnnops.engines.numpy_engine.resample import upsample
+from cnnops.engines.numpy_engine.reshaping import channel_shuffle, pad, pixel_shuffle
 
 NAME = "numpy"
 
@@ -34,6 +38,16 @@ __all__ = [
     "adaptive_max_pool",
     "avg_pool",
     "batch_norm",
+    "channel_shuffle",
+    "glu",
+    "pad",
+    "pixel_shuffle",
+    "prelu",
+    "upsample",
+    "group_norm",
+    "instance_norm",
+    "layer_norm",
+    "local_response_norm",
     "conv",
     "conv_transpose",
     "linear",

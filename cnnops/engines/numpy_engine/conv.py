@@ -1,4 +1,4 @@
-"""Convolution and transposed convolution (``F.conv1d/2d``, ``F.conv_transpose1d/2d``) through BLAS.
+"""Convolution and transposed convolution (``F.conv1d/2d/3d``, ``F.conv_transpose1d/2d/3d``) through BLAS.
 
 >>> import numpy as np
 >>> x = np.array([[[0, 1, 2, 3]]], dtype=np.float32)
@@ -32,7 +32,7 @@ _PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "c
 
 @_quiet
 def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -> np.ndarray:
-    """Cross-correlation (no kernel flip), as ``F.conv1d``/``F.conv2d`` after ``F.pad`` with ``padding_mode``.
+    """Cross-correlation (no kernel flip), as ``F.conv1d/2d/3d`` after ``F.pad`` with ``padding_mode``.
 
     ``pads``: (left, right) per spatial dim. im2col in row blocks and one batched matmul per block."""
     x, added = _batched(x, nd)
@@ -58,7 +58,7 @@ def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -
         rows = max(1, _IM2COL_BUDGET // max(1, n * c * math.prod(kernel) * rest))
         for r0 in range(0, outs[0], rows):
             r1 = min(outs[0], r0 + rows)
-            cols = windows[..., r0:r1, :] if nd == 2 else windows[..., r0:r1]
+            cols = windows[(Ellipsis, slice(r0, r1)) + (slice(None),) * (nd - 1)]
             cols = cols.reshape(n, groups, cg * math.prod(kernel), (r1 - r0) * rest)
             block = np.matmul(w, cols)  # (N, G, Cout/G, positions)
             y[:, :, r0:r1] = block.reshape(n, out_c, r1 - r0, *outs[1:])
@@ -69,7 +69,7 @@ def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -
 
 @_quiet
 def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, groups, dilation) -> np.ndarray:
-    """``F.conv_transpose1d/2d``: one matmul to columns, then each kernel tap scatter-added (col2im)."""
+    """``F.conv_transpose1d/2d/3d``: one matmul to columns, then each kernel tap scatter-added (col2im)."""
     x, added = _batched(x, nd)
     weight = _f32(weight)
     n, c = x.shape[:2]

@@ -30,7 +30,7 @@ def _outer(op, vectors: list[np.ndarray]) -> np.ndarray:
 
 @_quiet
 def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[np.ndarray, np.ndarray]:
-    """``F.max_pool1d/2d(..., return_indices=True)``, replaying ATen's loop one kernel tap at a time.
+    """``F.max_pool1d/2d/3d(..., return_indices=True)``, replaying ATen's loop one kernel tap at a time.
 
     A tap replaces the running maximum when ``val > max or isnan(val)``: the first maximum in
     row-major window order wins a tie, the last NaN wins, padding (−inf here) never wins, and a window
@@ -77,10 +77,10 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode) -> tup
 
 @_quiet
 def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> np.ndarray:
-    """``F.avg_pool1d/2d``: float32 sums in ATen's order (zero padding adds nothing), then ATen's divisor.
+    """``F.avg_pool1d/2d/3d``: float32 sums in ATen's order (zero padding adds nothing), then ATen's divisor.
 
     The divisor counts padding but not the ceil overhang past L + p (count_include_pad), or only the
-    in-bounds cells, or is ``divisor_override`` (2-D only, as in PyTorch)."""
+    in-bounds cells, or is ``divisor_override`` (2-D and 3-D only, as in PyTorch)."""
     x = _f32(x)
     lengths = x.shape[-nd:]
     ones = (1,) * nd
@@ -98,7 +98,7 @@ def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pa
         sizes.append(end - start)
         counts.append(np.minimum(end, length) - np.maximum(start, 0))
     count = _outer(np.multiply, counts)
-    if divisor_override is not None and nd == 2:
+    if divisor_override is not None and nd >= 2:
         divisor = np.full(count.shape, divisor_override, dtype=np.int64)
     else:
         divisor = _outer(np.multiply, sizes) if count_include_pad else count
@@ -145,7 +145,7 @@ def _gather_bins(x: np.ndarray, nd: int, output_size, fill: float):
 
 @_quiet
 def adaptive_avg_pool(x, *, nd, output_size) -> np.ndarray:
-    """``F.adaptive_avg_pool1d/2d``. PyTorch computes a 1(×1) output as ``mean`` over the plane (any
+    """``F.adaptive_avg_pool1d/2d/3d``. PyTorch computes a 1(×1) output as ``mean`` over the plane (any
     rank); other sizes sum each bin in float32, row-major, and divide by the bin height then width."""
     x = _f32(x)
     output_size = tuple(int(o) for o in output_size)
@@ -177,7 +177,7 @@ def _first_max_last_nan(values: np.ndarray) -> np.ndarray:
 
 @_quiet
 def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
-    """``F.adaptive_max_pool1d/2d(..., return_indices=True)`` with max pooling's tie and NaN rules."""
+    """``F.adaptive_max_pool1d/2d/3d(..., return_indices=True)`` with max pooling's tie and NaN rules."""
     x = _f32(x)
     output_size = tuple(int(o) for o in output_size)
     shape = x.shape[:-nd] + output_size
@@ -192,7 +192,7 @@ def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
 
 @_quiet
 def max_unpool(x, indices, *, nd, kernel_size, stride, padding, output_size) -> np.ndarray:
-    """``F.max_unpool1d/2d``: zeros with each value written at its index. A position written twice
+    """``F.max_unpool1d/2d/3d``: zeros with each value written at its index. A position written twice
     keeps the later value in row-major order, as ATen's serial loop over each plane does."""
     x = _f32(x)
     lead = x.shape[:-nd]

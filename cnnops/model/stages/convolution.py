@@ -25,7 +25,10 @@ class Conv(Stage):
     padding_mode: str = "zeros"
     kind: ClassVar[str] = "conv"
     spatial: ClassVar[bool] = True
-    animatable: ClassVar[bool] = True
+
+    @property
+    def animatable(self) -> bool:
+        return self.nd <= 2
 
     def pads(self) -> tuple[tuple[int, int], ...]:
         """(left, right) padding per spatial dim, resolving 'same' and 'valid'."""
@@ -140,7 +143,7 @@ class Conv(Stage):
     def macs(self, in_shape: Shape, out_shape: Shape) -> int:
         return math.prod(out_shape) * (self.in_channels // self.groups) * math.prod(self.kernel_size)
 
-    def receptive_field(self, rf):
+    def receptive_field(self, rf, in_shape=()):
         left = tuple(p[0] for p in self.pads())
         return _slide(rf, self.nd, self.kernel_size, self.stride, left, self.dilation)
 
