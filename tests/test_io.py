@@ -306,13 +306,17 @@ def test_regular_lists_take_the_fast_path_without_a_per_number_walk(monkeypatch)
     "text, where",
     [
         ("[1, 2", "line 1, column 6"),
-        ('{"data": [1, 2],\n "shape": [2,]}', "line 2, column 14"),
+        ('{"data": [1, 2],\n "shape": [2,,]}', "line 2, column 14"),
         ("[1 2]", "line 1, column 4"),
     ],
 )
 def test_invalid_json_names_line_and_column(text, where):
-    with pytest.raises(InputError, match=f"is not valid JSON: .* at {where}"):
+    with pytest.raises(InputError, match=f"is not valid JSON: .* at {where}; nor a Python literal: "):
         read.read_input(text)
+
+
+def test_a_trailing_comma_is_python_and_read():
+    assert read.read_input('{"data": [1, 2],\n "shape": [2,]}').data.tolist() == [1.0, 2.0]
 
 
 def test_empty_stdin_is_refused():
@@ -986,7 +990,13 @@ def expected_from_stdin(payload: bytes):
     if payload.startswith(b"\x93NUMPY"):
         with np.errstate(over="ignore"):
             return np.load(stdio.BytesIO(payload), allow_pickle=False).astype(np.float32), None
-    return expected_tensor(json.loads(payload.decode("utf-8").removeprefix("\ufeff")))
+    text = payload.decode("utf-8").removeprefix("\ufeff")
+    try:
+        return expected_tensor(json.loads(text))
+    except ValueError:  # not JSON: tensor text is also read in Python literal syntax (issue 13)
+        import ast
+
+        return expected_tensor(ast.literal_eval(text.strip()))
 
 
 def assert_tensor_is(tensor, expected) -> None:

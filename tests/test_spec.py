@@ -1,5 +1,7 @@
 """The stage-spec language: PyTorch call syntax, conveniences, files, printed models, refusals."""
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
@@ -239,3 +241,12 @@ def test_json_stage_text_is_exactly_pytorch_repr(text):
     stage = parse_stage(text)
     module = eval(f"nn.{text}", {"nn": torch.nn})  # test-only oracle
     assert stage.torch_repr() == repr(module)
+
+
+def test_weights_in_stage_text_take_the_same_tensor_syntax_as_inputs():
+    stage, data = parse_layer("Conv2d(1, 1, 3, weight=torch.tensor([[1., 0, -1.], [2., 0, -2.], [1., 0, -1.]]), bias=0.)")
+    assert data.weight == ((1.0, 0, -1.0), (2.0, 0, -2.0), (1.0, 0, -1.0)) and data.bias == 0.0
+    _, data = parse_layer("Linear(2, 1, weight=[[1., float('nan')]], bias=math.inf)")
+    assert math.isnan(data.weight[0][1]) and data.bias == math.inf
+    with pytest.raises(SpecError, match="a function call is not allowed"):
+        parse_stage("Conv2d(1, 2, len('ab'))")

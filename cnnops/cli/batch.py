@@ -13,6 +13,7 @@ A batch goes on past a failed input, reports each failure on stderr (above the p
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ class DataOptions:
     rgb: bool = False
     max_elements: int = DEFAULT_MAX_ELEMENTS
     max_memory: int | None = None
-    indices_file: Path | None = None
+    indices_file: Path | str | None = None  # a file, or inline numbers
     engine: Engine = Engine.auto
     device: Device | None = None
     save_maps: Path | None = None
@@ -174,16 +175,20 @@ def plan_outputs(inputs: list[str], opts: DataOptions) -> list[Destinations]:
 
 def input_keys(inputs: list[str]) -> list[str]:
     """Each input's name for its outputs: its path from the folder all file inputs share, without the
-    suffix (``a/x`` for ``data/a/x.json`` beside ``data/b/x.json``); ``input-N`` for stdin and inline JSON."""
+    suffix (``a/x`` for ``data/a/x.json`` beside ``data/b/x.json``); ``input-N`` for stdin and inline text;
+    a generator's text for a generator (``randn_2x2``)."""
     files = {n: os.path.abspath(arg) for n, arg in enumerate(inputs) if not _unnamed(arg)}
     try:
         common = os.path.commonpath([os.path.dirname(path) for path in files.values()]) if files else ""
     except ValueError:  # paths on different drives
         common = ""
+    from cnnops.io.generators import looks_like_generator
+
     keys = []
     for n in range(len(inputs)):
-        if n not in files:
-            keys.append(f"input-{n + 1}")
+        if n not in files:  # a generator is named after its text: randn:2x2 → randn_2x2
+            text = inputs[n].strip()
+            keys.append(re.sub(r"[^\w.-]", "_", text)[:60] if looks_like_generator(text) else f"input-{n + 1}")
             continue
         relative = os.path.relpath(files[n], common) if common else os.path.basename(files[n])
         stem = os.path.splitext(relative)[0]
@@ -192,8 +197,12 @@ def input_keys(inputs: list[str]) -> list[str]:
 
 
 def _unnamed(arg: str) -> bool:
+    """stdin, inline tensor text or a generator: an input with no file name of its own."""
+    from cnnops.io.generators import looks_like_generator
+    from cnnops.io.literal import looks_inline
+
     text = arg.strip()
-    return text == "-" or text[:1] in ("[", "{")
+    return text == "-" or looks_like_generator(text) or (looks_inline(text) and not os.path.exists(text))
 
 
 def _same_place(a: str, b: str) -> bool:
@@ -457,8 +466,9 @@ def crop_option(text: str | None) -> Any:
     return parse_crop(tuple(int(p) for p in parts))
 
 
-def emit_result(opts: DataOptions) -> Callable[..., None]:
-    """The per-input output step: write files, then print the tables, the JSON or a JSON line."""
+def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None] | None = None) -> Callable[..., None]:
+    """The per-input output step: write files, then print the tables, the JSON or a JSON line; ``note_for``
+    gives a note for the tables' header (which layer a command chose for this input)."""
     from cnnops.cli.common import emit_document, plain_output
     from cnnops.io import write
     from cnnops.render.run_view import run_group
@@ -503,8 +513,9 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
                 console.rule(Text(f"input {tensor.source}"))
         notes = not opts.no_notes and not noted
         noted.append(True)
+        note = note_for(tensor) if note_for is not None else None
         console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
-                                notes=notes, tensors=not opts.summary))  # fmt: skip
+                                notes=notes, tensors=not opts.summary, header_notes=[note] if note else []))  # fmt: skip
         if explanation is not None:
             from cnnops.render.explain_view import explain_group
 

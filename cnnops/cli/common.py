@@ -66,7 +66,7 @@ def _console(cls: Any = None, **kwargs: Any) -> Any:
         def rule(self, title: Any = "", **options: Any) -> None:
             super().rule(translated(title, self.translate) if self.translate else title, **options)
 
-    console = SafeConsole(highlight=False, **kwargs)
+    console = SafeConsole(highlight=False, emoji=False, **kwargs)  # ":abc:" in a message stays text
     console.width = min(max(console.width, MIN_COLUMNS), MAX_COLUMNS)
     console.translate = translator(console.encoding)
     if console.translate is not None:
@@ -255,6 +255,11 @@ def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> Any:
 
     stages = parse_stages(stage_texts or [])
     if file is not None:
+        if str(file).lower().endswith((".py", ".onnx")):
+            from cnnops.errors import UsageError
+
+            raise UsageError(f"{file} is a model file: cnnops shape sizes it (cnnops shape SHAPE -f {file}); "
+                             "this command computes with stage text")  # fmt: skip
         stages = stages + read_stage_file(str(file), stdin=sys.stdin)
     return stages
 

@@ -37,18 +37,22 @@ def _complete_activations(incomplete: str) -> list[str]:
 # --- options every data command shares ----------------------------------------------------------
 InputsArg = Annotated[list[str], typer.Argument(
     metavar="INPUT...",
-    help="One or more .json, .npy or image files (shell globs work), '-' for stdin, or inline JSON such as "
-    "'[[1, 2], [3, 4]]'.",
+    help="One or more .json, .npy or image files (shell globs work), '-' for stdin, a tensor in JSON or "
+    "Python such as '[[1., 2.], [3., 4.]]' or 'torch.tensor([...])', or a generator such as randn:1x4x4, "
+    "'torch.randn(1, 4, 4)', zeros:1x1x5x5, arange:4x4.",
 )]  # fmt: skip
 TupleOpt = str | None
 SeedOpt = Annotated[int, typer.Option(
-    "--seed", min=0, max=2**63 - 1, help="Seed for PyTorch's default initialisation of weights not given.",
+    "--seed", min=0, max=2**63 - 1,
+    help="torch.manual_seed for random inputs (randn:…, rand:…, randint:…, torch.randn(…)) and, separately, for "
+    "PyTorch's default initialisation of weights not given: each starts its own stream from this seed.",
 )]  # fmt: skip
 DimsOpt = Annotated[Dims, typer.Option(
     "--dims", help="1-D or 2-D layer; auto: 1-D for a 1-D input, else 2-D.", case_sensitive=False,
 )]  # fmt: skip
 
 COMMON: dict[str, tuple[Any, Any]] = {
+    "seed": (SeedOpt, 0),
     "as_json": (Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")], False),
     "jsonl": (Annotated[bool, typer.Option(
         "--jsonl", help="One JSON document per input per line, streamed (for jq and friends).",
@@ -181,7 +185,7 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
             common = {key: kwargs.pop(key) for key in COMMON}
             common["scale"], common["cmap"] = common["scale"].value, common["cmap"].value
             common["max_memory"] = memory_size(common["max_memory"])
-            return func(**kwargs, opts=DataOptions(**common, seed=kwargs.get("seed", 0)))
+            return func(**kwargs, opts=DataOptions(**common))
 
         params = own + shared
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -221,13 +225,49 @@ def size_literal(text: str | None, option: str, *, allow_none: bool = False) -> 
     return parts[0] if len(parts) == 1 else f"({parts[0]}, {parts[1]})"
 
 
-def value_literal(text: str) -> str:
-    """A weight or bias option as stage-argument text: a JSON list, a number, a bool, or a string."""
+def value_literal(text: str, option: str = "--weight") -> str:
+    """A weight or bias option as stage-argument text: tensor text (JSON or Python, ``[[1., 0, -1.]]``,
+    ``torch.tensor([...])``) as a nested list, a number, a bool, or a string (a kernel name, a path)."""
     stripped = text.strip()
-    if stripped.startswith("["):
-        return stripped
+    from cnnops.io.literal import looks_inline
+
+    if looks_inline(stripped):
+        from cnnops.io.literal import tensor_value
+
+        value = tensor_value(stripped, option)
+        if option == "--weight" and _has_nan(value):  # stage text has no NaN number: the weight reads the text
+            return repr(stripped)
+        return _stage_text(value, option)
     if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", stripped):
         return stripped
     if stripped.lower() in ("true", "false"):
         return stripped.capitalize()
     return repr(stripped)
+
+
+def _stage_text(value: Any, option: str) -> str:
+    """Numbers as stage text the parser reads back exactly (±inf as ±1e999; NaN has no stage text)."""
+    import math
+
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        raise UsageError(f"{option} takes numbers, such as '[[1., 0., -1.]]', not a {{'data': …}} document")
+    if isinstance(value, list):
+        return "[" + ", ".join(_stage_text(v, option) for v in value) + "]"
+    if isinstance(value, float) and math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"  # the float literal that reads as ±inf
+    if isinstance(value, float) and math.isnan(value):
+        raise UsageError(f"{option} cannot be NaN: a stage argument has no NaN number — give NaN in the input, "
+                         "or in a --weight")
+    return repr(value)
+
+
+def _has_nan(value: Any) -> bool:
+    import math
+
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return any(_has_nan(v) for v in value)
+    return isinstance(value, float) and math.isnan(value)

@@ -30,6 +30,14 @@ NONFINITE_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf
                    "nan": math.nan, "inf": math.inf, "-inf": -math.inf}  # fmt: skip
 
 
+class JSONSyntaxError(InputError):
+    """Text that is not JSON (the reader of Python literals tries it next); ``reason`` says where."""
+
+    def __init__(self, label: str, reason: str):
+        self.reason = reason
+        super().__init__(f"{label} is not valid JSON: {reason}")
+
+
 def parse_json(payload: bytes | str, label: str) -> Any:
     """orjson for speed; the stdlib parser only for what orjson refuses (NaN, Infinity, 1e400)."""
     import json
@@ -56,7 +64,7 @@ def parse_json(payload: bytes | str, label: str) -> Any:
         return json.loads(payload)
     except json.JSONDecodeError as exc:
         reason = exc.msg[:1].lower() + exc.msg[1:]
-        raise InputError(f"{label} is not valid JSON: {reason} at line {exc.lineno}, column {exc.colno}") from None
+        raise JSONSyntaxError(label, f"{reason} at line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
         raise InputError(f"{label} is nested too deeply — a tensor has at most {MAX_DEPTH} dimensions") from None
     except ValueError:  # Python refuses to convert integers longer than sys.get_int_max_str_digits()

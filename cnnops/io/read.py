@@ -1,10 +1,13 @@
-"""Read one input: a .json, .npy or image file, stdin, or inline JSON, into a float32 array.
+"""Read one input: a .json, .npy or image file, stdin, inline tensor text (JSON or Python), or a
+generator (``randn:1x4x4``), into a float32 array.
 
 >>> read_input("[[1, 2], [3, 4]]").data.shape
 (2, 2)
 >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
 >>> t.data.tolist(), t.data.dtype.name, t.source
 ([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+>>> read_input("[[-4., 0., 4.]]").source, read_input("randn:1x4x4", seed=0).source
+('inline tensor', 'randn:1x4x4 (seed 0)')
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError, setting
+from cnnops.io.generators import generate, looks_like_generator, parse_generator
 from cnnops.io.images import IMAGE_SUFFIXES, read_image
 from cnnops.io.jsontext import UTF8_BOM, gc_paused, parse_json
+from cnnops.io.literal import TensorText, looks_inline, parse_tensor_text, tensor_array
 from cnnops.io.memory import check_memory, default_max_memory, file_size, size_text
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
-from cnnops.text import echo, safe_text, tuple_text
+from cnnops.text import echo, safe_text, show, tuple_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +35,10 @@ NPY_MAGIC = b"\x93NUMPY"
 STDIN_CHUNK = 2**20
 MAX_LEADING_WHITESPACE = 64 * 2**20
 JSON_WHITESPACE = b" \t\r\n"
-JSON_STARTS = {bytes([c]) for c in b'[{"-0123456789tfnNI'}  # what a JSON text (or NaN, Infinity) can start with
+# what a JSON text (or NaN, Infinity), a Python literal or a torch/numpy call can start with
+TEXT_STARTS = {bytes([c]) for c in b'[{("-0123456789tfnNIai'}
+#: a generated input's source names the text that made it; longer text is cut
+SOURCE_CHARS = 60
 DATA_KEYS = ("data", "shape", "indices")
 #: reading JSON text holds up to this many times its size (the text, Python's numbers, the arrays)
 JSON_MEMORY_FACTOR = 20
@@ -53,13 +61,15 @@ class TensorInput:
 
 
 def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
-               max_elements: int = DEFAULT_MAX_ELEMENTS, max_memory: int | None = None) -> TensorInput:  # fmt: skip
-    """Read one ``INPUT``: ``-`` (stdin), inline JSON, or a .json, .npy or image path. Reading is refused
-    before it starts when it would need more than ``max_memory`` bytes (None: half the free memory).
+               max_elements: int = DEFAULT_MAX_ELEMENTS, max_memory: int | None = None,
+               seed: int = 0) -> TensorInput:  # fmt: skip
+    """Read one ``INPUT``: ``-`` (stdin), inline tensor text, a generator, or a .json, .npy or image path.
+    A random generator (``randn:1x4x4``, ``torch.randn(1, 4, 4)``) starts ``torch.manual_seed(seed)``.
+    Reading is refused before it starts when it would need more than ``max_memory`` bytes (None: half
+    the free memory).
 
-    >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
-    >>> t.data.tolist(), t.data.dtype.name, t.source
-    ([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+    >>> read_input("torch.arange(4).reshape(2, 2)").data.tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
     """
     import numpy as np
 
@@ -70,9 +80,13 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         if isinstance(text, np.ndarray):
             return TensorInput(text, None, "stdin")
         source = label = "stdin"
-    elif arg.lstrip()[:1] in ("[", "{"):
+    elif looks_like_generator(arg):
+        gen = parse_generator(arg)
+        data = generate(gen, seed=seed, max_elements=max_elements)
+        return TensorInput(data, None, _generated_source(" ".join(arg.split()), seed if gen.random else None))
+    elif looks_inline(arg) and (arg.lstrip()[:1] in ("[", "{", "(") or not _exists(arg)):
         text = arg
-        source = label = "inline JSON"
+        source = label = "inline tensor"
         _check_json_size(len(arg), label, limit)
     else:
         suffix = _input_suffix(arg)
@@ -86,11 +100,30 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         _check_readable(arg, label)
         _check_json_size(file_size(arg) or 0, label, limit)
         text = _read_file(arg, label)
-        source = safe_text(arg)
-    with gc_paused():
-        doc = parse_json(text, label)
-        del text
-        data, indices = _tensor_from_document(doc, label, max_elements)
+        with gc_paused():
+            doc = parse_json(text, label)
+            del text
+            return _tensor_input(TensorText(doc), label, safe_text(arg), max_elements, seed)
+    with gc_paused():  # from parsing to the array: the parsed lists are garbage-free
+        parsed = parse_tensor_text(text, label)
+        if parsed.syntax == "JSON" and source == "inline tensor":
+            source = label = "inline JSON"
+        if parsed.generator is not None:
+            shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            shown = " ".join(shown.split()) if source != "stdin" else "stdin"
+            source = _generated_source(shown, (seed if parsed.seed is None else parsed.seed) if parsed.random else None)
+        return _tensor_input(parsed, label, source, max_elements, seed)
+
+
+def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int, seed: int) -> TensorInput:
+    import numpy as np
+
+    doc = parsed.doc
+    if parsed.generator is not None or parsed.steps:
+        data, indices = tensor_array(parsed, label, seed=seed, max_elements=max_elements), None
+    else:
+        with gc_paused():
+            data, indices = _tensor_from_document(doc, label, max_elements)
     with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in torch.tensor(…, dtype=float32)
         data = np.asarray(data, dtype=np.float32, order="C")
     return TensorInput(data, indices, source, _last_stage(doc))
@@ -99,6 +132,13 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
 def _check_json_size(nbytes: int, label: str, limit: int) -> None:
     check_memory(JSON_MEMORY_FACTOR * nbytes, limit, f"reading {label} ({size_text(nbytes)} of JSON text)",
                  "save the tensor as .npy (read at its own size)")  # fmt: skip
+
+
+def _generated_source(text: str, seed: int | None) -> str:
+    """``randn:1x4x4 (seed 0)``: the text that made an input, and the seed when it is random."""
+    if len(text) > SOURCE_CHARS:
+        text = text[: SOURCE_CHARS - 1] + "…"
+    return text if seed is None else f"{text} (seed {seed})"
 
 
 def _last_stage(doc: Any) -> str | None:
@@ -136,20 +176,40 @@ def read_array_file(path: str, what: str = "weight", *, max_elements: int = DEFA
     return data.astype(np.float64)
 
 
+def read_array_text(text: str, what: str = "indices", *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+    """The numbers of inline tensor text (``--indices '[[1, 3]]'``), as float64; like :func:`read_array_file`,
+    a document's ``indices`` are preferred for ``what="indices"``."""
+    import numpy as np
+
+    from cnnops.io.literal import tensor_value
+
+    label = f"{what} {show(text)}"
+    value = tensor_value(text, label)
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float64)
+    with gc_paused():
+        data, indices = _tensor_from_document(value, label, max_elements)
+    return (indices if what == "indices" and indices is not None else data).astype(np.float64)
+
+
+def _exists(arg: str) -> bool:
+    try:
+        return os.path.lexists(arg)
+    except (ValueError, OSError):  # embedded NUL, name too long
+        return False
+
+
 def _input_suffix(arg: str) -> str:
     suffix = os.path.splitext(arg)[1].lower()
-    try:
-        exists = os.path.lexists(arg)
-    except (ValueError, OSError):  # embedded NUL, name too long
-        exists = False
+    exists = _exists(arg)
     if suffix in INPUT_SUFFIXES:
         if not exists:
             raise InputError(f"input file '{echo(arg)}' does not exist")
         return suffix
     if not exists:
         raise InputError(
-            f"input '{echo(arg)}' is neither a file nor inline JSON — give a .json, .npy or image path, "
-            f"'-' for stdin, or JSON text starting with '[' or '{{'"
+            f"input '{echo(arg)}' is neither a file nor inline JSON — give a .json, .npy or image path, '-' for "
+            f"stdin, a tensor such as '[[1., 2.]]' or 'torch.tensor([...])', or a generator such as randn:1x4x4"
         )
     if os.path.isdir(arg):
         raise InputError(f"input '{echo(arg)}' is a directory — give a file inside it")
@@ -218,12 +278,12 @@ def _read_stream(stdin: BinaryIO, limit: int, max_elements: int) -> bytes | np.n
             stripped = head.lstrip(JSON_WHITESPACE)
             if not text and not blank and chunk.startswith(NPY_MAGIC[: len(chunk)]):
                 return _read_npy_stream(_Prefixed(chunk, stdin), "stdin", max_elements, limit)
-            if stripped[:1] in JSON_STARTS:
+            if stripped[:1] in TEXT_STARTS:
                 sniffing = False  # a plausible start: the parser judges the rest
             elif stripped:
                 raise InputError(
                     f"stdin holds neither JSON nor .npy data: it starts with {echo(repr(stripped[:16]))} — pipe a "
-                    "JSON list or .npy data into cnnops"
+                    "JSON list, a tensor such as torch.tensor([...]), or .npy data into cnnops"
                 )
             else:
                 blank += len(chunk)

@@ -5,6 +5,7 @@ rich is imported only by the functions that draw, so ``--json`` never loads it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,9 +19,10 @@ FULL_LIMIT = 100_000
 
 
 def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
-                    notes: bool = True, tensors: bool = True) -> list[RenderableType]:  # fmt: skip
+                    notes: bool = True, tensors: bool = True, header_notes: Sequence[str] = ()) -> list[RenderableType]:  # fmt: skip
     """``notes``: the footnotes (MACs convention, float noise, default weights); a command prints them once.
-    ``tensors``: False draws only the header, the shape and the formula tables (``--summary``)."""
+    ``tensors``: False draws only the header, the shape and the formula tables (``--summary``);
+    ``header_notes`` go under the header line (what the command chose, and why)."""
     from rich.text import Text
 
     from cnnops.render import shape_tables as render
@@ -52,6 +54,7 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
     device = "" if result.device == "cpu" else f" on {result.device}"
     header = Text(f"input {source} → {render.dims(result.input.shape)} · engine {result.engine}{device}", style="bold")
     out.append(header)
+    out.extend(Text(note, style="dim") for note in header_notes)
     # a max pool's winners are highlighted in the tensor it read (the first pool that read it)
     picked: dict[int, tuple[Any, int]] = {}
     for res in results:
@@ -102,7 +105,8 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
 
 
 def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: bool = True,
-              tensors: bool = True) -> Group:  # fmt: skip
+              tensors: bool = True, header_notes: Sequence[str] = ()) -> Group:  # fmt: skip
     from rich.console import Group
 
-    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes, tensors=tensors))
+    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes, tensors=tensors,
+                                  header_notes=header_notes))

@@ -75,6 +75,10 @@ def stage_cell(row: Row, short: bool = False) -> Text:
         text.append(f"\n↳ implicit flatten {dims(row.flattened_shape)}", style="yellow")
     if row.unpool_source is not None:
         text.append(f"\n↳ indices of stage {row.unpool_source}", style="dim")
+    if row.shares is not None:
+        text.append(f"\n↳ parameters of stage {row.shares}", style="dim")
+    if row.stage.kind == "measured":
+        text.append(f"\n↳ measured ({row.stage.source})", style="yellow")  # type: ignore[attr-defined]
     return text
 
 
@@ -137,18 +141,20 @@ class Fitted:
 
 
 def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None,
-                notes: bool = True) -> Fitted:  # fmt: skip
+                notes: bool = True, caption: str = MACS_CONVENTION, macs_header: str = "MACs*") -> Fitted:  # fmt: skip
     """The shape table; narrow, it elides weight values in the stage text, then leaves out the input
-    column (each stage's input is the row above's output), then the receptive field."""
+    column (each stage's input is the row above's output), then the receptive field. ``caption`` and
+    ``macs_header`` name another way of counting MACs (``--convention``)."""
     variants = []
     for short, drop in ((False, ()), (True, ()), (True, ("input",)), (True, ("input", "RF*"))):
-        variants.append(lambda short=short, drop=drop: _shape_table(trace, title, plain, failed, notes, short, drop))
+        variants.append(lambda short=short, drop=drop: _shape_table(trace, title, plain, failed, notes, short, drop,
+                                                                    caption, macs_header))  # fmt: skip
     return Fitted(variants)
 
 
 def _shape_table(trace: Trace, title: str | None, plain: bool, failed: str | None, notes: bool, short: bool,
-                 drop: tuple[str, ...]) -> Table:  # fmt: skip
-    caption = MACS_CONVENTION if notes else None
+                 drop: tuple[str, ...], caption_text: str = MACS_CONVENTION, macs_header: str = "MACs*") -> Table:  # fmt: skip
+    caption = caption_text if notes else None
     if caption and drop:
         caption += f" Columns left out at this width: {', '.join(drop)}."
     table = Table(title=title, box=table_box(plain), title_justify="left", caption=caption,
@@ -165,7 +171,7 @@ def _shape_table(trace: Trace, title: str | None, plain: bool, failed: str | Non
     }
     keep = [name for name in columns if name not in drop]
     for name in keep:
-        table.add_column(name, **columns[name])
+        table.add_column(macs_header if name == "MACs*" else name, **columns[name])
 
     def add(cells: dict[str, Any]) -> None:
         table.add_row(*(cells.get(name, "") for name in keep))
@@ -266,7 +272,7 @@ def param_breakdown(stage) -> str:
 
 def params_table(trace: Trace, plain: bool = False) -> Table | None:
     """Where each stage's parameters come from: its weight and bias shapes, multiplied out."""
-    rows = [row for row in trace.rows if row.stage.param_shapes()]
+    rows = [row for row in trace.rows if row.stage.param_shapes() or row.stage.params()]
     if not rows:
         return None
     table = Table(title="Parameters", box=table_box(plain), title_justify="left")
@@ -274,24 +280,41 @@ def params_table(trace: Trace, plain: bool = False) -> Table | None:
     table.add_column("stage", overflow="fold")
     table.add_column("weight and bias", overflow="fold")
     for row in rows:
-        table.add_row(str(row.index), escape(elide_values(row.stage.call)), param_breakdown(row.stage))
+        if row.shares is not None:
+            where = f"the parameters of stage {row.shares}, counted there"
+        elif row.stage.kind == "measured":
+            where = f"{row.stage.params():,}, as {row.stage.source} counts them"  # type: ignore[attr-defined]
+        else:
+            where = param_breakdown(row.stage)
+        table.add_row(str(row.index), escape(elide_values(row.stage.call)), where)
     return table
 
 
-def totals_table(trace: Trace, plain: bool = False) -> Table:
+def totals_table(trace: Trace, plain: bool = False, macs_label: str = "MACs") -> Table:
     table = Table(title="Totals", box=table_box(plain), title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
     table.add_row("parameters", f"{trace.total_params:,}", human(trace.total_params))
     table.add_row("parameter memory", f"{4 * trace.total_params:,} B", f"{human_bytes(4 * trace.total_params)} float32")
-    table.add_row("MACs", f"{trace.total_macs:,}", human(trace.total_macs))
+    table.add_row(macs_label, f"{trace.total_macs:,}", human(trace.total_macs))
     table.add_row("output shape", dims(trace.output_shape), "")
     table.add_row("output elements", f"{trace.output_elements:,}", human(trace.output_elements))
     table.add_row(
         "activation memory", f"{trace.activation_bytes:,} B",
         f"{human_bytes(trace.activation_bytes)} float32, input + every stage output",
     )  # fmt: skip
+    return table
+
+
+def notes_table(trace: Trace, plain: bool = False) -> Table | None:
+    """What the reader of a model said about the whole network (unused layers, shared weights…)."""
+    if not trace.notes:
+        return None
+    table = Table(title="Notes", box=table_box(plain), title_justify="left", show_header=False)
+    table.add_column("note", overflow="fold")
+    for note in trace.notes:
+        table.add_row(escape(note))
     return table
 
 

@@ -68,8 +68,9 @@ class RunResult:
         return self.input if stage == 0 else self.results[stage - 1].output
 
     def input_of(self, row: Row) -> np.ndarray:
-        """What a one-input stage read (in a graph, not always the previous stage's output)."""
-        return self.output_of(row.inputs[0] if row.inputs else row.index - 1)
+        """What a one-input stage read (in a graph, not always the previous stage's output; after an
+        in-place stage, the tensor it overwrote)."""
+        return self.output_of(reads(self.trace)[row.index][0])
 
     @property
     def output_indices(self) -> np.ndarray | None:
@@ -218,10 +219,11 @@ def run_pipeline(
                        device=device or "cpu", input_indices=indices)  # fmt: skip
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
     pending = {row.unpool_source for row in trace.rows if row.unpool_source is not None}
+    sources = reads(trace)
     last_use = last_uses(trace)
     for row in trace.rows:
         showing = keep is None or row.index in keep
-        xs = [data if i == 0 else result.results[i - 1].output for i in row.inputs]
+        xs = [data if i == 0 else result.results[i - 1].output for i in sources[row.index]]
         try:
             if isinstance(row.stage, st.Merge):
                 out = StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))
@@ -249,12 +251,34 @@ def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, m
     check_memory(estimate.bytes, max_memory, f"this run{kept}{where}", "use a smaller input")
 
 
+def reads(trace: Trace) -> dict[int, tuple[int, ...]]:
+    """The outputs each stage really reads. As in PyTorch, an in-place stage (``ReLU(inplace=True)``)
+    overwrites the tensor it reads: a later stage that reads that tensor (``Add(@1)`` after
+    ``ReLU(inplace=True)(@1)``) gets the overwritten values, that is, the in-place stage's output."""
+    latest: dict[int, int] = {}  # an output → the in-place stage whose result now lives in its storage
+    out: dict[int, tuple[int, ...]] = {}
+    for row in trace.rows:
+        out[row.index] = tuple(latest.get(i, i) for i in row.inputs)
+        if in_place(row.stage) and row.inputs:
+            storage = out[row.index][0]
+            for key, value in list(latest.items()):
+                if value == storage:
+                    latest[key] = row.index
+            latest[row.inputs[0]] = latest[storage] = row.index
+    return out
+
+
+def in_place(stage: st.Stage) -> bool:
+    """A stage that writes its result into the tensor it reads (an activation with ``inplace=True``)."""
+    return isinstance(stage, st.Activation) and bool(stage.option("inplace", False))
+
+
 def last_uses(trace: Trace) -> dict[int, int]:
     """For each output (0: the input), the last stage that reads it."""
     last: dict[int, int] = {}
-    for row in trace.rows:
-        for i in row.inputs:
-            last[i] = row.index
+    for index, sources in reads(trace).items():
+        for i in sources:
+            last[i] = index
     return last
 
 

@@ -8,6 +8,7 @@ outcome yielded — a result or the error that stopped it. Nothing here prints o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,7 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
         outcome = Outcome(position, arg)
         try:
             outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements,
-                                        max_memory=settings.max_memory)  # fmt: skip
+                                        max_memory=settings.max_memory, seed=settings.seed)  # fmt: skip
             outcome.source = outcome.tensor.source
             outcome.result = run_pipeline(
                 outcome.tensor.data, stages_for(outcome.tensor),
@@ -84,15 +85,19 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
 
 
 def read_indices(path: str) -> Any:
-    """Max-pool indices from a .json or .npy file (a max pool's JSON result works), as int64."""
+    """Max-pool indices from a .json or .npy file (a max pool's JSON result works), or inline tensor text
+    such as ``[[0, 3], [9, 15]]``, as int64."""
     import numpy as np
 
-    from cnnops.io.read import read_array_file
+    from cnnops.io.literal import looks_inline
+    from cnnops.io.read import read_array_file, read_array_text
 
-    indices = read_array_file(path, what="indices")
+    inline = looks_inline(path) and not os.path.isfile(path)
+    indices = read_array_text(path) if inline else read_array_file(path, what="indices")
+    where = "indices" if inline else f"indices file '{echo(path)}'"
     if not np.all(np.isfinite(indices)) or not np.all(indices == np.round(indices)):
-        raise InputError(f"indices file '{echo(path)}' must hold whole numbers")
+        raise InputError(f"{where} must hold whole numbers")
     if indices.size and not (-(2.0**63) <= indices.min() and indices.max() < 2.0**63):
         bad = indices.max() if indices.max() >= 2.0**63 else indices.min()
-        raise InputError(f"indices file '{echo(path)}' holds {bad:.0f}, beyond what an index can be (64 bits)")
+        raise InputError(f"{where} holds {bad:.0f}, beyond what an index can be (64 bits)")
     return indices.astype(np.int64)
