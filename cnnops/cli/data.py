@@ -37,7 +37,7 @@ def execute(inputs: list[str], stages_for: Callable[["TensorInput"], list[str]],
     """Each input's stage texts through the one parser (then ``fixed`` stages), run, and emit."""
     from cnnops.spec import parse_stages
 
-    def build(tensor: "TensorInput") -> Network:
+    def build(tensor: "TensorInput") -> "Network":
         return parse_stages(stages_for(tensor)) + list(fixed or [])
 
     process(inputs, build, opts, emit_result(opts))
