@@ -88,8 +88,12 @@ def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, grou
     return _np(_run(op, _t(x), _t(weight), b, stride, padding, output_padding, groups, dilation))
 
 
-def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[np.ndarray, np.ndarray]:
+def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
+             return_indices: bool = True) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Values and indices; without ``return_indices`` only the values (indices None)."""
     op = F.max_pool1d if nd == 1 else F.max_pool2d
+    if not return_indices:
+        return _np(_run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)), None
     y, idx = _run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
     return _np(y), _np(idx)
 
