@@ -17,6 +17,7 @@ from cnnops.run.runner import RunSettings, StagesFor, output_names, read_indices
 
 if TYPE_CHECKING:
     from cnnops.io.read import TensorInput
+    from cnnops.model.trace import Trace
     from cnnops.run.pipeline import RunResult
 
 
@@ -92,7 +93,7 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
     if len(inputs) > 1:
         stems = [Path(name).stem for name in output_names(inputs, "x")]
     settings = RunSettings(seed=opts.seed, engine=opts.engine.value, device=opts.device.value if opts.device else None,
-                           rgb=opts.rgb, max_elements=opts.max_elements)  # fmt: skip
+                           rgb=opts.rgb, max_elements=opts.max_elements, **consumed(opts))  # fmt: skip
     failures: list[tuple[str, CnnopsError]] = []
     with progress_bar(len(inputs)) as bar:
         for outcome in run_inputs(inputs, stages_for, settings, indices=indices):
@@ -217,6 +218,36 @@ def animated_stage(result: RunResult, requested: int | None) -> int:
         if row.stage.animatable:
             return row.index
     raise InputError("--animate draws a conv, pooling or unpooling stage, and this run has none")
+
+
+def consumed(opts: DataOptions) -> dict[str, Any]:
+    """What this command's outputs read of each run (``keep`` and ``need_indices`` for the pipeline): a
+    table, --intermediates, --save-maps or --preview read every tensor and max-pool winner; a JSON
+    document the result and its indices; --animate its stage, the tensor that stage read and its indices;
+    an .npy file only the result. Nothing else is kept or computed."""
+    if (not opts.quiet and not opts.as_json and not opts.jsonl) or opts.intermediates or opts.save_maps or opts.preview:
+        return {}
+    json_out = opts.as_json or opts.jsonl or (opts.output is not None and opts.output.suffix.lower() == ".json") or (
+        opts.output_dir is not None and opts.output_format == OutputFormat.json
+    )
+
+    def animated(trace: Trace) -> int | None:
+        rows, requested = trace.rows, opts.animate_stage
+        if opts.animate is None:
+            return None
+        if requested is not None and 1 <= requested <= len(rows):
+            return requested
+        return next((row.index for row in rows if row.stage.animatable), None)
+
+    def keep(trace: Trace) -> set[int]:
+        index = animated(trace)  # the animation draws the stage, the tensor it read and its indices
+        return set() if index is None else {index, index - 1, *trace.rows[index - 1].inputs}
+
+    def need_indices(trace: Trace) -> set[int]:
+        index = animated(trace)
+        return ({trace.rows[-1].index} if json_out and trace.rows else set()) | ({index} if index else set())
+
+    return {"keep": keep, "need_indices": need_indices}
 
 
 def emit_result(opts: DataOptions) -> Callable[..., None]:

@@ -135,10 +135,12 @@ def batch_norm(x, *, eps, batch_stats=False) -> np.ndarray:
     return _np(_run(F.batch_norm, _t(x), zeros, ones, ones, zeros, False, 0.1, eps))
 
 
-def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+def activation(name: str, x: np.ndarray, options: dict[str, Any], *, inplace: bool = False) -> np.ndarray:
+    """``inplace``: ReLU may overwrite ``x`` (an array nobody reads afterwards)."""
     xt = _t(x)
     if name == "ReLU":
-        y = F.relu(xt)
+        shared = isinstance(x, np.ndarray) and x.flags.writeable and xt.data_ptr() == x.ctypes.data
+        y = F.relu_(xt) if inplace and shared else F.relu(xt)
     elif name == "ReLU6":
         y = F.relu6(xt)
     elif name == "LeakyReLU":

@@ -1,13 +1,18 @@
-"""Run a tensor through a network of stages with an engine, keeping every intermediate and the pool indices.
+"""Run a tensor through a network of stages with an engine: every intermediate and the pool indices by
+default, or only what the caller will read.
 
 The shape model checks the whole chain first (same messages as ``cnnops shape``), so nothing is
-computed for a chain PyTorch would reject; then each row of the trace is executed in order.
+computed for a chain PyTorch would reject; then each row of the trace is executed in order. A caller
+that shows only some tensors says so (``keep``, ``need_indices``): the others are let go as soon as
+no later stage reads them, max-pool indices and winner masks are computed only where they are read,
+a ReLU overwrites a tensor nobody else reads, and on the NumPy engine a conv → element-wise → pool
+chain on a large plane runs band by band without its intermediates ever existing whole.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +28,14 @@ if TYPE_CHECKING:
 
 
 
+#: tensor numbers (0: the input, k: stage k's output) or stage numbers, or a function of the trace giving them
+Selection = Collection[int] | Callable[[Trace], Collection[int]] | None
+
+
 @dataclass
 class StageResult:
     row: Row
-    output: np.ndarray
+    output: np.ndarray  # None once let go (a run that keeps only some tensors: ``keep``)
     indices: np.ndarray | None = None  # max pool / adaptive max pool: flat positions in each input plane
     weight: np.ndarray | None = None  # the weights a conv or linear stage used
     bias: np.ndarray | None = None
@@ -35,7 +44,7 @@ class StageResult:
 
 @dataclass
 class RunResult:
-    input: np.ndarray
+    input: np.ndarray  # None when the run did not keep it (``keep``)
     trace: Trace
     results: list[StageResult] = field(default_factory=list)
     seed: int = 0
@@ -74,7 +83,7 @@ class RunResult:
         if self.output_indices is not None:
             output["indices"] = self.output_indices.tolist()
         doc: dict[str, Any] = {
-            "input": {"shape": list(self.input.shape), "source": self.source},
+            "input": {"shape": list(self.trace.input_shape), "source": self.source},
             "engine": self.engine,
             "device": self.device,
             "seed": self.seed,
@@ -143,11 +152,19 @@ def run_pipeline(
     engine: str = "auto",
     device: str | None = None,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    keep: Selection = None,
+    need_indices: Selection = None,
 ) -> RunResult:
     """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
     used by a MaxUnpool that has no max pool before it. ``engine``: auto, numpy or torch;
     ``device`` (cpu, cuda, mps) runs the torch engine there. A :class:`~cnnops.spec.Network` brings
-    the weights, bias values and seeds its stage texts gave."""
+    the weights, bias values and seeds its stage texts gave.
+
+    ``keep``: the tensors the caller will read (0 the input, k stage k's output; the result is always
+    kept), or None for every one. Others are let go (``output`` None) once no later stage reads them.
+    ``need_indices``: the stages whose max-pool indices the caller will read, or None for every max
+    pool (a MaxUnpool's max pool always computes them). Winner masks come with a stage's indices when
+    the tensor it read is kept. Either may be a function of the trace."""
     from cnnops.engines import load_engine
 
     trace = trace_shapes(tuple(data.shape), stage_list)
@@ -159,22 +176,174 @@ def run_pipeline(
     eng = load_engine(engine)
     if engine == "torch":
         eng.use_device(device or "cpu")
-    rng = eng.Random(seed)
+    plan = _Plan(trace, _selected(keep, trace), _selected(need_indices, trace), fuse=hasattr(eng, "conv_chain"))
+    rng = _LazyRandom(eng, seed)  # numpy.random and the generator's state only when weights are drawn
     result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
-    for row in trace.rows:
-        xs = [result.input if i == 0 else result.results[i - 1].output for i in row.inputs]
+    rows = trace.rows
+    k = 0
+    while k < len(rows):
+        row = rows[k]
+        chain = plan.chains.get(row.index)
         try:
-            if isinstance(row.stage, st.Merge):
-                out = StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))
+            if chain is not None:
+                outs = _run_chain(eng, rng, [rows[i - 1] for i in chain], given, _tensor(result, row.inputs[0]), result)
+            elif isinstance(row.stage, st.Merge):
+                outs = [StageResult(row, eng.merge(row.stage.op, [_tensor(result, i) for i in row.inputs],
+                                                   dim=row.stage.dim))]  # fmt: skip
             else:
-                out = _execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result, indices)
+                x = _tensor(result, row.inputs[0]).reshape(row.effective_input)
+                outs = [_execute(eng, rng, row, given[row.index - 1], x, result, indices, plan=plan)]
         except LayerError as exc:
             if exc.index is not None:
                 raise
             raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
-        result.results.append(out)
+        for out in outs:
+            result.results.append(out)
+            plan.release(result, out.row)
+        k += len(outs)
     return result
+
+
+def _selected(selection: Selection, trace: Trace) -> frozenset[int] | None:
+    if selection is None:
+        return None
+    return frozenset(selection(trace) if callable(selection) else selection)
+
+
+def _tensor(result: RunResult, number: int) -> np.ndarray:
+    tensor = result.input if number == 0 else result.results[number - 1].output
+    assert tensor is not None, f"tensor {number} was let go before its last reader"
+    return tensor
+
+
+class _LazyRandom:
+    """The engine's Random(seed), built on the first draw."""
+
+    def __init__(self, eng: Any, seed: int):
+        self.eng, self.seed, self.rng = eng, seed, None
+
+    def uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
+        if self.rng is None:
+            self.rng = self.eng.Random(self.seed)
+        return self.rng.uniform(shape, bound)
+
+
+#: a conv → element-wise → pool chain runs band by band when the conv's output has at least this many elements
+FUSE_ELEMENTS = 1 << 20
+_ELEMENTWISE_EXCLUDED = ("Softmax", "LogSoftmax")  # they reduce over a dim
+
+
+class _Plan:
+    """Who reads what: which tensors to let go after which stage, which max pools compute indices and
+    winner masks, which ReLUs may overwrite their input, and which chains run fused."""
+
+    def __init__(self, trace: Trace, keep: frozenset[int] | None, need: frozenset[int] | None, *, fuse: bool):
+        rows = trace.rows
+        self.keep = keep
+        self.last_reader: dict[int, int] = {}
+        self.readers: dict[int, int] = {}
+        for row in rows:
+            for i in row.inputs:
+                self.last_reader[i] = row.index
+                self.readers[i] = self.readers.get(i, 0) + 1
+        self.final = rows[-1].index if rows else 0
+        unpooled = {row.unpool_source for row in rows if row.unpool_source is not None}
+        self.indices = None if need is None else frozenset(need) | unpooled
+        self.shown_indices = need
+        self.chains: dict[int, list[int]] = {}
+        if fuse and keep is not None and need is not None:
+            self._find_chains(rows)
+
+    def kept(self, number: int) -> bool:
+        return self.keep is None or number in self.keep or number == self.final
+
+    def wants_indices(self, stage: int) -> bool:
+        return self.indices is None or stage in self.indices
+
+    def wants_winners(self, row: Row) -> bool:
+        shown = self.shown_indices is None or row.index in self.shown_indices
+        return shown and self.kept(row.inputs[0])
+
+    def may_overwrite(self, row: Row) -> bool:
+        """Whether a stage may overwrite the tensor it reads: a stage's output (never the caller's input)
+        that nobody keeps or reads after it."""
+        source = row.inputs[0] if len(row.inputs) == 1 else 0
+        return source != 0 and not self.kept(source) and self.last_reader.get(source) == row.index
+
+    def release(self, result: RunResult, row: Row) -> None:
+        """Let go of the tensors nobody reads after ``row`` and nobody keeps."""
+        for number in (*row.inputs, row.index):
+            if self.kept(number) or self.last_reader.get(number, 0) > row.index:
+                continue
+            if number == 0:
+                result.input = None  # type: ignore[assignment]
+            else:
+                result.results[number - 1].output = None  # type: ignore[assignment]
+
+    def _sole_reader(self, number: int) -> bool:
+        return self.readers.get(number, 0) == 1 and not self.kept(number)
+
+    def _find_chains(self, rows: list[Row]) -> None:
+        for row in rows:
+            stage = row.stage
+            if not isinstance(stage, st.Conv) or stage.nd != 2 or math.prod(row.output_shape) < FUSE_ELEMENTS:
+                continue
+            if math.prod(row.output_shape) // max(1, row.output_shape[-2]) < 2:
+                continue  # bands of one element: GELU's single-element rule would differ
+            chain = [row.index]
+            for nxt in rows[row.index :]:
+                previous = rows[chain[-1] - 1]
+                if nxt.inputs != (previous.index,) or not self._sole_reader(previous.index):
+                    break
+                if tuple(nxt.effective_input) != tuple(previous.output_shape):
+                    break
+                chain.append(nxt.index)
+                if isinstance(nxt.stage, st.Pool):
+                    break
+                if not _elementwise(nxt.stage):
+                    chain.pop()
+                    break
+            last = rows[chain[-1] - 1].stage
+            if (len(chain) > 1 and isinstance(last, st.Pool) and last.nd == 2
+                    and (last.mode != "max" or not self.wants_indices(chain[-1]))):  # fmt: skip
+                self.chains[row.index] = chain
+
+
+def _elementwise(stage: st.Stage) -> bool:
+    if isinstance(stage, st.Activation):
+        return stage.name not in _ELEMENTWISE_EXCLUDED
+    if isinstance(stage, st.BatchNorm):
+        return stage.track_running_stats
+    return isinstance(stage, st.Passthrough)
+
+
+def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, result: RunResult) -> list[StageResult]:
+    """A fused conv → element-wise → pool chain: the conv's weights drawn as usual, the intermediates
+    never held (their results carry no output)."""
+    conv_row, pool_row = rows[0], rows[-1]
+    stage, pool = conv_row.stage, pool_row.stage
+    weight, bias = _parameters(rng, stage, given[conv_row.index - 1], result)
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for row in rows[1:-1]:
+        if isinstance(row.stage, st.Activation):
+            steps.append(("activation", {"name": row.stage.name, "options": dict(row.stage.options)}))
+        elif isinstance(row.stage, st.BatchNorm):
+            steps.append(("batch_norm", {"eps": row.stage.eps}))
+        else:
+            steps.append(("copy", {}))
+    pooling: dict[str, Any] = {"mode": pool.mode, "kernel_size": pool.kernel_size, "stride": pool.stride,
+                               "padding": pool.padding, "ceil_mode": pool.ceil_mode}  # fmt: skip
+    if pool.mode == "max":
+        pooling["dilation"] = pool.dilation
+    else:
+        pooling.update(count_include_pad=pool.count_include_pad, divisor_override=pool.divisor_override)
+    conv = {"stride": stage.stride, "pads": stage.pads(), "dilation": stage.dilation, "groups": stage.groups,
+            "padding_mode": stage.padding_mode}  # fmt: skip
+    y = eng.conv_chain(x.reshape(conv_row.effective_input), weight, bias, conv=conv, steps=steps, pool=pooling)
+    outs = [StageResult(conv_row, None, weight=weight, bias=bias)]  # type: ignore[arg-type]
+    outs += [StageResult(row, None) for row in rows[1:-1]]  # type: ignore[arg-type]
+    return [*outs, StageResult(pool_row, y)]
 
 
 def _fan_in_bound(fan_in: int) -> tuple[float, float]:
@@ -217,10 +386,12 @@ def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult
 
 
 def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarray, result: RunResult,
-             indices: np.ndarray | None) -> StageResult:  # fmt: skip
+             indices: np.ndarray | None, plan: _Plan | None = None) -> StageResult:  # fmt: skip
     import numpy as np
 
     stage = row.stage
+    wants_indices = plan is None or plan.wants_indices(row.index)
+    wants_winners = plan is None or plan.wants_winners(row)
     if isinstance(stage, st.Conv):
         weight, bias = _parameters(rng, stage, given, result)
         out = eng.conv(
@@ -242,9 +413,10 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         if stage.mode == "max":
             out, idx = eng.max_pool(
                 x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
-                dilation=stage.dilation, ceil_mode=stage.ceil_mode,
+                dilation=stage.dilation, ceil_mode=stage.ceil_mode, return_indices=wants_indices,
             )  # fmt: skip
-            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd).reshape(row.input_shape))
+            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if idx is not None and wants_winners else None
+            return StageResult(row, out, indices=idx, winners=mask)
         out = eng.avg_pool(
             x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
             ceil_mode=stage.ceil_mode, count_include_pad=stage.count_include_pad,
@@ -255,7 +427,10 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         size = row.output_shape[-stage.nd :]
         if stage.mode == "max":
             out, idx = eng.adaptive_max_pool(x, nd=stage.nd, output_size=size)
-            return StageResult(row, out, indices=idx, winners=winner_mask(x, idx, stage.nd).reshape(row.input_shape))
+            if not wants_indices:
+                return StageResult(row, out)
+            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if wants_winners else None
+            return StageResult(row, out, indices=idx, winners=mask)
         return StageResult(row, eng.adaptive_avg_pool(x, nd=stage.nd, output_size=size))
     if isinstance(stage, st.Unpool):
         if row.unpool_source is not None:
@@ -290,7 +465,8 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
     if isinstance(stage, st.Flatten):
         return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
     if isinstance(stage, st.Activation):
-        return StageResult(row, eng.activation(stage.name, x, dict(stage.options)))
+        inplace = plan is not None and plan.may_overwrite(row)
+        return StageResult(row, eng.activation(stage.name, x, dict(stage.options), inplace=inplace))
     if isinstance(stage, st.BatchNorm):
         return StageResult(row, eng.batch_norm(x, eps=stage.eps, batch_stats=not stage.track_running_stats))
     if isinstance(stage, st.Passthrough):

@@ -21,7 +21,7 @@ from cnnops.spec import parse_stages  # noqa: F401  (used by the doctest)
 if TYPE_CHECKING:
     from cnnops.io.read import TensorInput
     from cnnops.model.stages import Stage
-    from cnnops.run.pipeline import RunResult
+    from cnnops.run.pipeline import RunResult, Selection
 
 #: an input's stages, which may depend on the input (a single-op command sizes its layer by it)
 StagesFor = Callable[["TensorInput"], Sequence["Stage"]]
@@ -36,6 +36,9 @@ class RunSettings:
     device: str | None = None
     rgb: bool = False
     max_elements: int = DEFAULT_MAX_ELEMENTS
+    #: what the caller reads of each result (see :func:`~cnnops.run.pipeline.run_pipeline`); None: all
+    keep: Selection = None
+    need_indices: Selection = None
 
 
 @dataclass
@@ -66,8 +69,11 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
                 outcome.tensor.data, stages_for(outcome.tensor),
                 indices=indices if indices is not None else outcome.tensor.indices, seed=settings.seed,
                 max_elements=settings.max_elements, engine=settings.engine, device=settings.device,
+                keep=settings.keep, need_indices=settings.need_indices,
             )  # fmt: skip
             outcome.result.source = outcome.tensor.source
+            if outcome.result.input is None:
+                outcome.tensor.data = None  # type: ignore[assignment]  # nobody reads the input any more
         except CnnopsError as exc:
             outcome.error = exc
         yield outcome

@@ -82,6 +82,12 @@ def _along(a: np.ndarray, axis: int, start: int, count: int, step: int = 1) -> n
     return a[tuple(index)]
 
 
+def _inside(x: np.ndarray, rows: _Axis, a: int, b: int, base: int = 0) -> np.ndarray:
+    """The rows of a..b−1 that are inside the planes, from ``x`` holding the rows from ``base`` on."""
+    lo = min(max(a, 0), rows.length)
+    return x[:, lo - base : max(min(b, rows.length), lo) - base]
+
+
 def _band_rows(planes: int, rows: int, width: int, step: int, budget: int = BAND_ELEMENTS) -> int:
     """Output rows per band so that a band's input (``rows`` for the first output row, ``step`` more for
     each further one, ``width`` wide, over all planes) stays near ``budget`` elements."""
@@ -89,16 +95,19 @@ def _band_rows(planes: int, rows: int, width: int, step: int, budget: int = BAND
     return max(1, (budget // per_row - rows) // max(step, 1) + 1)
 
 
-def _padded(x: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], fill: float) -> np.ndarray:
-    """``x[:, a:b, c:e]`` of the input padded with ``fill`` outside it (a view when nothing is outside)."""
+def _padded(x: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], fill: float, base: int = 0,
+            height: int | None = None) -> np.ndarray:  # fmt: skip
+    """Rows a..b−1 and columns c..e−1 of planes of ``height`` rows padded with ``fill`` outside them, from
+    ``x`` (B, rows, W) holding the rows from ``base`` on (a view when nothing is outside)."""
     (a, b), (c, e) = rows, cols
-    height, width = x.shape[1:]
+    height = base + x.shape[1] if height is None else height
+    width = x.shape[2]
     if a >= 0 and c >= 0 and b <= height and e <= width:
-        return x[:, a:b, c:e]
+        return x[:, a - base : b - base, c:e]
     out = np.full((x.shape[0], b - a, e - c), fill, dtype=x.dtype)
     ra, rb, ca, cb = max(a, 0), min(b, height), max(c, 0), min(e, width)
     if ra < rb and ca < cb:
-        out[:, ra - a : rb - a, ca - c : cb - c] = x[:, ra:rb, ca:cb]
+        out[:, ra - a : rb - a, ca - c : cb - c] = x[:, ra - base : rb - base, ca:cb]
     return out
 
 
@@ -190,15 +199,15 @@ def _select_along(v: np.ndarray, at: np.ndarray, axis: int, ax: _Axis, count: in
     return best, where
 
 
-def _max_band(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, exact: bool,
-              positions: bool) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+def _max_band(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, exact: bool, positions: bool,
+              base: int = 0) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     """Output rows o0..o1−1 of a max pool over (B, H, W): the row maxima first (in chunks of input
     rows), then the maxima of those down each window's rows. ``exact`` replays ATen's rule (ties,
     NaN, positions); otherwise np.maximum gives the values."""
     planes, width = x.shape[0], x.shape[2]
     a, b = rows.rows(o0, o1)
     c, e = cols.rows(0, cols.out)
-    nan = exact and bool(np.isnan(np.max(x[:, max(a, 0) : max(min(b, rows.length), 0)], initial=-np.inf)))
+    nan = exact and bool(np.isnan(np.max(_inside(x, rows, a, b, base), initial=-np.inf)))
     shape = (planes, b - a, cols.out)
     # per input row: each window's maximum along the row (padding rows stay −inf)
     row_best = np.full(shape, -np.inf, dtype=_F32)
@@ -209,7 +218,7 @@ def _max_band(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, exact: 
     col_first = cols.first_inside(0, cols.out)[None, None, :] if exact and (c < 0 or e > width) else None
     for r in range(inside.start, inside.stop, step):
         r1 = min(r + step, inside.stop)
-        chunk = _padded(x, (r, r1), (c, e), -np.inf)
+        chunk = _padded(x, (r, r1), (c, e), -np.inf, base, rows.length)
         if exact:
             best, where = _select_along(chunk, col_at, 2, cols, cols.out, nan)
             if col_first is not None:  # a window of −inf (or padding) keeps its first cell inside
@@ -252,8 +261,7 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
             best, where = _max_band(planes, rows, cols, o0, o1, return_indices, return_indices)
             if not return_indices and not best.all():
                 # a zero in the result: np.maximum may have kept the wrong one of a −0/+0 tie
-                a, b = rows.rows(o0, o1)
-                if has_negative_zero(planes[:, max(a, 0) : max(min(b, rows.length), 0)]):
+                if has_negative_zero(_inside(planes, rows, *rows.rows(o0, o1))):
                     best, _ = _max_band(planes, rows, cols, o0, o1, True, False)
             y[:, o0:o1] = best
             if index is not None:
@@ -264,12 +272,12 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
 # --------------------------------------------------------------------------- average pooling
 
 
-def _window_sums(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int) -> np.ndarray:
+def _window_sums(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, base: int = 0) -> np.ndarray:
     """Float32 sums of the windows of output rows o0..o1−1, each from +0 in row-major tap order (as
     ATen's loop adds them; zero padding adds nothing). Short windows add tap by tap over the band;
     long ones are copied out as rows of taps and accumulated in one call, a block of windows at a time."""
     a, b = rows.rows(o0, o1)
-    band = _padded(x, (a, b), cols.rows(0, cols.out), 0.0)
+    band = _padded(x, (a, b), cols.rows(0, cols.out), 0.0, base, rows.length)
     count = o1 - o0
     taps = rows.k * cols.k
     if taps <= ADD_TAPS:
@@ -311,10 +319,7 @@ def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pa
     The divisor counts padding but not the ceil overhang past L + p (count_include_pad), or only the
     in-bounds cells, or is ``divisor_override`` (2-D only, as in PyTorch)."""
     x = _f32(x)
-    lengths = x.shape[-nd:]
-    ones = (1,) * nd
-    rows, cols = _axes(x.shape, nd, kernel_size, stride, padding, ones, ceil_mode)
-    outs = [ax.out for ax in ([rows, cols] if nd == 2 else [cols])]
+    rows, cols = _axes(x.shape, nd, kernel_size, stride, padding, (1,) * nd, ceil_mode)
     planes = _as_planes(x, nd)
     total = np.empty((planes.shape[0], rows.out, cols.out), dtype=_F32)
     if total.size:
@@ -322,24 +327,55 @@ def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pa
         for o0 in range(0, rows.out, per_band):
             o1 = min(o0 + per_band, rows.out)
             total[:, o0:o1] = _window_sums(planes, rows, cols, o0, o1)
-    total = total.reshape(x.shape[:-nd] + tuple(outs))
+    divisor, empty = _divisor(rows, cols, count_include_pad, divisor_override if nd == 2 else None)
+    _divide(total, divisor, empty)
+    return total.reshape(x.shape[:-nd] + ((rows.out,) if nd == 2 else ()) + (cols.out,))
+
+
+def _divisor(rows: _Axis, cols: _Axis, count_include_pad: bool, divisor_override) -> tuple[np.ndarray, np.ndarray]:
+    """ATen's divisor for each output position (rows × cols, float32) and the windows with no cell inside."""
     sizes, counts = [], []
-    for length, k, s, p, o in zip(lengths, kernel_size, stride, padding, outs):
-        start = np.arange(o, dtype=np.int64) * s - p
-        end = np.minimum(start + k, length + p)
+    for ax in (rows, cols):
+        start = np.arange(ax.out, dtype=np.int64) * ax.s - ax.p
+        end = np.minimum(start + ax.k, ax.length + ax.p)
         sizes.append(end - start)
-        counts.append(np.minimum(end, length) - np.maximum(start, 0))
+        counts.append(np.minimum(end, ax.length) - np.maximum(start, 0))
     count = _outer(np.multiply, counts)
-    if divisor_override is not None and nd == 2:
+    if divisor_override is not None:
         divisor = np.full(count.shape, divisor_override, dtype=np.int64)
     else:
         divisor = _outer(np.multiply, sizes) if count_include_pad else count
-    empty = _outer(np.logical_or, [c <= 0 for c in counts])
-    # ATen adds the quotient to a zeroed output (−0 becomes +0) and skips windows with no cell
-    total /= divisor.astype(_F32)
+    return divisor.astype(_F32), _outer(np.logical_or, [c <= 0 for c in counts])
+
+
+def _divide(total: np.ndarray, divisor: np.ndarray, empty: np.ndarray) -> None:
+    """In place: ATen adds the quotient to a zeroed output (−0 becomes +0) and skips windows with no cell."""
+    total /= divisor
     total += _F32(0)
     total[..., empty] = 0
-    return total
+
+
+@_quiet
+def pool_rows(x, *, base, height, o0, o1, mode, kernel_size, stride, padding, dilation=(1, 1), ceil_mode,
+              count_include_pad=True, divisor_override=None) -> np.ndarray:  # fmt: skip
+    """Output rows o0..o1−1 of a 2-D ``max_pool`` (values) or ``avg_pool`` over planes of ``height``
+    rows, from ``x`` (..., rows, W) holding the input rows from ``base`` on (every row those windows
+    read): the same numbers, to the bit, as the whole pool — for a caller that has the input in bands."""
+    x = _f32(x)
+    lead = x.shape[:-2]
+    shape = (*lead, height, x.shape[-1])
+    planes = x.reshape(math.prod(lead), *x.shape[-2:])
+    if mode == "max":
+        rows, cols = _axes(shape, 2, kernel_size, stride, padding, dilation, ceil_mode)
+        best, _ = _max_band(planes, rows, cols, o0, o1, False, False, base)
+        if not best.all() and has_negative_zero(_inside(planes, rows, *rows.rows(o0, o1), base)):
+            best, _ = _max_band(planes, rows, cols, o0, o1, True, False, base)
+        return best.reshape(*lead, o1 - o0, cols.out)
+    rows, cols = _axes(shape, 2, kernel_size, stride, padding, (1, 1), ceil_mode)
+    total = _window_sums(planes, rows, cols, o0, o1, base)
+    divisor, empty = _divisor(rows, cols, count_include_pad, divisor_override)
+    _divide(total, divisor[o0:o1], empty[o0:o1])
+    return total.reshape(*lead, o1 - o0, cols.out)
 
 
 # --------------------------------------------------------------------------- adaptive pooling and unpooling

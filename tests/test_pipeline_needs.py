@@ -1,0 +1,182 @@
+"""Only what is read is computed and kept: ``keep`` and ``need_indices`` in run_pipeline, the fused
+conv → element-wise → pool path, in-place ReLU, the command line's choice of both, and the lazy RNG."""
+
+import json
+import subprocess
+import sys
+from contextlib import ExitStack
+from importlib import import_module
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from cnnops.cli.batch import DataOptions, consumed
+from cnnops.engines import numpy_engine
+from cnnops.model.trace import trace_shapes
+from cnnops.run import pipeline
+from cnnops.run.pipeline import run_pipeline
+from cnnops.spec import parse_stages
+
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
+
+conv_module = import_module("cnnops.engines.numpy_engine.conv")
+fused_module = import_module("cnnops.engines.numpy_engine.fused")
+
+
+def identical(a, b):
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.signbit(a) & ~np.isnan(a), np.signbit(b) & ~np.isnan(b))
+
+
+def fusing_small_planes(band_columns: int, pool_batch: int):
+    """Fuse chains on small planes, with small conv bands and pooling rounds, so a test crosses many."""
+    stack = ExitStack()
+    stack.enter_context(mock.patch.object(pipeline, "FUSE_ELEMENTS", 1))
+    stack.enter_context(mock.patch.object(conv_module, "_SMALL_BAND_COLUMNS", band_columns))
+    stack.enter_context(mock.patch.object(conv_module, "_IM2COL_BUDGET", band_columns * 16))
+    stack.enter_context(mock.patch.object(fused_module, "POOL_BATCH", pool_batch))
+    return stack
+
+
+ELEMENTWISE = ["ReLU", "LeakyReLU(0.1)", "GELU", "Tanh", "BatchNorm2d({c})", "Identity", "Dropout(0.5)"]
+
+
+@SETTINGS
+@given(hs.data(), hs.sampled_from(["normal", "ties"]))
+def test_fused_chains_give_the_numbers_of_the_stages_run_one_by_one(data, kind):
+    c = data.draw(hs.integers(1, 3))
+    out_c = data.draw(hs.integers(1, 3))
+    k, pad, dil = data.draw(hs.integers(1, 4)), data.draw(hs.integers(0, 2)), data.draw(hs.integers(1, 2))
+    mode = data.draw(hs.sampled_from(["zeros", "reflect", "zeros"]))
+    if mode != "zeros":
+        pad = min(pad, 1)
+    conv = f"Conv2d({c}, {out_c}, {k}, stride={data.draw(hs.integers(1, 2))}, padding={pad}, dilation={dil}, padding_mode='{mode}')"
+    middle = [s.format(c=out_c) for s in data.draw(hs.lists(hs.sampled_from(ELEMENTWISE), max_size=2))]
+    pk = data.draw(hs.integers(1, 4))
+    pool = data.draw(hs.sampled_from([
+        f"MaxPool2d({pk}, stride={data.draw(hs.integers(1, 3))}, padding={pk // 2}, dilation={data.draw(hs.integers(1, 2))}, ceil_mode={data.draw(hs.booleans())})",
+        f"AvgPool2d({pk}, stride={data.draw(hs.integers(1, 3))}, padding={pk // 2}, ceil_mode={data.draw(hs.booleans())}, count_include_pad={data.draw(hs.booleans())})",
+    ]))  # fmt: skip
+    rng = np.random.default_rng(data.draw(hs.integers(0, 2**16)))
+    shape = (*data.draw(hs.sampled_from([(), (2,)])), c, data.draw(hs.integers(12, 40)), data.draw(hs.integers(12, 40)))
+    if kind == "ties":
+        x = rng.choice(np.array([-1.0, -0.0, 0.0, 1.0], np.float32), size=shape)
+    else:
+        x = rng.standard_normal(shape).astype(np.float32)
+    stages = parse_stages([conv, *middle, pool])
+    trace = trace_shapes(x.shape, stages)
+    if trace.error is not None:
+        return  # a configuration PyTorch refuses is not a case
+    # a stage that changes the layout (BatchNorm2d promoting an unbatched tensor) ends the chain
+    fuses = all(tuple(row.effective_input) == tuple(trace.rows[row.index - 2].output_shape) for row in trace.rows[1:])
+    # the same conv bands both ways (they are fixed by the shapes, and BLAS rounds by band)
+    with fusing_small_planes(data.draw(hs.sampled_from([1, 7, 64])), data.draw(hs.sampled_from([1, 50, 1 << 18]))):
+        whole = run_pipeline(x, stages, engine="numpy", seed=3)
+        with mock.patch.object(numpy_engine, "conv_chain", wraps=numpy_engine.conv_chain) as chain:
+            fused = run_pipeline(x, stages, engine="numpy", seed=3, keep=(), need_indices=())
+    assert chain.call_count == int(fuses) and all(res.output is None for res in fused.results[:-1])
+    identical(fused.output, whole.output)
+
+
+def test_a_fused_chain_draws_the_same_weights_and_keeps_them():
+    x = np.random.default_rng(0).standard_normal((1, 1, 30, 30)).astype(np.float32)
+    stages = parse_stages(["Conv2d(1, 2, 3)", "ReLU", "MaxPool2d(2)", "Conv2d(2, 2, 3)", "ReLU", "AvgPool2d(2)"])
+    with fusing_small_planes(16, 40):
+        whole = run_pipeline(x, stages, engine="numpy", seed=7)
+        fused = run_pipeline(x, stages, engine="numpy", seed=7, keep=(), need_indices=())
+    identical(fused.output, whole.output)
+    for a, b in zip(fused.results, whole.results):
+        if b.weight is not None:
+            identical(a.weight, b.weight)
+            identical(a.bias, b.bias)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_indices_are_computed_exactly_where_they_are_read(engine):
+    x = np.random.default_rng(1).standard_normal((1, 2, 8, 8)).astype(np.float32)
+    stages = parse_stages(["MaxPool2d(2)", "ReLU", "MaxPool2d(2)", "MaxUnpool2d(2)", "AdaptiveMaxPool2d(2)"])
+    everything = run_pipeline(x, stages, engine=engine)
+    assert [r.indices is not None for r in everything.results] == [True, False, True, False, True]
+    assert [r.winners is not None for r in everything.results] == [True, False, True, False, True]
+    some = run_pipeline(x, stages, engine=engine, keep=(), need_indices={5})
+    # stage 3's indices are read by the unpool; stage 1's by nobody; stage 5's by the caller
+    assert [r.indices is not None for r in some.results] == [False, False, True, False, True]
+    assert all(r.winners is None for r in some.results)  # the tensors they would mark are not kept
+    identical(some.results[2].indices, everything.results[2].indices)
+    identical(some.output, everything.output)
+    identical(some.output_indices, everything.output_indices)
+    shown = run_pipeline(x, stages, engine=engine, keep={0, 2}, need_indices={1, 3})
+    assert [r.winners is not None for r in shown.results] == [True, False, True, False, False]
+
+
+def test_tensors_nobody_keeps_are_let_go_and_the_caller_s_input_is_never_overwritten():
+    x = np.array([[-1.0, 2.0], [3.0, -4.0]], np.float32)
+    original = x.copy()
+    stages = parse_stages(["ReLU", "Tanh", "ReLU", "Flatten(0)", "ReLU"])
+    result = run_pipeline(x, stages, engine="numpy", keep={2})
+    identical(x, original)
+    assert result.input is None
+    assert [r.output is not None for r in result.results] == [False, True, False, False, True]
+    assert result.as_dict()["input"]["shape"] == [2, 2]
+    default = run_pipeline(x, stages, engine="numpy")
+    assert default.input is x and all(r.output is not None for r in default.results)
+    identical(result.output, default.output)
+
+
+def test_relu_in_place_keeps_negative_zero_and_nan_like_torch():
+    import torch
+
+    x = np.array([-0.0, 0.0, -1.0, np.nan, -np.inf, 3.0], np.float32)
+    stages = parse_stages(["Identity", "ReLU"])
+    for engine in ("numpy", "torch"):
+        result = run_pipeline(x, stages, engine=engine, keep=())
+        identical(result.output, torch.relu(torch.from_numpy(x)).numpy())
+
+
+@pytest.mark.parametrize(
+    ("options", "keep", "need"),
+    [
+        (dict(), None, None),  # the table shows every tensor and every max pool's winners
+        (dict(quiet=True, intermediates=True, as_json=True), None, None),
+        (dict(quiet=True, save_maps="maps"), None, None),
+        (dict(as_json=True), set(), {3}),
+        (dict(jsonl=True), set(), {3}),
+        (dict(quiet=True, output="x.json"), set(), {3}),
+        (dict(quiet=True, output="x.npy"), set(), set()),
+        (dict(quiet=True, output_dir="out", output_format="npy"), set(), set()),
+        (dict(quiet=True, output="x.npy", animate="a.gif"), {0, 1}, {1}),
+        (dict(quiet=True, output="x.npy", animate="a.gif", animate_stage=3), {2, 3}, {3}),
+    ],
+)
+def test_the_command_line_asks_for_what_its_outputs_read(options, keep, need):
+    from pathlib import Path
+
+    from cnnops.choices import OutputFormat
+
+    for name in ("output", "output_dir", "save_maps", "animate"):
+        if name in options:
+            options[name] = Path(options[name])
+    if "output_format" in options:
+        options["output_format"] = OutputFormat(options["output_format"])
+    asked = consumed(DataOptions(**options))
+    trace = trace_shapes((1, 1, 8, 8), parse_stages(["MaxPool2d(2)", "ReLU", "MaxPool2d(2)"]))
+    assert (asked["keep"](trace) if "keep" in asked else None) == keep
+    assert (asked["need_indices"](trace) if "need_indices" in asked else None) == need
+
+
+def test_json_of_a_max_pool_still_carries_its_indices_and_a_quiet_npy_run_draws_no_random_numbers(tmp_path):
+    run = [sys.executable, "-m", "cnnops", "pool", "-k", "2", "[[1, 5, 2, 0], [3, 4, 8, 6]]"]
+    doc = json.loads(subprocess.run([*run, "--json"], capture_output=True, text=True, check=True).stdout)
+    assert doc["output"]["indices"] == [[[1, 6]]]
+    code = (
+        "import sys, runpy; sys.argv = ['cnnops', 'pool', '-k', '2', '[[1, 5, 2, 0], [3, 4, 8, 6]]', '-q', '-o', sys.argv[1]];"
+        "exec('try:\\n runpy.run_module(\"cnnops\", run_name=\"__main__\")\\nexcept SystemExit: pass');"
+        "print('numpy.random' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "y.npy")], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert np.load(tmp_path / "y.npy").tolist() == [[[5.0, 8.0]]]
