@@ -260,7 +260,7 @@ def emit_result(opts: DataOptions) -> Callable[..., None]:
     def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:
         batch = stem is not None
         wants_doc = opts.as_json or opts.jsonl or (target is not None and target.lower().endswith(".json"))
-        doc = result.as_dict(intermediates=opts.intermediates) if wants_doc else None
+        doc = result.document(intermediates=opts.intermediates) if wants_doc else None
         if target is not None:
             write.write_output(target, result.output, indices=result.output_indices, doc=doc)
         write_pictures(result, opts, stem)

@@ -64,24 +64,30 @@ class RunResult:
 
     def as_dict(self, *, intermediates: bool = False) -> dict[str, Any]:
         """The ``--json`` document (SPEC §2): input, stages, output (with max-pool indices when the last
-        stage has them); ``intermediates`` adds every stage's data, indices, weight and bias."""
+        stage has them); ``intermediates`` adds every stage's data, indices, weight and bias. Tensors
+        are nested lists of Python numbers."""
         from cnnops.io.jsontext import array_to_json
 
+        return _converted(self.document(intermediates=intermediates), array_to_json)
+
+    def document(self, *, intermediates: bool = False) -> dict[str, Any]:
+        """:meth:`as_dict` with the tensors left as arrays, for :func:`cnnops.io.jsontext.dumps` to write
+        straight from memory."""
         stages = []
         for res in self.results:
             entry = res.row.as_dict(graph=self.trace.graph)
             if intermediates:
-                entry["data"] = array_to_json(res.output)
+                entry["data"] = res.output
                 if res.indices is not None:
-                    entry["indices"] = res.indices.tolist()
+                    entry["indices"] = res.indices
                 if res.weight is not None:
-                    entry["weight"] = array_to_json(res.weight)
+                    entry["weight"] = res.weight
                 if res.bias is not None:
-                    entry["bias"] = array_to_json(res.bias)
+                    entry["bias"] = res.bias
             stages.append(entry)
-        output: dict[str, Any] = {"shape": list(self.output.shape), "data": array_to_json(self.output)}
+        output: dict[str, Any] = {"shape": list(self.output.shape), "data": self.output}
         if self.output_indices is not None:
-            output["indices"] = self.output_indices.tolist()
+            output["indices"] = self.output_indices
         doc: dict[str, Any] = {
             "input": {"shape": list(self.trace.input_shape), "source": self.source},
             "engine": self.engine,
@@ -91,8 +97,19 @@ class RunResult:
             "output": output,
         }
         if intermediates:
-            doc["input"]["data"] = array_to_json(self.input)
+            doc["input"]["data"] = self.input
         return doc
+
+
+def _converted(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """``value`` with every array in its dicts (and lists of dicts) converted."""
+    if isinstance(value, dict):
+        return {key: _converted(item, convert) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_converted(item, convert) for item in value]
+    if type(value).__name__ == "ndarray":
+        return convert(value)
+    return value
 
 
 def check_size(trace: Trace, max_elements: int) -> None:
