@@ -180,3 +180,30 @@ def test_json_of_a_max_pool_still_carries_its_indices_and_a_quiet_npy_run_draws_
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "y.npy")], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert np.load(tmp_path / "y.npy").tolist() == [[[5.0, 8.0]]]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_given_weights_still_keep_the_default_stream_aligned_for_the_layers_after_them(engine):
+    import torch
+
+    x = np.random.default_rng(2).standard_normal((1, 1, 6, 6)).astype(np.float32)
+    stages = parse_stages(["Conv2d(1, 2, 3, weight='sobel-x, sobel-y', bias=0.25)", "Conv2d(2, 1, 3)",
+                           "Linear(2, 1, weight=[[1, 2]], bias=0)"])  # fmt: skip
+    result = run_pipeline(x, stages, engine=engine, seed=11)
+    torch.manual_seed(11)
+    first, second = torch.nn.Conv2d(1, 2, 3), torch.nn.Conv2d(2, 1, 3)  # the given layer draws too
+    identical(result.results[1].weight, second.weight.detach().numpy())
+    identical(result.results[1].bias, second.bias.detach().numpy())
+    assert first.weight.shape == (2, 1, 3, 3)
+
+
+def test_a_run_whose_weights_are_all_given_draws_nothing():
+    code = (
+        "import sys, numpy as np\n"
+        "from cnnops.run.pipeline import run_pipeline\nfrom cnnops.spec import parse_stages\n"
+        "r = run_pipeline(np.ones((1, 4, 4), np.float32), parse_stages(['Conv2d(1, 1, 2, weight=[[[[1, 1], [1, 1]]]],"
+        " bias=False)', 'Conv2d(1, 1, 2, weight=[[[[2, 2], [2, 2]]]], bias=0.5)']), engine='numpy')\n"
+        "print(r.output.ravel().tolist(), 'numpy.random' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[32.5, 32.5, 32.5, 32.5] False"

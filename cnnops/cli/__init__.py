@@ -7,7 +7,7 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from cnnops.cli import data, shape, solve  # noqa: F401  (they register their commands on app)
+        from cnnops.cli import bench, data, shape, solve  # noqa: F401  (they register their commands on app)
         from cnnops.cli.common import app
 
         return app

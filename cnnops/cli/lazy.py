@@ -28,6 +28,7 @@ COMMANDS = {
     "kernels": "data",
     "shape": "shape",
     "solve": "solve",
+    "bench": "bench",
 }
 
 

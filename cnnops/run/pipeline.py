@@ -134,30 +134,20 @@ def check_size(trace: Trace, max_elements: int) -> None:
             )
 
 
-#: Above these amounts of work torch's kernels win back its ~2.5 s import. On this project's machine
-#: NumPy's im2col + BLAS convolution keeps pace with torch's (bench/run.py: 0.46 GMAC in ~0.3 s), so
-#: only very large conv/linear work switches; transcendental activations, softmax and adaptive pooling
-#: are 3–10× slower in NumPy, so ~2·10⁸ elements of them cost more than the import.
-TORCH_MACS = 20_000_000_000
-TORCH_SLOW_ELEMENTS = 200_000_000
-SLOW_IN_NUMPY = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax")
-
-
-def choose_engine(requested: str, trace: Trace, device: str | None = None) -> str:
-    """``auto``: NumPy for small work, torch when the work is large enough to pay for importing it
-    (or when it is already imported, or a device is asked for)."""
+def choose_engine(requested: str, trace: Trace, device: str | None = None, rates: Any = None) -> str:
+    """``auto``: the engine estimated to finish first (:mod:`cnnops.run.costs`: each stage's work at this
+    machine's measured rates, torch's import included) — torch when it is already imported or a device
+    is asked for."""
     import sys
 
     if requested != "auto":
         return requested
     if device not in (None, "cpu") or "torch" in sys.modules:
         return "torch"
-    macs = trace.total_macs
-    slow = sum(
-        math.prod(row.output_shape) for row in trace.rows
-        if row.stage.kind == "adaptive_pool" or row.stage.name in SLOW_IN_NUMPY
-    )  # fmt: skip
-    return "torch" if macs > TORCH_MACS or slow > TORCH_SLOW_ELEMENTS else "numpy"
+    from cnnops.run.costs import estimate, load_rates
+
+    numpy_s, torch_s = estimate(trace, rates if rates is not None else load_rates())
+    return "torch" if torch_s < numpy_s else "numpy"
 
 
 def run_pipeline(
@@ -194,9 +184,10 @@ def run_pipeline(
     if engine == "torch":
         eng.use_device(device or "cpu")
     plan = _Plan(trace, _selected(keep, trace), _selected(need_indices, trace), fuse=hasattr(eng, "conv_chain"))
-    rng = _LazyRandom(eng, seed)  # numpy.random and the generator's state only when weights are drawn
-    result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
+    # numpy.random and the generator's state only when weights are drawn
+    rng = _LazyRandom(eng, seed, _last_default(trace, given))
+    result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
     rows = trace.rows
     k = 0
     while k < len(rows):
@@ -222,6 +213,17 @@ def run_pipeline(
     return result
 
 
+def _last_default(trace: Trace, given: Sequence[LayerData | None]) -> int:
+    """The last stage that takes a weight or bias from PyTorch's default initialisation (0: none)."""
+    last = 0
+    for row in trace.rows:
+        if isinstance(row.stage, st.Conv | st.ConvTranspose | st.Linear):
+            data = given[row.index - 1] or LayerData()
+            if data.weight is None or (row.stage.bias and data.bias is None):
+                last = row.index
+    return last
+
+
 def _selected(selection: Selection, trace: Trace) -> frozenset[int] | None:
     if selection is None:
         return None
@@ -235,10 +237,11 @@ def _tensor(result: RunResult, number: int) -> np.ndarray:
 
 
 class _LazyRandom:
-    """The engine's Random(seed), built on the first draw."""
+    """The engine's Random(seed), built on the first draw. ``needed_until``: the last stage that takes a
+    default value (draws after it would feed nobody)."""
 
-    def __init__(self, eng: Any, seed: int):
-        self.eng, self.seed, self.rng = eng, seed, None
+    def __init__(self, eng: Any, seed: int, needed_until: int = 2**62):
+        self.eng, self.seed, self.rng, self.needed_until = eng, seed, None, needed_until
 
     def uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
         if self.rng is None:
@@ -340,7 +343,7 @@ def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, 
     never held (their results carry no output)."""
     conv_row, pool_row = rows[0], rows[-1]
     stage, pool = conv_row.stage, pool_row.stage
-    weight, bias = _parameters(rng, stage, given[conv_row.index - 1], result)
+    weight, bias = _parameters(rng, stage, given[conv_row.index - 1], result, conv_row.index)
     steps: list[tuple[str, dict[str, Any]]] = []
     for row in rows[1:-1]:
         if isinstance(row.stage, st.Activation):
@@ -372,18 +375,25 @@ def _fan_in_bound(fan_in: int) -> tuple[float, float]:
     return weight_bound, 1 / math.sqrt(fan_in)
 
 
-def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult) -> tuple[np.ndarray, np.ndarray | None]:
-    """The weight and bias of a conv or linear stage: given ones, else PyTorch's default init.
+def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult,
+                index: int = 0) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """The weight and bias of a conv or linear stage (stage ``index``): given ones, else PyTorch's default init.
 
     Default draws happen in layer order, weight then bias, as ``torch.manual_seed(seed)`` and
-    building the model would: the same seed gives the same numbers as PyTorch."""
+    building the model would: the same seed gives the same numbers as PyTorch. A layer whose values
+    are all given still draws them (keeping the stream aligned for the layers after it), unless no
+    layer after it needs a default."""
     import numpy as np
 
     from cnnops.io.weights import resolve_bias, resolve_weight
 
     given = given or LayerData()
-    weight_shape, fan_in = stage.weight_shape(), stage.fan_in()
+    weight_shape = stage.weight_shape()
     out_features = weight_shape[1] * stage.groups if isinstance(stage, st.ConvTranspose) else weight_shape[0]
+    if given.weight is not None and (not stage.bias or given.bias is not None) and index > rng.needed_until:
+        weight = resolve_weight(given.weight, weight_shape, seed=given.seed, layer=stage.call)
+        return weight, (resolve_bias(given.bias, out_features, layer=stage.call) if stage.bias else None)
+    fan_in = stage.fan_in()
     w_bound, b_bound = _fan_in_bound(fan_in)
     drawn_weight = rng.uniform(weight_shape, w_bound)  # drawn even when given: keeps the stream aligned
     if given.weight is None:
@@ -410,21 +420,21 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
     wants_indices = plan is None or plan.wants_indices(row.index)
     wants_winners = plan is None or plan.wants_winners(row)
     if isinstance(stage, st.Conv):
-        weight, bias = _parameters(rng, stage, given, result)
+        weight, bias = _parameters(rng, stage, given, result, row.index)
         out = eng.conv(
             x, weight, bias, nd=stage.nd, stride=stage.stride, pads=stage.pads(),
             dilation=stage.dilation, groups=stage.groups, padding_mode=stage.padding_mode,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
     if isinstance(stage, st.ConvTranspose):
-        weight, bias = _parameters(rng, stage, given, result)
+        weight, bias = _parameters(rng, stage, given, result, row.index)
         out = eng.conv_transpose(
             x, weight, bias, nd=stage.nd, stride=stage.stride, padding=stage.padding,
             output_padding=stage.output_padding, groups=stage.groups, dilation=stage.dilation,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
     if isinstance(stage, st.Linear):
-        weight, bias = _parameters(rng, stage, given, result)
+        weight, bias = _parameters(rng, stage, given, result, row.index)
         return StageResult(row, eng.linear(x, weight, bias), weight=weight, bias=bias)
     if isinstance(stage, st.Pool):
         if stage.mode == "max":

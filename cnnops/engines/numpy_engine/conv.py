@@ -2,7 +2,7 @@
 
 A convolution is computed in bands of output rows: each band's input windows are copied out as
 columns (im2col) and multiplied by the weights in one matmul, so the extra memory is one band's
-columns whatever the plane. The bands are fixed by the shapes alone, so a caller that consumes the
+columns (and the padded input, when there is padding) whatever the plane. The bands are fixed by the shapes alone, so a caller that consumes the
 rows band by band (:func:`conv_rows`, for a fused conv → activation → pool) gets the same numbers
 to the bit as :func:`conv`. A transposed convolution multiplies once, then adds each kernel tap's
 plane into the output — or each input position's kernel-sized block, whichever there are fewer of.
@@ -25,8 +25,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cnnops.engines.numpy_engine.arrays import _F32, _f32, _pad, _quiet, blas_threads
 from cnnops.model.arithmetic import conv_length
 
-#: columns (output positions) per band when each column is cheap to multiply: the band's columns stay in cache
-_SMALL_BAND_COLUMNS = 1 << 13
+#: columns (output positions) per band when each column is cheap to multiply: the band's columns stay
+#: near the cache, and the bands are few enough that Python's share is small
+_SMALL_BAND_COLUMNS = 1 << 14
 #: float32 elements of im2col columns per band otherwise (16 MB)
 _IM2COL_BUDGET = 1 << 22
 #: below this many multiply-adds per column a matmul is memory-bound: one BLAS thread does it as fast
@@ -78,32 +79,25 @@ def conv_rows(
         return
     n = x.shape[0]
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    if padding_mode == "zeros":  # each band is padded as it is read
-        top, rest_pads = pads[0][0], [tuple(p) for p in pads[1:]]
-    else:  # reflect/replicate/circular read rows across the plane: pad it whole
-        x = _pad(x, [tuple(p) for p in pads], mode=_PAD_MODES[padding_mode])
-        top, rest_pads = 0, [(0, 0)] * (nd - 1)
-    height = x.shape[2]
+    # torch's reflect/replicate/circular pads are numpy's reflect (edge not repeated)/edge/wrap
+    x = _pad(x, [tuple(p) for p in pads], mode=_PAD_MODES[padding_mode])
     w = weight.reshape(groups, out_c // groups, cg * math.prod(kernel))
     b = None if bias is None else _f32(bias).reshape((-1,) + (1,) * nd)
     rows = band_rows(x.shape, weight.shape, outs, groups)
     rest = math.prod(outs[1:])
     depth = cg * math.prod(kernel)
+    # (N, C, *outs, *kernel) windows, then per band (N, G, Cg·Πk, positions) columns
+    windows = sliding_window_view(x, spans, axis=tuple(range(2, 2 + nd)))
+    windows = windows[(Ellipsis,) + tuple(slice(None, None, s) for s in stride)
+                      + tuple(slice(None, None, d) for d in dilation)]  # fmt: skip
+    windows = windows[(slice(None), slice(None)) + tuple(slice(0, o) for o in outs)]
+    windows = windows.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C, *kernel, *outs)
     threads = 1 if depth * out_c // groups < _MEMORY_BOUND_MACS else None
     with blas_threads(threads):
         for r0 in range(0, outs[0], rows):
             r1 = min(outs[0], r0 + rows)
-            # the input rows this band reads, padded with zeros where they leave the input
-            a, e = r0 * stride[0] - top, (r1 - 1) * stride[0] - top + spans[0]
-            lo = min(max(a, 0), height)
-            hi = max(min(e, height), lo)
-            band = _pad(x[:, :, lo:hi], [(lo - a, e - hi) if hi > lo else (e - a, 0), *rest_pads], mode="constant")
-            windows = sliding_window_view(band, spans, axis=tuple(range(2, 2 + nd)))
-            windows = windows[(Ellipsis,) + tuple(slice(None, None, s) for s in stride)
-                              + tuple(slice(None, None, d) for d in dilation)]  # fmt: skip
-            windows = windows[(slice(None), slice(None), slice(0, r1 - r0)) + tuple(slice(0, o) for o in outs[1:])]
-            order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
-            cols = windows.transpose(order).reshape(n, groups, depth, (r1 - r0) * rest)
+            cols = windows[(Ellipsis, slice(r0, r1)) + (slice(None),) * (nd - 1)]
+            cols = cols.reshape(n, groups, depth, (r1 - r0) * rest)
             block = np.matmul(w, cols).reshape(n, out_c, r1 - r0, *outs[1:])  # (N, G, Cout/G, positions)
             if b is not None:
                 block += b

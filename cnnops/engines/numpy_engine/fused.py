@@ -21,8 +21,8 @@ from cnnops.engines.numpy_engine.elementwise import activation, batch_norm
 from cnnops.engines.numpy_engine.pool import pool_rows
 from cnnops.model.arithmetic import pool_length
 
-#: conv output elements gathered before a round of pooling (fewer, larger calls)
-POOL_BATCH = 1 << 18
+#: conv output elements gathered before a round of element-wise steps and pooling (fewer, larger calls)
+POOL_BATCH = 1 << 19
 
 
 def _apply(steps: list[tuple[str, dict[str, Any]]], block: np.ndarray) -> np.ndarray:
@@ -53,22 +53,29 @@ def conv_chain(x, weight, bias, *, conv: dict[str, Any], steps: list[tuple[str, 
     y = np.empty((*shape[:-2], *outs), dtype=_F32)
     if y.size == 0:
         return y
-    pending: list[np.ndarray] = []
-    base = 0  # the conv row pending[0] starts at
+    carried: np.ndarray | None = None  # element-wise results the next pool outputs still read
+    base = 0  # the conv row the rows in hand start at
+    fresh: list[np.ndarray] = []  # conv blocks not yet through the element-wise steps
+    fresh_start = fresh_rows = 0
     done = 0  # pool output rows written
     per_row = max(1, math.prod(shape) // max(1, height))
-    buffered = 0
     for r0, r1, block in conv_rows(x, weight, bias, nd=2, **conv):
-        pending.append(_apply(steps, block))
-        buffered += (r1 - r0) * per_row
+        if not fresh:
+            fresh_start = r0
+        fresh.append(block)
+        fresh_rows += r1 - r0
         ready = outs[0] if r1 >= height else min(outs[0], max(0, (r1 + p - span) // s + 1))
-        if ready <= done or (buffered < POOL_BATCH and r1 < height):
+        if ready <= done or (fresh_rows * per_row < POOL_BATCH and r1 < height):
             continue
-        rows = pending[0] if len(pending) == 1 else np.concatenate(pending, axis=-2)
+        new = _apply(steps, fresh[0] if len(fresh) == 1 else np.concatenate(fresh, axis=-2))
+        if carried is None:
+            rows, base = new, fresh_start
+        else:
+            rows = np.concatenate([carried, new], axis=-2)
+        fresh, fresh_rows = [], 0
         y[..., done:ready, :] = pool_rows(rows, base=base, height=height, o0=done, o1=ready, **pool)
         done = ready
         first = max(0, min(done * s - p, height))  # the first conv row a later output reads
-        pending = [rows[..., first - base :, :]] if first - base < rows.shape[-2] else []
-        base = first if pending else r1
-        buffered = sum(part.shape[-2] for part in pending) * per_row
+        carried = rows[..., first - base :, :] if first - base < rows.shape[-2] else None
+        base = first
     return y
