@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from cnnops.errors import InputError
@@ -85,7 +86,8 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
             f.write(payload)
             f.flush()
             os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
+            if _deferred is None:
+                os.fsync(f.fileno())
         os.replace(temp_path, path)
     except BaseException as exc:
         with suppress(OSError):
@@ -93,7 +95,34 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
         if isinstance(exc, OSError):
             raise InputError(f"output file '{path}' cannot be written: {exc.strerror or exc}") from None
         raise
-    _fsync_directory(directory)
+    if _deferred is None:
+        _fsync_directory(directory)
+    else:
+        _deferred.add(directory)
+
+
+#: directories written into while syncing is deferred (None: every write syncs at once)
+_deferred: set[str] | None = None
+
+
+@contextmanager
+def deferred_sync() -> Iterator[None]:
+    """Many files written as one batch: each still appears whole (written to a temp file, renamed into
+    place), but they reach the disk with one sync at the end instead of two per file."""
+    global _deferred
+    if _deferred is not None:  # already inside a batch
+        yield
+        return
+    _deferred = set()
+    try:
+        yield
+    finally:
+        directories, _deferred = _deferred, None
+        if directories:
+            with suppress(AttributeError):
+                os.sync()
+            for directory in directories:
+                _fsync_directory(directory)
 
 
 def _new_file_mode(path: str) -> int:

@@ -161,6 +161,7 @@ def run_pipeline(
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     keep: Selection = None,
     need_indices: Selection = None,
+    plan: dict[str, Any] | None = None,
 ) -> RunResult:
     """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
     used by a MaxUnpool that has no max pool before it. ``engine``: auto, numpy or torch;
@@ -171,28 +172,35 @@ def run_pipeline(
     kept), or None for every one. Others are let go (``output`` None) once no later stage reads them.
     ``need_indices``: the stages whose max-pool indices the caller will read, or None for every max
     pool (a MaxUnpool's max pool always computes them). Winner masks come with a stage's indices when
-    the tensor it read is kept. Either may be a function of the trace."""
+    the tensor it read is kept. Either may be a function of the trace.
+
+    ``plan``: a dict the caller keeps for runs of the same stages on inputs of one shape; the trace,
+    the engine chosen and the weights are made on the first run and reused by the others."""
     from cnnops.engines import load_engine
 
-    trace = trace_shapes(tuple(data.shape), stage_list)
-    trace.raise_error()
-    check_size(trace, max_elements)
-    if device not in (None, "cpu") and engine == "numpy":
-        raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
-    engine = choose_engine(engine, trace, device)
+    plan = {} if plan is None else plan
+    if plan.get("shape") != tuple(data.shape):
+        plan.clear()
+        trace = trace_shapes(tuple(data.shape), stage_list)
+        trace.raise_error()
+        check_size(trace, max_elements)
+        if device not in (None, "cpu") and engine == "numpy":
+            raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
+        plan.update(shape=tuple(data.shape), trace=trace, engine=choose_engine(engine, trace, device), parameters={})
+    trace, engine = plan["trace"], plan["engine"]
     eng = load_engine(engine)
     if engine == "torch":
         eng.use_device(device or "cpu")
-    plan = _Plan(trace, _selected(keep, trace), _selected(need_indices, trace), fuse=hasattr(eng, "conv_chain"))
+    reads = _Plan(trace, _selected(keep, trace), _selected(need_indices, trace), fuse=hasattr(eng, "conv_chain"))
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
     # numpy.random and the generator's state only when weights are drawn
-    rng = _LazyRandom(eng, seed, _last_default(trace, given))
+    rng = _LazyRandom(eng, seed, _last_default(trace, given), plan["parameters"])
     result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
     rows = trace.rows
     k = 0
     while k < len(rows):
         row = rows[k]
-        chain = plan.chains.get(row.index)
+        chain = reads.chains.get(row.index)
         try:
             if chain is not None:
                 outs = _run_chain(eng, rng, [rows[i - 1] for i in chain], given, _tensor(result, row.inputs[0]), result)
@@ -201,14 +209,14 @@ def run_pipeline(
                                                    dim=row.stage.dim))]  # fmt: skip
             else:
                 x = _tensor(result, row.inputs[0]).reshape(row.effective_input)
-                outs = [_execute(eng, rng, row, given[row.index - 1], x, result, indices, plan=plan)]
+                outs = [_execute(eng, rng, row, given[row.index - 1], x, result, indices, plan=reads)]
         except LayerError as exc:
             if exc.index is not None:
                 raise
             raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
         for out in outs:
             result.results.append(out)
-            plan.release(result, out.row)
+            reads.release(result, out.row)
         k += len(outs)
     return result
 
@@ -238,10 +246,12 @@ def _tensor(result: RunResult, number: int) -> np.ndarray:
 
 class _LazyRandom:
     """The engine's Random(seed), built on the first draw. ``needed_until``: the last stage that takes a
-    default value (draws after it would feed nobody)."""
+    default value (draws after it would feed nobody); ``made``: each stage's weight and bias once made
+    (reused by later runs of a plan)."""
 
-    def __init__(self, eng: Any, seed: int, needed_until: int = 2**62):
+    def __init__(self, eng: Any, seed: int, needed_until: int = 2**62, made: dict[int, Any] | None = None):
         self.eng, self.seed, self.rng, self.needed_until = eng, seed, None, needed_until
+        self.made = {} if made is None else made
 
     def uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
         if self.rng is None:
@@ -383,6 +393,19 @@ def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult
     building the model would: the same seed gives the same numbers as PyTorch. A layer whose values
     are all given still draws them (keeping the stream aligned for the layers after it), unless no
     layer after it needs a default."""
+    if index in rng.made:  # an earlier run of the same plan made them
+        weight, bias, defaults = rng.made[index]
+    else:
+        before, result.defaults_used = result.defaults_used, False
+        weight, bias = _make_parameters(rng, stage, given, result, index)
+        defaults, result.defaults_used = result.defaults_used, before
+        rng.made[index] = (weight, bias, defaults)
+    result.defaults_used |= defaults
+    return weight, bias
+
+
+def _make_parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult,
+                     index: int) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     import numpy as np
 
     from cnnops.io.weights import resolve_bias, resolve_weight
