@@ -187,3 +187,20 @@ def test_a_large_batch_runs_on_several_cores_with_output_and_failures_in_input_o
         alone = invoke("run", path, "Conv2d(1, 2, 2)", "relu", "--seed", "3", "--json")
         assert json.loads(alone.stdout)["output"] == doc["output"]
         np.testing.assert_array_equal(np.load(out / f"{path.stem}.npy"), np.array(doc["output"]["data"], np.float32))
+
+
+def test_a_batch_is_synced_once_at_the_end_and_a_single_output_as_it_is_written(tmp_path, monkeypatch):
+    from cnnops.io import write
+
+    calls = {"fsync": 0, "sync": 0}
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.__setitem__("fsync", calls["fsync"] + 1))
+    monkeypatch.setattr(os, "sync", lambda: calls.__setitem__("sync", calls["sync"] + 1))
+    with write.deferred_sync():
+        for n in range(5):
+            write.write_output(str(tmp_path / f"{n}.npy"), np.full((2, 2), n, np.float32))
+            assert np.load(tmp_path / f"{n}.npy").tolist() == [[n, n], [n, n]]  # whole at once
+        assert calls == {"fsync": 0, "sync": 0}
+    assert calls == {"fsync": 1, "sync": 1}  # one sync, then the one directory
+    write.write_output(str(tmp_path / "single.npy"), np.zeros(3, np.float32))
+    assert calls == {"fsync": 3, "sync": 1}  # the file and its directory
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
