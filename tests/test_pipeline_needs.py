@@ -140,9 +140,9 @@ def test_relu_in_place_keeps_negative_zero_and_nan_like_torch():
 @pytest.mark.parametrize(
     ("options", "keep", "need"),
     [
-        (dict(), None, None),  # the table shows every tensor and every max pool's winners
+        (dict(), None, set()),  # the table shows every tensor; its winners are found for the cells shown
         (dict(quiet=True, intermediates=True, as_json=True), None, None),
-        (dict(quiet=True, save_maps="maps"), None, None),
+        (dict(quiet=True, save_maps="maps"), None, set()),
         (dict(as_json=True), set(), {3}),
         (dict(jsonl=True), set(), {3}),
         (dict(quiet=True, output="x.json"), set(), {3}),
@@ -164,8 +164,9 @@ def test_the_command_line_asks_for_what_its_outputs_read(options, keep, need):
         options["output_format"] = OutputFormat(options["output_format"])
     asked = consumed(DataOptions(**options))
     trace = trace_shapes((1, 1, 8, 8), parse_stages(["MaxPool2d(2)", "ReLU", "MaxPool2d(2)"]))
-    assert (asked["keep"](trace) if "keep" in asked else None) == keep
-    assert (asked["need_indices"](trace) if "need_indices" in asked else None) == need
+    got = {name: asked.get(name) for name in ("keep", "need_indices")}
+    got = {name: value(trace) if callable(value) else value for name, value in got.items()}
+    assert (got["keep"], got["need_indices"]) == (keep, need)
 
 
 def test_json_of_a_max_pool_still_carries_its_indices_and_a_quiet_npy_run_draws_no_random_numbers(tmp_path):
@@ -207,3 +208,32 @@ def test_a_run_whose_weights_are_all_given_draws_nothing():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[32.5, 32.5, 32.5, 32.5] False"
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(hs.data(), hs.sampled_from([1, 2]))
+def test_the_winners_a_table_shows_are_those_of_the_full_indices(data, nd):
+    from cnnops.render.tensor_grid import shown_indices
+    from cnnops.run.pipeline import winner_mask
+    from cnnops.run.winners import shown_winners
+    from cnnops.spec import parse_stage
+
+    k = data.draw(hs.integers(1, 4))
+    s, d = data.draw(hs.integers(1, 3)), data.draw(hs.integers(1, 2))
+    stage = parse_stage(f"MaxPool{nd}d({k}, stride={s}, padding={data.draw(hs.integers(0, k // 2))}, dilation={d}, "
+                        f"ceil_mode={data.draw(hs.booleans())})")  # fmt: skip
+    shape = (data.draw(hs.integers(1, 3)),) + tuple(data.draw(hs.integers(d * (k - 1) + 1, 14)) for _ in range(nd))
+    rng = np.random.default_rng(data.draw(hs.integers(0, 999)))
+    x = rng.choice(np.array([0.0, -0.0, 1.0, 2.0, np.nan, -np.inf], np.float32), size=shape)
+    if data.draw(hs.booleans()):
+        x = rng.standard_normal(shape).astype(np.float32)
+    _, idx = numpy_engine.max_pool(x, nd=nd, kernel_size=stage.kernel_size, stride=stage.stride,
+                                   padding=stage.padding, dilation=stage.dilation, ceil_mode=stage.ceil_mode)  # fmt: skip
+    full = winner_mask(x, idx, nd)
+    grid = x.shape if x.ndim >= 2 else (1, *x.shape)
+    picks = [[i for i in shown_indices(n, True, 2) if i is not None] for n in (int(np.prod(grid[:-2])), *grid[-2:])]
+    cells = [(p * grid[-2] + r) * grid[-1] + c for p in picks[0] for r in picks[1] for c in picks[2]]
+    mask = shown_winners(x, stage, cells)
+    shown = np.zeros(x.size, bool)
+    shown[cells] = True
+    assert np.array_equal(mask.reshape(-1), full.reshape(-1) & shown)

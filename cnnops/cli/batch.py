@@ -237,15 +237,18 @@ def animated_stage(result: RunResult, requested: int | None) -> int:
 
 
 def consumed(opts: DataOptions) -> dict[str, Any]:
-    """What this command's outputs read of each run (``keep`` and ``need_indices`` for the pipeline): a
-    table, --intermediates, --save-maps or --preview read every tensor and max-pool winner; a JSON
-    document the result and its indices; --animate its stage, the tensor that stage read and its indices;
-    an .npy file only the result. Nothing else is kept or computed."""
-    if (not opts.quiet and not opts.as_json and not opts.jsonl) or opts.intermediates or opts.save_maps or opts.preview:
+    """What this command's outputs read of each run (``keep`` and ``need_indices`` for the pipeline):
+    --intermediates reads every tensor and index; a table, --save-maps or --preview every tensor (a
+    table's max-pool winners are found for the cells it shows, adaptive ones from their indices); a JSON
+    document the result and its indices; --animate its stage, the tensor that stage read and its
+    indices; an .npy file only the result. Nothing else is kept or computed."""
+    if opts.intermediates:
         return {}
+    table = not opts.quiet and not opts.as_json and not opts.jsonl
     json_out = opts.as_json or opts.jsonl or (opts.output is not None and opts.output.suffix.lower() == ".json") or (
         opts.output_dir is not None and opts.output_format == OutputFormat.json
     )
+    every = table or opts.save_maps is not None or opts.preview
 
     def animated(trace: Trace) -> int | None:
         rows, requested = trace.rows, opts.animate_stage
@@ -261,9 +264,12 @@ def consumed(opts: DataOptions) -> dict[str, Any]:
 
     def need_indices(trace: Trace) -> set[int]:
         index = animated(trace)
-        return ({trace.rows[-1].index} if json_out and trace.rows else set()) | ({index} if index else set())
+        need = ({trace.rows[-1].index} if json_out and trace.rows else set()) | ({index} if index else set())
+        if table:
+            need |= {row.index for row in trace.rows if row.stage.kind == "adaptive_pool" and row.stage.mode == "max"}
+        return need
 
-    return {"keep": keep, "need_indices": need_indices}
+    return {"keep": None if every else keep, "need_indices": need_indices}
 
 
 def emit_result(opts: DataOptions) -> Callable[..., None]:
