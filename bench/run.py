@@ -117,7 +117,7 @@ for i in range(100 if quick else 500):
     Image.fromarray(rng.integers(0, 256, (128, 128), dtype=np.uint8)).save(os.path.join(out, "batch", f"b{i:03d}.png"))
 np.save(os.path.join(out, "plane2000.npy"), rng.standard_normal((2000, 2000)).astype(np.float32))
 np.save(os.path.join(out, "wide.npy"), rng.standard_normal((1, 64, 512, 512)).astype(np.float32))
-np.save(os.path.join(out, "gelu.npy"), rng.standard_normal((1, 16 if quick else 64, 1024, 1024)).astype(np.float32))
+np.save(os.path.join(out, "gelu.npy"), rng.standard_normal((1, 16 if quick else 128, 1024, 1024)).astype(np.float32))
 if not quick:
     np.save(os.path.join(out, "plane8192.npy"), rng.standard_normal((8192, 8192)).astype(np.float32))
 """
@@ -171,7 +171,7 @@ def cases(tmp: Path, quick: bool) -> list[Case]:
         ("image 2048² chain", ["run", t("img2048.png"), BANK, "ReLU", "MaxPool2d(2)", "-q", "-o", out]),
         ("Conv2d(64, 64, 3) on 224²", ["run", t("heavy224.npy"), "Conv2d(64, 64, 3, padding=1)", "-q", "-o", out]),
         ("12 × Conv2d(64, 64, 3) on 224²", ["run", t("heavy224.npy"), *["Conv2d(64, 64, 3, padding=1)"] * 12, "-q", "-o", out]),
-        ("GELU on 1×64×1024²" if not quick else "GELU on 1×16×1024²", ["act", "--fn", "gelu", t("gelu.npy"), "-q", "-o", out]),
+        ("GELU on 1×128×1024²" if not quick else "GELU on 1×16×1024²", ["act", "--fn", "gelu", t("gelu.npy"), "-q", "-o", out]),
         ("MaxPool2d(2000) on 2000²", ["pool", "-k", "2000", t("plane2000.npy"), "-q", "-o", out]),
         ("AvgPool2d(16) on 1×64×512²", ["run", t("wide.npy"), "AvgPool2d(16)", "-q", "-o", out]),
         ("AdaptiveAvgPool2d(7) on 1×64×512²", ["run", t("wide.npy"), "AdaptiveAvgPool2d(7)", "-q", "-o", out]),

@@ -47,15 +47,16 @@ class Rates:
         return {"format": FORMAT, "numpy": self.numpy, "torch": self.torch, "torch_import": self.torch_import}
 
 
-# Measured with `cnnops bench --calibrate` on the project's 2-core x86 machine (OpenBLAS, torch 2.13 CPU).
+# Measured with `cnnops bench --calibrate` on the project's 2-core x86 machine (OpenBLAS, torch 2.13 CPU,
+# load about 1.2), rounded.
 DEFAULTS = Rates(
-    numpy={"conv_mac": 3.5e-11, "conv_cols": 1.1e-9, "conv_out": 1.0e-9, "convt_add": 1.2e-9, "maxpool": 6.0e-10,
-           "avgpool": 1.0e-9, "adaptive": 6.0e-9, "elementwise": 1.2e-9, "transcendental": 3.6e-8,
-           "softmax": 2.0e-8, "stage": 1.5e-4},
-    torch={"conv_mac": 1.6e-11, "conv_cols": 0.0, "conv_out": 4.0e-9, "convt_add": 1.0e-9, "maxpool": 6.0e-10,
-           "avgpool": 6.0e-10, "adaptive": 1.0e-9, "elementwise": 1.0e-9, "transcendental": 2.0e-9,
-           "softmax": 3.0e-9, "stage": 5.0e-5},
-    torch_import=2.2,
+    numpy={"conv_mac": 1.1e-11, "conv_cols": 3.5e-10, "conv_out": 0.0, "convt_add": 1.5e-9, "maxpool": 4.2e-10,
+           "avgpool": 6.0e-10, "adaptive": 8.3e-9, "elementwise": 4.8e-9, "transcendental": 1.4e-8,
+           "softmax": 7.0e-9, "stage": 5e-5},
+    torch={"conv_mac": 1.1e-11, "conv_cols": 0.0, "conv_out": 1.0e-8, "convt_add": 2.2e-10, "maxpool": 1.4e-9,
+           "avgpool": 4.3e-10, "adaptive": 5.8e-10, "elementwise": 1.3e-9, "transcendental": 1.7e-9,
+           "softmax": 1.4e-9, "stage": 5e-5},
+    torch_import=1.5,
 )  # fmt: skip
 
 
