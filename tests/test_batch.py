@@ -174,7 +174,7 @@ def test_a_large_batch_runs_on_several_cores_with_output_and_failures_in_input_o
         paths.append(path)
     assert batch_workers([str(p) for p in paths], DataOptions()) >= min(2, os.cpu_count() or 1)
     out = tmp_path / "out"
-    args = ["run", *paths, "Conv2d(1, 2, 2)", "relu", "--seed", "3"]
+    args = ["run", *paths, "Conv2d(1, 2, 2)", "relu", "--seed", "3", "--engine", "numpy"]
     proc = subprocess.run([sys.executable, "-m", "cnnops", *map(str, args), "--jsonl", "--output-dir", str(out),
                            "--format", "npy"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     assert proc.returncode == 1
@@ -184,7 +184,7 @@ def test_a_large_batch_runs_on_several_cores_with_output_and_failures_in_input_o
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert "in04.json" in errors[0] and "in09.json" in errors[1] and errors[-1].startswith("Error: 2 of 12")
     for path, doc in zip(good, docs):
-        alone = invoke("run", path, "Conv2d(1, 2, 2)", "relu", "--seed", "3", "--json")
+        alone = invoke("run", path, "Conv2d(1, 2, 2)", "relu", "--seed", "3", "--engine", "numpy", "--json")
         assert json.loads(alone.stdout)["output"] == doc["output"]
         np.testing.assert_array_equal(np.load(out / f"{path.stem}.npy"), np.array(doc["output"]["data"], np.float32))
 
