@@ -266,7 +266,8 @@ def consumed(opts: DataOptions) -> dict[str, Any]:
         index = animated(trace)
         need = ({trace.rows[-1].index} if json_out and trace.rows else set()) | ({index} if index else set())
         if table:
-            need |= {row.index for row in trace.rows if row.stage.kind == "adaptive_pool" and row.stage.mode == "max"}
+            need |= {row.index for row in trace.rows
+                     if row.stage.kind == "adaptive_pool" and getattr(row.stage, "mode", "") == "max"}  # fmt: skip
         return need
 
     return {"keep": None if every else keep, "need_indices": need_indices}

@@ -40,7 +40,7 @@ def command_info(name: str) -> Any:
 
     import_module(f"cnnops.cli.{COMMANDS[name]}")
     for info in app.registered_commands:
-        if (info.name or get_command_name(info.callback.__name__)) == name:
+        if (info.name or get_command_name(getattr(info.callback, "__name__", ""))) == name:
             return info
     raise LookupError(f"cnnops.cli.{COMMANDS[name]} registers no command {name!r}")  # pragma: no cover
 

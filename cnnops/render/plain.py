@@ -51,7 +51,7 @@ def table_text(table: Table, console: Console) -> str | None:
         return None
     max_width = console.width if table.width is None else table.width
     pads = [_padding(table, i) for i in range(len(columns))]
-    widths = _column_widths(table, cells, pads, max_width)
+    widths = _column_widths(table, cells, pads, max_width)  # type: ignore[arg-type]  # no None left
     if widths is None:
         return None
     table_width = sum(widths)

@@ -45,10 +45,10 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
         if res.winners is not None:
             picked.setdefault(res.row.inputs[0], (res.winners, res.row.index))
         elif _max_pool(res) and res.row.inputs[0] not in picked:
-            source = res.row.inputs[0]
-            tensor = result.input if source == 0 else results[source - 1].output
+            read = res.row.inputs[0]
+            tensor = result.input if read == 0 else results[read - 1].output
             if tensor is not None:
-                picked[source] = (_shown_winners(tensor, res, full), res.row.index)
+                picked[read] = (_shown_winners(tensor, res, full), res.row.index)
     mark = "*" if plain else "highlighted"
     first_winners, pool = picked.get(0, (None, 0))
     title = "input"

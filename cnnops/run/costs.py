@@ -21,7 +21,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cnnops.model.trace import Row, Trace
@@ -98,7 +98,7 @@ _TRANSCENDENTAL = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus")
 def work(row: Row) -> tuple[dict[str, float], dict[str, float]]:
     """One stage's work as (NumPy units, torch units) by kind: the two engines do different work for
     some stages (pooling: NumPy reduces one axis at a time, torch reads every window cell)."""
-    stage = row.stage
+    stage: Any = row.stage
     kind = stage.kind
     out = math.prod(row.output_shape)
     inp = math.prod(row.effective_input)

@@ -250,7 +250,8 @@ class _LazyRandom:
     (reused by later runs of a plan)."""
 
     def __init__(self, eng: Any, seed: int, needed_until: int = 2**62, made: dict[int, Any] | None = None):
-        self.eng, self.seed, self.rng, self.needed_until = eng, seed, None, needed_until
+        self.eng, self.seed, self.needed_until = eng, seed, needed_until
+        self.rng: Any = None
         self.made = {} if made is None else made
 
     def uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
@@ -352,7 +353,8 @@ def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, 
     """A fused conv → element-wise → pool chain: the conv's weights drawn as usual, the intermediates
     never held (their results carry no output)."""
     conv_row, pool_row = rows[0], rows[-1]
-    stage, pool = conv_row.stage, pool_row.stage
+    stage: Any = conv_row.stage
+    pool: Any = pool_row.stage
     weight, bias = _parameters(rng, stage, given[conv_row.index - 1], result, conv_row.index)
     steps: list[tuple[str, dict[str, Any]]] = []
     for row in rows[1:-1]:

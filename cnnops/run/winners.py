@@ -67,7 +67,7 @@ def _product(lists: list[list[int]]) -> Iterable[tuple[int, ...]]:
     return itertools.product(*lists)
 
 
-def _winner(values: np.ndarray, spatial: tuple[int, ...], axes: list[tuple[int, ...]], window: tuple[int, ...]) -> int:
+def _winner(values: np.ndarray, spatial: tuple[int, ...], axes: list[Any], window: tuple[int, ...]) -> int:
     """The flat in-plane position ATen's max pool picks for one window: the last NaN if there is one,
     else the first maximum of its in-bounds cells in row-major order (-1: no cell inside)."""
     import numpy as np

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -153,7 +154,7 @@ def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, grou
     return y[0] if added else y
 
 
-def _region(offsets, steps, counts) -> tuple[slice, ...]:
+def _region(offsets, steps, counts) -> tuple[Any, ...]:
     """Index of ``counts[i]`` cells ``steps[i]`` apart from ``offsets[i]`` on each trailing dim."""
     return (Ellipsis,) + tuple(slice(o, o + (n - 1) * s + 1, s) for o, s, n in zip(offsets, steps, counts))
 

@@ -223,6 +223,7 @@ def _max_band(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, exact: 
             best, where = _select_along(chunk, col_at, 2, cols, cols.out, nan)
             if col_first is not None:  # a window of −inf (or padding) keeps its first cell inside
                 np.copyto(where, col_first, where=best == -np.inf)
+            assert row_at is not None
             row_best[:, r - a : r1 - a], row_at[:, r - a : r1 - a] = best, where
         else:
             row_best[:, r - a : r1 - a] = _max_along(chunk, 2, cols, cols.out)
@@ -264,7 +265,7 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
                 if has_negative_zero(_inside(planes, rows, *rows.rows(o0, o1))):
                     best, _ = _max_band(planes, rows, cols, o0, o1, True, False)
             y[:, o0:o1] = best
-            if index is not None:
+            if index is not None and where is not None:
                 index[:, o0:o1] = where
     return y.reshape(out_shape), None if index is None else index.reshape(out_shape)
 
