@@ -17,7 +17,7 @@ plane into the output — or each input position's kernel-sized block, whichever
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -67,10 +67,12 @@ def band_rows(x_shape: tuple[int, ...], weight_shape: tuple[int, ...], outs: lis
 
 @_quiet
 def conv_rows(
-    x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode
+    x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode, into: Callable[[int, int], Any] | None = None
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """The convolution's output in bands of rows along the first spatial dim: ``(r0, r1, block)`` with
-    ``block`` (N, C_out, r1 − r0, …) — unbatched inputs give unbatched blocks. Bias included."""
+    ``block`` (N, C_out, r1 − r0, …) — unbatched inputs give unbatched blocks. Bias included.
+    ``into(r0, r1)``: where to write that band (an array of the block's shape); the matmul writes there
+    directly when it can, and the block yielded is that array."""
     x, added = _batched(x, nd)
     weight = _f32(weight)
     out_c, cg = weight.shape[:2]
@@ -99,7 +101,16 @@ def conv_rows(
             r1 = min(outs[0], r0 + rows)
             cols = windows[(Ellipsis, slice(r0, r1)) + (slice(None),) * (nd - 1)]
             cols = cols.reshape(n, groups, depth, (r1 - r0) * rest)
-            block = np.matmul(w, cols).reshape(n, out_c, r1 - r0, *outs[1:])  # (N, G, Cout/G, positions)
+            target = None if into is None else into(r0, r1)
+            if target is None:
+                block = np.matmul(w, cols).reshape(n, out_c, r1 - r0, *outs[1:])  # (N, G, Cout/G, positions)
+            else:
+                block = target[None] if added else target
+                flat = block.reshape(n, groups, out_c // groups, (r1 - r0) * rest)
+                if np.may_share_memory(flat, block):  # a view: the matmul fills the target itself
+                    np.matmul(w, cols, out=flat)
+                else:
+                    block[...] = np.matmul(w, cols).reshape(block.shape)
             if b is not None:
                 block += b
             yield r0, r1, block[0] if added else block
@@ -113,15 +124,18 @@ def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -
     x = _f32(x)
     weight = _f32(weight)
     shape = conv_shape(x.shape, weight.shape, nd=nd, stride=stride, pads=pads, dilation=dilation)
-    y = np.zeros(shape, dtype=_F32) if bias is None else np.empty(shape, dtype=_F32)
+    y = np.empty(shape, dtype=_F32)
     if y.size == 0:
         return y
     if math.prod(weight.shape[1:]) == 0:  # no input channel or an empty kernel: only the bias
         y[...] = 0 if bias is None else _f32(bias).reshape((-1,) + (1,) * nd)
         return y
-    for r0, r1, block in conv_rows(x, weight, bias, nd=nd, stride=stride, pads=pads, dilation=dilation,
-                                   groups=groups, padding_mode=padding_mode):  # fmt: skip
-        y[(Ellipsis, slice(r0, r1)) + (slice(None),) * (nd - 1)] = block
+    def band(r0: int, r1: int) -> np.ndarray:
+        return y[(Ellipsis, slice(r0, r1)) + (slice(None),) * (nd - 1)]
+
+    for _ in conv_rows(x, weight, bias, nd=nd, stride=stride, pads=pads, dilation=dilation, groups=groups,
+                       padding_mode=padding_mode, into=band):  # fmt: skip
+        pass
     return y
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from cnnops.engines.numpy_engine.arrays import _F32, _quiet
-from cnnops.engines.numpy_engine.conv import conv_rows, conv_shape
+from cnnops.engines.numpy_engine.conv import band_rows, conv_rows, conv_shape
 from cnnops.engines.numpy_engine.elementwise import activation, batch_norm
 from cnnops.engines.numpy_engine.pool import pool_rows
 from cnnops.model.arithmetic import pool_length
@@ -53,29 +53,35 @@ def conv_chain(x, weight, bias, *, conv: dict[str, Any], steps: list[tuple[str, 
     y = np.empty((*shape[:-2], *outs), dtype=_F32)
     if y.size == 0:
         return y
+    # the conv's bands (fixed by the shapes) are gathered into rounds; each round's rows are written by the
+    # matmul straight into one buffer, go through the element-wise steps in place, and are pooled
+    n_c = math.prod(shape[:-2])
+    band = band_rows(np.shape(x) if len(np.shape(x)) == 4 else (1, *np.shape(x)), np.shape(weight), list(shape[-2:]),
+                     conv["groups"])  # fmt: skip
+    per_row = max(1, n_c * shape[-1])
+    round_rows = band * max(1, POOL_BATCH // (band * per_row))
     carried: np.ndarray | None = None  # element-wise results the next pool outputs still read
-    base = 0  # the conv row the rows in hand start at
-    fresh: list[np.ndarray] = []  # conv blocks not yet through the element-wise steps
-    fresh_start = fresh_rows = 0
-    done = 0  # pool output rows written
-    per_row = max(1, math.prod(shape) // max(1, height))
-    for r0, r1, block in conv_rows(x, weight, bias, nd=2, **conv):
-        if not fresh:
-            fresh_start = r0
-        fresh.append(block)
-        fresh_rows += r1 - r0
-        ready = outs[0] if r1 >= height else min(outs[0], max(0, (r1 + p - span) // s + 1))
-        if ready <= done or (fresh_rows * per_row < POOL_BATCH and r1 < height):
+    base = done = 0  # the conv row the rows in hand start at; pool output rows written
+    fresh: list[Any] = [None, 0]  # this round's buffer and its first row
+
+    def into(r0: int, r1: int) -> np.ndarray:
+        if r0 % round_rows == 0:
+            fresh[:] = [np.empty((*shape[:-2], min(round_rows, height - r0), shape[-1]), dtype=_F32), r0]
+        return fresh[0][..., r0 - fresh[1] : r1 - fresh[1], :]
+
+    for _, r1, _ in conv_rows(x, weight, bias, nd=2, **conv, into=into):
+        if r1 % round_rows and r1 < height:
             continue
-        new = _apply(steps, fresh[0] if len(fresh) == 1 else np.concatenate(fresh, axis=-2))
+        new = _apply(steps, fresh[0])
         if carried is None:
-            rows, base = new, fresh_start
+            rows, base = new, fresh[1]
         else:
             rows = np.concatenate([carried, new], axis=-2)
-        fresh, fresh_rows = [], 0
-        y[..., done:ready, :] = pool_rows(rows, base=base, height=height, o0=done, o1=ready, **pool)
-        done = ready
+        ready = outs[0] if r1 >= height else min(outs[0], max(0, (r1 + p - span) // s + 1))
+        if ready > done:
+            y[..., done:ready, :] = pool_rows(rows, base=base, height=height, o0=done, o1=ready, **pool)
+            done = ready
         first = max(0, min(done * s - p, height))  # the first conv row a later output reads
         carried = rows[..., first - base :, :] if first - base < rows.shape[-2] else None
-        base = first
+        base = first if carried is not None else r1
     return y
