@@ -29,17 +29,31 @@ __version__ = "0.1.0"
 __all__ = ["CnnopsError", "run_stages", "trace_shapes"]
 
 
-def trace_shapes(input_shape: str | Sequence[int], stages: str | Sequence[str | Stage] = (), *,
-                 file: str | None = None) -> Trace:  # fmt: skip
+def trace_shapes(input_shape: str | Sequence[int] | None, stages: str | Sequence[str | Stage] = (), *,
+                 file: str | None = None, class_name: str | None = None) -> Trace:  # fmt: skip
     """``cnnops shape``: every stage's shapes, formulas, parameters, MACs and receptive field.
 
     ``input_shape`` is ``"1x3x224x224"`` or a tuple; ``stages`` are stage texts in PyTorch's call
-    syntax (or a text with one per line, or print(model) text); ``file`` a stage file to read after them.
-    Raises :class:`CnnopsError` where PyTorch would refuse a layer.
+    syntax (or a text with one per line, or print(model) text); ``file`` a stage file to read after them,
+    or a model file on its own: Python source (read, never run; ``class_name`` picks the class) or an
+    ONNX file (``input_shape`` None: the file's own). Raises :class:`CnnopsError` where PyTorch would
+    refuse a layer.
     """
     from cnnops.model import trace
 
-    shape = trace.parse_shape(input_shape) if isinstance(input_shape, str) else tuple(int(n) for n in input_shape)
+    shape = trace.parse_shape(input_shape) if isinstance(input_shape, str) else (
+        None if input_shape is None else tuple(int(n) for n in input_shape))
+    if file is not None and str(file).lower().endswith((".py", ".onnx")):
+        from cnnops.spec.sources import read_network_file
+
+        if stages:
+            raise CnnopsError("a model file is sized alone: leave out the stages")
+        network, shape = read_network_file(str(file), shape, class_name=class_name)
+        result = trace.trace_shapes(shape, network)
+        result.raise_error()
+        return result
+    if shape is None:
+        raise CnnopsError("give the input shape, e.g. '1x3x224x224'")
     result = trace.trace_shapes(shape, _network(stages, file))
     result.raise_error()
     return result
@@ -50,7 +64,10 @@ def run_stages(data: Any, stages: str | Sequence[str | Stage] = (), *, file: str
     """``cnnops run``: a tensor through the stages, every intermediate kept.
 
     ``data`` is a nested list or an array, or what the command line takes as an input: a path
-    (.json, .npy, an image), or inline JSON text. ``engine`` is ``auto``, ``numpy`` or ``torch``.
+    (.json, .npy, an image), tensor text in JSON or Python (``"torch.tensor([[1., 2.]])"``), or a
+    generator (``"randn:1x4x4"``, ``"torch.randn(1, 4, 4)"``). ``seed`` starts the stream of a random
+    input and, separately, that of the weights not given, as ``torch.manual_seed(seed)`` does before
+    each. ``engine`` is ``auto``, ``numpy`` or ``torch``.
     """
     import numpy as np
 
@@ -60,7 +77,7 @@ def run_stages(data: Any, stages: str | Sequence[str | Stage] = (), *, file: str
 
     indices, source = None, "array"
     if isinstance(data, str):
-        tensor = read_input(data, rgb=rgb)
+        tensor = read_input(data, rgb=rgb, seed=seed)
         array, indices, source = tensor.data, tensor.indices, tensor.source
     elif isinstance(data, np.ndarray):
         array = np.asarray(data, dtype=np.float32)

@@ -67,3 +67,39 @@ class LayerKind(StrEnum):
     pool = "pool"
     unpool = "unpool"
     conv_transpose = "conv_transpose"
+
+
+class Dtype(StrEnum):
+    """The dtype a network's parameters and activations are held in (``model.to(dtype)``)."""
+
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float64 = "float64"
+
+
+class Optimizer(StrEnum):
+    """The optimizer whose state a training step keeps: none (plain SGD), one buffer (momentum) or two (Adam)."""
+
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Convention(StrEnum):
+    """Whose way of counting multiply-accumulates (or FLOPs) to use."""
+
+    cnnops = "cnnops"
+    thop = "thop"
+    ptflops = "ptflops"
+    fvcore = "fvcore"
+    torchinfo = "torchinfo"
+    flop_counter = "flop-counter"
+
+
+class SolveFor(StrEnum):
+    """What ``cnnops solve --max-memory`` grows: the batch size or the (square) input side."""
+
+    batch = "batch"
+    resolution = "resolution"

@@ -2,6 +2,9 @@
 
 import pytest
 
+#: model source files the tests read (statically, with torch, as ONNX); not test modules
+collect_ignore = ["models"]
+
 
 @pytest.fixture(params=["numpy", "torch"], scope="session")
 def engine(request):

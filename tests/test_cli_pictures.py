@@ -1,7 +1,6 @@
 """The picture options of the data commands: --save-maps, --animate, --preview."""
 
 import json
-import re
 from pathlib import Path
 
 from PIL import Image
@@ -22,7 +21,7 @@ def test_save_maps_writes_one_png_per_stage_in_pipeline_order(tmp_path):
     result = invoke("run", EX / "street.png", BANK, "relu", "maxpool:2", "--save-maps", tmp_path / "maps", "-q")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "maps").iterdir())
-    assert names == ["00-input.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png"]
+    assert names == ["00-input.png", "01-conv2d-filters.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png"]
     assert Image.open(tmp_path / "maps" / "01-conv2d.png").size[0] > 2 * 61
 
 
@@ -47,8 +46,13 @@ def test_animate_picks_a_stage_and_refuses_big_planes(tmp_path):
                     "--animate", gif, "--animate-stage", "3", "-q")  # fmt: skip
     assert result.exit_code == 0 and Image.open(gif).n_frames == 4
     big = invoke("run", EX / "street.png", "maxpool:2", "--animate", gif, "-q")
-    # the library names the setting save_maps; the CLI spells it --save-maps once it words errors with flags
-    assert big.exit_code == 1 and re.search(r"use (--save-maps|save_maps) for larger", " ".join(big.stderr.split()))
+    assert big.exit_code == 0 and Image.open(gif).n_frames == 64  # the top-left 16×16 of the 64×64 image
+    cropped = invoke("run", EX / "street.png", "maxpool:2", "--animate", gif, "--crop", "20,30,4,6", "--zoom", "2", "-q")
+    assert cropped.exit_code == 0 and Image.open(gif).n_frames == 2 * 3
+    too_big = invoke("run", EX / "street.png", "maxpool:2", "--animate", gif, "--crop", "0,0,64,64", "-q")
+    assert too_big.exit_code == 2 and "--crop 0,0,64,64 is larger than 32×32" in " ".join(too_big.stderr.split())
+    assert "--save-maps" in too_big.stderr
+    assert invoke("relu", EX / "grid4x4.json", "--crop", "0,0,2,2").exit_code == 2  # --crop without --animate
     assert invoke("relu", EX / "grid4x4.json", "--animate", gif, "-q").exit_code == 1
     assert invoke("pool", "-k", "2", EX / "grid4x4.json", "--animate", tmp_path / "a.png").exit_code == 2
 
@@ -67,3 +71,13 @@ def test_preview_draws_half_blocks_in_colour_and_a_character_ramp_in_a_pipe():
     assert coloured.exit_code == 0 and "▀" in coloured.stdout and "\x1b[" in coloured.stdout
     piped = invoke("conv", EX / "line5x5.json", "--weight", "gx", "--bias", "0", "--preview")
     assert piped.exit_code == 0 and "▀" not in piped.stdout and "╭" not in piped.stdout and "@" in piped.stdout
+
+
+def test_animate_all_draws_the_chain_in_one_gif(tmp_path):
+    gif = tmp_path / "chain.gif"
+    result = invoke("run", EX / "line5x5.json", "Conv2d(1, 1, 3, weight='gx', bias=False)", "relu", "maxpool:2,stride=1",
+                    "--animate", gif, "--animate-all", "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert Image.open(gif).n_frames == 9 + 1 + 4
+    clash = invoke("relu", EX / "grid4x4.json", "--animate", gif, "--animate-all", "--animate-stage", "1")
+    assert clash.exit_code == 2 and "drop --animate-stage" in clash.stderr

@@ -80,7 +80,7 @@ def test_rejected_layer_with_json_leaves_stdout_empty():
 
 def test_unknown_layer_and_bad_shape_and_missing_file_are_one_line_errors(tmp_path):
     for args, fragment in [
-        (("shape", "1x3x8x8", "Conv4d(3, 8, 3)"), "did you mean Conv2d?"),
+        (("shape", "1x3x8x8", "Convv2d(3, 8, 3)"), "did you mean Conv2d?"),
         (("shape", "1x3xAx8", "relu"), "cannot read the shape"),
         (("shape", "1x3x8x8", "-f", str(tmp_path / "nope.txt")), "does not exist"),
         (("shape", "1x3x8x8", "-f", str(tmp_path)), "is a directory"),

@@ -187,3 +187,31 @@ def test_negative_zero_is_found_in_any_layout():
     x[2, 4, 6] = -0.0
     assert has_negative_zero(x) and has_negative_zero(x[:, 3:, 5:]) and not has_negative_zero(x[:2])
     assert has_negative_zero(x[:, ::2, ::3]) and not has_negative_zero(np.array([np.nan, -np.inf, -1e-45], np.float32))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(hs.data(), hs.sampled_from(["normal", "special", "zeros"]), hs.booleans())
+def test_3d_pooling_matches_torch_to_the_bit(engine, data, kind, indices):
+    kernel = tuple(data.draw(hs.integers(1, 4) | hs.integers(5, 9)) for _ in range(3))
+    stride = tuple(data.draw(hs.sampled_from([1, 2, k])) for k in kernel)
+    padding = tuple(data.draw(hs.integers(0, k // 2)) for k in kernel)
+    dilation = tuple(data.draw(hs.integers(1, 2)) for _ in range(3))
+    ceil_mode = data.draw(hs.booleans())
+    lengths = tuple(data.draw(hs.integers(max(1, (k - 1) * d + 1 - 2 * p), (k - 1) * d + 6))
+                    for k, p, d in zip(kernel, padding, dilation))  # fmt: skip
+    if data.draw(hs.booleans()):  # windows with no cell inside along depth (dilation over the padding)
+        kernel, padding, dilation, lengths = (2, *kernel[1:]), (1, *padding[1:]), (2, *dilation[1:]), (1, *lengths[1:])
+    x = data_of((data.draw(hs.integers(1, 2)), *lengths), kind, data.draw(hs.integers(0, 2**16)))
+    ty, tidx = torch_says(F.max_pool3d, torch.from_numpy(x), kernel, stride, padding, dilation, ceil_mode=ceil_mode,
+                          return_indices=True)  # fmt: skip
+    eng = load_engine(engine)
+    y, idx = eng.max_pool(x, nd=3, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+                          ceil_mode=ceil_mode, return_indices=indices)  # fmt: skip
+    identical(y, ty)
+    if indices:
+        identical(idx, tidx)
+    override = data.draw(hs.sampled_from([None, 3]))
+    include = data.draw(hs.booleans())
+    expected = torch_says(F.avg_pool3d, torch.from_numpy(x), kernel, stride, padding, ceil_mode, include, override)
+    identical(eng.avg_pool(x, nd=3, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                           count_include_pad=include, divisor_override=override), expected)  # fmt: skip

@@ -94,6 +94,34 @@ TEXT_CASES = {
     "shape-formulas-pipe": (LENET_ISH, 80, False),
     "shape-error-pipe": (["shape", "1x3x8x8", "Conv2d(3, 8, 3)", "ReLU", "MaxPool2d(3, padding=2)"], 80, False),
     "solve-28-to-14-pipe": (["solve", "--input", "28", "--output", "14"], 80, False),
+    # readable at 80, 100 and 140 columns, on a terminal and off one
+    "shape-alexnet-pipe-100": (ALEXNET, 100, False),
+    "shape-alexnet-terminal-100": (ALEXNET, 100, True),
+    "run-gx-relu-maxpool-terminal-80": (GX_CHAIN, 80, True),
+    "run-gx-relu-maxpool-pipe-100": (GX_CHAIN, 100, False),
+    "run-gx-relu-maxpool-terminal-100": (GX_CHAIN, 100, True),
+    "run-gx-relu-maxpool-pipe-140": (GX_CHAIN, 140, False),
+    "run-gx-relu-maxpool-terminal-140": (GX_CHAIN, 140, True),
+    "run-street-pipe-80": (["run", "examples/street.png", "Conv2d(1, 2, 3, weight='sobel-x, sobel-y', bias=False)",
+                            "AdaptiveAvgPool2d((6, 6))", "Flatten(0)", "Linear(72, 10)"], 80, False),  # fmt: skip
+    "batch-notes-once-pipe": (["pool", "--kernel", "2", "examples/grid4x4.json", "examples/ones4x4.json"], 80, False),
+    "no-notes-pipe": ([*GX_CHAIN, "--no-notes"], 80, False),
+    # --explain on the tutorial cases
+    "explain-gx-conv-pipe": (["conv", "examples/line5x5.json", "--weight", "gx", "--bias", "false",
+                              "--explain", "0,0"], 80, False),  # fmt: skip
+    "explain-gx-conv-terminal": (["conv", "examples/line5x5.json", "--weight", "gx", "--bias", "false",
+                                  "--explain", "0,0"], 80, True),  # fmt: skip
+    "explain-maxpool-ties-pipe": ([*GX_CHAIN, "--explain", "1,0"], 80, False),
+    "explain-divisor-override-pipe": (["pool", "--mode", "avg", "--kernel", "2", "--stride", "2",
+                                       "--divisor-override", "3", "examples/ones4x4.json", "--explain", "0,1"],
+                                      80, False),  # fmt: skip
+    "explain-adaptive-bins-pipe": (["adaptive-pool", "examples/seq3.json", "--output-size", "8", "--explain", "5"],
+                                   80, False),  # fmt: skip
+    "explain-linear-row-pipe": (["linear", "[1, 2, 3]", "--out-features", "4", "--weight",
+                                 "[[1, 0, 0], [0, 1, 0], [0.5, 1.5, 3], [1, 1, 1]]", "--bias", "0", "--explain", "2"],
+                                80, False),  # fmt: skip
+    "explain-unpool-pipe": (["run", "examples/grid4x4.json", "MaxPool2d(2, return_indices=True)", "MaxUnpool2d(2)",
+                             "--explain", "1,1"], 80, False),  # fmt: skip
 }
 
 
@@ -106,6 +134,7 @@ def test_text_output(case, snapshot):
 JSON_CASES = {
     "shape-alexnet-json": ALEXNET,
     "run-gx-relu-maxpool-json": GX_CHAIN,
+    "explain-maxpool-ties-json": [*GX_CHAIN, "--explain", "1,0"],
 }
 
 

@@ -362,3 +362,38 @@ def test_merge_shapes_and_refusals_equal_torch(data):
     except LayerError:
         got = None
     assert got == expected, (op, a, b, dim)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_explain_and_animate_read_a_branch_from_its_own_input(engine, tmp_path):
+    from cnnops.run.explain import explain
+
+    data = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    result = cnnops.run_stages(data, ["a=Conv2d(1, 2, 3, padding=1)", "Conv2d(1, 2, 1)(@input)", "Add(@a)"],
+                               engine=engine)  # fmt: skip
+    expl = explain(result, (1, 2, 3), stage=2)
+    weight, bias = result.results[1].weight, result.results[1].bias
+    assert expl.value == pytest.approx(float(data[0, 2, 3] * weight[1, 0, 0, 0] + bias[1]), rel=1e-6)
+    assert expl.value == result.results[1].output[1, 2, 3]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_an_in_place_stage_overwrites_the_tensor_later_stages_read_as_in_torch(engine):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 1, 1)
+            self.relu = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            a = self.conv(x)
+            b = self.relu(a)  # overwrites a
+            return a + b
+
+    torch.manual_seed(0)
+    model = Net().eval()
+    data = np.array([[[-1.0, 2.0, -3.0, 4.0]]], dtype=np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(data)).numpy()
+    result = cnnops.run_stages(data, ["Conv1d(1, 1, 1)", "ReLU(inplace=True)(@1)", "Add(@1, @2)"], engine=engine)
+    np.testing.assert_allclose(result.output, expected, rtol=1e-6)

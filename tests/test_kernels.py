@@ -23,6 +23,12 @@ from cnnops.io.weights import fits, resolve_bias, resolve_weight, weight_layout
 # not `import numpy`: ruff bans module-level numpy imports project-wide (TID253)
 np = pytest.importorskip("numpy")
 
+# The textbook matrices, written out (never derived from cnnops' table or from each other), in the
+# correlation convention PyTorch uses (no flip): OpenCV's Sobel/Scharr/Laplacian (ksize=1) kernels and
+# scikit-image's orientation (x: positive where intensity increases to the right, y: downward).
+# "gx"/"gy" are Wikipedia's Sobel Gx/Gy as tutorials print them (written for a flipping convolution,
+# so under correlation they are the negatives of OpenCV's); "vertical-edge" is Udacity's 4x4 filter;
+# gaussian is the 1-2-1 binomial (OpenCV getGaussianKernel(3)) / 16; emboss is the usual 3x3 emboss.
 EXPECTED: dict[str, list[list[float]]] = {
     "sobel-x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
     "sobel-y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
@@ -49,7 +55,8 @@ UDACITY_BANK = "vertical-edge, -vertical-edge, vertical-edge.T, -vertical-edge.T
 
 
 def kernel_array(name: str) -> Any:
-    return np.array(KERNELS[name].values, dtype=np.float32)
+    """The textbook kernel ``name`` from EXPECTED above (not from cnnops' table), as float32."""
+    return np.array(EXPECTED[name], dtype=np.float32)
 
 
 def vertical_line_image() -> Any:
@@ -75,7 +82,7 @@ def test_named_kernel_has_its_documented_values_and_shape(name: str) -> None:
 
 
 def test_table_is_pure_python_rectangular_and_described() -> None:
-    assert set(EXPECTED) <= set(KERNELS)
+    assert set(EXPECTED) == set(KERNELS), "every named kernel needs its textbook values written out in EXPECTED"
     for name, kernel in KERNELS.items():
         assert isinstance(kernel, Kernel) and kernel.name == name
         assert isinstance(kernel.values, tuple) and all(isinstance(row, tuple) for row in kernel.values)
@@ -84,18 +91,76 @@ def test_table_is_pure_python_rectangular_and_described() -> None:
 
 
 @pytest.mark.parametrize(("x", "y"), TRANSPOSE_PAIRS)
-def test_y_kernel_is_the_transpose_of_the_x_kernel(x: str, y: str) -> None:
-    np.testing.assert_array_equal(kernel_array(y), kernel_array(x).T)
+def test_transposed_x_kernel_term_gives_the_textbook_y_kernel(x: str, y: str) -> None:
+    np.testing.assert_array_equal(resolve_weight(y, (1, 1, *kernel_array(y).shape))[0, 0], kernel_array(y))
+    np.testing.assert_array_equal(resolve_weight(f"{x}.T", (1, 1, *kernel_array(y).shape))[0, 0], kernel_array(y))
 
 
-def test_gx_is_minus_sobel_x_and_gy_minus_sobel_y() -> None:
-    np.testing.assert_array_equal(kernel_array("gx"), -kernel_array("sobel-x"))
-    np.testing.assert_array_equal(kernel_array("gy"), -kernel_array("sobel-y"))
+def test_minus_sobel_is_the_tutorials_gx_and_gy() -> None:
+    np.testing.assert_array_equal(resolve_weight("-sobel-x", (1, 1, 3, 3))[0, 0], kernel_array("gx"))
+    np.testing.assert_array_equal(resolve_weight("-sobel-y", (1, 1, 3, 3))[0, 0], kernel_array("gy"))
 
 
-def test_blurs_and_sharpen_keep_flat_areas() -> None:
-    for name in ("gaussian", "box", "sharpen", "identity", "emboss"):
-        assert math.isclose(sum(map(sum, KERNELS[name].values)), 1.0)
+def ramp_right() -> Any:
+    return np.tile(np.arange(6, dtype=np.float32), (6, 1))  # x[i, j] = j
+
+
+def ramp_down() -> Any:
+    return ramp_right().T.copy()  # x[i, j] = i
+
+
+def bright_spot() -> Any:
+    image = np.zeros((5, 5), dtype=np.float32)
+    image[2, 2] = 1
+    return image
+
+
+# What each kernel does, worked out by hand from its textbook definition, checked on cnnops' weight
+# with torch's conv2d: gradients on unit ramps (so the sign convention is pinned independently of the
+# matrices above), Laplacians and edge detectors on a bright spot, blurs on a flat image.
+BEHAVIOUR = [
+    ("sobel-x", ramp_right, 8), ("sobel-x", ramp_down, 0),
+    ("sobel-y", ramp_down, 8), ("sobel-y", ramp_right, 0),
+    ("gx", ramp_right, -8), ("gx", ramp_down, 0),
+    ("gy", ramp_down, -8), ("gy", ramp_right, 0),
+    ("prewitt-x", ramp_right, 6), ("prewitt-x", ramp_down, 0),
+    ("prewitt-y", ramp_down, 6), ("prewitt-y", ramp_right, 0),
+    ("scharr-x", ramp_right, 32), ("scharr-x", ramp_down, 0),
+    ("scharr-y", ramp_down, 32), ("scharr-y", ramp_right, 0),
+    ("vertical-edge", ramp_right, 16), ("vertical-edge", ramp_down, 0),
+    ("horizontal-edge", ramp_down, 16), ("horizontal-edge", ramp_right, 0),
+    ("laplacian", ramp_right, 0), ("laplacian-8", ramp_down, 0), ("edge", ramp_right, 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "image", "value"), BEHAVIOUR, ids=[f"{n}-{i.__name__}" for n, i, _ in BEHAVIOUR])
+def test_gradient_kernels_give_their_textbook_response_to_a_unit_ramp(name: str, image: Any, value: float) -> None:
+    out = conv2d(image(), resolve_weight(name, (1, 1, *kernel_array(name).shape)))
+    np.testing.assert_array_equal(out, np.full_like(out, value))
+
+
+@pytest.mark.parametrize(("name", "centre", "neighbour", "diagonal"), [
+    ("laplacian", -4, 1, 0), ("laplacian-8", -8, 1, 1), ("edge", 8, -1, -1), ("sharpen", 5, -1, 0),
+    ("identity", 1, 0, 0), ("gaussian", 4 / 16, 2 / 16, 1 / 16), ("box", 1 / 9, 1 / 9, 1 / 9),
+])  # fmt: skip
+def test_symmetric_kernels_on_a_bright_spot(name: str, centre: float, neighbour: float, diagonal: float) -> None:
+    out = conv2d(bright_spot(), resolve_weight(name, (1, 1, 3, 3)))[0]
+    expected = np.array([[diagonal, neighbour, diagonal], [neighbour, centre, neighbour],
+                         [diagonal, neighbour, diagonal]], dtype=np.float32)  # fmt: skip
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("name", ["gaussian", "box", "sharpen", "identity", "emboss"])
+def test_blurs_sharpen_identity_and_emboss_keep_a_flat_image(name: str) -> None:
+    out = conv2d(np.full((5, 5), 3, dtype=np.float32), resolve_weight(name, (1, 1, 3, 3)))
+    np.testing.assert_allclose(out, np.full((1, 3, 3), 3, dtype=np.float32), rtol=1e-6, atol=0)
+
+
+def test_emboss_is_positive_towards_the_bottom_right() -> None:
+    # on x[i, j] = i + j the window's weights times the offsets di + dj add up to 5 + 2 + 5 = 12
+    out = conv2d(ramp_right() + ramp_down(), resolve_weight("emboss", (1, 1, 3, 3)))[0]
+    centres = np.add.outer(np.arange(1, 5), np.arange(1, 5)).astype(np.float32)
+    np.testing.assert_array_equal(out, centres + 12)
 
 
 @pytest.mark.parametrize("spelling", ["sobel-x", "SOBEL_X", " Sobel_x ", "sobel-X"])
@@ -454,6 +519,10 @@ def test_term_parser_on_any_text_only_raises_spec_error(text: str) -> None:
         assert "\n" not in str(error)
     else:
         assert terms and all(t.kernel.name in KERNELS for t in terms)
+        for t in terms:  # each term is its textbook kernel, scaled and maybe transposed
+            literal = kernel_array(t.kernel.name).astype(np.float64)
+            # the blurs' 1/9 and 1/16 are float32 in the written-out table, float64 in the term
+            np.testing.assert_allclose(np.array(t.values), t.factor * (literal.T if t.transpose else literal), rtol=1e-6)
 
 
 @given(st.text(max_size=30).filter(lambda s: not s.strip().lower().endswith((".json", ".npy"))))
@@ -463,6 +532,11 @@ def test_resolve_weight_on_any_text_gives_a_weight_or_a_spec_error(text: str) ->
     except SpecError:
         return
     assert weight.shape == (2, 1, 3, 3)
+    if text.strip().lower() != "random":  # otherwise two 3×3 kernel terms, given by their textbook values
+        terms = parse_kernel_terms(text)
+        literals = [kernel_array(t.kernel.name).astype(np.float64) for t in terms]
+        expected = [t.factor * (k.T if t.transpose else k) for t, k in zip(terms, literals)]
+        np.testing.assert_array_equal(weight[:, 0], np.array(expected, dtype=np.float32))
 
 
 json_like = st.recursive(
@@ -480,3 +554,9 @@ def test_resolve_weight_on_any_nested_value_gives_a_weight_or_a_spec_error(spec:
     except SpecError:
         return
     assert weight.shape == expected and weight.dtype == np.float32
+
+    def numbers(node: Any) -> list[float]:
+        return [v for child in node for v in numbers(child)] if isinstance(node, (list, tuple)) else [float(node)]
+
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(weight.ravel(), np.array(numbers(spec), dtype=np.float64).astype(np.float32))

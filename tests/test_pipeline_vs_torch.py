@@ -5,6 +5,7 @@ nothing from cnnops. Weights not given come from PyTorch's default initialisatio
 the reference is simply ``torch.manual_seed(seed)`` followed by building the same nn modules in order.
 """
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -23,15 +24,17 @@ SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-MAX_POOLS = (torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool2d)
-UNPOOLS = (torch.nn.MaxUnpool1d, torch.nn.MaxUnpool2d)
-WEIGHTED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+MAX_POOLS = (torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.MaxPool3d, torch.nn.AdaptiveMaxPool1d,
+             torch.nn.AdaptiveMaxPool2d, torch.nn.AdaptiveMaxPool3d)
+UNPOOLS = (torch.nn.MaxUnpool1d, torch.nn.MaxUnpool2d, torch.nn.MaxUnpool3d)
+WEIGHTED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d,
+            torch.nn.ConvTranspose3d, torch.nn.Linear)  # fmt: skip
 
 
 @hs.composite
-def tensors(draw, rank_min=3, rank_max=4, channels=None, min_side=1, max_side=9, ties=None):
+def tensors(draw, rank_min=3, rank_max=4, channels=None, min_side=1, max_side=9, ties=None, nd=None):
     rank = draw(hs.integers(rank_min, rank_max))
-    nd = 2 if rank_min >= 3 else 1
+    nd = nd or (2 if rank_min >= 3 else 1)
     spatial = [draw(hs.integers(min_side, max_side)) for _ in range(nd)]
     c = channels if channels is not None else draw(hs.integers(1, 3))
     lead = [draw(hs.integers(1, 2)), c] if rank == nd + 2 else [c]
@@ -204,22 +207,204 @@ def test_linear_with_default_init_equals_torch(engine, data, out_f, bias, seed):
     check_against_torch([f"Linear({data.shape[-1]}, {out_f}, bias={bias})"], data, engine, seed)
 
 
+# --- the 3-D family ------------------------------------------------------------------------------
+def volumes(ties=None, max_side=5, channels=None):
+    """(C, D, H, W) or (N, C, D, H, W) tensors."""
+    return tensors(rank_min=4, rank_max=5, max_side=max_side, ties=ties, channels=channels, nd=3)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(), hs.integers(1, 3), hs.integers(1, 3), hs.integers(1, 2), hs.sampled_from([0, 1, "'same'"]),
+       hs.integers(1, 2), hs.sampled_from(["zeros", "reflect", "replicate", "circular"]), hs.booleans(),
+       hs.integers(0, 1000))  # fmt: skip
+def test_conv3d_with_default_init_equals_torch(engine, data, out_c, k, s, p, d, mode, bias, seed):
+    c = data.shape[-4]
+    if p == "'same'":
+        s = 1
+    text = f"Conv3d({c}, {out_c}, {k}, stride={s}, padding={p}, dilation={d}, bias={bias}, padding_mode='{mode}')"
+    check_against_torch([text], data, engine, seed)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(), hs.integers(1, 3), hs.integers(1, 3), hs.integers(1, 2), hs.integers(0, 1), hs.integers(0, 1),
+       hs.integers(1, 2), hs.integers(0, 1000))  # fmt: skip
+def test_conv_transpose3d_equals_torch(engine, data, out_c, k, s, p, op, d, seed):
+    c = data.shape[-4]
+    text = f"ConvTranspose3d({c}, {out_c}, {k}, stride={s}, padding={p}, output_padding={op}, dilation={d})"
+    check_against_torch([text], data, engine, seed)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(ties=True), hs.integers(1, 3), hs.integers(1, 3), hs.integers(0, 1), hs.integers(1, 2), hs.booleans())
+def test_max_pool3d_values_and_indices_equal_torch_including_ties(engine, data, k, s, p, d, ceil):
+    check_against_torch([f"MaxPool3d({k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil})"], data, engine)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(), hs.integers(1, 3), hs.integers(1, 3), hs.integers(0, 1), hs.booleans(), hs.booleans(),
+       hs.sampled_from([None, 3, -2, 1]))  # fmt: skip
+def test_avg_pool3d_equals_torch_including_divisor_override(engine, data, k, s, p, ceil, cip, div):
+    text = f"AvgPool3d({k}, stride={s}, padding={p}, ceil_mode={ceil}, count_include_pad={cip}, divisor_override={div})"
+    check_against_torch([text], data, engine)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(ties=True), hs.sampled_from(["1", "2", "(3, 1, 5)", "(None, 2, None)", "(7, 1, 2)"]),
+       hs.sampled_from(["Avg", "Max"]))  # fmt: skip
+def test_adaptive_pool3d_equals_torch(engine, data, size, kind):
+    check_against_torch([f"Adaptive{kind}Pool3d({size})"], data, engine)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(volumes(ties=True), hs.integers(1, 3), hs.integers(1, 3))
+def test_max_pool3d_then_unpool3d_restores_values_at_the_pool_input_size(engine, data, k, s):
+    texts = [f"MaxPool3d({k}, stride={s})", f"MaxUnpool3d({k}, stride={s})"]
+    trace = trace_shapes(data.shape, parse_stages(texts))
+    assume(trace.error is None)
+    result = run_pipeline(data, parse_stages(texts), engine=engine)
+    x = torch.from_numpy(data)
+    y, idx = torch.nn.functional.max_pool3d(x, k, s, return_indices=True)
+    expected = torch.nn.functional.max_unpool3d(y, idx, k, s, output_size=data.shape[-3:])
+    np.testing.assert_array_equal(result.output, expected.numpy())
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(tensors(rank_min=5, rank_max=5, channels=2, nd=3, max_side=4),
+       hs.sampled_from(["BatchNorm3d(2)", "BatchNorm3d(2, track_running_stats=False)", "LazyBatchNorm3d()",
+                        "Dropout3d(0.4)"]))  # fmt: skip
+def test_batchnorm3d_and_dropout3d_equal_torch(engine, data, text):
+    check_against_torch([text], data, engine)
+
+
+NORMS_4D = ["LayerNorm(5)", "LayerNorm((3, 5, 5), elementwise_affine=False)", "LayerNorm([5, 5], eps=0.01, bias=False)",
+            "GroupNorm(3, 6)", "GroupNorm(2, 6, affine=False)", "GroupNorm(6, 6, eps=0.1)", "GroupNorm(1, 6)",
+            "InstanceNorm2d(6)", "InstanceNorm2d(6, affine=True)", "InstanceNorm2d(6, track_running_stats=True)",
+            "LocalResponseNorm(1)", "LocalResponseNorm(2)", "LocalResponseNorm(5, alpha=0.5, beta=2.0, k=0.5)"]  # fmt: skip
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(tensors(rank_min=4, rank_max=4, channels=6, min_side=5, max_side=5), hs.sampled_from(NORMS_4D))
+def test_norms_equal_torch(engine, data, text):
+    if text.startswith("LayerNorm((3"):
+        data = data[:, :3]
+    check_against_torch([text], np.ascontiguousarray(data), engine, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(hs.one_of(tensors(rank_min=2, rank_max=3, channels=3, min_side=2, max_side=12),
+                 volumes(channels=3, max_side=4).filter(lambda a: math.prod(a.shape[-3:]) > 1)),
+       hs.sampled_from(["InstanceNorm{nd}d(3)", "InstanceNorm{nd}d(3, affine=True, eps=0.1)",
+                        "InstanceNorm{nd}d(3, track_running_stats=True)", "LocalResponseNorm(3, k=2.0)",
+                        "GroupNorm(3, 3)"]))  # fmt: skip
+def test_instance_norm_1d_3d_and_other_ranks_equal_torch(engine, data, text):
+    nd = 3 if data.ndim >= 4 else 1
+    if data.ndim < 3 and text.startswith(("LocalResponseNorm", "GroupNorm")):
+        data = data[None]  # batched: these take no unbatched input
+    check_against_torch([text.format(nd=nd)], data, engine, rtol=1e-5, atol=1e-5)
+
+
+@hs.composite
+def upsample_cases(draw):
+    mode = draw(hs.sampled_from(["nearest", "nearest", "linear", "bilinear", "bicubic", "trilinear"]))
+    nd = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode) or draw(hs.integers(1, 3))
+    data = draw(tensors(rank_min=nd + 2, rank_max=nd + 2, nd=nd, max_side=6 if nd < 3 else 4))
+    if draw(hs.booleans()):
+        factor = hs.sampled_from([0.5, 0.7, 1.0, 1.3, 1.5, 2, 2.1, 2.5, 3, 0.34, 1.75])
+        scale = draw(hs.one_of(factor, hs.tuples(*[factor] * nd)))
+        args = f"scale_factor={scale}, recompute_scale_factor={draw(hs.sampled_from([None, True, False]))}"
+    else:  # 2-D outputs up to 70 on a side: both of ATen's nearest kernels (the switch is at H + W = 128)
+        side = hs.integers(1, 70 if nd == 2 else 12)
+        args = f"size={draw(hs.one_of(side, hs.tuples(*[side] * nd)))}"
+    if mode != "nearest":
+        args += f", align_corners={draw(hs.sampled_from([None, True, False]))}"
+    return data, f"Upsample({args}, mode='{mode}')"
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(upsample_cases())
+def test_upsample_equals_torch_nearest_to_the_bit(engine, case):
+    data, text = case
+    exact = "'nearest'" in text
+    check_against_torch([text], data, engine, rtol=0 if exact else 1e-5, atol=0 if exact else 1e-6)
+
+
+def test_nearest_upsampling_takes_atens_shortcuts_only_where_its_kernel_does(engine):
+    # scale 2.1 on 4 gives 8 = 2·4: the small 2-D kernel halves the index (row 6 reads row 3), while
+    # 1-D (and 2-D past H + W = 128) compute ⌊6/2.1⌋ = 2
+    row = np.arange(4, dtype=np.float32)
+    one_d = run_pipeline(row.reshape(1, 1, 4), parse_stages(["Upsample(scale_factor=2.1)"]), engine=engine)
+    assert one_d.output.reshape(-1).tolist() == [0, 0, 0, 1, 1, 2, 2, 3]
+    plane = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    two_d = run_pipeline(plane, parse_stages(["Upsample(scale_factor=2.1)"]), engine=engine)
+    assert two_d.output[0, 0, 6].tolist() == [12, 12, 13, 13, 14, 14, 15, 15]
+    check_against_torch(["UpsamplingBilinear2d(scale_factor=2)", "UpsamplingNearest2d(size=(5, 7))"],
+                        plane, engine)  # fmt: skip
+
+
 ACTIVATIONS = ["ReLU()", "ReLU6()", "LeakyReLU(0.2)", "ELU(alpha=0.5)", "GELU()", "GELU(approximate='tanh')",
                "SiLU()", "Mish()", "Hardswish()", "Sigmoid()", "Tanh()", "Softplus(beta=2.0)", "Softmax(dim=1)",
                "LogSoftmax(dim=-1)", "Softmax()", "Dropout(0.3)", "Identity()", "BatchNorm2d(2)",
-               "BatchNorm2d(2, track_running_stats=False)"]  # fmt: skip
+               "BatchNorm2d(2, track_running_stats=False)", "PReLU()", "PReLU(2)", "PReLU(2, init=-0.3)",
+               "Hardsigmoid()", "Hardtanh()", "Hardtanh(-2, 0.5)", "Hardtanh(min_val=0.0, max_val=6.0)", "SELU()",
+               "CELU()", "CELU(0.5)", "CELU(-2.0)", "Softsign()", "Tanhshrink()", "Threshold(0.1, 20)",
+               "Threshold(0, -1.5)", "GLU(1)", "GLU()", "GLU(-2)", "AlphaDropout(0.2)", "FeatureAlphaDropout(0.3)",
+               "ChannelShuffle(2)", "ChannelShuffle(1)"]  # fmt: skip
 
 
 @pytest.mark.slow
 @SETTINGS
 @given(tensors(rank_min=4, rank_max=4, channels=2), hs.sampled_from(ACTIVATIONS))
 def test_activations_and_shape_keeping_layers_equal_torch(engine, data, text):
+    if text.startswith("GLU(") and text != "GLU(1)":
+        data = np.ascontiguousarray(np.concatenate([data, data[..., ::-1]], axis=-1 if text == "GLU()" else -2))
     check_against_torch([text], data, engine)
+
+
+@hs.composite
+def pad_texts(draw, nd):
+    prefix = draw(hs.sampled_from(["Zero", "Constant", "Reflection", "Replication", "Circular"]))
+    amount = hs.integers(-2, 3)
+    padding = draw(hs.one_of(amount, hs.tuples(*[amount] * (2 * nd))))
+    value = f", {draw(hs.sampled_from([2.5, -1]))}" if prefix == "Constant" else ""
+    return f"{prefix}Pad{nd}d({padding}{value})"
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(hs.integers(1, 3).flatmap(lambda nd: hs.tuples(tensors(rank_min=nd + 1, rank_max=nd + 2, nd=nd, min_side=2,
+                                                              max_side=6, ties=False), pad_texts(nd))))  # fmt: skip
+def test_padding_layers_equal_torch_including_crops(engine, case):
+    data, text = case
+    check_against_torch([text], data, engine, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(hs.integers(1, 3), hs.integers(1, 3), hs.integers(1, 2), hs.integers(1, 2), hs.integers(0, 2 ** 16))
+def test_pixel_shuffle_unshuffle_and_unflatten_equal_torch(engine, r, c, h, w, seed):
+    data = np.random.default_rng(seed).standard_normal((2, c * r * r, h * r, w * r)).astype(np.float32)
+    for texts in ([f"PixelShuffle({r})"], [f"PixelUnshuffle({r})"], [f"PixelUnshuffle({r})", f"PixelShuffle({r})"],
+                  ["Flatten()", f"Unflatten(1, ({c * r * r}, -1, {w * r}))"]):  # fmt: skip
+        result = check_against_torch(texts, data, engine, rtol=0, atol=0)
+        if texts[-1].startswith("PixelShuffle") and len(texts) == 2:
+            np.testing.assert_array_equal(result.output, data)
 
 
 def test_nan_and_inf_propagate_like_torch(engine):
     data = np.array([[[[1.0, np.nan, -np.inf, 3.0], [np.inf, 0.0, -0.0, 2.0]]]], dtype=np.float32)
-    for texts in (["ReLU()"], ["MaxPool2d(2)"], ["AvgPool2d(2)"], ["AdaptiveMaxPool2d(1)"], ["Sigmoid()"]):
+    for texts in (["ReLU()"], ["MaxPool2d(2)"], ["AvgPool2d(2)"], ["AdaptiveMaxPool2d(1)"], ["Sigmoid()"],
+                  ["Hardsigmoid()"], ["Hardtanh()"], ["Threshold(0.5, -2)"], ["Softsign()"], ["PReLU()"], ["SELU()"],
+                  ["CELU(0.5)"], ["Tanhshrink()"], ["GLU()"], ["LayerNorm(4)"], ["ZeroPad2d(1)"]):  # fmt: skip
         check_against_torch(texts, data, engine)
 
 

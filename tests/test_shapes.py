@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnops.errors import InputError
+from cnnops.errors import InputError, LayerError
 from cnnops.model.trace import parse_shape, trace_shapes
 from cnnops.spec import parse_stage_file, parse_stages
 
@@ -13,6 +13,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def trace(shape, *texts):
     return trace_shapes(shape, parse_stages(texts))
+
+
+def rejected(t, index: int, fragment: str) -> str:
+    """The trace stopped at stage ``index`` with exactly a LayerError whose message has ``fragment``."""
+    assert type(t.error) is LayerError, repr(t.error)
+    assert t.error.index == index and len(t.rows) == index - 1
+    assert fragment in str(t.error), str(t.error)
+    return str(t.error)
 
 
 def test_alexnet_from_its_printed_text_sizes_to_1000_classes():
@@ -68,8 +76,7 @@ def test_unbatched_implicit_flatten_flattens_everything():
 
 def test_ceil_mode_rescues_a_too_small_output():
     assert trace((1, 2, 2), "MaxPool2d(3, ceil_mode=True)").output_shape == (1, 1, 1)
-    t = trace((1, 2, 2), "MaxPool2d(3)")
-    assert t.error is not None and "output size is too small" in str(t.error)
+    rejected(trace((1, 2, 2), "MaxPool2d(3)"), 1, "output size is too small: input (2, 2) gives 0 × 0")
 
 
 def test_ceil_mode_drops_window_starting_in_right_padding():
@@ -83,24 +90,24 @@ def test_ceil_mode_drops_window_starting_in_right_padding():
 def test_pool_padding_limit_message_names_stage_and_numbers():
     t = trace((1, 3, 8, 8), "Conv2d(3, 8, 3)", "ReLU", "MaxPool2d(3, padding=2)")
     assert len(t.rows) == 2, "rows before the failing stage are kept for the table"
-    assert str(t.error) == (
+    assert rejected(t, 3, "padding 2") == (
         "stage 3 MaxPool2d(3, padding=2): padding 2 is more than half the kernel size 3 — use padding ≤ 1"
     )
 
 
 def test_dilation_does_not_relax_the_pool_padding_limit():
-    assert trace((1, 1, 20, 20), "MaxPool2d(2, dilation=3, padding=2)").error is not None
+    t = trace((1, 1, 20, 20), "MaxPool2d(2, dilation=3, padding=2)")
+    rejected(t, 1, "padding 2 is more than half the kernel size 2 — use padding ≤ 1")
 
 
 def test_conv_channel_mismatch_and_kernel_too_big():
-    assert "expects 3 input channels, got 1" in str(trace((1, 1, 8, 8), "Conv2d(3, 4, 3)").error)
-    error = trace((1, 3, 4, 4), "Conv2d(3, 8, 9)").error
-    assert "kernel size can't be greater than the input size" in str(error)
+    rejected(trace((1, 1, 8, 8), "Conv2d(3, 4, 3)"), 1, "expects 3 input channels, got 1")
+    rejected(trace((1, 3, 4, 4), "Conv2d(3, 8, 9)"), 1, "kernel size can't be greater than the input size")
 
 
 def test_same_padding_keeps_size_and_is_refused_with_stride():
     assert trace((1, 1, 28, 28), "Conv2d(1, 1, 4, padding='same')").output_shape == (1, 1, 28, 28)
-    assert "strided" in str(trace((1, 1, 28, 28), "Conv2d(1, 1, 3, stride=2, padding='same')").error)
+    rejected(trace((1, 1, 28, 28), "Conv2d(1, 1, 3, stride=2, padding='same')"), 1, "not supported for strided")
 
 
 def test_unpool_restores_the_pool_input_and_flags_pytorch_default():
@@ -120,12 +127,23 @@ def test_unpools_pair_with_pools_like_an_encoder_decoder():
 
 def test_unpool_cannot_restore_when_pytorch_range_forbids():
     t = trace((1, 1, 10, 10), "MaxPool2d(2, dilation=3)", "MaxUnpool2d(2)")
-    assert t.error is not None and "strictly between" in str(t.error)
+    rejected(t, 2, "cannot unpool to the max pool's input size 10 on H: PyTorch only accepts sizes strictly between 6 and 10")
 
 
 def test_linear_mismatch_suggests_flatten_for_plain_inputs():
-    error = trace((1, 4, 3, 3), "Linear(36, 10)").error
-    assert "add Flatten before it" in str(error)
+    rejected(trace((1, 4, 3, 3), "Linear(36, 10)"), 1, "in_features=36, got 3 (input (1, 4, 3, 3)) — add Flatten before it")
+
+
+@pytest.mark.parametrize(("shape", "text"), [
+    ((1, 2, 2), "MaxPool2d(3)"), ((1, 1, 20, 20), "MaxPool2d(2, dilation=3, padding=2)"),
+    ((1, 1, 8, 8), "Conv2d(3, 4, 3)"), ((1, 3, 4, 4), "Conv2d(3, 8, 9)"),
+    ((1, 1, 28, 28), "Conv2d(1, 1, 3, stride=2, padding='same')"), ((1, 4, 3, 3), "Linear(36, 10)"),
+])  # fmt: skip
+def test_the_single_stage_refusals_above_are_torchs(shape, text):
+    import torch
+
+    with pytest.raises((RuntimeError, ValueError)):  # building or calling the module
+        eval(f"nn.{text}", {"nn": torch.nn})(torch.zeros(shape))  # test-only oracle: the texts are the literals above
 
 
 def test_totals_and_activation_memory():

@@ -1,5 +1,7 @@
 """The stage-spec language: PyTorch call syntax, conveniences, files, printed models, refusals."""
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
@@ -88,7 +90,7 @@ def test_weight_and_bias_values_travel_beside_the_stage_not_in_it():
     "text, fragment",
     [
         ("MaxPol2d(2)", "did you mean MaxPool2d?"),
-        ("PReLU()", "cnnops does not support PyTorch's nn.PReLU yet"),
+        ("RReLU()", "cnnops does not support PyTorch's nn.RReLU yet"),
         ("MaxPol2d(2)", "did you mean MaxPool2d?"),
         ("Conv2D(1, 2)", "needs kernel_size"),
         ("MaxPool2d(2, strid=1)", "did you mean stride?"),
@@ -143,22 +145,45 @@ def test_anything_that_would_need_evaluation_is_refused(text):
         parse_stage(text)
 
 
+def parsed_or_spec_error(text):
+    """The stage ``text`` gives, after checking that its call reads back as the same call; or None
+    after checking that parse_stage raised exactly SpecError (not another CnnopsError) with a message."""
+    try:
+        stage = parse_stage(text)
+    except CnnopsError as error:
+        assert type(error) is SpecError, f"{type(error).__name__}: {error}"
+        assert str(error).strip()
+        return None
+    again = parse_stage(stage.call)
+    assert type(again) is type(stage) and again.call == stage.call, (text, stage.call, again.call)
+    return stage
+
+
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(hs.text(max_size=60))
 def test_arbitrary_text_only_ever_raises_spec_error(text):
-    try:
-        parse_stage(text)
-    except CnnopsError:
-        pass
+    parsed_or_spec_error(text)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(hs.sampled_from(["Conv2d(", "MaxPool2d(", "maxpool:", "Linear(", "AdaptiveAvgPool2d("]), hs.text(max_size=40))
 def test_layer_names_with_arbitrary_arguments_only_raise_spec_error(head, tail):
-    try:
-        parse_stage(head + tail)
-    except CnnopsError:
-        pass
+    stage = parsed_or_spec_error(head + tail)
+    if stage is not None:
+        expected = {"Conv2d(": "Conv2d", "MaxPool2d(": "MaxPool2d", "maxpool:": "MaxPool2d", "Linear(": "Linear",
+                    "AdaptiveAvgPool2d(": "AdaptiveAvgPool2d"}[head]  # fmt: skip
+        assert stage.name == expected and stage.call.startswith(expected + "(")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(hs.sampled_from(["Conv2d", "MaxPool2d", "AvgPool1d", "Linear", "AdaptiveAvgPool2d", "ConvTranspose2d"]),
+       hs.lists(hs.sampled_from(["1", "2", "3", "0", "-1", "(2, 3)", "None", "True", "'same'", "stride=2",
+                                 "padding=1", "dilation=2", "bias=False", "ceil_mode=True", "groups=2", "x=1"]),
+                max_size=4))  # fmt: skip
+def test_layer_calls_with_plausible_arguments_parse_or_raise_spec_error(name, args):
+    stage = parsed_or_spec_error(f"{name}({', '.join(args)})")
+    if stage is not None:
+        assert stage.name == name
 
 
 def test_parse_stages_numbers_the_failing_stage():
@@ -216,3 +241,12 @@ def test_json_stage_text_is_exactly_pytorch_repr(text):
     stage = parse_stage(text)
     module = eval(f"nn.{text}", {"nn": torch.nn})  # test-only oracle
     assert stage.torch_repr() == repr(module)
+
+
+def test_weights_in_stage_text_take_the_same_tensor_syntax_as_inputs():
+    stage, data = parse_layer("Conv2d(1, 1, 3, weight=torch.tensor([[1., 0, -1.], [2., 0, -2.], [1., 0, -1.]]), bias=0.)")
+    assert data.weight == ((1.0, 0, -1.0), (2.0, 0, -2.0), (1.0, 0, -1.0)) and data.bias == 0.0
+    _, data = parse_layer("Linear(2, 1, weight=[[1., float('nan')]], bias=math.inf)")
+    assert math.isnan(data.weight[0][1]) and data.bias == math.inf
+    with pytest.raises(SpecError, match="a function call is not allowed"):
+        parse_stage("Conv2d(1, 2, len('ab'))")

@@ -26,11 +26,11 @@ from rich.console import Console
 import cnnops.io.write
 import cnnops.pictures
 from cnnops.choices import ColorMap, Scale
-from cnnops.errors import InputError
+from cnnops.errors import InputError, SettingError
 from cnnops.model.windows import avg_pool_divisor, padded_index, stage_windows, window_reads
 from cnnops.pictures.animation import animate
 from cnnops.pictures.colour import NEGATIVE_RGB, POSITIVE_RGB, WHITE_RGB
-from cnnops.pictures.maps import BORDER, INK, save_maps
+from cnnops.pictures.maps import BORDER, FAINT, INK, save_maps
 from cnnops.pictures.preview import preview
 from cnnops.run.pipeline import run_pipeline
 from cnnops.spec import parse_stage, parse_stages
@@ -93,7 +93,8 @@ def plane_pixels(pixels: np.ndarray, box, shape) -> np.ndarray:
 def test_maps_are_named_in_pipeline_order_and_sort_that_way(pool_run, tmp_path):
     paths = save_maps(pool_run, str(tmp_path / "maps"))
     names = [os.path.basename(p) for p in paths]
-    assert names == ["00-input.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png", "04-maxunpool2d.png"]
+    assert names == ["00-input.png", "01-conv2d-filters.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png",
+                     "04-maxunpool2d.png"]  # fmt: skip
     assert sorted(os.listdir(tmp_path / "maps")) == names
     assert all(Image.open(p).format == "PNG" for p in paths)
 
@@ -105,14 +106,67 @@ def test_names_widen_to_three_digits_for_a_hundred_stages(tmp_path):
     assert sorted(names) == names
 
 
-def test_every_channel_plane_is_tiled_and_tiny_planes_are_upscaled(pool_run, tmp_path):
-    paths = save_maps(pool_run, str(tmp_path))
+def maps_only(paths: list[str]) -> list[str]:
+    """The tensors' pictures, without the filters' pictures."""
+    return [p for p in paths if not p.endswith("-filters.png")]
+
+
+def test_every_channel_plane_is_tiled_at_the_same_pixels_per_cell(pool_run, tmp_path):
+    paths = maps_only(save_maps(pool_run, str(tmp_path)))
     conv = rgb(paths[1])
     boxes = plane_boxes(conv)
     assert len(boxes) == 2  # Conv2d(1, 2, …): two channel planes
-    for top, left, bottom, right in boxes:
-        assert (bottom - top, right - left) == (96, 96)  # 3×3 upscaled ×32: longer side reaches 96
+    tensors = [pool_run.input.reshape(1, 4, 4)] + [r.output for r in pool_run.results]
+    for path, tensor in zip(paths, tensors, strict=True):
+        for top, left, bottom, right in plane_boxes(rgb(path)):
+            # the 4×4 input's longer side reaches 96: 24 pixels a cell, for every tensor of the run
+            assert (bottom - top, right - left) == (24 * tensor.shape[-2], 24 * tensor.shape[-1])
     assert [len(plane_boxes(rgb(p))) for p in paths] == [1, 2, 2, 2, 2]
+
+
+def test_a_pooled_map_is_drawn_at_its_true_relative_size(tmp_path):
+    paths = maps_only(save_maps(run(np.arange(64.0).reshape(8, 8), "MaxPool2d(2)"), str(tmp_path)))
+    (before,), (after,) = (plane_boxes(rgb(p)) for p in paths)
+    assert before[2] - before[0] == 2 * (after[2] - after[0]) and before[3] - before[1] == 2 * (after[3] - after[1])
+
+
+def test_axis_ticks_and_a_colour_bar_are_drawn(tmp_path):
+    from cnnops.pictures.maps import BAR_H, BAR_W, tick_step
+
+    (path,) = save_maps(run(np.arange(64.0 * 64).reshape(64, 64)), str(tmp_path))
+    pixels = rgb(path)
+    (top, left, bottom, right) = plane_boxes(pixels)[0]
+    faint = np.all(pixels == FAINT, axis=-1)
+    # tick marks: 3-pixel strokes above the plane every tick_step cells (64 cells, 2 px a cell: every 10)
+    step = tick_step(64, 2, 0)
+    assert tick_step(64, 2, 18) == 10 and step == 1
+    ticks = np.nonzero(faint[top - 4, left : right])[0]
+    assert len(ticks) == 7 and (np.diff(ticks) == 20).all()  # cells 0, 10, …, 60
+    rows = np.nonzero(faint[top:bottom, left - 4])[0]
+    assert len(rows) == 7
+    # the colour bar: a gray ramp from black to white under the header
+    above = top - 40  # above the tile's captions and ticks
+    ramps = [pixels[y, 8 : 8 + BAR_W, 0].astype(int) for y in range(above)]
+    bar = [r for r in ramps if r[0] == 0 and r[-1] == 255 and (np.diff(r) >= 0).all()]
+    assert len(bar) == BAR_H
+
+
+def test_filters_are_one_picture_and_a_colour_input_gets_an_rgb_composite(tmp_path):
+    from cnnops.io.read import read_input
+
+    tensor = read_input(str(Path(__file__).resolve().parent.parent / "examples" / "street-rgb.png"), rgb=True)
+    paths = save_maps(run(tensor.data, "Conv2d(3, 2, 3)"), str(tmp_path))
+    assert [os.path.basename(p) for p in paths] == ["00-input.png", "01-conv2d-filters.png", "01-conv2d.png"]
+    filters = rgb(paths[1])
+    assert len(plane_boxes(filters)) == 2 * 3  # out × in kernels
+    inputs = rgb(paths[0])
+    boxes = plane_boxes(inputs)
+    assert len(boxes) == 4  # three channel planes and their composite
+    top, left, bottom, right = boxes[-1]
+    composite = inputs[top:bottom, left:right].astype(int)
+    assert (np.abs(composite[..., 0] - composite[..., 2]) > 60).any()  # colours, not gray
+    # the composite is the image itself, 2 pixels a cell
+    assert (composite[::2, ::2] == np.rint(np.moveaxis(tensor.data, 0, -1) * 255)).all()
 
 
 def test_gray_plane_maximum_is_white_and_minimum_black(tmp_path):
@@ -131,7 +185,7 @@ def test_gray_plane_maximum_is_white_and_minimum_black(tmp_path):
 def test_signed_map_is_blue_for_negative_white_for_zero_red_for_positive(tmp_path):
     result = run([[0, 0, 0], [0, 1, 0], [0, 0, 0]], "Conv2d(1, 1, 2, weight=[[1, -1], [0, 0]], bias=False)")
     conv = result.results[0].output[0]  # [[0, 0], [-1, 1]]
-    paths = save_maps(result, str(tmp_path))
+    paths = maps_only(save_maps(result, str(tmp_path)))
     pixels = rgb(paths[1])
     (box,) = plane_boxes(pixels)
     cells = plane_pixels(pixels, box, conv.shape)
@@ -147,7 +201,7 @@ def test_signed_map_is_blue_for_negative_white_for_zero_red_for_positive(tmp_pat
 
 
 def test_auto_colour_map_is_gray_for_images_and_after_relu_signed_for_conv(pool_run, tmp_path):
-    paths = save_maps(pool_run, str(tmp_path))
+    paths = maps_only(save_maps(pool_run, str(tmp_path)))
 
     def is_gray(path):
         pixels = rgb(path)
@@ -160,7 +214,7 @@ def test_auto_colour_map_is_gray_for_images_and_after_relu_signed_for_conv(pool_
 
 
 def test_explicit_gray_map_on_signed_data(pool_run, tmp_path):
-    paths = save_maps(pool_run, str(tmp_path), cmap=ColorMap.gray)
+    paths = maps_only(save_maps(pool_run, str(tmp_path), cmap=ColorMap.gray))
     pixels = rgb(paths[1])
     for top, left, bottom, right in plane_boxes(pixels):
         plane = pixels[top:bottom, left:right].astype(int)
@@ -179,22 +233,23 @@ def test_shared_scale_keeps_a_weaker_plane_darker(tmp_path):
 
 
 def test_labels_are_drawn_above_each_plane_and_in_the_header(pool_run, tmp_path):
-    paths = save_maps(pool_run, str(tmp_path))
+    paths = maps_only(save_maps(pool_run, str(tmp_path)))
     pixels = rgb(paths[1])
     ink = np.all(pixels == INK, axis=-1)
     boxes = plane_boxes(pixels)
     assert ink[: boxes[0][0] - 30].any()  # the header: stage text and shape
     for top, left, _, right in boxes:
-        assert ink[top - 26 : top - 2, left : right + 1].sum() > 20  # "ch 0", its value range below it
+        assert ink[top - 40 : top - 26, left : right + 1].sum() >= 15  # "ch 0", over its value range and ticks
 
 
 def test_one_d_channels_are_strips_stacked_in_one_column(tmp_path):
     result = run([[1, 5, 2, 8, 3, 0, 4, 4, 7]], "Conv1d(1, 3, 3)", "Flatten(0)", "Linear(21, 4)")
-    paths = save_maps(result, str(tmp_path))
+    paths = maps_only(save_maps(result, str(tmp_path)))
     conv = plane_boxes(rgb(paths[1]))
     assert len(conv) == 3 and len({left for _, left, _, _ in conv}) == 1
     for top, left, bottom, right in conv:
-        assert right - left == 7 * 14 and bottom - top == 14  # 7 long, ×14; one row of pixels, ×14
+        # 7 long, ×5 (the 21-long flatten's longer side reaches 96); at least 12 pixels high
+        assert right - left == 7 * 5 and bottom - top == 12
     assert len(plane_boxes(rgb(paths[-1]))) == 1  # Linear's (4,) output: one strip
 
 
@@ -353,15 +408,73 @@ def test_animation_bytes_are_deterministic(tmp_path):
     assert Path(a).read_bytes() == Path(b).read_bytes()
 
 
-def test_planes_over_16_by_16_are_refused_with_a_hint(tmp_path):
-    result = run(np.zeros((64, 64)), "MaxPool2d(2)")
-    with pytest.raises(InputError, match="is 64×64; animations draw planes up to 16×16 — use save_maps for") as big:
-        animate(result, 1, str(tmp_path / "a.gif"))
-    assert "— use --save-maps for larger tensors" in big.value.worded(as_option)
-    unpooled = run(np.zeros((17, 17)), "MaxPool2d(2, ceil_mode=True)", "MaxUnpool2d(2)")
-    with pytest.raises(InputError, match="output plane is 17×17"):  # small input, large output
-        animate(unpooled, 2, str(tmp_path / "b.gif"))
-    assert not list(tmp_path.iterdir())
+def test_planes_over_16_by_16_are_cropped_to_the_top_left_16_by_16_and_the_caption_says_so(tmp_path):
+    from cnnops.pictures.animation import Crop
+    from cnnops.pictures.font import LINE_H
+
+    data = np.arange(64.0 * 64).reshape(64, 64)
+    path = str(tmp_path / "a.gif")
+    assert animate(run(data, "MaxPool2d(2)"), 1, path) == 64  # the 8×8 outputs whose windows lie in the top-left 16×16
+    whole = str(tmp_path / "whole.gif")
+    assert animate(run(data[:16, :16], "MaxPool2d(2)"), 1, whole) == 64
+    (w, h), (w16, h16) = Image.open(path).size, Image.open(whole).size
+    assert w == w16 and h == h16 + LINE_H  # the same 16×16 grid, with the crop's caption line
+    crop = Crop(0, 0, 16, 16, given=False).caption((64, 64), 2)
+    assert crop == "crop: input rows 0-15, columns 0-15 of 64x64 (the top-left 16x16 by default; choose with \x00crop\x00)"
+
+
+def test_crop_picks_the_windows_inside_it(tmp_path):
+    from cnnops.pictures.animation import parse_crop
+
+    result = run(np.arange(40.0 * 30).reshape(40, 30), "Conv2d(1, 1, 3, stride=2)")
+    path = str(tmp_path / "c.gif")
+    # input rows 10..19, columns 4..11: conv windows starting at even rows 10..16 and even columns 4..8
+    assert animate(result, 1, path, crop=parse_crop((10, 4, 10, 8))) == 4 * 3
+    with pytest.raises(SettingError, match="larger than 32×32"):
+        parse_crop((0, 0, 40, 40))
+    with pytest.raises(SettingError, match="no window fits inside"):
+        animate(result, 1, path, crop=parse_crop((0, 0, 2, 2)))
+    with pytest.raises(SettingError, match="starts outside the 40×30 input plane"):
+        animate(result, 1, path, crop=parse_crop((50, 0, 2, 2)))
+
+
+def test_zoom_scales_every_frame(tmp_path):
+    result = run(GRID4, "MaxPool2d(2)")
+    one, three = str(tmp_path / "1.gif"), str(tmp_path / "3.gif")
+    animate(result, 1, one)
+    animate(result, 1, three, zoom=3)
+    small, big = Image.open(one), Image.open(three)
+    assert big.size == (3 * small.size[0], 3 * small.size[1]) and big.n_frames == small.n_frames == 4
+
+
+def test_one_gif_for_a_chain_frame_by_frame(tmp_path):
+    from cnnops.pictures.animation import animate_chain
+
+    result = run(np.arange(25.0).reshape(5, 5) % 4 - 1, "Conv2d(1, 1, 3, weight='gx')", "ReLU", "MaxPool2d(2, stride=1)",
+                 "Flatten")  # fmt: skip
+    path = str(tmp_path / "chain.gif")
+    # 9 conv outputs, one frame for ReLU, 4 max-pool outputs, one frame saying Flatten is not drawn
+    assert animate_chain(result, path) == 9 + 1 + 4 + 1
+    image = Image.open(path)
+    assert image.n_frames == 15
+    durations = []
+    for k in range(image.n_frames):
+        image.seek(k)
+        durations.append(image.info["duration"])
+    assert durations[8] == durations[9] == durations[13] == 1600 and durations[0] == 400
+
+
+def test_transposed_conv_is_a_scatter_one_frame_per_input_cell(tmp_path):
+    from cnnops.pictures.grid import CURRENT, PALETTE, WINDOW
+
+    result = run([[1.0, 2.0], [3.0, 4.0]], "ConvTranspose2d(1, 1, 3, stride=2)")
+    path = str(tmp_path / "t.gif")
+    assert animate(result, 1, path) == 4
+    frames = gif_frames(path)
+    # each frame marks one input cell and the 3×3 stamp of output cells it adds to
+    assert all(count(f, PALETTE[WINDOW]) > 0 and count(f, PALETTE[CURRENT]) > 0 for f in frames)
+    stamped = [count(f, PALETTE[CURRENT]) for f in frames]
+    assert max(stamped) < 1.1 * min(stamped)  # nine cells each (their numbers differ)
 
 
 def test_stage_that_does_not_slide_is_refused(pool_run, tmp_path):
@@ -589,7 +702,8 @@ def test_example_script_writes_a_map_per_stage_and_the_pool_animation(tmp_path, 
     monkeypatch.setattr(sys, "argv", ["visualize_maxpool.py", str(tmp_path)])
     runpy.run_path(str(ROOT / "examples" / "visualize_maxpool.py"), run_name="__main__")
     names = sorted(os.listdir(tmp_path))
-    assert names == ["00-input.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png", "maxpool.gif"]
+    assert names == ["00-input.png", "01-conv2d-filters.png", "01-conv2d.png", "02-relu.png", "03-maxpool2d.png",
+                     "maxpool.gif"]  # fmt: skip
     assert len(plane_boxes(rgb(tmp_path / "01-conv2d.png"))) == 4
     with Image.open(tmp_path / "maxpool.gif") as gif:
         assert gif.n_frames == 36  # MaxPool2d(2) on the 13×13 map of the 16×16 crop: 6×6 cells

@@ -1,25 +1,48 @@
-"""The data commands' options and output: every input run through the library's runner, then its
-tables printed, its JSON streamed, its files and pictures written; a batch goes on past a failed input,
-reports each failure on stderr (above the progress bar) and exits 1 at the end."""
+"""The data commands' options and output: plan, then act.
+
+Before the first input is read, every option is checked and every output is planned — one name per
+input for ``--output-dir``, ``--save-maps`` and ``--animate`` (mirroring the inputs' folders, never two
+inputs on one name, never a name that is an input). Before an input is computed, its shapes are
+checked against the picture options and its memory against the budget, and only the tensors someone
+will see are kept. Then it runs, and its files, pictures, tables or JSON are written.
+
+A batch goes on past a failed input, reports each failure on stderr (above the progress bar) and exits
+1 at the end; a failed input writes nothing.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnops.choices import Device, Engine, OutputFormat
-from cnnops.cli.common import option_text
+from cnnops.cli.common import StdoutError, option_text, stdout_console
 from cnnops.errors import CnnopsError, InputError, UsageError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
-from cnnops.run.runner import RunSettings, StagesFor, output_names, read_indices, run_inputs
+from cnnops.run.runner import RunSettings, StagesFor, read_indices, run_inputs
+from cnnops.text import echo
 
 if TYPE_CHECKING:
     from cnnops.io.read import TensorInput
     from cnnops.model.trace import Trace
-    from cnnops.run.pipeline import RunResult
+    from cnnops.run.pipeline import Needs, RunResult
+
+#: bytes beside the kept tensors for writing a result: a summary's rendering, and per number of the
+#: largest block of JSON text (jsontext.BLOCK_ELEMENTS) its text and the Python numbers it passes
+#: through (measured about 180)
+OUTPUT_RESERVE, JSON_BLOCK_BYTES = 8 * 2**20, 256
+NPY_CHUNK = 16 * 2**20  # numpy writes a .npy file 16 MiB at a time
+#: bytes a drawn value costs in a --full table (rich's cells and segments)
+FULL_TABLE_BYTES = 1024
+#: bytes a picture costs per number of its largest tensor (planes as float64, colours computed in
+#: float64 RGB, upscaled tiles; measured about 110), and at most for its canvas (2**24 pixels, RGB, encoded)
+PICTURE_BYTES, CANVAS_BYTES = 128, 4 * 3 * 2**24
 
 
 @dataclass
@@ -37,7 +60,8 @@ class DataOptions:
     seed: int = 0
     rgb: bool = False
     max_elements: int = DEFAULT_MAX_ELEMENTS
-    indices_file: Path | None = None
+    max_memory: int | None = None
+    indices_file: Path | str | None = None  # a file, or inline numbers
     engine: Engine = Engine.auto
     device: Device | None = None
     save_maps: Path | None = None
@@ -48,15 +72,42 @@ class DataOptions:
     scale: str = "plane"
     cmap: str = "auto"
     preview: bool = False
+    # --- explain one value (issue 14) ---
+    explain: str | None = None
+    explain_stage: int | None = None
+    no_notes: bool = False
+    summary: bool = False
+    crop: str | None = None
+    zoom: int = 1
+    animate_all: bool = False
+    #: other files the command reads (a stage file, weights, indices): outputs never replace them
+    read_files: list[str] = field(default_factory=list)
+
+    @property
+    def tables(self) -> bool:
+        return not (self.quiet or self.as_json or self.jsonl)
 
 
 class BatchError(CnnopsError):
     """Some inputs of a batch failed (each was already reported)."""
 
 
+@dataclass
+class Destinations:
+    """Where one input's results go (None: not asked for), and its name in a batch."""
+
+    output: str | None = None
+    maps: str | None = None
+    animation: str | None = None
+    key: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- plan
 
 
 def check_options(inputs: list[str], opts: DataOptions) -> None:
+    from cnnops.io.write import file_suffix
+
     if len(inputs) > 1 and opts.output is not None:
         raise UsageError("--output names one file; with several inputs use --output-dir DIR")
     if len(inputs) > 1 and opts.as_json:
@@ -65,36 +116,250 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
         raise UsageError("choose one of --json and --jsonl")
     if opts.output is not None and opts.output_dir is not None:
         raise UsageError("choose one of --output and --output-dir")
+    if opts.summary and (opts.as_json or opts.jsonl or opts.full or opts.quiet):
+        other = "--json" if opts.as_json else "--jsonl" if opts.jsonl else "--full" if opts.full else "--quiet"
+        raise UsageError(f"--summary prints the tables without tensors and {other} does otherwise — choose one")
     if inputs.count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
-    if opts.animate is not None and opts.animate.suffix.lower() != ".gif":
-        raise UsageError(f"--animate writes a GIF: give a file name ending in .gif, not '{opts.animate}'")
+    if opts.animate is None and (opts.crop is not None or opts.zoom != 1 or opts.animate_all):
+        raise UsageError("--crop, --zoom and --animate-all shape the --animate GIF — add --animate FILE.gif")
+    if opts.animate_all and opts.animate_stage is not None:
+        raise UsageError("--animate-all draws every stage — drop --animate-stage")
+    if opts.animate is not None and file_suffix(str(opts.animate)) != ".gif":
+        raise UsageError(f"--animate writes a GIF: give a file name ending in .gif, such as "
+                         f"'{echo(os.path.join(os.path.dirname(str(opts.animate)), 'animation.gif'))}'")  # fmt: skip
+    if opts.animate_stage is not None and opts.animate is None:
+        raise UsageError("--animate-stage chooses the stage --animate draws: give --animate FILE.gif too")
+    if (opts.as_json or opts.jsonl or not opts.quiet) and sys.stdout is None:
+        raise StdoutError("stdout is closed, so the result cannot be printed — give --output FILE, or --quiet")
+
+
+def plan_outputs(inputs: list[str], opts: DataOptions) -> list[Destinations]:
+    """Every input's output file, feature-map folder and animation, checked before anything is written:
+    each one writable, none on an input, no two inputs on one name."""
+    from cnnops.io.write import check_output_path, check_writable
+
+    batch = len(inputs) > 1
+    if opts.output_dir is not None and os.path.lexists(opts.output_dir) and not os.path.isdir(opts.output_dir):
+        raise InputError(f"output directory '{echo(str(opts.output_dir))}' is a file — give a directory")
+    keys = input_keys(inputs)
+    plans = []
+    for key in keys:
+        where = Destinations(key=key if batch else None)
+        if opts.output_dir is not None:
+            where.output = os.path.join(opts.output_dir, f"{key}.{opts.output_format.value}")
+        elif opts.output is not None:
+            where.output = str(opts.output)
+        if opts.save_maps is not None:
+            where.maps = os.path.join(opts.save_maps, key) if batch else str(opts.save_maps)
+        if opts.animate is not None:
+            animate = str(opts.animate)
+            if batch:  # anim.gif → anim-<input>.gif
+                stem = os.path.basename(animate)[: -len(".gif")]
+                name = f"{stem}-{key.replace(os.sep, '-')}" if stem else key.replace(os.sep, "-")
+                animate = os.path.join(os.path.dirname(animate), name + ".gif")
+            where.animation = animate
+        plans.append(where)
+    _refuse_collisions(inputs, plans)
+    _refuse_overwriting(inputs + opts.read_files, plans, opts)
+    for where in plans:
+        if where.output is not None:
+            check_output_path(where.output, parents=opts.output_dir is not None)
+        if where.animation is not None:
+            check_writable(where.animation, parents=False)
+        if where.maps is not None:
+            from cnnops.pictures.maps import check_maps_directory
+
+            check_maps_directory(where.maps)
+    return plans
+
+
+def input_keys(inputs: list[str]) -> list[str]:
+    """Each input's name for its outputs: its path from the folder all file inputs share, without the
+    suffix (``a/x`` for ``data/a/x.json`` beside ``data/b/x.json``); ``input-N`` for stdin and inline text;
+    a generator's text for a generator (``randn_2x2``)."""
+    files = {n: os.path.abspath(arg) for n, arg in enumerate(inputs) if not _unnamed(arg)}
+    try:
+        common = os.path.commonpath([os.path.dirname(path) for path in files.values()]) if files else ""
+    except ValueError:  # paths on different drives
+        common = ""
+    from cnnops.io.generators import looks_like_generator
+
+    keys = []
+    for n in range(len(inputs)):
+        if n not in files:  # a generator is named after its text: randn:2x2 → randn_2x2
+            text = inputs[n].strip()
+            keys.append(re.sub(r"[^\w.-]", "_", text)[:60] if looks_like_generator(text) else f"input-{n + 1}")
+            continue
+        relative = os.path.relpath(files[n], common) if common else os.path.basename(files[n])
+        stem = os.path.splitext(relative)[0]
+        keys.append(stem if stem and not stem.endswith(os.sep) else f"input-{n + 1}")
+    return keys
+
+
+def _unnamed(arg: str) -> bool:
+    """stdin, inline tensor text or a generator: an input with no file name of its own."""
+    from cnnops.io.generators import looks_like_generator
+    from cnnops.io.literal import looks_inline
+
+    text = arg.strip()
+    return text == "-" or looks_like_generator(text) or (looks_inline(text) and not os.path.exists(text))
+
+
+def _same_place(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def _refuse_collisions(inputs: list[str], plans: list[Destinations]) -> None:
+    claimed: dict[str, tuple[int, str]] = {}
+    for n, where in enumerate(plans):
+        for what, path in (("--output-dir", where.output), ("--save-maps", where.maps), ("--animate", where.animation)):
+            if path is None:
+                continue
+            place = os.path.normcase(os.path.abspath(path))
+            if place in claimed:
+                other, _ = claimed[place]
+                if other == n:
+                    raise UsageError(f"two outputs of '{echo(inputs[n])}' would both be '{echo(path)}' — choose "
+                                     "different names")  # fmt: skip
+                if inputs[other] == inputs[n] or (not _unnamed(inputs[n]) and _same_place(inputs[other], inputs[n])):
+                    raise UsageError(f"input '{echo(inputs[n])}' is given twice — give each input once")
+                raise UsageError(
+                    f"inputs '{echo(inputs[other])}' and '{echo(inputs[n])}' would both write '{echo(path)}' "
+                    f"({what}) — rename one of them, or run them separately"
+                )
+            claimed[place] = (n, what)
+
+
+def _refuse_overwriting(read: list[str], plans: list[Destinations], opts: DataOptions) -> None:
+    """No output may replace a file the command reads: an input, a stage file, weights, indices."""
+    from cnnops.pictures.maps import MAP_FILE
+
+    files = [path for path in read if not _unnamed(path) and os.path.isfile(path)]
+    for where in plans:
+        for what, path in (("--output", where.output), ("--animate", where.animation)):
+            if path is None:
+                continue
+            if opts.output_dir is not None and what == "--output":
+                what = "--output-dir"
+            for source in files:
+                if _same_place(path, source):
+                    raise UsageError(
+                        f"{what} would write '{echo(path)}' over the input '{echo(source)}' — choose another "
+                        f"{'directory' if what == '--output-dir' else 'name'}"
+                    )
+        if where.maps is not None:
+            for source in files:
+                if MAP_FILE.match(os.path.basename(source)) and _same_place(os.path.dirname(source) or ".", where.maps):
+                    raise UsageError(
+                        f"--save-maps would replace the input '{echo(source)}' with a feature map — choose another "
+                        "directory"
+                    )
+
+
+def run_needs(opts: DataOptions) -> Callable[[Trace], Needs]:
+    """For each input, once its shapes are known: refuse what the picture options cannot draw, and say
+    which tensors to keep (only what will be shown) and what else showing them costs."""
+    import math
+
+    from cnnops.run.pipeline import Needs
+
+    json_file = opts.output is not None and str(opts.output).lower().endswith(".json")
+    json_file = json_file or (opts.output_dir is not None and opts.output_format == OutputFormat.json)
+    every = opts.tables or opts.save_maps is not None or opts.preview or (
+        opts.intermediates and (opts.as_json or opts.jsonl or json_file)
+    )  # fmt: skip
+
+    def needs(trace: Trace) -> Needs:
+        from cnnops.io.jsontext import BLOCK_ELEMENTS
+
+        # --explain reads the explained stage's inputs, weights and output: a run explained keeps them all
+        keep: set[int] | None = None if every or opts.explain is not None else set()
+        sizes = [math.prod(trace.input_shape)] + [math.prod(row.output_shape) for row in trace.rows]
+        reserve = OUTPUT_RESERVE + JSON_BLOCK_BYTES * min(max(sizes), BLOCK_ELEMENTS) + min(4 * max(sizes), NPY_CHUNK)
+        if opts.tables and opts.full:
+            from cnnops.render.run_view import FULL_LIMIT
+
+            largest = max(sizes)
+            if largest > FULL_LIMIT:
+                raise InputError(
+                    f"--full draws at most {FULL_LIMIT:,} values per tensor and this run has one of {largest:,} — "
+                    "drop --full for a summary, or save every value with --output FILE.npy"
+                )
+            reserve += FULL_TABLE_BYTES * sum(sizes)
+        if opts.animate is not None:
+            from cnnops.pictures.animation import check_animation
+
+            crop = crop_option(opts.crop)
+            if opts.animate_all:  # every stage is drawn (each with the channel it has nearest --channel)
+                for row in trace.rows:
+                    if row.stage.animatable:
+                        check_animation(trace, row.index, batch_item=opts.batch_item, crop=crop)
+                keep = None
+            else:
+                stage = animated_stage(trace, opts.animate_stage)
+                check_animation(trace, stage, batch_item=opts.batch_item, channel=opts.channel, crop=crop)
+                if keep is not None:
+                    row = trace.rows[stage - 1]
+                    keep |= set(row.inputs) | {stage} | ({row.unpool_source} if row.unpool_source else set())
+        if opts.save_maps is not None or opts.preview:
+            from cnnops.pictures.planes import batch_size, check_batch_item, map_layout
+
+            check_batch_item(opts.batch_item, batch_size(map_layout(trace)))
+            reserve += PICTURE_BYTES * max(sizes) + min(CANVAS_BYTES, 64 * max(sizes))
+        return Needs(keep, reserve, wanted_indices(trace))
+
+    def wanted_indices(trace: Trace) -> set[int] | None:
+        """The max pools whose indices the outputs read: a JSON document the result's, --intermediates and
+        --explain every one, an animation its stage's, a table those it shows (``return_indices=True``);
+        a table finds a max pool's winners for the cells it shows (an adaptive max pool's from its
+        indices). Nobody else's are computed."""
+        if opts.explain is not None or opts.animate_all or opts.intermediates:
+            return None
+        rows = trace.rows
+        wanted = {rows[-1].index} if rows and (opts.as_json or opts.jsonl or json_file) else set()
+        if opts.animate is not None and rows:
+            wanted.add(animated_stage(trace, opts.animate_stage))
+        if opts.tables:  # an adaptive max pool's winners, and the indices a pool with return_indices=True shows
+            wanted |= {row.index for row in rows if getattr(row.stage, "return_indices", False)
+                       or (row.stage.kind == "adaptive_pool" and getattr(row.stage, "mode", "") == "max")}  # fmt: skip
+        return wanted
+
+    return needs
+
+
+def animated_stage(trace: Trace, requested: int | None) -> int:
+    """The stage to animate: the one asked for, else the first conv, pooling or unpooling stage."""
+    rows = trace.rows
+    if requested is not None:
+        if not 1 <= requested <= len(rows):
+            raise UsageError(f"--animate-stage {requested} is not a stage: give 1 to {len(rows)}")
+        return requested
+    for row in rows:
+        if row.stage.animatable:
+            return row.index
+    raise InputError("--animate draws a conv, pooling or unpooling stage, and this run has none")
+
+
+# ---------------------------------------------------------------------------------------------- act
 
 
 def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: Callable[..., None]) -> None:
     """Run every input; a single input's error is raised, a batch reports each and fails at the end.
     Every option and output target is checked before the first input is read."""
-    from cnnops.io.write import check_output_path, check_writable, deferred_sync
+    from cnnops.io.write import deferred_sync
 
     check_options(inputs, opts)
-    if opts.output is not None:
-        check_output_path(str(opts.output))
-    if opts.animate is not None:
-        check_writable(str(opts.animate))
-    if opts.save_maps is not None:
-        prepare_directory(opts.save_maps)
-    targets: list[str | None] = [None] * len(inputs)
-    if opts.output_dir is not None:
-        prepare_directory(opts.output_dir)
-        targets = [str(opts.output_dir / name) for name in output_names(inputs, opts.output_format.value)]
-    elif opts.output is not None:
-        targets = [str(opts.output)]
+    if opts.indices_file is not None:
+        opts.read_files.append(str(opts.indices_file))
+    plans = plan_outputs(inputs, opts)
     indices = read_indices(str(opts.indices_file)) if opts.indices_file is not None else None
-    stems: list[str | None] = [None] * len(inputs)
-    if len(inputs) > 1:
-        stems = [Path(name).stem for name in output_names(inputs, "x")]
     settings = RunSettings(seed=opts.seed, engine=opts.engine.value, device=opts.device.value if opts.device else None,
-                           rgb=opts.rgb, max_elements=opts.max_elements, **consumed(opts))  # fmt: skip
+                           rgb=opts.rgb, max_elements=opts.max_elements, max_memory=opts.max_memory,
+                           needs=run_needs(opts))  # fmt: skip
     failures: list[tuple[str, CnnopsError]] = []
     # a batch's files reach the disk with one sync at the end; a single output is synced as it is written
     with progress_bar(len(inputs)) as bar, deferred_sync() if len(inputs) > 1 else nullcontext():
@@ -102,9 +367,12 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
             arg, error = inputs[outcome.position - 1], outcome.error
             if error is None:
                 try:
-                    emit(outcome.result, outcome.tensor, targets[outcome.position - 1], stems[outcome.position - 1])
+                    emit(outcome.result, outcome.tensor, plans[outcome.position - 1])
+                except StdoutError:
+                    raise  # nothing more can be printed
                 except CnnopsError as exc:
                     error = exc
+            del outcome  # let go of this result before the next input is read
             if error is not None:
                 if len(inputs) == 1:
                     raise error
@@ -119,40 +387,27 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
 def batch_workers(inputs: list[str], opts: DataOptions) -> int:
     """Processes for a batch: one per core for many small input files on the NumPy engine (results and
     messages still come in order), else one."""
-    import os
-
     if len(inputs) < 8 or opts.engine.value == "torch" or opts.device is not None or opts.preview:
         return 1
     try:
         small = all(os.path.getsize(arg) <= 4 << 20 for arg in inputs)
-    except (OSError, ValueError):  # stdin, inline JSON, a missing file: read them in order
+    except (OSError, ValueError):  # stdin, inline tensors, a missing file: read them in order
         return 1
     return min(os.cpu_count() or 1, 8) if small else 1
 
 
 def _short(arg: str) -> str:
-    text = " ".join(arg.split())
+    text = echo(" ".join(arg.split()))
     return text if len(text) <= 40 else "…" + text[-39:]
-
-
-def prepare_directory(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise InputError(f"output directory '{path}' is a file — give a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output directory '{path}': {exc.strerror}") from None
 
 
 def report_failure(arg: str, exc: CnnopsError, console: Any = None) -> None:
     """One ``Error: …`` line for a failed batch input (above the progress bar, when there is one)."""
-    from rich.markup import escape
-
-    from cnnops.cli.common import stderr_console
+    from cnnops.cli.common import print_error
 
     message = exc.worded(option_text)
-    text = message if arg in message else f"{_short(arg)}: {message}"
-    (console or stderr_console()).print(f"[bold red]Error:[/] {escape(text)}", soft_wrap=True)
+    shown = echo(arg)
+    print_error(message if shown in message else f"{_short(arg)}: {message}", console)
 
 
 class progress_bar:
@@ -166,9 +421,7 @@ class progress_bar:
         self.task: Any = None
 
     def __enter__(self) -> progress_bar:
-        import sys
-
-        if self.total < 2 or not sys.stderr.isatty():
+        if self.total < 2 or sys.stderr is None or not sys.stderr.isatty():
             return self
         from cnnops.cli.common import stderr_console
 
@@ -206,99 +459,99 @@ def _rate_column() -> Any:
     return RateColumn()
 
 
-def write_pictures(result: RunResult, opts: DataOptions, stem: str | None) -> None:
-    """--save-maps (DIR, or DIR/<stem>/ in a batch) and --animate (FILE, or FILE-<stem>.gif)."""
-    if opts.save_maps is None and opts.animate is None:
+def write_pictures(result: RunResult, opts: DataOptions, where: Destinations) -> None:
+    """--save-maps (DIR, or DIR/<input>/ in a batch) and --animate (FILE, or FILE-<input>.gif)."""
+    if where.maps is None and where.animation is None:
         return
     from cnnops.choices import ColorMap, Scale
-    from cnnops.pictures.animation import animate
-    from cnnops.pictures.maps import save_maps
 
-    if opts.save_maps is not None:
-        directory = opts.save_maps / stem if stem else opts.save_maps
-        save_maps(result, str(directory), batch_item=opts.batch_item, scale=Scale(opts.scale), cmap=ColorMap(opts.cmap))
-    if opts.animate is not None:
-        path = opts.animate if stem is None else opts.animate.with_name(f"{opts.animate.stem}-{stem}.gif")
-        animate(result, animated_stage(result, opts.animate_stage), str(path), batch_item=opts.batch_item,
-                    channel=opts.channel, indices=result.input_indices)  # fmt: skip
+    if where.maps is not None:
+        from cnnops.pictures.maps import save_maps
 
+        save_maps(result, where.maps, batch_item=opts.batch_item, scale=Scale(opts.scale), cmap=ColorMap(opts.cmap))
+    if where.animation is not None:
+        crop = crop_option(opts.crop)
+        if opts.animate_all:
+            from cnnops.pictures.animation import animate_chain
 
-def animated_stage(result: RunResult, requested: int | None) -> int:
-    """The stage to animate: the one asked for, else the first conv, pooling or unpooling stage."""
-    rows = result.trace.rows
-    if requested is not None:
-        if not 1 <= requested <= len(rows):
-            raise UsageError(f"--animate-stage {requested} is not a stage: give 1 to {len(rows)}")
-        return requested
-    for row in rows:
-        if row.stage.animatable:
-            return row.index
-    raise InputError("--animate draws a conv, pooling or unpooling stage, and this run has none")
+            animate_chain(result, where.animation, batch_item=opts.batch_item, channel=opts.channel,
+                          indices=result.input_indices, crop=crop, zoom=opts.zoom)  # fmt: skip
+        else:
+            from cnnops.pictures.animation import animate
+
+            animate(result, animated_stage(result.trace, opts.animate_stage), where.animation,
+                    batch_item=opts.batch_item, channel=opts.channel, indices=result.input_indices, crop=crop,
+                    zoom=opts.zoom)  # fmt: skip
 
 
-def consumed(opts: DataOptions) -> dict[str, Any]:
-    """What this command's outputs read of each run (``keep`` and ``need_indices`` for the pipeline):
-    --intermediates reads every tensor and index; a table, --save-maps or --preview every tensor (a
-    table's max-pool winners are found for the cells it shows, adaptive ones from their indices); a JSON
-    document the result and its indices; --animate its stage, the tensor that stage read and its
-    indices; an .npy file only the result. Nothing else is kept or computed."""
-    if opts.intermediates:
-        return {}
-    table = not opts.quiet and not opts.as_json and not opts.jsonl
-    json_out = opts.as_json or opts.jsonl or (opts.output is not None and opts.output.suffix.lower() == ".json") or (
-        opts.output_dir is not None and opts.output_format == OutputFormat.json
-    )
-    every = table or opts.save_maps is not None or opts.preview
+def crop_option(text: str | None) -> Any:
+    """``--crop 0,0,16,16`` as the animation's Crop (None: its default)."""
+    if text is None:
+        return None
+    import re
 
-    def animated(trace: Trace) -> int | None:
-        rows, requested = trace.rows, opts.animate_stage
-        if opts.animate is None:
-            return None
-        if requested is not None and 1 <= requested <= len(rows):
-            return requested
-        return next((row.index for row in rows if row.stage.animatable), None)
+    from cnnops.pictures.animation import parse_crop
 
-    def keep(trace: Trace) -> set[int]:
-        index = animated(trace)  # the animation draws the stage, the tensor it read and its indices
-        return set() if index is None else {index, index - 1, *trace.rows[index - 1].inputs}
-
-    def need_indices(trace: Trace) -> set[int]:
-        index = animated(trace)
-        need = ({trace.rows[-1].index} if json_out and trace.rows else set()) | ({index} if index else set())
-        if table:
-            need |= {row.index for row in trace.rows
-                     if row.stage.kind == "adaptive_pool" and getattr(row.stage, "mode", "") == "max"}  # fmt: skip
-        return need
-
-    return {"keep": None if every else keep, "need_indices": need_indices}
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise UsageError(f"--crop takes ROW,COL,HEIGHT,WIDTH (or START,LENGTH for 1-D) as integers, got '{text}'")
+    return parse_crop(tuple(int(p) for p in parts))
 
 
-def emit_result(opts: DataOptions) -> Callable[..., None]:
-    """The per-input output step: write files, then print the tables, the JSON or a JSON line.
-    ``stem`` names a batch item's pictures (None for a single input)."""
-    from cnnops.cli.common import emit_text, plain_output, stdout_console
-    from cnnops.io import jsontext, write
+def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None] | None = None) -> Callable[..., None]:
+    """The per-input output step: write files, then print the tables, the JSON or a JSON line; ``note_for``
+    gives a note for the tables' header (which layer a command chose for this input)."""
+    from cnnops.cli.common import emit_document, plain_output
+    from cnnops.io import write
     from cnnops.render.run_view import run_group
 
-    def emit(result: RunResult, tensor: TensorInput, target: str | None, stem: str | None) -> None:
-        batch = stem is not None
-        wants_doc = opts.as_json or opts.jsonl or (target is not None and target.lower().endswith(".json"))
-        doc = result.document(intermediates=opts.intermediates) if wants_doc else None
-        if target is not None:
-            write.write_output(target, result.output, indices=result.output_indices, doc=doc)
-        write_pictures(result, opts, stem)
+    noted: list[bool] = []  # the footnotes go with the first table of a command only
+    position = None
+    if opts.explain is not None:
+        from cnnops.run.explain import parse_position
+
+        position = parse_position(opts.explain)
+
+    def emit(result: RunResult, tensor: TensorInput, where: Destinations) -> None:
+        explanation = None
+        if position is not None:
+            from cnnops.run.explain import explain
+
+            explanation = explain(result, position, opts.explain_stage)
+
+        def document() -> dict[str, Any]:
+            doc = result.document(intermediates=opts.intermediates)
+            if explanation is not None:
+                doc["explain"] = explanation.as_dict()
+            return doc
+
+        if where.output is not None:
+            doc = document() if where.output.lower().endswith(".json") else None
+            write.write_output(where.output, result.output, indices=result.output_indices, doc=doc,
+                               parents=opts.output_dir is not None)  # fmt: skip
+        write_pictures(result, opts, where)
         if opts.as_json or opts.jsonl:
-            emit_text(jsontext.dumps(doc))
+            emit_document(document())
             return
         if opts.quiet:
             return
         console = stdout_console()
-        if batch:
+        if where.key is not None:
+            from rich.text import Text
+
             if plain_output(console):
-                console.print(f"=== input {tensor.source} ===")
+                console.print(Text(f"=== input {tensor.source} ==="))
             else:
-                console.rule(f"input {tensor.source}")
-        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full))
+                console.rule(Text(f"input {tensor.source}"))
+        notes = not opts.no_notes and not noted
+        noted.append(True)
+        note = note_for(tensor) if note_for is not None else None
+        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
+                                notes=notes, tensors=not opts.summary, header_notes=[note] if note else []))  # fmt: skip
+        if explanation is not None:
+            from cnnops.render.explain_view import explain_group
+
+            console.print(explain_group(explanation, plain=plain_output(console)))
         if opts.preview:
             from cnnops.pictures.preview import preview
 

@@ -6,9 +6,13 @@ in about the time Python needs for typer and rich.
 
 from __future__ import annotations
 
+import errno
 import functools
+import gc
 import os
+import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -37,10 +41,48 @@ def new_app() -> typer.Typer:
 
 F = TypeVar("F", bound=Callable[..., Any])
 _state = {"debug": False}
+#: the width tables are laid out in, whatever COLUMNS or the terminal says
+MIN_COLUMNS, MAX_COLUMNS = 20, 1000
+OUT_OF_MEMORY = "out of memory — use a smaller input, or a lower --max-memory to be told before it happens"
+
+
+class StdoutError(CnnopsError):
+    """The result cannot be written to stdout (closed, or its disk is full)."""
+
+
+def _console(cls: Any = None, **kwargs: Any) -> Any:
+    """A rich console whose width is kept within MIN_COLUMNS..MAX_COLUMNS and which, on an output that
+    cannot encode the drawing characters, prints their ASCII stand-ins (:mod:`cnnops.render.fallback`)."""
+    from rich.console import Console
+
+    from cnnops.render.fallback import translated, translator
+
+    class SafeConsole(cls or Console):  # type: ignore[misc]
+        def print(self, *objects: Any, **options: Any) -> None:
+            if self.translate is not None:
+                objects = tuple(translated(item, self.translate) for item in objects)
+            super().print(*objects, **options)
+
+        def rule(self, title: Any = "", **options: Any) -> None:
+            super().rule(translated(title, self.translate) if self.translate else title, **options)
+
+    console = SafeConsole(highlight=False, emoji=False, **kwargs)  # ":abc:" in a message stays text
+    console.width = min(max(console.width, MIN_COLUMNS), MAX_COLUMNS)
+    console.translate = translator(console.encoding)
+    if console.translate is not None:
+        stream = sys.stderr if kwargs.get("stderr") else sys.stdout
+        try:
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]  # whatever the stand-ins miss prints as "?"
+        except (AttributeError, ValueError, OSError):
+            pass
+    return console
 
 
 def stdout_console():
     from rich.console import Console
+
+    if sys.stdout is None:
+        raise StdoutError("stdout is closed, so the result cannot be printed — give --output FILE, or --quiet")
 
     class ResultConsole(Console):
         def on_broken_pipe(self) -> None:
@@ -48,13 +90,11 @@ def stdout_console():
             _silence_stdout()
             raise SystemExit(0)
 
-    return ResultConsole(highlight=False, soft_wrap=False)
+    return _console(ResultConsole, soft_wrap=False)
 
 
 def stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
+    return _console(stderr=True)
 
 
 def plain_output(console) -> bool:
@@ -62,44 +102,106 @@ def plain_output(console) -> bool:
     return not console.is_terminal
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    from rich.markup import escape
+def print_error(message: str, console: Any = None) -> None:
+    """``Error: …`` on stderr, as one printable line (control characters escaped, cut when huge)."""
+    from cnnops.text import message_line
 
-    stderr_console().print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    line = message_line(message)
+    try:
+        from rich.text import Text
+
+        text = Text.assemble(("Error:", "bold red"), " ", line)
+        (console or stderr_console()).print(text, soft_wrap=True)
+    except (MemoryError, ImportError, OSError, ValueError):
+        if sys.stderr is not None:  # the plainest way there is
+            try:
+                sys.stderr.write(f"Error: {line}\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    print_error(message)
     return typer.Exit(code)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is so that it cleans up as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the program at once
+    raise Interrupted(signum)
+
+
+def handle_signals() -> None:
+    """SIGTERM (``kill``, ``timeout``) and SIGHUP (a closed terminal) stop cnnops as Ctrl-C does: temporary
+    files are removed and the exit status is 128 + the signal's number (143, 129). A signal that is
+    ignored (``nohup``) stays ignored."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+            signal.signal(number, _on_signal)
+
+
 def user_errors(func: F) -> F:
-    """Turn CnnopsError into ``Error: …`` on stderr and its exit code; never a traceback."""
+    """Turn CnnopsError into ``Error: …`` on stderr and its exit code; never a traceback. Warnings from
+    the libraries (NumPy's RuntimeWarnings, say) are not shown; a full disk, a closed or full stdout
+    and running out of memory are each one line."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = _state["debug"] or os.environ.get("CNNOPS_DEBUG") == "1"
-        try:
-            return func(*args, **kwargs)
-        except CnnopsError as exc:
-            if debug:
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.simplefilter("ignore")
+            try:
+                return func(*args, **kwargs)
+            except CnnopsError as exc:
+                if debug:
+                    raise
+                raise fail(exc.worded(option_text), exc.exit_code) from None
+            except (typer.Exit, typer.Abort, SystemExit):
                 raise
-            raise fail(exc.worded(option_text), exc.exit_code) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            _silence_stdout()
-            raise typer.Exit(0) from None
-        except MemoryError:
-            if debug:
-                raise
-            raise fail(
-                "out of memory — use a smaller input, or a lower --max-elements to be told before it happens"
-            ) from None
-        except Exception as exc:  # a bug: say so briefly, without a traceback unless asked
-            if debug:
-                raise
-            raise fail(
-                f"internal error ({type(exc).__name__}: {exc}) — please re-run with --debug and report it"
-            ) from None
+            except KeyboardInterrupt as exc:
+                raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+            except BrokenPipeError:
+                _silence_stdout()
+                raise typer.Exit(0) from None
+            except MemoryError:
+                if debug:
+                    raise
+                # said below, once this block has let go of the traceback and the memory its frames hold
+            except OSError as exc:
+                if debug:
+                    raise
+                if exc.errno == errno.EPIPE:
+                    _silence_stdout()
+                    raise typer.Exit(0) from None
+                if exc.filename:  # a file the core did not word an error for
+                    from cnnops.text import echo
+
+                    raise fail(f"cannot use '{echo(os.fsdecode(exc.filename))}': {exc.strerror or exc}") from None
+                _silence_stdout()  # stdout: its flush at exit would fail again
+                raise fail(f"cannot write the result to stdout: {exc.strerror or exc}") from None
+            except UnicodeEncodeError as exc:
+                if debug:
+                    raise
+                raise fail(f"the output's encoding ({exc.encoding}) cannot show the result — set "
+                           "PYTHONIOENCODING=utf-8") from None  # fmt: skip
+            except Exception as exc:  # a bug: say so briefly, without a traceback unless asked
+                if debug:
+                    raise
+                raise fail(
+                    f"internal error ({type(exc).__name__}: {exc}) — please re-run with --debug and report it"
+                ) from None
+        gc.collect()
+        raise fail(OUT_OF_MEMORY)
 
     return wrapper  # type: ignore[return-value]
 
@@ -112,10 +214,11 @@ def option_text(name: str, value: str | None) -> str:
 
 
 def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
+    except (OSError, AttributeError, ValueError):
         pass
 
 
@@ -152,14 +255,43 @@ def read_stage_args(stage_texts: list[str] | None, file: Path | None) -> Any:
 
     stages = parse_stages(stage_texts or [])
     if file is not None:
+        if str(file).lower().endswith((".py", ".onnx")):
+            from cnnops.errors import UsageError
+
+            raise UsageError(f"{file} is a model file: cnnops shape sizes it (cnnops shape SHAPE -f {file}); "
+                             "this command computes with stage text")  # fmt: skip
         stages = stages + read_stage_file(str(file), stdin=sys.stdin)
     return stages
 
 
 def emit_text(text: str) -> None:
     """Write a finished result (a JSON document) to stdout in one piece."""
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    _write_stdout([(text if text.endswith("\n") else text + "\n").encode("utf-8")])
+
+
+def emit_document(doc: Any) -> None:
+    """Write a result document to stdout as JSON, streamed block by block (UTF-8, whatever the locale)."""
+    from cnnops.io.jsontext import json_pieces
+
+    _write_stdout(json_pieces(doc), newline=True)
+
+
+def _write_stdout(pieces: Any, newline: bool = False) -> None:
+    if sys.stdout is None:
+        raise StdoutError("stdout is closed, so the result cannot be printed — give --output FILE, or --quiet")
+    try:
+        sys.stdout.flush()
+        stream = sys.stdout.buffer
+        for piece in pieces:
+            stream.write(piece)
+        if newline:
+            stream.write(b"\n")
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _silence_stdout()
+        raise StdoutError(f"cannot write the result to stdout: {exc.strerror or exc}") from None
 
 
 #: the full app; the command modules register on it

@@ -17,7 +17,6 @@ from cnnops.cli.common import app, emit_text, plain_output, read_stage_args, std
 from cnnops.cli.options import (
     DimsOpt,
     InputsArg,
-    SeedOpt,
     TupleOpt,
     _complete_activations,
     _complete_kernels,
@@ -33,14 +32,15 @@ if TYPE_CHECKING:
 
 
 def execute(inputs: list[str], stages_for: Callable[["TensorInput"], list[str]], opts: DataOptions,
-            fixed: list | None = None) -> None:  # fmt: skip
-    """Each input's stage texts through the one parser (then ``fixed`` stages), run, and emit."""
+            fixed: list | None = None, note_for: Callable[["TensorInput"], str | None] | None = None) -> None:  # fmt: skip
+    """Each input's stage texts through the one parser (then ``fixed`` stages), run, and emit (with the
+    note ``note_for`` writes under the header, if any)."""
     from cnnops.spec import parse_stages
 
     def build(tensor: "TensorInput") -> "Network":
         return parse_stages(stages_for(tensor)) + list(fixed or [])
 
-    process(inputs, build, opts, emit_result(opts))
+    process(inputs, build, opts, emit_result(opts, note_for))
 
 
 def spatial_dims(tensor: "TensorInput", dims: Dims) -> int:
@@ -57,6 +57,38 @@ def spatial_dims(tensor: "TensorInput", dims: Dims) -> int:
         if nd:
             return nd
     return 1 if tensor.data.ndim == 1 else 2
+
+
+def dims_note(tensor: "TensorInput", dims: Dims, layer: str) -> str | None:
+    """What ``--dims auto`` chose, when the input fits both the 1-D and the 2-D ``layer`` (``MaxPool``
+    → MaxPool1d/MaxPool2d), and how to get the other: 1-D layers take (C, L) or (N, C, L), 2-D ones
+    (C, H, W) or (N, C, H, W) and, by the rank rule, (H, W) and (W,) too."""
+    if dims != Dims.auto or tensor.last_stage is not None or tensor.data.ndim > 3:
+        return None
+    from cnnops.text import tuple_text
+
+    shape = tensor.data.shape
+    nd = spatial_dims(tensor, dims)
+    chosen, other = (f"{layer}1d", f"{layer}2d") if nd == 1 else (f"{layer}2d", f"{layer}1d")
+    read, other_read = (_read_as(shape, 1), _read_as(shape, 2)) if nd == 1 else (_read_as(shape, 2), _read_as(shape, 1))
+    return (f"--dims auto chose {chosen}, reading {tuple_text(shape)} as {read}; --dims {3 - nd} gives "
+            f"{other}, reading it as {other_read}")
+
+
+def _read_as(shape: tuple[int, ...], nd: int) -> str:
+    """How an ``nd``-D layer reads an input of ``shape`` (1 to 3 dimensions), in words."""
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'s' if n != 1 else ''}"
+
+    if nd == 1:
+        if len(shape) == 1:
+            return f"one signal of length {shape[0]}"
+        lead = f"a batch of {shape[0]}, " if len(shape) == 3 else ""
+        return f"{lead}{count(shape[-2], 'channel')} of length {shape[-1]}"
+    if len(shape) == 3:
+        return f"{count(shape[0], 'channel')} of {shape[1]}×{shape[2]}"
+    height, width = (1, shape[0]) if len(shape) == 1 else shape
+    return f"one {height}×{width} image"
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -76,7 +108,6 @@ def run(
         help="Inputs (files, '-', inline JSON), then stages in PyTorch call syntax; './relu' forces a path.",
     )],  # fmt: skip
     file: Annotated[Path | None, typer.Option("-f", "--file", help="Stages, one per line, or print(model) text.")] = None,
-    seed: SeedOpt = 0,
     *,
     opts: DataOptions,
 ) -> None:
@@ -95,6 +126,10 @@ def run(
     if file is not None and str(file) == "-" and "-" in inputs:
         raise UsageError("stdin ('-') can be read only once — give the stage file (-f) or the input as a file")
     stages = read_stage_args(stage_texts, file)
+    if file is not None and str(file) != "-":
+        opts.read_files.append(str(file))
+    for given in stages.data:  # weights and biases named by file in the stages: outputs never replace them
+        opts.read_files += [v for v in (getattr(given, "weight", None), getattr(given, "bias", None)) if isinstance(v, str)]
     process(inputs, lambda tensor: stages, opts, emit_result(opts))
 
 
@@ -145,7 +180,8 @@ def pool(
             extra.append(f"divisor_override={divisor_override}")
         return [f"AvgPool{nd}d({', '.join(args + extra)})"]
 
-    execute(inputs, stages_for, opts)
+    layer = "MaxPool" if mode == PoolMode.max else "AvgPool"
+    execute(inputs, stages_for, opts, note_for=lambda t: dims_note(t, dims, layer))
 
 
 @data_command("adaptive-pool")
@@ -163,7 +199,8 @@ def adaptive_pool(
     """
     kind = "Avg" if mode == PoolMode.avg else "Max"
     size = size_literal(output_size, "--output-size", allow_none=True)
-    execute(inputs, lambda t: [f"Adaptive{kind}Pool{spatial_dims(t, dims)}d({size})"], opts)
+    execute(inputs, lambda t: [f"Adaptive{kind}Pool{spatial_dims(t, dims)}d({size})"], opts,
+            note_for=lambda t: dims_note(t, dims, f"Adaptive{kind}Pool"))  # fmt: skip
 
 
 @data_command()
@@ -173,8 +210,9 @@ def unpool(
     stride: Annotated[TupleOpt, typer.Option("--stride", "-s", help="Default: the kernel size.")] = None,
     padding: Annotated[str, typer.Option("--padding", "-p")] = "0",
     output_size: Annotated[TupleOpt, typer.Option("--output-size", help="H,W of the result (the max pool's input size).")] = None,
-    indices: Annotated[Path | None, typer.Option(
-        "--indices", help="A .json/.npy file with the max pool's indices (else taken from the input document).",
+    indices: Annotated[str | None, typer.Option(
+        "--indices", help="The max pool's indices: a .json/.npy file, or numbers such as '[[[0, 3], [9, 15]]]' "
+        "(else taken from the input document).",
     )] = None,  # fmt: skip
     dims: DimsOpt = Dims.auto,
     *,
@@ -198,14 +236,14 @@ def unpool(
             extra.append(f"output_size={sizes if sizes.startswith('(') else '(' + ', '.join([sizes] * nd) + ',)'}")
         return [f"MaxUnpool{nd}d({', '.join(args + extra)})"]
 
-    execute(inputs, stages_for, opts)
+    execute(inputs, stages_for, opts, note_for=lambda t: dims_note(t, dims, "MaxUnpool"))
 
 
 @data_command()
 def relu(inputs: InputsArg, *, opts: DataOptions) -> None:
     """ReLU: max(0, x) element-wise.
 
-    Example: cnnops relu '[[-4, 0, 4]]'
+    Example: cnnops relu '[[-4., 0., 4.]]'
     """
     execute(inputs, lambda t: ["ReLU()"], opts)
 
@@ -249,7 +287,6 @@ def conv(
     bias: Annotated[str | None, typer.Option("--bias", help="A number, a JSON list, or false. Default: PyTorch's initialisation.")] = None,
     padding_mode: Annotated[PaddingMode, typer.Option("--padding-mode", case_sensitive=False)] = PaddingMode.zeros,
     dims: DimsOpt = Dims.auto,
-    seed: SeedOpt = 0,
     *,
     opts: DataOptions,
 ) -> None:
@@ -266,8 +303,9 @@ def conv(
     if weight is not None:
         common.append(f"weight={value_literal(weight)}")
     if bias is not None:
-        common.append(f"bias={value_literal(bias)}")
+        common.append(f"bias={value_literal(bias, '--bias')}")
     kernel_text = size_literal(kernel, "--kernel")
+    opts.read_files += [v for v in (weight, bias) if v is not None]
 
     def stages_for(tensor: "TensorInput") -> list[str]:
         nd = spatial_dims(tensor, dims)
@@ -280,7 +318,7 @@ def conv(
             size = ("(" + ", ".join(map(str, layout[1])) + ")" if nd > 1 else str(layout[1][0])) if layout else "3"
         return [f"Conv{nd}d({in_channels}, {out}, {size}, {', '.join(common)})"]
 
-    execute(inputs, stages_for, opts)
+    execute(inputs, stages_for, opts, note_for=lambda t: dims_note(t, dims, "Conv"))
 
 
 @data_command()
@@ -289,7 +327,6 @@ def linear(
     out_features: Annotated[int, typer.Option("--out-features", help="Number of outputs.")],
     weight: Annotated[str | None, typer.Option("--weight", "-w", help="A JSON list (out × in), a .json/.npy file, or 'random'.")] = None,
     bias: Annotated[str | None, typer.Option("--bias", help="A number, a JSON list, or false.")] = None,
-    seed: SeedOpt = 0,
     *,
     opts: DataOptions,
 ) -> None:
@@ -298,8 +335,9 @@ def linear(
     Example: cnnops linear '[1, 2, 3]' --out-features 4 --weight '[[1,0,0],[0,1,0],[0,0,1],[1,1,1]]' --bias 0
     """
     extra = ([f"weight={value_literal(weight)}"] if weight is not None else []) + (
-        [f"bias={value_literal(bias)}"] if bias is not None else []
+        [f"bias={value_literal(bias, '--bias')}"] if bias is not None else []
     )
+    opts.read_files += [v for v in (weight, bias) if v is not None]
 
     def stages_for(tensor: "TensorInput") -> list[str]:
         data = tensor.data

@@ -15,6 +15,8 @@ from cnnops.cli.batch import DataOptions
 from cnnops.cli.common import app, user_errors
 from cnnops.errors import UsageError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.spec.literals import MAX_INT
+from cnnops.text import echo
 
 
 def _complete_kernels(incomplete: str) -> list[str]:
@@ -35,18 +37,22 @@ def _complete_activations(incomplete: str) -> list[str]:
 # --- options every data command shares ----------------------------------------------------------
 InputsArg = Annotated[list[str], typer.Argument(
     metavar="INPUT...",
-    help="One or more .json, .npy or image files (shell globs work), '-' for stdin, or inline JSON such as "
-    "'[[1, 2], [3, 4]]'.",
+    help="One or more .json, .npy or image files (shell globs work), '-' for stdin, a tensor in JSON or "
+    "Python such as '[[1., 2.], [3., 4.]]' or 'torch.tensor([...])', or a generator such as randn:1x4x4, "
+    "'torch.randn(1, 4, 4)', zeros:1x1x5x5, arange:4x4.",
 )]  # fmt: skip
 TupleOpt = str | None
 SeedOpt = Annotated[int, typer.Option(
-    "--seed", min=0, max=2**63 - 1, help="Seed for PyTorch's default initialisation of weights not given.",
+    "--seed", min=0, max=2**63 - 1,
+    help="torch.manual_seed for random inputs (randn:…, rand:…, randint:…, torch.randn(…)) and, separately, for "
+    "PyTorch's default initialisation of weights not given: each starts its own stream from this seed.",
 )]  # fmt: skip
 DimsOpt = Annotated[Dims, typer.Option(
     "--dims", help="1-D or 2-D layer; auto: 1-D for a 1-D input, else 2-D.", case_sensitive=False,
 )]  # fmt: skip
 
 COMMON: dict[str, tuple[Any, Any]] = {
+    "seed": (SeedOpt, 0),
     "as_json": (Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")], False),
     "jsonl": (Annotated[bool, typer.Option(
         "--jsonl", help="One JSON document per input per line, streamed (for jq and friends).",
@@ -80,8 +86,8 @@ COMMON: dict[str, tuple[Any, Any]] = {
         "DIR/<input>/ in a batch.",
     )], None),  # fmt: skip
     "animate": (Annotated[Path | None, typer.Option(
-        "--animate", help="Write a GIF of the sliding window of a conv or pooling stage (or an unpool), "
-        "one frame per output cell; planes up to 16×16.",
+        "--animate", help="Write a GIF of the sliding window of a conv or pooling stage (or an unpool, or a "
+        "transposed conv as a scatter), one frame per output cell; larger planes are cropped (--crop).",
     )], None),  # fmt: skip
     "animate_stage": (Annotated[int | None, typer.Option(
         "--animate-stage", help="Which stage --animate draws (default: the first conv, pool or unpool).",
@@ -104,7 +110,62 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "max_elements": (Annotated[int, typer.Option(
         "--max-elements", min=1, help="Refuse tensors with more elements than this (checked before allocating).",
     )], DEFAULT_MAX_ELEMENTS),  # fmt: skip
+    # --- explain one value (issue 14) ---
+    "explain": (Annotated[str | None, typer.Option(
+        "--explain", metavar="POS", help="Show the arithmetic behind one output value: POS is its index, e.g. 0,1 "
+        "or 2,0,1 (channel first; leading zeros may be left out). In --json as an \"explain\" object.",
+    )], None),  # fmt: skip
+    "explain_stage": (Annotated[int | None, typer.Option(
+        "--explain-stage", metavar="N", help="Which stage --explain looks at (default: the last conv, pool, unpool, "
+        "linear or activation).",
+    )], None),  # fmt: skip
+    "crop": (Annotated[str | None, typer.Option(
+        "--crop", metavar="ROW,COL,H,W", help="--animate: the input region drawn (START,LENGTH for 1-D); default: "
+        "the whole plane up to 16×16, else its top-left 16×16.",
+    )], None),  # fmt: skip
+    "zoom": (Annotated[int, typer.Option(
+        "--zoom", metavar="N", min=1, max=8, help="--animate: draw every pixel N×N, for larger frames and a readable font.",
+    )], 1),  # fmt: skip
+    "animate_all": (Annotated[bool, typer.Option(
+        "--animate-all", help="--animate: one GIF of every stage in turn (conv → ReLU → pool), frame by frame.",
+    )], False),  # fmt: skip
+    "summary": (Annotated[bool, typer.Option(
+        "--summary", help="Print the shape and formula tables only, no tensors (--quiet prints nothing).",
+    )], False),  # fmt: skip
+    "no_notes": (Annotated[bool, typer.Option(
+        "--no-notes", help="Leave out the footnotes (MACs convention, float noise, default weights); without it "
+        "they are printed once per command.",
+    )], False),  # fmt: skip
+    "max_memory": (Annotated[str | None, typer.Option(
+        "--max-memory", metavar="SIZE",
+        help="Refuse a run estimated (from the shapes, before anything is computed) to need more memory than "
+        "this: 4G, 512M, 75% (of the memory free now). Default: half the memory free — the least of "
+        "MemAvailable, a cgroup limit and ulimit -v. Tables keep every intermediate tensor; --quiet with "
+        "--output, or --json, keeps only the result.",
+    )], None),  # fmt: skip
 }
+
+
+def int_flags(params: list[inspect.Parameter]) -> dict[str, str]:
+    """The whole-number options among ``params``: parameter name → its flag (``--groups``)."""
+    flags = {}
+    for param in params:
+        if getattr(param.annotation, "__origin__", None) not in (int, int | None):
+            continue
+        for info in getattr(param.annotation, "__metadata__", ()):
+            if isinstance(info, typer.models.OptionInfo):
+                decls = [d for d in (info.param_decls or ()) if d.startswith("--")]
+                flags[param.name] = decls[0] if decls else "--" + param.name.replace("_", "-")
+    return flags
+
+
+def check_int_options(values: dict[str, Any], flags: dict[str, str]) -> None:
+    """A whole number beyond MAX_INT (the largest a stage takes) is a usage error (exit 2), as a value
+    that is not a number is; within it, the stage says what it accepts."""
+    for name, flag in flags.items():
+        value = values.get(name)
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            raise UsageError(f"{flag} {echo(str(value))} is out of range — at most ±{MAX_INT:,}")
 
 
 def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -116,11 +177,15 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
         shared = [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
                   for key, (annotation, default) in COMMON.items()]  # fmt: skip
 
+        flags = int_flags(own + shared)
+
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> None:
+            check_int_options(kwargs, flags)
             common = {key: kwargs.pop(key) for key in COMMON}
             common["scale"], common["cmap"] = common["scale"].value, common["cmap"].value
-            return func(**kwargs, opts=DataOptions(**common, seed=kwargs.get("seed", 0)))
+            common["max_memory"] = memory_size(common["max_memory"])
+            return func(**kwargs, opts=DataOptions(**common))
 
         params = own + shared
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -131,6 +196,18 @@ def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Cal
     return decorator
 
 
+def memory_size(text: str | None) -> int | None:
+    """``--max-memory`` in bytes (None: the default), or a usage error."""
+    if text is None:
+        return None
+    from cnnops.io.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"--max-memory takes a size such as 4G, 512M or 75% — {exc}") from None
+
+
 def size_literal(text: str | None, option: str, *, allow_none: bool = False) -> str | None:
     """``2`` → ``2``; ``2,3`` or ``2x3`` → ``(2, 3)`` (height, width)."""
     if text is None:
@@ -139,18 +216,58 @@ def size_literal(text: str | None, option: str, *, allow_none: bool = False) -> 
     word = r"-?\d+|None|none" if allow_none else r"-?\d+"
     if not parts or len(parts) > 2 or not all(re.fullmatch(word, p) for p in parts):
         example = "2 or 2,3" + (" (None keeps that size)" if allow_none else "")
-        raise UsageError(f"{option} takes an integer or two separated by a comma, e.g. {example}; got '{text}'")
+        raise UsageError(f"{option} takes an integer or two separated by a comma, e.g. {example}; got '{echo(text)}'")
+    for part in parts:
+        digits = part.lstrip("-").lstrip("0")
+        if part.lower() != "none" and (len(digits) > len(str(MAX_INT)) or int(digits or 0) > MAX_INT):
+            raise UsageError(f"{option} {echo(part)} is too large — at most {MAX_INT:,}")
     parts = ["None" if p.lower() == "none" else p for p in parts]
     return parts[0] if len(parts) == 1 else f"({parts[0]}, {parts[1]})"
 
 
-def value_literal(text: str) -> str:
-    """A weight or bias option as stage-argument text: a JSON list, a number, a bool, or a string."""
+def value_literal(text: str, option: str = "--weight") -> str:
+    """A weight or bias option as stage-argument text: tensor text (JSON or Python, ``[[1., 0, -1.]]``,
+    ``torch.tensor([...])``) as a nested list, a number, a bool, or a string (a kernel name, a path)."""
     stripped = text.strip()
-    if stripped.startswith("["):
-        return stripped
+    from cnnops.io.literal import looks_inline
+
+    if looks_inline(stripped):
+        from cnnops.io.literal import tensor_value
+
+        value = tensor_value(stripped, option)
+        if option == "--weight" and _has_nan(value):  # stage text has no NaN number: the weight reads the text
+            return repr(stripped)
+        return _stage_text(value, option)
     if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", stripped):
         return stripped
     if stripped.lower() in ("true", "false"):
         return stripped.capitalize()
     return repr(stripped)
+
+
+def _stage_text(value: Any, option: str) -> str:
+    """Numbers as stage text the parser reads back exactly (±inf as ±1e999; NaN has no stage text)."""
+    import math
+
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        raise UsageError(f"{option} takes numbers, such as '[[1., 0., -1.]]', not a {{'data': …}} document")
+    if isinstance(value, list):
+        return "[" + ", ".join(_stage_text(v, option) for v in value) + "]"
+    if isinstance(value, float) and math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"  # the float literal that reads as ±inf
+    if isinstance(value, float) and math.isnan(value):
+        raise UsageError(f"{option} cannot be NaN: a stage argument has no NaN number — give NaN in the input, "
+                         "or in a --weight")
+    return repr(value)
+
+
+def _has_nan(value: Any) -> bool:
+    import math
+
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return any(_has_nan(v) for v in value)
+    return isinstance(value, float) and math.isnan(value)

@@ -77,13 +77,13 @@ def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -
         mode = "constant" if padding_mode == "zeros" else padding_mode
         xt = _run(F.pad, xt, flat, mode=mode)
         padding = (0,) * nd
-    op = F.conv1d if nd == 1 else F.conv2d
+    op = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
     b = None if bias is None else _t(bias)
     return _np(_run(op, xt, _t(weight), b, stride, padding, dilation, groups))
 
 
 def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, groups, dilation) -> np.ndarray:
-    op = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+    op = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[nd - 1]
     b = None if bias is None else _t(bias)
     return _np(_run(op, _t(x), _t(weight), b, stride, padding, output_padding, groups, dilation))
 
@@ -91,7 +91,7 @@ def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, grou
 def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
              return_indices: bool = True) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     """Values and indices; without ``return_indices`` only the values (indices None)."""
-    op = F.max_pool1d if nd == 1 else F.max_pool2d
+    op = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
     if not return_indices:
         return _np(_run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)), None
     y, idx = _run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
@@ -101,23 +101,24 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
 def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> np.ndarray:
     if nd == 1:
         return _np(_run(F.avg_pool1d, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad))
-    return _np(_run(F.avg_pool2d, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
+    op = F.avg_pool2d if nd == 2 else F.avg_pool3d
+    return _np(_run(op, _t(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
                     divisor_override))  # fmt: skip
 
 
 def adaptive_avg_pool(x, *, nd, output_size) -> np.ndarray:
-    op = F.adaptive_avg_pool1d if nd == 1 else F.adaptive_avg_pool2d
+    op = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[nd - 1]
     return _np(_run(op, _t(x), output_size))
 
 
 def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
-    op = F.adaptive_max_pool1d if nd == 1 else F.adaptive_max_pool2d
+    op = (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)[nd - 1]
     y, idx = _run(op, _t(x), output_size, return_indices=True)
     return _np(y), _np(idx)
 
 
 def max_unpool(x, indices, *, nd, kernel_size, stride, padding, output_size) -> np.ndarray:
-    op = F.max_unpool1d if nd == 1 else F.max_unpool2d
+    op = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[nd - 1]
     return _np(_run(op, _t(x), _t(indices.astype(np.int64)), kernel_size, stride, padding, output_size))
 
 
@@ -133,6 +134,40 @@ def batch_norm(x, *, eps, batch_stats=False) -> np.ndarray:
     if batch_stats:
         return _np(_run(F.batch_norm, _t(x), None, None, ones, zeros, True, 0.1, eps))
     return _np(_run(F.batch_norm, _t(x), zeros, ones, ones, zeros, False, 0.1, eps))
+
+
+def _affine(shape: tuple[int, ...], affine: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """PyTorch's fresh affine parameters (weight 1, bias 0), or none."""
+    if not affine:
+        return None, None
+    return torch.ones(shape, device=_device), torch.zeros(shape, device=_device)
+
+
+def layer_norm(x, *, normalized_ndim, eps, affine=True) -> np.ndarray:
+    shape = tuple(x.shape[x.ndim - normalized_ndim :])
+    return _np(_run(F.layer_norm, _t(x), shape, *_affine(shape, affine), eps))
+
+
+def group_norm(x, *, num_groups, eps, affine=True) -> np.ndarray:
+    return _np(_run(F.group_norm, _t(x), num_groups, *_affine((x.shape[1],), affine), eps))
+
+
+def instance_norm(x, *, nd, eps, input_stats, affine=False) -> np.ndarray:
+    """``F.instance_norm``; without input statistics, fresh running ones (mean 0, variance 1)."""
+    xt = _t(x)
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        xt = xt.unsqueeze(0)
+    channels = xt.shape[1]
+    mean = var = None
+    if not input_stats:
+        mean, var = torch.zeros(channels, device=_device), torch.ones(channels, device=_device)
+    y = _run(F.instance_norm, xt, mean, var, *_affine((channels,), affine), input_stats, 0.1, eps)
+    return _np(y[0] if unbatched else y)
+
+
+def local_response_norm(x, *, size, alpha, beta, k) -> np.ndarray:
+    return _np(_run(F.local_response_norm, _t(x), size, alpha, beta, k))
 
 
 def activation(name: str, x: np.ndarray, options: dict[str, Any], *, inplace: bool = False) -> np.ndarray:
@@ -161,6 +196,22 @@ def activation(name: str, x: np.ndarray, options: dict[str, Any], *, inplace: bo
         y = torch.tanh(xt)
     elif name == "Softplus":
         y = F.softplus(xt, options.get("beta", 1.0), options.get("threshold", 20.0))
+    elif name == "Hardsigmoid":
+        y = F.hardsigmoid(xt)
+    elif name == "Hardtanh":
+        low = options.get("min_value") if options.get("min_value") is not None else options.get("min_val", -1.0)
+        high = options.get("max_value") if options.get("max_value") is not None else options.get("max_val", 1.0)
+        y = _run(F.hardtanh, xt, low, high)
+    elif name == "SELU":
+        y = F.selu(xt)
+    elif name == "CELU":
+        y = _run(F.celu, xt, options.get("alpha", 1.0))
+    elif name == "Softsign":
+        y = F.softsign(xt)
+    elif name == "Tanhshrink":
+        y = F.tanhshrink(xt)
+    elif name == "Threshold":
+        y = F.threshold(xt, options["threshold"], options["value"])
     elif name in ("Softmax", "LogSoftmax"):
         module = (torch.nn.Softmax if name == "Softmax" else torch.nn.LogSoftmax)(dim=options.get("dim"))
         y = _run(module, xt)
@@ -169,6 +220,34 @@ def activation(name: str, x: np.ndarray, options: dict[str, Any], *, inplace: bo
     return _np(y)
 
 
+
+
+def prelu(x, weight) -> np.ndarray:
+    return _np(_run(F.prelu, _t(x), _t(weight)))
+
+
+def glu(x, dim: int) -> np.ndarray:
+    return _np(_run(F.glu, _t(x), dim))
+
+
+def pad(x, *, padding, mode, value=0.0) -> np.ndarray:
+    if mode == "constant":
+        return _np(_run(F.pad, _t(x), list(padding), mode="constant", value=value))
+    return _np(_run(F.pad, _t(x), list(padding), mode=mode))
+
+
+def pixel_shuffle(x, *, factor, unshuffle=False) -> np.ndarray:
+    return _np(_run(F.pixel_unshuffle if unshuffle else F.pixel_shuffle, _t(x), factor))
+
+
+def channel_shuffle(x, *, groups) -> np.ndarray:
+    return _np(_run(F.channel_shuffle, _t(x), groups))
+
+
+def upsample(x, *, output_size, mode, align_corners, scale_factor, recompute_scale_factor, size=None) -> np.ndarray:
+    """``F.interpolate`` with the layer's own arguments (``output_size`` is the shape model's, unused here)."""
+    return _np(_run(F.interpolate, _t(x), size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners,
+                    recompute_scale_factor=recompute_scale_factor))  # fmt: skip
 
 
 def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:

@@ -8,15 +8,22 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import InputError, setting
+from cnnops.io.memory import check_memory
+from cnnops.text import echo
 
 if TYPE_CHECKING:
     import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: decoding holds up to this many bytes a pixel (the decoded image, its conversion, the scaling) …
+IMAGE_PIXEL_BYTES = 16
+#: … and this many more a number of the tensor it becomes (float32, scaled and laid out)
+IMAGE_ELEMENT_BYTES = 12
 
 
-def read_image(path: str, label: str, *, rgb: bool, max_elements: int) -> np.ndarray:
-    """An image as float32 in [0, 1]: (1, H, W) grayscale, or (3, H, W) with ``rgb``; first frame only."""
+def read_image(path: str, label: str, *, rgb: bool, max_elements: int, max_memory: int | None = None) -> np.ndarray:
+    """An image as float32 in [0, 1]: (1, H, W) grayscale, or (3, H, W) with ``rgb``; first frame only.
+    Refused from its header when decoding it would need more than ``max_memory`` bytes."""
     from PIL import Image
 
     channels = 3 if rgb else 1
@@ -33,6 +40,9 @@ def read_image(path: str, label: str, *, rgb: bool, max_elements: int) -> np.nda
                     width, height = image.size
                     if width * height * channels > max_elements:
                         raise _too_many_pixels(label, width * height, channels, max_elements)
+                    pixels = width * height
+                    check_memory(pixels * (IMAGE_PIXEL_BYTES + IMAGE_ELEMENT_BYTES * channels), max_memory,
+                                 f"decoding {label}")  # fmt: skip
                     return _image_array(image, rgb)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 match = re.search(r"\((\d+) pixels\)", str(exc))
@@ -40,11 +50,13 @@ def read_image(path: str, label: str, *, rgb: bool, max_elements: int) -> np.nda
                 raise _too_many_pixels(label, pixels, channels, max_elements) from None
             except InputError:
                 raise
+            except MemoryError:
+                raise
             except PermissionError:
                 raise InputError(f"{label} cannot be read: permission denied") from None
             except Exception as exc:  # Pillow's decoders raise many kinds for broken files
                 raise InputError(
-                    f"{label} cannot be decoded as an image ({exc}) — it may be truncated or not an image"
+                    f"{label} cannot be decoded as an image ({echo(str(exc))}) — it may be truncated or not an image"
                 ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = saved_limit

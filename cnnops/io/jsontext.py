@@ -13,7 +13,7 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError
 
@@ -28,6 +28,14 @@ NONFINITE_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf
                    "nan": math.nan, "inf": math.inf, "-inf": -math.inf}  # fmt: skip
 
 
+class JSONSyntaxError(InputError):
+    """Text that is not JSON (the reader of Python literals tries it next); ``reason`` says where."""
+
+    def __init__(self, label: str, reason: str):
+        self.reason = reason
+        super().__init__(f"{label} is not valid JSON: {reason}")
+
+
 def parse_json(payload: bytes | str, label: str) -> Any:
     """orjson for speed; the stdlib parser only for what orjson refuses (NaN, Infinity, 1e400)."""
     import json
@@ -40,8 +48,9 @@ def parse_json(payload: bytes | str, label: str) -> Any:
         raise InputError(f"{label} is empty — give a JSON list of numbers")
     try:
         return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as exc:
+        if "memory" in str(exc).lower():  # orjson's word for running out of memory
+            raise MemoryError(str(exc)) from None
     if isinstance(payload, bytes):
         try:
             payload = payload.decode("utf-8")
@@ -53,7 +62,7 @@ def parse_json(payload: bytes | str, label: str) -> Any:
         return json.loads(payload)
     except json.JSONDecodeError as exc:
         reason = exc.msg[:1].lower() + exc.msg[1:]
-        raise InputError(f"{label} is not valid JSON: {reason} at line {exc.lineno}, column {exc.colno}") from None
+        raise JSONSyntaxError(label, f"{reason} at line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
         raise InputError(f"{label} is nested too deeply — a tensor has at most {MAX_DEPTH} dimensions") from None
     except ValueError:  # Python refuses to convert integers longer than sys.get_int_max_str_digits()
@@ -81,15 +90,25 @@ def gc_paused() -> Iterator[None]:
 def dumps(doc: object) -> str:
     """JSON text: float32 numbers in their shortest exact form, NaN and ±inf as "NaN", "Infinity", "-Infinity".
 
-    Arrays in the document are written straight from their memory (no Python number is made for
-    them), the rest of the document is serialised once, and non-finite numbers are looked for only
-    where a ``null`` shows there may be one.
-
     >>> import numpy as np
     >>> dumps({"x": np.array([0.1, -np.inf], dtype=np.float32), "n": np.int64(3)})
     '{"x":[0.1,"-Infinity"],"n":3}'
     """
-    return dumps_bytes(doc).decode("utf-8")
+    return b"".join(json_pieces(doc)).decode("utf-8")
+
+
+def write_json(doc: object, stream: BinaryIO) -> None:
+    """``doc`` as JSON text and a newline, written to the binary ``stream`` piece by piece: a tensor in
+    the document is written in blocks of its text, so no whole copy of it (as text or as Python
+    numbers) is ever held."""
+    for piece in json_pieces(doc):
+        stream.write(piece)
+    stream.write(b"\n")
+
+
+#: numbers per block of a tensor's JSON text: about 600 KB of text, and some 12 MB while it is made
+#: (no slower than larger blocks)
+BLOCK_ELEMENTS = 1 << 16
 
 
 #: marks where an array's text goes in the serialised rest of a document (NUL never occurs in its strings)
@@ -97,27 +116,33 @@ _SLOT = "\x00cnnops-array\x00"
 _SLOT_TEXT = b'"\\u0000cnnops-array\\u0000"'
 
 
-def dumps_bytes(doc: object) -> bytes:
-    """:func:`dumps` as UTF-8 bytes."""
+def json_pieces(doc: object) -> Iterator[bytes]:
+    """The JSON text of ``doc`` in pieces. numpy arrays that are values of a dict (``data``, ``indices``,
+    ``weight``…) are written straight from the array, block by block, in the same text
+    :func:`array_to_json` and orjson would give; the rest of the document is serialised once, its
+    non-finite numbers named as it is walked."""
     import orjson
 
     arrays: list[Any] = []
     skeleton = _skeleton(doc, arrays)
-    text = orjson.dumps(skeleton, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    options = orjson.OPT_NON_STR_KEYS
+    text = orjson.dumps(skeleton, default=_json_default, option=options)
     if not arrays:
-        return text
+        yield text
+        return
     parts = text.split(_SLOT_TEXT)
-    if len(parts) != len(arrays) + 1:  # a string of the document held the marker itself
-        return orjson.dumps(_skeleton(doc, None), default=_json_default, option=orjson.OPT_NON_STR_KEYS)
-    pieces = [parts[0]]
+    if len(parts) != len(arrays) + 1:  # a string of the document held the marker itself: no arrays lifted
+        yield orjson.dumps(_skeleton(doc, None), default=_json_default, option=options)
+        return
+    yield parts[0]
     for array, part in zip(arrays, parts[1:]):
-        pieces += [array_text(array), part]
-    return b"".join(pieces)
+        yield from _array_pieces(array)
+        yield part
 
 
 def _skeleton(value: Any, arrays: list[Any] | None) -> Any:
     """The document with each array swapped for a marker (kept in ``arrays``), or converted to lists when
-    ``arrays`` is None, and non-finite floats named."""
+    ``arrays`` is None, and non-finite floats named ("NaN", "Infinity", "-Infinity")."""
     if isinstance(value, dict):
         return {key: _skeleton(item, arrays) for key, item in value.items()}
     if isinstance(value, float):
@@ -133,6 +158,41 @@ def _skeleton(value: Any, arrays: list[Any] | None) -> Any:
         arrays.append(value)
         return _SLOT
     return value
+
+
+def _array_pieces(a: Any) -> Iterator[bytes]:
+    import numpy as np
+    import orjson
+
+    if a.dtype.kind == "f":
+        a = np.asarray(a, dtype=np.float64 if a.dtype.itemsize >= 8 else np.float32)
+    elif a.dtype.kind not in "iub" or a.size == 0:
+        yield orjson.dumps(a.tolist())
+        return
+    yield from _blocks(a)
+
+
+def _blocks(a: Any) -> Iterator[bytes]:
+    """``a``'s text in blocks of rows of about BLOCK_ELEMENTS numbers (each row split again if longer)."""
+    if a.size <= BLOCK_ELEMENTS:
+        yield _block_text(a)
+        return
+    row = a.size // a.shape[0]
+    yield b"["
+    if a.ndim == 1 or row <= BLOCK_ELEMENTS:
+        step = max(1, BLOCK_ELEMENTS // row)
+        for start in range(0, a.shape[0], step):
+            yield (b"," if start else b"") + _block_text(a[start : start + step])[1:-1]
+    else:
+        for i in range(a.shape[0]):
+            if i:
+                yield b","
+            yield from _blocks(a[i])
+    yield b"]"
+
+
+def _block_text(a: Any) -> bytes:
+    return array_text(a)
 
 
 def _may_differ(a: Any) -> Any:
@@ -258,7 +318,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-
-

@@ -1,10 +1,13 @@
-"""Read one input: a .json, .npy or image file, stdin, or inline JSON, into a float32 array.
+"""Read one input: a .json, .npy or image file, stdin, inline tensor text (JSON or Python), or a
+generator (``randn:1x4x4``), into a float32 array.
 
 >>> read_input("[[1, 2], [3, 4]]").data.shape
 (2, 2)
 >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
 >>> t.data.tolist(), t.data.dtype.name, t.source
 ([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+>>> read_input("[[-4., 0., 4.]]").source, read_input("randn:1x4x4", seed=0).source
+('inline tensor', 'randn:1x4x4 (seed 0)')
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError, setting
+from cnnops.io.generators import generate, looks_like_generator, parse_generator
 from cnnops.io.images import IMAGE_SUFFIXES, read_image
 from cnnops.io.jsontext import UTF8_BOM, gc_paused, parse_json
+from cnnops.io.literal import TensorText, looks_inline, parse_tensor_text, tensor_array
+from cnnops.io.memory import check_memory, default_max_memory, file_size, size_text
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
-from cnnops.text import tuple_text
+from cnnops.text import echo, safe_text, show, tuple_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,8 +35,14 @@ NPY_MAGIC = b"\x93NUMPY"
 STDIN_CHUNK = 2**20
 MAX_LEADING_WHITESPACE = 64 * 2**20
 JSON_WHITESPACE = b" \t\r\n"
-JSON_STARTS = {bytes([c]) for c in b'[{"-0123456789tfnNI'}  # what a JSON text (or NaN, Infinity) can start with
+# what a JSON text (or NaN, Infinity), a Python literal or a torch/numpy call can start with
+TEXT_STARTS = {bytes([c]) for c in b'[{("-0123456789tfnNIai'}
+#: a generated input's source names the text that made it; longer text is cut
+SOURCE_CHARS = 60
 DATA_KEYS = ("data", "shape", "indices")
+#: reading JSON text holds up to this many times its size (the text, Python's numbers, the arrays)
+JSON_MEMORY_FACTOR = 20
+NPY_MAX_HEADER = 10_000  # numpy's own limit, said in one line
 
 
 @dataclass
@@ -49,40 +61,84 @@ class TensorInput:
 
 
 def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
-               max_elements: int = DEFAULT_MAX_ELEMENTS) -> TensorInput:  # fmt: skip
-    """Read one ``INPUT``: ``-`` (stdin), inline JSON, or a .json, .npy or image path.
+               max_elements: int = DEFAULT_MAX_ELEMENTS, max_memory: int | None = None,
+               seed: int = 0) -> TensorInput:  # fmt: skip
+    """Read one ``INPUT``: ``-`` (stdin), inline tensor text, a generator, or a .json, .npy or image path.
+    A random generator (``randn:1x4x4``, ``torch.randn(1, 4, 4)``) starts ``torch.manual_seed(seed)``.
+    Reading is refused before it starts when it would need more than ``max_memory`` bytes (None: half
+    the free memory).
 
-    >>> t = read_input('{"data": [1, 2, 3, 4], "shape": [2, 2]}')
-    >>> t.data.tolist(), t.data.dtype.name, t.source
-    ([[1.0, 2.0], [3.0, 4.0]], 'float32', 'inline JSON')
+    >>> read_input("torch.arange(4).reshape(2, 2)").data.tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
     """
     import numpy as np
 
+    limit = default_max_memory() if max_memory is None else max_memory
+    text: bytes | str | np.ndarray
     if arg == "-":
-        payload = _read_stdin(stdin)
-        if payload.startswith(NPY_MAGIC):
-            return TensorInput(_read_npy(payload, "stdin", max_elements), None, "stdin")
-        text: bytes | str = payload
+        text = _read_stdin(stdin, limit, max_elements)
+        if isinstance(text, np.ndarray):
+            return TensorInput(text, None, "stdin")
         source = label = "stdin"
-    elif arg.lstrip()[:1] in ("[", "{"):
+    elif looks_like_generator(arg):
+        gen = parse_generator(arg)
+        data = generate(gen, seed=seed, max_elements=max_elements)
+        return TensorInput(data, None, _generated_source(" ".join(arg.split()), seed if gen.random else None))
+    elif looks_inline(arg) and (arg.lstrip()[:1] in ("[", "{", "(") or not _exists(arg)):
         text = arg
-        source = label = "inline JSON"
+        source = label = "inline tensor"
+        _check_json_size(len(arg), label, limit)
     else:
         suffix = _input_suffix(arg)
-        label = f"input file '{arg}'"
+        label = f"input file '{echo(arg)}'"
         if suffix == ".npy":
-            return TensorInput(_read_npy(_read_file(arg, label), label, max_elements), None, arg)
+            return TensorInput(_read_npy_file(arg, label, max_elements, limit), None, safe_text(arg))
         if suffix in IMAGE_SUFFIXES:
             _check_readable(arg, label)
-            return TensorInput(read_image(arg, label, rgb=rgb, max_elements=max_elements), None, arg)
+            data = read_image(arg, label, rgb=rgb, max_elements=max_elements, max_memory=limit)
+            return TensorInput(data, None, safe_text(arg))
+        _check_readable(arg, label)
+        _check_json_size(file_size(arg) or 0, label, limit)
         text = _read_file(arg, label)
-        source = arg
-    with gc_paused():
-        doc = parse_json(text, label)
-        data, indices = _tensor_from_document(doc, label, max_elements)
+        with gc_paused():
+            doc = parse_json(text, label)
+            del text
+            return _tensor_input(TensorText(doc), label, safe_text(arg), max_elements, seed)
+    with gc_paused():  # from parsing to the array: the parsed lists are garbage-free
+        parsed = parse_tensor_text(text, label)
+        if parsed.syntax == "JSON" and source == "inline tensor":
+            source = label = "inline JSON"
+        if parsed.generator is not None:
+            shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            shown = " ".join(shown.split()) if source != "stdin" else "stdin"
+            source = _generated_source(shown, (seed if parsed.seed is None else parsed.seed) if parsed.random else None)
+        return _tensor_input(parsed, label, source, max_elements, seed)
+
+
+def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int, seed: int) -> TensorInput:
+    import numpy as np
+
+    doc = parsed.doc
+    if parsed.generator is not None or parsed.steps:
+        data, indices = tensor_array(parsed, label, seed=seed, max_elements=max_elements), None
+    else:
+        with gc_paused():
+            data, indices = _tensor_from_document(doc, label, max_elements)
     with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in torch.tensor(…, dtype=float32)
         data = np.asarray(data, dtype=np.float32, order="C")
     return TensorInput(data, indices, source, _last_stage(doc))
+
+
+def _check_json_size(nbytes: int, label: str, limit: int) -> None:
+    check_memory(JSON_MEMORY_FACTOR * nbytes, limit, f"reading {label} ({size_text(nbytes)} of JSON text)",
+                 "save the tensor as .npy (read at its own size)")  # fmt: skip
+
+
+def _generated_source(text: str, seed: int | None) -> str:
+    """``randn:1x4x4 (seed 0)``: the text that made an input, and the seed when it is random."""
+    if len(text) > SOURCE_CHARS:
+        text = text[: SOURCE_CHARS - 1] + "…"
+    return text if seed is None else f"{text} (seed {seed})"
 
 
 def _last_stage(doc: Any) -> str | None:
@@ -102,39 +158,62 @@ def read_array_file(path: str, what: str = "weight", *, max_elements: int = DEFA
     """
     import numpy as np
 
-    label = f"{what} file '{path}'"
+    label = f"{what} file '{echo(path)}'"
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in (".json", ".npy"):
         if not os.path.exists(path):
             raise InputError(f"{label} does not exist")
-        raise InputError(f"{label} must be a .json or .npy file, not '{suffix or path}'")
-    payload = _read_file(path, label)
+        raise InputError(f"{label} must be a .json or .npy file, not '{echo(suffix or path)}'")
+    limit = default_max_memory()
     if suffix == ".npy":
-        return _read_npy(payload, label, max_elements, dtype=np.float64)
+        return _read_npy_file(path, label, max_elements, limit, dtype=np.float64)
+    _check_readable(path, label)
+    _check_json_size(file_size(path) or 0, label, limit)
+    payload = _read_file(path, label)
     data, indices = _tensor_from_json(payload, label, max_elements)
     if what == "indices" and indices is not None:
         return indices.astype(np.float64)
     return data.astype(np.float64)
 
 
+def read_array_text(text: str, what: str = "indices", *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+    """The numbers of inline tensor text (``--indices '[[1, 3]]'``), as float64; like :func:`read_array_file`,
+    a document's ``indices`` are preferred for ``what="indices"``."""
+    import numpy as np
+
+    from cnnops.io.literal import tensor_value
+
+    label = f"{what} {show(text)}"
+    value = tensor_value(text, label)
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float64)
+    with gc_paused():
+        data, indices = _tensor_from_document(value, label, max_elements)
+    return (indices if what == "indices" and indices is not None else data).astype(np.float64)
+
+
+def _exists(arg: str) -> bool:
+    try:
+        return os.path.lexists(arg)
+    except (ValueError, OSError):  # embedded NUL, name too long
+        return False
+
+
 def _input_suffix(arg: str) -> str:
     suffix = os.path.splitext(arg)[1].lower()
-    try:
-        exists = os.path.lexists(arg)
-    except (ValueError, OSError):  # embedded NUL, name too long
-        exists = False
+    exists = _exists(arg)
     if suffix in INPUT_SUFFIXES:
         if not exists:
-            raise InputError(f"input file '{arg}' does not exist")
+            raise InputError(f"input file '{echo(arg)}' does not exist")
         return suffix
     if not exists:
         raise InputError(
-            f"input '{arg}' is neither a file nor inline JSON — give a .json, .npy or image path, "
-            f"'-' for stdin, or JSON text starting with '[' or '{{'"
+            f"input '{echo(arg)}' is neither a file nor inline JSON — give a .json, .npy or image path, '-' for "
+            f"stdin, a tensor such as '[[1., 2.]]' or 'torch.tensor([...])', or a generator such as randn:1x4x4"
         )
     if os.path.isdir(arg):
-        raise InputError(f"input '{arg}' is a directory — give a file inside it")
-    raise InputError(f"input file '{arg}' has an unknown suffix — use one of {', '.join(INPUT_SUFFIXES)}")
+        raise InputError(f"input '{echo(arg)}' is a directory — give a file inside it")
+    raise InputError(f"input file '{echo(arg)}' has an unknown suffix — use one of {', '.join(INPUT_SUFFIXES)}")
 
 
 def _check_readable(path: str, label: str) -> None:
@@ -163,7 +242,7 @@ def _read_file(path: str, label: str) -> bytes:
         raise InputError(f"{label} cannot be read: {exc.strerror or exc}") from None
 
 
-def _read_stdin(stdin: BinaryIO | None) -> bytes:
+def _read_stdin(stdin: BinaryIO | None, limit: int, max_elements: int) -> bytes | np.ndarray:
     if stdin is None:
         if sys.stdin is None:
             raise InputError("stdin is closed — pipe a JSON list or .npy data into cnnops")
@@ -177,30 +256,34 @@ def _read_stdin(stdin: BinaryIO | None) -> bytes:
             "stdin is a terminal — pipe a JSON list or .npy data into cnnops, e.g. `cat x.json | cnnops relu -`"
         )
     try:
-        return _read_stream(stdin)
+        return _read_stream(stdin, limit, max_elements)
     except OSError as exc:
         raise InputError(f"stdin cannot be read: {exc.strerror or exc}") from None
 
 
-def _read_stream(stdin: BinaryIO) -> bytes:
-    """All of stdin, refused at its first bytes when they cannot start JSON or .npy data.
+def _read_stream(stdin: BinaryIO, limit: int, max_elements: int) -> bytes | np.ndarray:
+    """JSON text from stdin, up to what fits in the memory budget, or a .npy array read straight into
+    its array — refused at its first bytes when they cannot start JSON or .npy data.
 
     ``cnnops relu - < /dev/zero`` or ``yes | cnnops relu -`` would otherwise fill memory before the
     parser could say anything.
     """
-    chunks: list[bytes] = []
+    cap = max(1, limit // JSON_MEMORY_FACTOR)
+    text = bytearray()
     blank = 0  # bytes of leading whitespace read so far
     sniffing = True
     while chunk := stdin.read(STDIN_CHUNK):
         if sniffing:
-            head = chunk[3:] if not chunks and chunk.startswith(UTF8_BOM) else chunk
-            head = head.lstrip(JSON_WHITESPACE)
-            if head.startswith(NPY_MAGIC) or head[:1] in JSON_STARTS:
+            head = chunk[3:] if not text and chunk.startswith(UTF8_BOM) else chunk
+            stripped = head.lstrip(JSON_WHITESPACE)
+            if not text and not blank and chunk.startswith(NPY_MAGIC[: len(chunk)]):
+                return _read_npy_stream(_Prefixed(chunk, stdin), "stdin", max_elements, limit)
+            if stripped[:1] in TEXT_STARTS:
                 sniffing = False  # a plausible start: the parser judges the rest
-            elif head:
+            elif stripped:
                 raise InputError(
-                    f"stdin holds neither JSON nor .npy data: it starts with {head[:16]!r} — pipe a JSON list "
-                    "or .npy data into cnnops"
+                    f"stdin holds neither JSON nor .npy data: it starts with {echo(repr(stripped[:16]))} — pipe a "
+                    "JSON list, a tensor such as torch.tensor([...]), or .npy data into cnnops"
                 )
             else:
                 blank += len(chunk)
@@ -209,10 +292,42 @@ def _read_stream(stdin: BinaryIO) -> bytes:
                         f"stdin holds over {MAX_LEADING_WHITESPACE:,} bytes of blank space and no data — pipe a "
                         "JSON list or .npy data into cnnops"
                     )
-        chunks.append(chunk)
-    return b"".join(chunks)
+                continue
+        text += chunk
+        if len(text) > cap:
+            del text
+            raise InputError(
+                f"stdin holds more than {size_text(cap)} of JSON text, more than reading it within the memory "
+                f"limit allows — save the tensor as .npy, or raise {setting('max_memory')}"
+            )
+    return bytes(text)
 
 
+class _Prefixed:
+    """A stream whose first bytes were already read: ``head`` then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            taken, self.head = (self.head, b"") if size < 0 or size >= len(self.head) else \
+                (self.head[:size], self.head[size:])  # fmt: skip
+            if size < 0:
+                return taken + self.stream.read()
+            return taken + (self.stream.read(size - len(taken)) if len(taken) < size else b"")
+        return self.stream.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.head:
+            n = min(len(self.head), len(view))
+            view[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
 
 def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -268,7 +383,7 @@ def _document_parts(doc: Any, label: str) -> tuple[str, Any, Any, Any]:
     unknown = [key for key in doc if key not in DATA_KEYS]
     if unknown:
         raise InputError(
-            f"{label}: unknown key {unknown[0]!r} in the JSON object — the keys are data, shape and indices"
+            f"{label}: unknown key {echo(repr(unknown[0]))} in the JSON object — the keys are data, shape and indices"
         )
     return "data", doc["data"], doc.get("shape"), doc.get("indices")
 
@@ -278,24 +393,38 @@ def _document_parts(doc: Any, label: str) -> tuple[str, Any, Any, Any]:
 # ---------------------------------------------------------------------------------------------- .npy
 
 
-def _read_npy(payload: bytes, label: str, max_elements: int, dtype: Any = None) -> np.ndarray:
-    """A .npy payload as float32 (or ``dtype``), its header checked before the array is built."""
-    import io
+def _read_npy_file(path: str, label: str, max_elements: int, limit: int, dtype: Any = None) -> np.ndarray:
+    _check_readable(path, label)
+    try:
+        with open(path, "rb") as stream:
+            return _read_npy_stream(stream, label, max_elements, limit, dtype)
+    except OSError as exc:
+        raise InputError(f"{label} cannot be read: {exc.strerror or exc}") from None
 
+
+def _read_npy_stream(stream: Any, label: str, max_elements: int, limit: int, dtype: Any = None) -> np.ndarray:
+    """A .npy array as float32 (or ``dtype``): its header checked first (kind, size, memory), then its
+    numbers read straight into the array, never into a copy of the file."""
     import numpy as np
     from numpy.lib import format as npy_format
 
     if dtype is None:
         dtype = np.float32
-    stream = io.BytesIO(payload)
     try:
         version = npy_format.read_magic(stream)
         if version == (1, 0):
-            shape, _, stored = npy_format.read_array_header_1_0(stream)
+            shape, fortran, stored = npy_format.read_array_header_1_0(stream, max_header_size=NPY_MAX_HEADER)
         else:
-            shape, _, stored = npy_format.read_array_header_2_0(stream)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        raise InputError(f"{label} is not a valid .npy file ({exc}) — save it with numpy.save") from None
+            shape, fortran, stored = npy_format.read_array_header_2_0(stream, max_header_size=NPY_MAX_HEADER)
+    except ValueError as exc:
+        if "max_header_size" in str(exc):
+            raise InputError(
+                f"{label} has a .npy header of over {NPY_MAX_HEADER:,} bytes, which numpy.save never writes — "
+                "save the array again with numpy.save"
+            ) from None
+        raise InputError(f"{label} is not a valid .npy file ({echo(str(exc))}) — save it with numpy.save") from None
+    except (OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise InputError(f"{label} is not a valid .npy file ({echo(str(exc))}) — save it with numpy.save") from None
     kinds = {"b": "booleans", "O": "Python objects", "U": "strings", "S": "bytes", "c": "complex numbers",
              "V": "structured records", "M": "dates", "m": "time spans"}  # fmt: skip
     if stored.kind not in "iuf":
@@ -311,12 +440,23 @@ def _read_npy(payload: bytes, label: str, max_elements: int, dtype: Any = None) 
         raise InputError(
             f"{label} holds an empty array of shape {tuple_text(shape)} — a tensor needs at least one number"
         )
-    stream.seek(0)
-    try:
-        array = np.load(stream, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{label} is truncated or corrupt ({exc}) — save it again with numpy.save") from None
-    with np.errstate(over="ignore"):
-        return np.asarray(array, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-d)
-
-
+    wanted = np.dtype(dtype)
+    converted = stored != wanted or fortran
+    check_memory(count * stored.itemsize + (count * wanted.itemsize if converted else 0), limit, f"reading {label}")
+    array = np.empty(count, dtype=stored)
+    view = memoryview(array).cast("B")  # type: ignore[arg-type]
+    filled = 0
+    while filled < len(view):
+        n = stream.readinto(view[filled:])
+        if not n:
+            raise InputError(
+                f"{label} is truncated or corrupt: its header promises {count:,} numbers but the data ends after "
+                f"{filled // stored.itemsize:,} — save it again with numpy.save"
+            )
+        filled += n
+    del view
+    array = array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+    if not converted:
+        return array
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(array, dtype=wanted, order="C")  # (ascontiguousarray would make 0-d 1-d)

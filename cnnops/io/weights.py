@@ -1,5 +1,6 @@
 """``weight=`` and ``bias=`` specs turned into the arrays a layer uses: kernel terms, ``'random'``, a
-.json/.npy path, or nested lists of numbers (read by the one nested-list reader).
+.json/.npy path, or numbers — nested lists, or tensor text in JSON or Python (``'[[1., 0, -1.]]'``,
+``'torch.tensor([...])'``) read by the one literal reader and the one nested-list reader.
 
 >>> resolve_weight("edge, -edge, edge.T, -edge.T", (4, 1, 3, 3)).shape
 (4, 1, 3, 3)
@@ -13,8 +14,9 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cnnops.errors import CnnopsError, SpecError
+from cnnops.errors import SpecError
 from cnnops.io.kernels import bank_terms
+from cnnops.io.literal import looks_inline, tensor_value
 from cnnops.io.nested import nested_shape, to_array
 from cnnops.text import dims, is_int, is_number, tuple_text
 from cnnops.text import show as _show
@@ -34,7 +36,8 @@ def resolve_weight(spec: Any, expected_shape: Sequence[int], *, seed: int | None
       filter per term, stacked along the first axis; the same kernel is applied to every input
       channel (repeated along the second axis). 2-D convolutions only.
     - ``"random"``: uniform in [-1, 1) from ``numpy.random.default_rng(seed)``, seed 0 by default.
-    - a ``.json`` or ``.npy`` path, a nested list of numbers, or one number, shaped like PyTorch's
+    - a ``.json`` or ``.npy`` path, a nested list of numbers, tensor text (``"[[1., 0, -1.]]"``,
+      ``"torch.tensor([...])"``), or one number, shaped like PyTorch's
       weight except that size-1 dimensions before the kernel's may be left out (a 3×3 list is one
       filter for ``Conv2d(1, 1, 3)``, a 4×3×3 list four for ``Conv2d(1, 4, 3)``, a 3×3×3 list one
       filter over three channels for ``Conv2d(3, 1, 3)``), and a list shorter than the kernel gets
@@ -52,14 +55,16 @@ def resolve_weight(spec: Any, expected_shape: Sequence[int], *, seed: int | None
             return _random_weight(expected, seed)
         if _is_path(text):
             return _fit(_read_array_file(text), expected, layer, what=f"weight from {_show(text)}")
+        if looks_inline(text):
+            return _fit(_tensor_text(text), expected, layer, what=f"weight {_show(text)}")
         return _kernel_bank(text, expected, layer)
     return _fit(spec, expected, layer, what="weight")
 
 
 def weight_layout(spec: Any, nd: int) -> tuple[int, tuple[int, ...]] | None:
     """The number of filters and the kernel size a weight spec implies for an ``nd``-D convolution,
-    or None when it implies nothing (``'random'``); for ``cnnops conv`` defaults. A string that
-    starts with ``[``, or is a number, is read as JSON.
+    or None when it implies nothing (``'random'``); for ``cnnops conv`` defaults. A number, or tensor
+    text (``[[1., 0, -1.]]``, ``torch.tensor([...])``), is read as numbers.
 
     >>> weight_layout("vertical-edge, -vertical-edge, vertical-edge.T, -vertical-edge.T", 2)
     (4, (4, 4))
@@ -74,8 +79,8 @@ def weight_layout(spec: Any, nd: int) -> tuple[int, tuple[int, ...]] | None:
             return None
         if _NUMBER.fullmatch(text):
             spec = float(text)
-        elif text.startswith("["):
-            spec = _json_text(text)
+        elif looks_inline(text):
+            spec = _tensor_text(text)
         elif _is_path(text):
             spec = _read_array_file(text)
         elif nd == 2:
@@ -233,13 +238,8 @@ def _fit(spec: Any, expected: tuple[int, ...], layer: str, *, what: str) -> np.n
         return array.astype(np.float32).reshape(expected)
 
 
-def _json_text(text: str) -> Any:
-    from cnnops.io.jsontext import parse_json
-
-    try:
-        return parse_json(text, f"weight {_show(text)}")
-    except CnnopsError as exc:
-        raise SpecError(str(exc)) from None
+def _tensor_text(text: str) -> Any:
+    return tensor_value(text, f"weight {_show(text)}", error=SpecError)
 
 
 def _read_array_file(path: str) -> Any:

@@ -4,96 +4,182 @@ new one, never a part)."""
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from cnnops.errors import InputError
-from cnnops.io.jsontext import array_to_json, dumps
+from cnnops.io.jsontext import write_json
+from cnnops.text import echo
 
 if TYPE_CHECKING:
     import numpy as np
 
 OUTPUT_SUFFIXES = (".json", ".npy")
+#: the longest file name (in bytes) most file systems take, when the system does not say
+NAME_MAX = 255
+TEMP_TAIL = ".tmp"
+_RANDOM = 8  # characters tempfile.mkstemp adds
 
 
-def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = None, doc: dict | None = None) -> None:
-    """Write ``--output``: a .json document (``doc``, or shape, data and indices) or a .npy array, atomically."""
+def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = None, doc: dict | None = None,
+                 parents: bool = False) -> None:  # fmt: skip
+    """Write ``--output``: a .json document (``doc``, or shape, data and indices) or a .npy array, atomically.
+    Both are streamed into the file: nothing beyond the array itself is held in memory. ``parents``:
+    create missing directories on the way (as ``--output-dir`` does for the inputs' folders)."""
     import numpy as np
 
+    if parents:
+        make_parents(path)
     suffix = _output_suffix(path)
     if suffix == ".json":
         if doc is None:
-            doc = {"shape": list(np.shape(data)), "data": array_to_json(np.asarray(data))}
+            doc = {"shape": list(np.shape(data)), "data": np.asarray(data)}
             if indices is not None:
-                doc["indices"] = np.asarray(indices).tolist()
-        payload = (dumps(doc) + "\n").encode("utf-8")
+                doc["indices"] = np.asarray(indices)
+        atomic_write(path, lambda stream: write_json(doc, stream))
     else:
-        import io
-
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(data), allow_pickle=False)
-        payload = buffer.getvalue()
-    atomic_write_bytes(path, payload)
+        # through a plain writer, numpy writes in blocks with write() (ndarray.tofile would hide a full
+        # disk behind "N requested and M written")
+        atomic_write(path, lambda stream: np.save(_Writer(stream), np.asarray(data), allow_pickle=False))
 
 
-def check_output_path(path: str) -> None:
-    """Fail before any work starts if ``--output`` cannot be written."""
+class _Writer:
+    """Just ``write``: what numpy needs to stream a .npy file."""
+
+    def __init__(self, stream: BinaryIO):
+        self.write = stream.write
+
+
+def check_output_path(path: str, *, parents: bool = False) -> None:
+    """Fail before any work starts if ``--output`` cannot be written (with ``parents``, missing
+    directories on the way will be created)."""
     _output_suffix(path)
-    _check_output_location(path)
+    _check_output_location(path, parents=parents)
 
 
-def check_writable(path: str) -> None:
+def check_writable(path: str, *, parents: bool = False) -> None:
     """Fail before any work starts if a file (a picture, say) cannot be written at ``path``."""
-    _check_output_location(path)
+    _check_output_location(path, parents=parents)
+
+
+def make_parents(path: str) -> None:
+    """Create the missing directories above ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the directory '{echo(directory)}': {exc.strerror or exc}") from None
+
+
+def file_suffix(path: str) -> str:
+    """The suffix, lower case; a name that is only a suffix (``.json``) counts as that suffix."""
+    name = os.path.basename(path)
+    stem, suffix = os.path.splitext(name)
+    if not suffix and name.startswith(".") and name.count(".") == 1 and len(name) > 1:
+        suffix = name
+    return suffix.lower()
 
 
 def _output_suffix(path: str) -> str:
-    suffix = os.path.splitext(path)[1].lower()
+    suffix = file_suffix(path)
     if suffix not in OUTPUT_SUFFIXES:
-        raise InputError(f"output file '{path}' must end in .json or .npy")
+        raise InputError(f"output file '{echo(path)}' must end in .json or .npy")
     return suffix
 
 
-def _check_output_location(path: str) -> str:
-    """The directory ``path`` will be written in, after checking that it can be."""
-    label = f"output file '{path}'"
+def _check_output_location(path: str, *, parents: bool = False) -> str:
+    """The directory ``path`` will be written in, after checking that it can be (with ``parents``, that
+    its nearest existing directory can take the missing ones)."""
+    label = f"output file '{echo(path)}'"
     if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
-        raise InputError(f"{label} is a directory — give a file name such as {os.path.join(path or '.', 'out.json')}")
+        example = echo(os.path.join(path or ".", "out.json"))
+        raise InputError(f"{label} is a directory — give a file name such as {example}")
     directory = os.path.dirname(os.path.abspath(path))
+    if parents:
+        while not os.path.lexists(directory) and os.path.dirname(directory) != directory:
+            directory = os.path.dirname(directory)
     if not os.path.exists(directory):
-        raise InputError(f"{label} cannot be written: directory '{directory}' does not exist — create it first")
+        raise InputError(f"{label} cannot be written: directory '{echo(directory)}' does not exist — create it first")
     if not os.path.isdir(directory):
-        raise InputError(f"{label} cannot be written: '{directory}' is not a directory")
+        raise InputError(f"{label} cannot be written: '{echo(directory)}' is not a directory")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise InputError(f"{label} cannot be written: directory '{directory}' is not writable")
+        raise InputError(f"{label} cannot be written: directory '{echo(directory)}' is not writable")
     if os.path.lexists(path) and not os.path.isfile(path):
         raise InputError(f"{label} exists and is not a regular file — choose another name")
+    limit = name_max(directory)
+    if any(len(os.fsencode(part)) > limit for part in os.path.abspath(path).split(os.sep)):
+        raise InputError(f"{label} has a name longer than {limit} bytes, the longest this file system takes — "
+                         "choose a shorter name")  # fmt: skip
     return directory
+
+
+def name_max(directory: str) -> int:
+    """The longest file name, in bytes, the file system of ``directory`` takes."""
+    try:
+        return int(os.pathconf(directory, "PC_NAME_MAX")) or NAME_MAX
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def temp_prefix(directory: str, name: str) -> str:
+    """``.NAME.``, cut so that the whole temporary name (prefix, random part, ``.tmp``) fits NAME_MAX."""
+    room = name_max(directory) - len(". .") - _RANDOM - len(TEMP_TAIL) + 1
+    encoded = os.fsencode(name)
+    if len(encoded) > room:
+        encoded = encoded[: max(1, room)]
+    return "." + os.fsdecode(encoded) + "."
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C, SIGTERM and SIGHUP while a step that must not be cut in two runs (creating a temp
+    file and noting its name): they arrive right after it, where the cleanup can see the file."""
+    wanted = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    except (AttributeError, OSError, ValueError):  # no signal masks here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def atomic_write_bytes(path: str, payload: bytes) -> None:
     """Write ``payload`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    atomic_write(path, lambda stream: stream.write(payload))
+
+
+def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
+    """Let ``write`` fill a temporary file next to ``path``, then rename it onto ``path``: readers see the
+    old file or the whole new one, never a part. On any failure or interruption (Ctrl-C, SIGTERM, a
+    full disk) the temporary file is removed and ``path`` is left as it was."""
+    import tempfile  # here, not at the top: a command that writes no file does not pay for it
+
     directory = _check_output_location(path)
     mode = _new_file_mode(path)
+    temp_path: str | None = None
     try:
-        fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(f"output file '{path}' cannot be written: {exc.strerror or exc}") from None
-    try:
+        with signals_deferred():
+            fd, temp_path = tempfile.mkstemp(dir=directory, prefix=temp_prefix(directory, os.path.basename(path)),
+                                             suffix=TEMP_TAIL)  # fmt: skip
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            write(f)
             f.flush()
             os.fchmod(f.fileno(), mode)
             if _deferred is None:
                 os.fsync(f.fileno())
         os.replace(temp_path, path)
+        temp_path = None
     except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(temp_path)
+        if temp_path is not None:
+            with suppress(OSError):
+                os.unlink(temp_path)
         if isinstance(exc, OSError):
-            raise InputError(f"output file '{path}' cannot be written: {exc.strerror or exc}") from None
+            raise InputError(f"output file '{echo(path)}' cannot be written: {exc.strerror or exc}") from None
         raise
     if _deferred is None:
         _fsync_directory(directory)

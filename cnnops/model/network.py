@@ -36,6 +36,8 @@ class Node:
     label: str | None = None
     refs: tuple[str, ...] | None = None
     data: Any = None
+    #: the stage (number) whose parameters this one reuses: a module that forward() calls twice
+    shares: int | None = None
 
     def text(self) -> str:
         """The stage as it reads in a graph: ``x = Conv2d(…)(@y)``."""
@@ -54,10 +56,16 @@ class Network(Sequence[Stage]):
     """Stages in order with their wiring. As a sequence it holds the stages, so code that walks a
     chain of stages takes a network as it is."""
 
-    def __init__(self, nodes: Iterable[Node | Stage] = (), *, printed: bool = False):
+    def __init__(self, nodes: Iterable[Node | Stage] = (), *, printed: bool = False, exact: bool = False,
+                 notes: Iterable[str] = ()):  # fmt: skip
         self.nodes = [n if isinstance(n, Node) else Node(n) for n in nodes]
         #: read from print(model) text, which shows layers but not the forward() that connects them
         self.printed = printed
+        #: read from model code (Python source, a torch model, ONNX): every stage gets exactly the tensor
+        #: PyTorch gives it — no rank rule, no implicit flatten
+        self.exact = exact
+        #: what the reader of the model wants said about the whole network (unused layers, shared weights)
+        self.notes = list(notes)
 
     @classmethod
     def chain(cls, stages: Iterable[Stage], data: Iterable[Any] | None = None) -> Network:
@@ -83,7 +91,7 @@ class Network(Sequence[Stage]):
     def __getitem__(self, index: slice) -> Network: ...
     def __getitem__(self, index: int | slice) -> Stage | Network:
         if isinstance(index, slice):
-            return Network(self.nodes[index], printed=self.printed)
+            return Network(self.nodes[index], printed=self.printed, exact=self.exact, notes=self.notes)
         return self.nodes[index].stage
 
     def __len__(self) -> int:
@@ -93,10 +101,12 @@ class Network(Sequence[Stage]):
         return (n.stage for n in self.nodes)
 
     def __add__(self, other: Sequence[Stage]) -> Network:
-        return Network(self.nodes + _nodes(other), printed=self.printed or getattr(other, "printed", False))
+        return Network(self.nodes + _nodes(other), printed=self.printed or getattr(other, "printed", False),
+                       exact=self.exact or getattr(other, "exact", False),
+                       notes=self.notes + list(getattr(other, "notes", [])))  # fmt: skip
 
     def __radd__(self, other: Sequence[Stage]) -> Network:
-        return Network(_nodes(other) + self.nodes, printed=self.printed)
+        return Network(_nodes(other) + self.nodes, printed=self.printed, exact=self.exact, notes=self.notes)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Network):
@@ -107,7 +117,8 @@ class Network(Sequence[Stage]):
         return f"Network({[n.text() for n in self.nodes]!r})"
 
     def with_data(self, data: Iterable[Any]) -> Network:
-        return Network((replace(n, data=d) for n, d in zip(self.nodes, data, strict=True)), printed=self.printed)
+        return Network((replace(n, data=d) for n, d in zip(self.nodes, data, strict=True)), printed=self.printed,
+                       exact=self.exact, notes=self.notes)  # fmt: skip
 
     def resolve(self) -> list[tuple[int, ...]]:
         """The stage numbers each stage reads (0: the network input), or a SpecError naming the stage

@@ -23,7 +23,7 @@ from typing import Any
 from cnnops.errors import CnnopsError, InputError, LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.network import Network
-from cnnops.model.stages import Flatten, Linear, Merge, ReceptiveField, Shape, Stage, Unpool, fmt_shape
+from cnnops.model.stages import Flatten, Linear, Merge, ReceptiveField, Shape, Stage, Unflatten, Unpool, fmt_shape
 
 MAX_DIMS = 8
 MAX_DIM_SIZE = 2**31 - 1
@@ -50,6 +50,7 @@ class Row:
     label: str | None = None
     input_shapes: tuple[Shape, ...] = ()  # a merge's inputs, in order
     sized_from_input: bool = False  # a Lazy layer (``bn``) took its size from its input
+    shares: int | None = None  # the stage whose parameters it reuses (counted there, not here)
 
     @property
     def reads_previous(self) -> bool:
@@ -75,6 +76,8 @@ class Row:
                 for f in self.formulas
             ],
         }
+        for name, shape in self.stage.param_shapes():  # "weight_shape", "bias_shape"
+            doc[f"{name}_shape"] = list(shape)
         if self.promoted_shape:
             doc["rank_rule_shape"] = list(self.promoted_shape)
         if self.flattened_shape:
@@ -88,6 +91,10 @@ class Row:
             doc["label"] = self.label
         if self.sized_from_input:
             doc["sized_from_input"] = True
+        if self.shares is not None:
+            doc["shares_params_of"] = self.shares
+        if self.stage.kind == "measured":
+            doc["measured_by"] = self.stage.source  # type: ignore[attr-defined]
         if self.notes:
             doc["notes"] = self.notes
         return doc
@@ -102,6 +109,8 @@ class Trace:
     error: CnnopsError | None = None
     #: the stages form a graph (some stage reads other than the previous output)
     graph: bool = False
+    #: what the reader of a model said about the whole network (unused layers, shared weights…)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def output_shape(self) -> Shape:
@@ -129,7 +138,7 @@ class Trace:
             raise self.error
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "input_shape": list(self.input_shape),
             "stages": [r.as_dict(graph=self.graph) for r in self.rows],
             "output_shape": list(self.output_shape),
@@ -138,6 +147,7 @@ class Trace:
             "output_elements": self.output_elements,
             "activation_bytes": self.activation_bytes,
         }
+        return doc | ({"notes": self.notes} if self.notes else {})
 
 
 def parse_shape(text: str) -> Shape:
@@ -215,16 +225,21 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
                 if len(sources) != 1:
                     raise LayerError(f"reads {len(sources)} outputs, but only Add, Mul and Cat merge several — "
                                      "apply it to one: Stage(…)(@a)")  # fmt: skip
-                out, formulas, effective = _evaluate(stage, row, sources[0], pools, index)
+                out, formulas, effective = _evaluate(stage, row, sources[0], pools, index, exact=network.exact)
                 stage = row.stage  # a Lazy layer is now sized
         except LayerError as exc:
             reason = exc.reason
             if network.printed and exc.fix is not None:
                 reason = f"{exc.bare} — {PRINTED_HINT}"
             return Trace(tuple(input_shape), rows, LayerError(reason, index=index, stage=node.text()),
-                         graph=not network.is_chain)  # fmt: skip
+                         graph=not network.is_chain, notes=network.notes)  # fmt: skip
         row.output_shape, row.formulas = out, formulas
         row.params = stage.params()
+        if node.shares is not None:
+            row.shares, row.params = node.shares, 0
+            row.notes.append(f"reuses the parameters of stage {node.shares} (counted there)")
+        if stage.kind == "measured":
+            row.notes.append(f"shape and parameters measured by {stage.source}; cnnops has no stage for it")  # type: ignore[attr-defined]
         row.macs = stage.macs(effective, out)
         row.notes.extend(f"{f.dim}: {f.note}" for f in formulas if f.note)
         if stage.kind in ("pool", "adaptive_pool") and getattr(stage, "mode", "") == "max":
@@ -233,28 +248,29 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
         result.rf, result.rf_broken = _receptive_field(stage, sources, row)
         row.receptive_field = result.rf
         if stage.spatial:
-            result.spatial_nd = stage.nd
+            result.spatial_nd = stage.output_spatial_nd(out, sources[0].spatial_nd)
         elif stage.keeps_layout:
             result.spatial_nd = max(s.spatial_nd for s in sources)
         outputs.append(result)
         rows.append(row)
-    return Trace(tuple(input_shape), rows, graph=not network.is_chain)
+    return Trace(tuple(input_shape), rows, graph=not network.is_chain, notes=network.notes)
 
 
-def _evaluate(stage: Stage, row: Row, source: _Output, pools: list[_Pool],
-              index: int) -> tuple[Shape, list[Formula], Shape]:  # fmt: skip
-    """A one-input stage: the rank rule, the implicit flatten, the unpool's pool; (out, formulas, effective)."""
+def _evaluate(stage: Stage, row: Row, source: _Output, pools: list[_Pool], index: int,
+              exact: bool = False) -> tuple[Shape, list[Formula], Shape]:  # fmt: skip
+    """A one-input stage: the rank rule, the implicit flatten, the unpool's pool; (out, formulas, effective).
+    ``exact``: the network is model code, which PyTorch runs as written (no rank rule, no implicit flatten)."""
     shape = effective = source.shape
     if stage.min_rank > MAX_RANK:
         raise LayerError(
             f"needs a {stage.min_rank}-D input, but a tensor has at most {MAX_RANK} dimensions — "
             f"use a dimension below {MAX_RANK}"
         )
-    if len(effective) < stage.min_rank:
+    if len(effective) < stage.min_rank and not exact:
         effective = (1,) * (stage.min_rank - len(effective)) + effective
         row.promoted_shape = effective
         row.notes.append(f"rank rule: {fmt_shape(shape)} taken as {fmt_shape(effective)}")
-    if isinstance(stage, Linear) and source.spatial_nd and effective and effective[-1] != stage.in_features:
+    if isinstance(stage, Linear) and not exact and source.spatial_nd and effective and effective[-1] != stage.in_features:
         flat = _implicit_flatten(effective, source.spatial_nd)
         row.flattened_shape = flat
         row.notes.append(f"implicit flatten: {fmt_shape(effective)} → {fmt_shape(flat)}")
@@ -288,7 +304,7 @@ def _receptive_field(stage: Stage, sources: list[_Output],
                      row: Row) -> tuple[tuple[ReceptiveField, ...] | None, bool]:  # fmt: skip
     """The receptive field after ``stage``, defined while every path is a chain of sliding windows;
     a merge takes the largest field over its paths and notes paths that disagree in jump or centre."""
-    if any(s.rf_broken for s in sources):
+    if any(s.rf_broken for s in sources) or stage.kind == "measured":
         return None, True
     fields = [s.rf for s in sources if s.rf is not None]
     if isinstance(stage, Merge):
@@ -304,11 +320,14 @@ def _receptive_field(stage: Stage, sources: list[_Output],
             row.notes.append("receptive field: the paths into this merge disagree in jump or centre (a misaligned "
                              "skip); the largest field is shown")  # fmt: skip
         return merged, False
-    rf = fields[0] if fields else None
-    if stage.kind in ("conv", "pool") and rf is None:
+    incoming = rf = fields[0] if fields else None
+    if stage.kind in ("conv", "pool", "pad") and rf is None and stage.nd:
         rf = tuple(ReceptiveField(1, 1, 0.0) for _ in range(stage.nd))
-    rf = stage.receptive_field(rf) if rf is not None else None
-    broken = rf is None and (stage.spatial or isinstance(stage, (Linear, Flatten)))
+    rf = stage.receptive_field(rf, row.effective_input) if rf is not None else None
+    # a stage that changes the layout (a window, a linear map, a reshape…) ends the receptive field, and a
+    # field that a stage drops (GLU halving a spatial dim, Unflatten) does not come back further on
+    broken = rf is None and (not stage.keeps_layout or isinstance(stage, (Linear, Flatten, Unflatten))
+                             or incoming is not None)
     return rf, broken
 
 

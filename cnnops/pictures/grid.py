@@ -98,9 +98,9 @@ def blank_frame(grids: list[Grid], header: list[str], captions: list[str]) -> tu
             y += grid.height + 8
         else:
             x += grid.width + PANEL_GAP
-    grid_w = max(g.x + g.width for g in grids) - MARGIN
+    grid_w = max([g.x + g.width for g in grids], default=MARGIN) - MARGIN
     width = max(grid_w, *(text_width(line) for line in [*header, *captions]), 240) + 2 * MARGIN
-    caption_y = max(g.y + g.height for g in grids) + 10
+    caption_y = max([g.y + g.height for g in grids], default=y) + 10
     height = caption_y + (len(captions) + 1) * LINE_H + MARGIN
     image = Image.new("P", (width, height), WHITE)
     image.putpalette([v for rgb in PALETTE for v in rgb])

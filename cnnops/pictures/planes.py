@@ -17,6 +17,7 @@ from cnnops.errors import InputError, setting
 if TYPE_CHECKING:
     import numpy as np
 
+    from cnnops.model.trace import Trace
     from cnnops.run.pipeline import RunResult
 
 
@@ -27,48 +28,59 @@ class MapTensor:
     position: int  # 0 for the input, else the stage index
     name: str  # lower-case layer name, or "input"
     title: str  # "01 Conv2d(1, 4, 4)"
-    data: np.ndarray
+    data: np.ndarray  # None in a layout made from the shapes alone (:func:`map_layout`)
     nd: int  # spatial dimensions (0: features, no spatial layout)
     kind: str  # the stage kind ("input" for the input)
     batched: bool = False
+    shape: tuple[int, ...] = ()
 
 
 def map_tensors(result: RunResult) -> list[MapTensor]:
     """The input and every stage output, with their layout: spatial dims and whether batched."""
-    nd = _input_nd(result)
-    width = max(2, len(str(len(result.results))))
-    tensors = [MapTensor(0, "input", f"{0:0{width}d} input", result.input, nd, "input")]
-    for res in result.results:
-        stage = res.row.stage
-        if stage.spatial:
-            nd = stage.nd
-        elif not stage.keeps_layout:
-            nd = 0
-        index = res.row.index
-        tensors.append(
-            MapTensor(index, stage.name.lower(), f"{index:0{width}d} {stage.call}", res.output, nd, stage.kind)
-        )
-    batch = next((t.data.shape[0] for t in tensors if t.nd and t.data.ndim == t.nd + 2), None)
-    for t in tensors:
-        if t.nd:
-            t.batched = t.data.ndim == t.nd + 2
-        else:
-            t.batched = batch is not None and t.data.ndim >= 2 and t.data.shape[0] == batch
+    tensors = map_layout(result.trace)
+    for t, data in zip(tensors, [result.input] + [res.output for res in result.results]):
+        t.data = data
     return tensors
 
 
-def _input_nd(result: RunResult) -> int:
-    for row in result.trace.rows:
-        if row.stage.nd and (row.stage.spatial or row.stage.keeps_layout):
+def map_layout(trace: Trace) -> list[MapTensor]:
+    """:func:`map_tensors` from the shapes alone (``data`` None): what the pictures of a run will be,
+    known before it is computed."""
+    nd = _input_nd(trace)
+    width = max(2, len(str(len(trace.rows))))
+    tensors = [MapTensor(0, "input", f"{0:0{width}d} input", None, nd, "input", shape=tuple(trace.input_shape))]  # type: ignore[arg-type]
+    for row in trace.rows:
+        stage = row.stage
+        if stage.spatial:
+            nd = stage.output_spatial_nd(tuple(row.output_shape), nd)
+        elif not stage.keeps_layout:
+            nd = 0
+        index = row.index
+        tensors.append(MapTensor(index, stage.name.lower(), f"{index:0{width}d} {stage.call}", None,  # type: ignore[arg-type]
+                                 nd, stage.kind, shape=tuple(row.output_shape)))  # fmt: skip
+    batch = next((t.shape[0] for t in tensors if t.nd and len(t.shape) == t.nd + 2), None)
+    for t in tensors:
+        if t.nd:
+            t.batched = len(t.shape) == t.nd + 2
+        else:
+            t.batched = batch is not None and len(t.shape) >= 2 and t.shape[0] == batch
+    return tensors
+
+
+def _input_nd(trace: Trace) -> int:
+    for row in trace.rows:
+        if row.stage.spatial and row.stage.output_spatial_nd(row.output_shape, 0):
+            return row.stage.output_spatial_nd(row.output_shape, 0)
+        if row.stage.nd and row.stage.keeps_layout:
             return row.stage.nd
         if not row.stage.keeps_layout:
             return 0
-    return 2 if result.input.ndim >= 2 else 0
+    return 2 if len(trace.input_shape) >= 2 else 0
 
 
 def batch_size(tensors: list[MapTensor]) -> int:
     """Items in the run's batch (1 when no tensor is batched)."""
-    return next((t.data.shape[0] for t in tensors if t.batched), 1)
+    return next((t.shape[0] for t in tensors if t.batched), 1)
 
 
 def check_batch_item(batch_item: int, size: int) -> None:
@@ -95,3 +107,11 @@ def planes_of(t: MapTensor, batch_item: int) -> tuple[np.ndarray, bool]:
     if t.nd == 1 or (t.nd == 0 and a.ndim <= 1) or a.ndim <= 1:
         return a.reshape(-1, 1, a.shape[-1] if a.ndim else 1), True
     return a.reshape(-1, a.shape[-2], a.shape[-1]), False
+
+
+def plane_label(t: MapTensor, k: int) -> str:
+    """The caption of plane ``k``: ``ch 3``, or ``ch 1 · d 2`` for the depth slices of a 3-D tensor."""
+    if t.nd == 3 and len(t.shape) >= 3:
+        depth = t.shape[-3]
+        return f"ch {k // depth} · d {k % depth}" if depth else f"ch {k}"
+    return f"ch {k}"

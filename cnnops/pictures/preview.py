@@ -20,7 +20,7 @@ from rich.text import Text
 
 from cnnops.choices import ColorMap
 from cnnops.pictures.colour import colorize, resolve_cmap, value_range
-from cnnops.pictures.planes import MapTensor, batch_size, check_batch_item, map_tensors, planes_of
+from cnnops.pictures.planes import MapTensor, batch_size, check_batch_item, map_tensors, plane_label, planes_of
 from cnnops.text import tuple_text
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class _Preview:
         for k, plane in enumerate(planes):
             lo, hi = value_range(plane)
             rgb = colorize(_fit(plane, side), used, lo, hi)
-            label = f"ch {k}"
+            label = plane_label(t, k)
             if not self.boxes:
                 panels.append(Group(Text(label), HalfBlocks(rgb)))
                 continue

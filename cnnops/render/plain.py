@@ -19,18 +19,52 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-# what rich's render_str would read as markup or an emoji code: such a cell goes to rich itself
-_MARKUP = re.compile(r"\[|:\S*?:")
+# what rich's render_str could read as an emoji code: such a cell goes to rich itself
+_EMOJI = re.compile(r":\S*?:")
 
 
 def print_table(console: Console, table: Any) -> None:
-    """``console.print(table)``, as plain text when the console is plain and the table simple enough."""
-    text = table_text(table, console) if _plain_console(console) else None
+    """``console.print(table)``, as plain text when the console is plain and the table simple enough.
+    A table built for its width (``variants``: functions that build the candidates, the first whose
+    narrowest layout fits is drawn — :class:`cnnops.render.shape_tables.Fitted`) is picked the same way."""
+    text = None
+    if _plain_console(console):
+        picked = _fitted(table, console) if hasattr(table, "variants") else table
+        text = None if picked is None else table_text(picked, console)
     if text is None:
         console.print(table)
         return
     console.file.write(text)
     console.file.flush()
+
+
+def _fitted(fitted: Any, console: Console) -> Any:
+    """The variant a Fitted table draws at the console's width (None: one this module cannot measure)."""
+    table = None
+    for build in fitted.variants:
+        table = build()
+        low = _minimum_width(table)
+        if low is None:
+            return None
+        if low <= console.width:
+            return table
+    return table
+
+
+def _minimum_width(table: Any) -> int | None:
+    """rich's Measurement of a box-less table at an unbounded width: the sum of its columns' minimums."""
+    from rich.table import Table as RichTable
+
+    if type(table) is not RichTable or not _supported(table) or table.width is not None:
+        return None
+    cells = [_column_cells(table, column) for column in table.columns]
+    if any(cell is None for column_cells in cells for cell in column_cells):
+        return None
+    pads = [_padding(table, i) for i in range(len(table.columns))]
+    unbounded = 10**6
+    known: list[list[str]] = cells  # type: ignore[assignment]  # no None left
+    widest = sum(_measure_column(c, cs, p, unbounded)[1] or 1 for c, cs, p in zip(table.columns, known, pads))
+    return sum(_measure_column(c, cs, p, widest)[0] for c, cs, p in zip(table.columns, known, pads))
 
 
 def _plain_console(console: Console) -> bool:
@@ -116,8 +150,10 @@ def _plain_of(renderable: Any) -> str | None:
     from rich.text import Text
 
     if isinstance(renderable, str):
+        from rich.markup import RE_TAGS  # what rich reads as a markup tag (``[0,1)`` is not one)
+
         text = renderable
-        if _MARKUP.search(text):
+        if ("[" in text and RE_TAGS.search(text)) or _EMOJI.search(text):
             return None
     elif type(renderable) is Text:
         if renderable.justify or renderable.overflow or renderable.no_wrap is not None:

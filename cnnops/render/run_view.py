@@ -5,6 +5,7 @@ rich is imported only by the functions that draw, so ``--json`` never loads it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,11 +18,26 @@ if TYPE_CHECKING:
 FULL_LIMIT = 100_000
 
 
-def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) -> list[RenderableType]:
+def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
+                    notes: bool = True, tensors: bool = True, header_notes: Sequence[str] = ()) -> list[RenderableType]:  # fmt: skip
+    """``notes``: the footnotes (MACs convention, float noise, default weights); a command prints them once.
+    ``tensors``: False draws only the header, the shape and the formula tables (``--summary``);
+    ``header_notes`` go under the header line (what the command chose, and why)."""
     from rich.text import Text
 
     from cnnops.render import shape_tables as render
-    from cnnops.render.tensor_grid import tensor_view
+    from cnnops.render.tensor_grid import NOISE, noise_floor
+    from cnnops.render.tensor_grid import tensor_view as exact_view
+
+    rounded = []
+
+    def tensor_view(data, **kwargs):  # float noise prints as 0 in a table; --full shows exact values
+        if not tensors:
+            return None
+        floor = 0.0 if full else noise_floor(data)
+        if floor:
+            rounded.append(True)
+        return exact_view(data, zero_below=floor, **kwargs)
 
     results = result.results
     if full:
@@ -38,6 +54,7 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     device = "" if result.device == "cpu" else f" on {result.device}"
     header = Text(f"input {source} → {render.dims(result.input.shape)} · engine {result.engine}{device}", style="bold")
     out.append(header)
+    out.extend(Text(note, style="dim") for note in header_notes)
     # a max pool's winners are highlighted in the tensor it read (the first pool that read it); a run
     # that did not compute the pool's indices gets them for the cells the table shows
     picked: dict[int, tuple[Any, int]] = {}
@@ -55,6 +72,9 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
     if first_winners is not None:
         title += f"  ({mark}: picked by the max pool of stage {pool})"
     out.append(tensor_view(result.input, title=title, highlight=first_winners, full=full, plain=plain))
+    if result.input_indices is not None and any(r.row.stage.kind == "unpool" for r in results):
+        out.append(tensor_view(result.input_indices, title="input indices (from the max pool that made the input)",
+                               full=full, plain=plain))  # fmt: skip
     for res in results:
         row = res.row
         label = f"stage {row.index} {render.row_text(row)}"
@@ -70,15 +90,19 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool) 
         if winners is not None:
             title += f"  ({mark}: picked by the max pool of stage {pool})"
         out.append(tensor_view(res.output, title=title, highlight=winners, full=full, plain=plain))
-    shapes = render.shape_table(result.trace, title="Shapes", plain=plain)
+        if res.indices is not None and getattr(row.stage, "return_indices", False):
+            out.append(tensor_view(res.indices, title=f"{label}: indices (flat h·W + w)",
+                                   full=full, plain=plain))  # fmt: skip
+    out = [r for r in out if r is not None]
+    shapes = render.shape_table(result.trace, title="Shapes", plain=plain, notes=notes)
     formulas = render.formula_table(result.trace, plain=plain)
-    if formulas is None:
-        out.append(shapes)
-    else:  # side by side when the terminal is wide enough, one under the other otherwise
-        from rich.columns import Columns
-
-        out.append(Columns([shapes, formulas], padding=(0, 2)))
-    if result.defaults_used:
+    # side by side when the terminal is wide enough for both, one under the other otherwise
+    out.append(shapes if formulas is None else render.SideBySide(shapes, formulas))
+    if rounded and notes:
+        out.append(Text(
+            f"|v| ≤ {NOISE:g}·max|v| shown as 0 (float noise); --full or --json show exact values.", style="dim",
+        ))  # fmt: skip
+    if result.defaults_used and notes:
         out.append(Text(
             f"Weights not given were drawn with PyTorch's default initialisation, seed {result.seed} (--seed).",
             style="dim",
@@ -113,7 +137,9 @@ def _shown_winners(tensor: Any, res: Any, full: bool) -> Any:
     return shown_winners(x, res.row.stage, cells).reshape(tensor.shape)
 
 
-def run_group(result: RunResult, *, source: str, plain: bool, full: bool) -> Group:
+def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: bool = True,
+              tensors: bool = True, header_notes: Sequence[str] = ()) -> Group:  # fmt: skip
     from rich.console import Group
 
-    return Group(*run_renderables(result, source=source, plain=plain, full=full))
+    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes, tensors=tensors,
+                                  header_notes=header_notes))

@@ -149,6 +149,7 @@ def tensor_view(
     threshold: int = 1000,
     edgeitems: int = 3,
     plain: bool = False,
+    zero_below: float = 0.0,
 ) -> RenderableType:
     """A tensor as grids of (H, W) planes with row and column indices, one shared number format.
 
@@ -158,7 +159,9 @@ def tensor_view(
     ``2 * edgeitems`` shows only its first and last ``edgeitems`` entries, as PyTorch prints; only
     those entries are read, so huge arrays render in constant time. ``highlight`` (a bool array of
     ``data``'s shape) marks cells such as max-pool winners. ``plain`` drops box drawing and styles
-    for pipes and files, and marks highlighted cells with a trailing ``*`` instead.
+    for pipes and files, and marks highlighted cells with a trailing ``*`` instead. ``zero_below``: values
+    whose magnitude is at most this print as 0 (float noise, see :func:`noise_floor`); highlights stay
+    as given.
 
     >>> import io, numpy as np
     >>> from rich.console import Console
@@ -188,14 +191,41 @@ def tensor_view(
         text = number_format(array)(array.item()).strip()
         body = _cell(text + (PLAIN_HIGHLIGHT_MARK if plain and flag else ""), flag, plain)
     else:
-        body = _planes(array, marks, not full and array.size > threshold, edgeitems, plain)
+        body = _planes(array, marks, not full and array.size > threshold, edgeitems, plain, zero_below)
     if not title:
         return body
     return Group(Text(title, style=_style(TITLE_STYLE, plain)), body)
 
 
+#: a value this small relative to its tensor's largest magnitude is float noise in a table
+NOISE = 1e-6
+
+
+def noise_floor(values: np.ndarray, relative: float = NOISE) -> float:
+    """The magnitude below which a float tensor's values are shown as 0, and 0.0 when none of its
+    non-zero values is that small (integer tensors: 0.0).
+
+    >>> import numpy as np
+    >>> noise_floor(np.array([4.0, -1.1920929e-07, 0.0]))
+    4e-06
+    >>> noise_floor(np.array([4.0, 0.5]))
+    0.0
+    """
+    import numpy as np
+
+    array = np.asarray(values)
+    if array.dtype.kind != "f" or array.size == 0:
+        return 0.0
+    magnitudes = np.abs(array[np.isfinite(array)])
+    if magnitudes.size == 0:
+        return 0.0
+    floor = float(magnitudes.max()) * relative
+    return floor if bool(np.any((magnitudes > 0) & (magnitudes <= floor))) else 0.0
+
+
 def _planes(
-    array: np.ndarray, marks: np.ndarray | None, summarize: bool, edgeitems: int, plain: bool
+    array: np.ndarray, marks: np.ndarray | None, summarize: bool, edgeitems: int, plain: bool,
+    zero_below: float = 0.0,
 ) -> RenderableType:
     import numpy as np
 
@@ -214,6 +244,8 @@ def _planes(
     lead = np.unravel_index(plane_ids, lead_shape) if lead_shape else ()
     index = (*(i[:, None, None] for i in lead), row_ids[None, :, None], col_ids[None, None, :])
     values = grid[index]
+    if zero_below > 0 and values.dtype.kind == "f":
+        values = np.where(np.abs(values) <= zero_below, values.dtype.type(0), values)
     shown_marks = None
     if marks is not None:
         mark_grid = marks if marks.ndim >= 2 else marks[None, :]

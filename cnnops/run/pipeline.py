@@ -2,11 +2,12 @@
 default, or only what the caller will read.
 
 The shape model checks the whole chain first (same messages as ``cnnops shape``), so nothing is
-computed for a chain PyTorch would reject; then each row of the trace is executed in order. A caller
-that shows only some tensors says so (``keep``, ``need_indices``): the others are let go as soon as
-no later stage reads them, max-pool indices and winner masks are computed only where they are read,
-a ReLU overwrites a tensor nobody else reads, and on the NumPy engine a conv → element-wise → pool
-chain on a large plane runs band by band without its intermediates ever existing whole.
+computed for a chain PyTorch would reject, and nothing for a run that would need more memory than
+allowed (:mod:`cnnops.run.budget`); then each row of the trace is executed in order. A caller that shows
+only some tensors says so (:class:`Needs`): the others are let go as soon as no later stage reads them,
+max-pool indices and winner masks are computed only where they are read, a ReLU overwrites a tensor
+nobody else reads, and on the NumPy engine a conv → element-wise → pool chain on a large plane runs band
+by band without its intermediates ever existing whole.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import InputError, LayerError, SettingError, setting
+from cnnops.io.memory import check_memory
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
 from cnnops.model.network import Network
 from cnnops.model.trace import Row, Trace, trace_shapes
+from cnnops.run.budget import estimate_peak
 from cnnops.spec import LayerData
 
 if TYPE_CHECKING:
@@ -28,14 +31,22 @@ if TYPE_CHECKING:
 
 
 
-#: tensor numbers (0: the input, k: stage k's output) or stage numbers, or a function of the trace giving them
-Selection = Collection[int] | Callable[[Trace], Collection[int]] | None
+@dataclass(frozen=True)
+class Needs:
+    """What the caller will do with a run's result, decided once the shapes are known: the tensors it
+    shows (``keep``: 0 the input, k stage k; None: every one; the result is always kept), the bytes
+    it needs beside them (``reserve``: text, pictures), and the stages whose max-pool indices it reads
+    (``indices``; None: every max pool's — a MaxUnpool's max pool computes them anyway)."""
+
+    keep: Collection[int] | None = None
+    reserve: int = 0
+    indices: Collection[int] | None = None
 
 
 @dataclass
 class StageResult:
     row: Row
-    output: np.ndarray  # None once let go (a run that keeps only some tensors: ``keep``)
+    output: np.ndarray  # None once dropped (a run that keeps only some tensors)
     indices: np.ndarray | None = None  # max pool / adaptive max pool: flat positions in each input plane
     weight: np.ndarray | None = None  # the weights a conv or linear stage used
     bias: np.ndarray | None = None
@@ -44,7 +55,7 @@ class StageResult:
 
 @dataclass
 class RunResult:
-    input: np.ndarray  # None when the run did not keep it (``keep``)
+    input: np.ndarray  # None when the run did not keep it (typed as kept: every reader of a kept run)
     trace: Trace
     results: list[StageResult] = field(default_factory=list)
     seed: int = 0
@@ -58,21 +69,33 @@ class RunResult:
     def output(self) -> np.ndarray:
         return self.results[-1].output if self.results else self.input
 
+    def output_of(self, stage: int) -> np.ndarray:
+        """Stage ``stage``'s output (0: the input)."""
+        return self.input if stage == 0 else self.results[stage - 1].output
+
+    def input_of(self, row: Row) -> np.ndarray:
+        """What a one-input stage read (in a graph, not always the previous stage's output; after an
+        in-place stage, the tensor it overwrote)."""
+        return self.output_of(reads(self.trace)[row.index][0])
+
     @property
     def output_indices(self) -> np.ndarray | None:
         return self.results[-1].indices if self.results else None
 
     def as_dict(self, *, intermediates: bool = False) -> dict[str, Any]:
         """The ``--json`` document (SPEC §2): input, stages, output (with max-pool indices when the last
-        stage has them); ``intermediates`` adds every stage's data, indices, weight and bias. Tensors
-        are nested lists of Python numbers."""
+        stage has them); ``intermediates`` adds every stage's data, indices, weight and bias."""
         from cnnops.io.jsontext import array_to_json
 
         return _converted(self.document(intermediates=intermediates), array_to_json)
 
     def document(self, *, intermediates: bool = False) -> dict[str, Any]:
-        """:meth:`as_dict` with the tensors left as arrays, for :func:`cnnops.io.jsontext.dumps` to write
-        straight from memory."""
+        """:meth:`as_dict` with the tensors left as arrays: what :func:`cnnops.io.jsontext.write_json`
+        writes block by block, without a nested-list copy of any of them."""
+        import numpy as np
+
+        if intermediates and (self.input is None or any(r.output is None for r in self.results)):
+            raise ValueError("this run did not keep its intermediate tensors (keep=…): run it again keeping them")
         stages = []
         for res in self.results:
             entry = res.row.as_dict(graph=self.trace.graph)
@@ -85,7 +108,7 @@ class RunResult:
                 if res.bias is not None:
                     entry["bias"] = res.bias
             stages.append(entry)
-        output: dict[str, Any] = {"shape": list(self.output.shape), "data": self.output}
+        output: dict[str, Any] = {"shape": list(self.output.shape), "data": np.asarray(self.output)}
         if self.output_indices is not None:
             output["indices"] = self.output_indices
         doc: dict[str, Any] = {
@@ -159,8 +182,10 @@ def run_pipeline(
     engine: str = "auto",
     device: str | None = None,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
-    keep: Selection = None,
-    need_indices: Selection = None,
+    max_memory: int | None = None,
+    needs: Needs | Callable[[Trace], Needs] | None = None,
+    keep: Collection[int] | None = None,
+    need_indices: Collection[int] | None = None,
     plan: dict[str, Any] | None = None,
 ) -> RunResult:
     """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
@@ -168,11 +193,10 @@ def run_pipeline(
     ``device`` (cpu, cuda, mps) runs the torch engine there. A :class:`~cnnops.spec.Network` brings
     the weights, bias values and seeds its stage texts gave.
 
-    ``keep``: the tensors the caller will read (0 the input, k stage k's output; the result is always
-    kept), or None for every one. Others are let go (``output`` None) once no later stage reads them.
-    ``need_indices``: the stages whose max-pool indices the caller will read, or None for every max
-    pool (a MaxUnpool's max pool always computes them). Winner masks come with a stage's indices when
-    the tensor it read is kept. Either may be a function of the trace.
+    ``needs`` (or a function of the trace that returns it, and may refuse the run) says which tensors
+    to keep and which max-pool indices to compute — every one by default — and what else the caller
+    will need; ``keep`` and ``need_indices`` say the first two without it. A run whose estimated peak is
+    above ``max_memory`` bytes (None: half the free memory) is refused before anything is computed.
 
     ``plan``: a dict the caller keeps for runs of the same stages on inputs of one shape; the trace,
     the engine chosen and the weights are made on the first run and reused by the others."""
@@ -187,36 +211,53 @@ def run_pipeline(
         if device not in (None, "cpu") and engine == "numpy":
             raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
         plan.update(shape=tuple(data.shape), trace=trace, engine=choose_engine(engine, trace, device), parameters={})
-    trace, engine = plan["trace"], plan["engine"]
+    trace = plan["trace"]
+    if needs is None and (keep is not None or need_indices is not None):
+        needs = Needs(keep=keep, indices=need_indices)
+    needs = needs(trace) if callable(needs) else needs or Needs()
+    keep = None if needs.keep is None else frozenset(needs.keep) | ({0} if not trace.rows else set())
+    check_run_memory(trace, keep, needs.reserve, max_memory)
+    engine = plan["engine"]
     eng = load_engine(engine)
     if engine == "torch":
         eng.use_device(device or "cpu")
-    reads = _Plan(trace, _selected(keep, trace), _selected(need_indices, trace), fuse=hasattr(eng, "conv_chain"))
     given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
     # numpy.random and the generator's state only when weights are drawn
     rng = _LazyRandom(eng, seed, _last_default(trace, given), plan["parameters"])
-    result = RunResult(input=data, trace=trace, seed=seed, engine=engine, device=device or "cpu", input_indices=indices)
+    kept_input = data if keep is None or 0 in keep else None
+    result = RunResult(input=kept_input, trace=trace, seed=seed, engine=engine,  # type: ignore[arg-type]
+                       device=device or "cpu", input_indices=indices)  # fmt: skip
+    pending = {row.unpool_source for row in trace.rows if row.unpool_source is not None}
+    sources = reads(trace)
+    last_use = last_uses(trace)
+    wanted = None if needs.indices is None else frozenset(needs.indices) | pending
+    chains = _chains(trace, keep, wanted, sources, last_use) if hasattr(eng, "conv_chain") else {}
     rows = trace.rows
     k = 0
     while k < len(rows):
         row = rows[k]
-        chain = reads.chains.get(row.index)
+        # a max pool's winner mask marks the tensor it read: made when that tensor or the pool is shown
+        showing = keep is None or row.index in keep or bool(set(sources[row.index]) & keep)
+        xs = [data if i == 0 else result.results[i - 1].output for i in sources[row.index]]
         try:
-            if chain is not None:
-                outs = _run_chain(eng, rng, [rows[i - 1] for i in chain], given, _tensor(result, row.inputs[0]), result)
+            if row.index in chains:
+                outs = _run_chain(eng, rng, [rows[i - 1] for i in chains[row.index]], given, xs[0], result)
             elif isinstance(row.stage, st.Merge):
-                outs = [StageResult(row, eng.merge(row.stage.op, [_tensor(result, i) for i in row.inputs],
-                                                   dim=row.stage.dim))]  # fmt: skip
+                outs = [StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))]
             else:
-                x = _tensor(result, row.inputs[0]).reshape(row.effective_input)
-                outs = [_execute(eng, rng, row, given[row.index - 1], x, result, indices, plan=reads)]
+                # a stage's output that nobody keeps or reads after this stage may be overwritten by it
+                source = sources[row.index][0] if sources[row.index] else 0
+                mine = source != 0 and (keep is not None and source not in keep) and last_use.get(source) == row.index
+                outs = [_execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result,
+                                 indices, winners=showing, wanted=wanted, overwrite=mine)]  # fmt: skip
         except LayerError as exc:
             if exc.index is not None:
                 raise
             raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
         for out in outs:
             result.results.append(out)
-            reads.release(result, out.row)
+            if keep is not None:
+                _drop_unkept(result, out.row, keep, pending, last_use)
         k += len(outs)
     return result
 
@@ -230,18 +271,6 @@ def _last_default(trace: Trace, given: Sequence[LayerData | None]) -> int:
             if data.weight is None or (row.stage.bias and data.bias is None):
                 last = row.index
     return last
-
-
-def _selected(selection: Selection, trace: Trace) -> frozenset[int] | None:
-    if selection is None:
-        return None
-    return frozenset(selection(trace) if callable(selection) else selection)
-
-
-def _tensor(result: RunResult, number: int) -> np.ndarray:
-    tensor = result.input if number == 0 else result.results[number - 1].output
-    assert tensor is not None, f"tensor {number} was let go before its last reader"
-    return tensor
 
 
 class _LazyRandom:
@@ -265,88 +294,53 @@ FUSE_ELEMENTS = 1 << 20
 _ELEMENTWISE_EXCLUDED = ("Softmax", "LogSoftmax")  # they reduce over a dim
 
 
-class _Plan:
-    """Who reads what: which tensors to let go after which stage, which max pools compute indices and
-    winner masks, which ReLUs may overwrite their input, and which chains run fused."""
-
-    def __init__(self, trace: Trace, keep: frozenset[int] | None, need: frozenset[int] | None, *, fuse: bool):
-        rows = trace.rows
-        self.keep = keep
-        self.last_reader: dict[int, int] = {}
-        self.readers: dict[int, int] = {}
-        for row in rows:
-            for i in row.inputs:
-                self.last_reader[i] = row.index
-                self.readers[i] = self.readers.get(i, 0) + 1
-        self.final = rows[-1].index if rows else 0
-        unpooled = {row.unpool_source for row in rows if row.unpool_source is not None}
-        self.indices = None if need is None else frozenset(need) | unpooled
-        self.shown_indices = need
-        self.chains: dict[int, list[int]] = {}
-        if fuse and keep is not None and need is not None:
-            self._find_chains(rows)
-
-    def kept(self, number: int) -> bool:
-        return self.keep is None or number in self.keep or number == self.final
-
-    def wants_indices(self, stage: int) -> bool:
-        return self.indices is None or stage in self.indices
-
-    def wants_winners(self, row: Row) -> bool:
-        shown = self.shown_indices is None or row.index in self.shown_indices
-        return shown and self.kept(row.inputs[0])
-
-    def may_overwrite(self, row: Row) -> bool:
-        """Whether a stage may overwrite the tensor it reads: a stage's output (never the caller's input)
-        that nobody keeps or reads after it."""
-        source = row.inputs[0] if len(row.inputs) == 1 else 0
-        return source != 0 and not self.kept(source) and self.last_reader.get(source) == row.index
-
-    def release(self, result: RunResult, row: Row) -> None:
-        """Let go of the tensors nobody reads after ``row`` and nobody keeps."""
-        for number in (*row.inputs, row.index):
-            if self.kept(number) or self.last_reader.get(number, 0) > row.index:
-                continue
-            if number == 0:
-                result.input = None  # type: ignore[assignment]
-            else:
-                result.results[number - 1].output = None  # type: ignore[assignment]
-
-    def _sole_reader(self, number: int) -> bool:
-        return self.readers.get(number, 0) == 1 and not self.kept(number)
-
-    def _find_chains(self, rows: list[Row]) -> None:
-        for row in rows:
-            stage = row.stage
-            if not isinstance(stage, st.Conv) or stage.nd != 2 or math.prod(row.output_shape) < FUSE_ELEMENTS:
-                continue
-            if math.prod(row.output_shape) // max(1, row.output_shape[-2]) < 2:
-                continue  # bands of one element: GELU's single-element rule would differ
-            chain = [row.index]
-            for nxt in rows[row.index :]:
-                previous = rows[chain[-1] - 1]
-                if nxt.inputs != (previous.index,) or not self._sole_reader(previous.index):
-                    break
-                if tuple(nxt.effective_input) != tuple(previous.output_shape):
-                    break
-                chain.append(nxt.index)
-                if isinstance(nxt.stage, st.Pool):
-                    break
-                if not _elementwise(nxt.stage):
-                    chain.pop()
-                    break
-            last = rows[chain[-1] - 1].stage
-            if (len(chain) > 1 and isinstance(last, st.Pool) and last.nd == 2
-                    and (last.mode != "max" or not self.wants_indices(chain[-1]))):  # fmt: skip
-                self.chains[row.index] = chain
+def _chains(trace: Trace, keep: frozenset[int] | None, wanted: frozenset[int] | None,
+            sources: dict[int, tuple[int, ...]], last_use: dict[int, int]) -> dict[int, list[int]]:  # fmt: skip
+    """The conv → element-wise → pool chains that may run fused: a 2-D conv on a large plane whose
+    output, and each element-wise result after it, is read by the next stage alone and kept by nobody,
+    ending in a 2-D max (whose indices nobody reads) or average pool."""
+    if keep is None or wanted is None:
+        return {}
+    rows = trace.rows
+    readers: dict[int, int] = {}
+    for index in sources:
+        for i in sources[index]:
+            readers[i] = readers.get(i, 0) + 1
+    final = rows[-1].index if rows else 0
+    chains: dict[int, list[int]] = {}
+    for row in rows:
+        stage = row.stage
+        if not isinstance(stage, st.Conv) or stage.nd != 2 or math.prod(row.output_shape) < FUSE_ELEMENTS:
+            continue
+        if math.prod(row.output_shape) // max(1, row.output_shape[-2]) < 2:
+            continue  # bands of one element: GELU's single-element rule would differ
+        chain = [row.index]
+        for nxt in rows[row.index :]:
+            previous = rows[chain[-1] - 1]
+            alone = readers.get(previous.index) == 1 and previous.index not in keep and previous.index != final
+            if sources[nxt.index] != (previous.index,) or not alone or last_use.get(previous.index) != nxt.index:
+                break
+            if tuple(nxt.effective_input) != tuple(previous.output_shape):
+                break
+            chain.append(nxt.index)
+            if isinstance(nxt.stage, st.Pool):
+                break
+            if not _elementwise(nxt.stage):
+                chain.pop()
+                break
+        last = rows[chain[-1] - 1].stage
+        if (len(chain) > 1 and isinstance(last, st.Pool) and last.nd == 2
+                and (last.mode != "max" or chain[-1] not in wanted)):  # fmt: skip
+            chains[row.index] = chain
+    return chains
 
 
 def _elementwise(stage: st.Stage) -> bool:
-    if isinstance(stage, st.Activation):
+    if type(stage) is st.Activation:  # PReLU has weights, GLU halves a dim: not cell by cell through activation()
         return stage.name not in _ELEMENTWISE_EXCLUDED
     if isinstance(stage, st.BatchNorm):
         return stage.track_running_stats
-    return isinstance(stage, st.Passthrough)
+    return type(stage) is st.Passthrough
 
 
 def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, result: RunResult) -> list[StageResult]:
@@ -376,6 +370,64 @@ def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, 
     outs = [StageResult(conv_row, None, weight=weight, bias=bias)]  # type: ignore[arg-type]
     outs += [StageResult(row, None) for row in rows[1:-1]]  # type: ignore[arg-type]
     return [*outs, StageResult(pool_row, y)]
+
+
+def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, max_memory: int | None) -> None:
+    """Refuse a run whose estimated peak memory is above ``max_memory`` (None: the default budget)."""
+    estimate = estimate_peak(trace, keep=keep, reserve=reserve)
+    if estimate.stage > len(trace.rows):
+        where = " (with its result written or shown)"
+    else:
+        where = f" (at stage {estimate.stage} {trace.rows[estimate.stage - 1].stage.call})" if estimate.stage else ""
+    kept = " keeping every intermediate tensor" if keep is None and len(trace.rows) > 1 else ""
+    check_memory(estimate.bytes, max_memory, f"this run{kept}{where}", "use a smaller input")
+
+
+def reads(trace: Trace) -> dict[int, tuple[int, ...]]:
+    """The outputs each stage really reads. As in PyTorch, an in-place stage (``ReLU(inplace=True)``)
+    overwrites the tensor it reads: a later stage that reads that tensor (``Add(@1)`` after
+    ``ReLU(inplace=True)(@1)``) gets the overwritten values, that is, the in-place stage's output."""
+    latest: dict[int, int] = {}  # an output → the in-place stage whose result now lives in its storage
+    out: dict[int, tuple[int, ...]] = {}
+    for row in trace.rows:
+        out[row.index] = tuple(latest.get(i, i) for i in row.inputs)
+        if in_place(row.stage) and row.inputs:
+            storage = out[row.index][0]
+            for key, value in list(latest.items()):
+                if value == storage:
+                    latest[key] = row.index
+            latest[row.inputs[0]] = latest[storage] = row.index
+    return out
+
+
+def in_place(stage: st.Stage) -> bool:
+    """A stage that writes its result into the tensor it reads (an activation with ``inplace=True``)."""
+    return isinstance(stage, st.Activation) and bool(stage.option("inplace", False))
+
+
+def last_uses(trace: Trace) -> dict[int, int]:
+    """For each output (0: the input), the last stage that reads it."""
+    last: dict[int, int] = {}
+    for index, sources in reads(trace).items():
+        for i in sources:
+            last[i] = index
+    return last
+
+
+def _drop_unkept(result: RunResult, row: Row, keep: Collection[int], pending: set[int],
+                 last_use: dict[int, int]) -> None:  # fmt: skip
+    """Let go of the tensors nobody will show once the last stage that reads them has run."""
+    if row.unpool_source is not None and row.unpool_source not in keep:
+        pending.discard(row.unpool_source)
+        result.results[row.unpool_source - 1].indices = None
+    for source in set(row.inputs):
+        if source and source not in keep and last_use.get(source) == row.index:
+            res = result.results[source - 1]
+            res.output = res.weight = res.bias = None  # type: ignore[assignment]
+            if not set(res.row.inputs) & set(keep):  # the winner mask marks the tensor the pool read
+                res.winners = None
+            if source not in pending:
+                res.indices = None
 
 
 def _fan_in_bound(fan_in: int) -> tuple[float, float]:
@@ -438,12 +490,15 @@ def _make_parameters(rng: Any, stage: Any, given: LayerData | None, result: RunR
 
 
 def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarray, result: RunResult,
-             indices: np.ndarray | None, plan: _Plan | None = None) -> StageResult:  # fmt: skip
+             indices: np.ndarray | None, *, winners: bool = True, wanted: Collection[int] | None = None,
+             overwrite: bool = False) -> StageResult:  # fmt: skip
+    """One stage. ``wanted``: the stages whose max-pool indices are read (None: all); ``winners``: the
+    stage is shown (its winner mask is made with its indices); ``overwrite``: ``x`` is read by nobody
+    else, so an activation may write its result into it."""
     import numpy as np
 
     stage = row.stage
-    wants_indices = plan is None or plan.wants_indices(row.index)
-    wants_winners = plan is None or plan.wants_winners(row)
+    wants_indices = wanted is None or row.index in wanted
     if isinstance(stage, st.Conv):
         weight, bias = _parameters(rng, stage, given, result, row.index)
         out = eng.conv(
@@ -467,7 +522,7 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
                 x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
                 dilation=stage.dilation, ceil_mode=stage.ceil_mode, return_indices=wants_indices,
             )  # fmt: skip
-            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if idx is not None and wants_winners else None
+            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners and idx is not None else None
             return StageResult(row, out, indices=idx, winners=mask)
         out = eng.avg_pool(
             x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
@@ -481,7 +536,7 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
             out, idx = eng.adaptive_max_pool(x, nd=stage.nd, output_size=size)
             if not wants_indices:
                 return StageResult(row, out)
-            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if wants_winners else None
+            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners else None
             return StageResult(row, out, indices=idx, winners=mask)
         return StageResult(row, eng.adaptive_avg_pool(x, nd=stage.nd, output_size=size))
     if isinstance(stage, st.Unpool):
@@ -516,11 +571,42 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         return StageResult(row, out)
     if isinstance(stage, st.Flatten):
         return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
+    if isinstance(stage, st.PReLU):
+        weight = np.full(stage.num_parameters, stage.init, dtype=np.float32)  # PyTorch's fill_(init)
+        return StageResult(row, eng.prelu(x, weight), weight=weight)
+    if isinstance(stage, st.GLU):
+        return StageResult(row, eng.glu(x, stage.dim))
     if isinstance(stage, st.Activation):
-        inplace = plan is not None and plan.may_overwrite(row)
-        return StageResult(row, eng.activation(stage.name, x, dict(stage.options), inplace=inplace))
+        return StageResult(row, eng.activation(stage.name, x, dict(stage.options), inplace=overwrite))
     if isinstance(stage, st.BatchNorm):
         return StageResult(row, eng.batch_norm(x, eps=stage.eps, batch_stats=not stage.track_running_stats))
+    if isinstance(stage, st.LayerNorm):
+        out = eng.layer_norm(x, normalized_ndim=len(stage.normalized_shape), eps=stage.eps,
+                             affine=stage.elementwise_affine)  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.GroupNorm):
+        return StageResult(row, eng.group_norm(x, num_groups=stage.num_groups, eps=stage.eps, affine=stage.affine))
+    if isinstance(stage, st.InstanceNorm):
+        out = eng.instance_norm(x, nd=stage.nd, eps=stage.eps, input_stats=not stage.track_running_stats,
+                                affine=stage.affine)  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.LocalResponseNorm):
+        out = eng.local_response_norm(x, size=stage.size, alpha=stage.alpha, beta=stage.beta, k=stage.k)
+        return StageResult(row, out)
+    if isinstance(stage, st.Pad):
+        return StageResult(row, eng.pad(x, padding=stage.padding, mode=stage.mode, value=stage.value))
+    if isinstance(stage, st.Upsample):
+        out = eng.upsample(
+            x, output_size=row.output_shape[2:], size=stage.size, scale_factor=stage.scale_factor, mode=stage.mode,
+            align_corners=stage.align_corners, recompute_scale_factor=stage.recompute_scale_factor,
+        )  # fmt: skip
+        return StageResult(row, out)
+    if isinstance(stage, st.PixelShuffle):
+        return StageResult(row, eng.pixel_shuffle(x, factor=stage.factor, unshuffle=stage.unshuffle))
+    if isinstance(stage, st.ChannelShuffle):
+        return StageResult(row, eng.channel_shuffle(x, groups=stage.groups))
+    if isinstance(stage, st.Unflatten):
+        return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
     if isinstance(stage, st.Passthrough):
         return StageResult(row, x.copy())
     raise LayerError(f"cnnops cannot compute {stage.name} yet")  # pragma: no cover

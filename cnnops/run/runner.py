@@ -1,7 +1,6 @@
 """Many inputs through stages, one after another: each is read, its stages built and run, and the
 outcome yielded — a result or the error that stopped it. Nothing here prints or writes.
 
->>> from cnnops.spec import parse_stages
 >>> outcomes = list(run_inputs(["[[1, -2]]", "[oops"], lambda tensor: parse_stages(["ReLU"])))
 >>> outcomes[0].result.output.tolist(), type(outcomes[1].error).__name__
 ([[1.0, 0.0]], 'InputError')
@@ -9,19 +8,21 @@ outcome yielded — a result or the error that stopped it. Nothing here prints o
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.spec import parse_stages  # noqa: F401  (used by the doctest)
+from cnnops.text import echo
 
 if TYPE_CHECKING:
     from cnnops.io.read import TensorInput
     from cnnops.model.stages import Stage
-    from cnnops.run.pipeline import RunResult, Selection
+    from cnnops.model.trace import Trace
+    from cnnops.run.pipeline import Needs, RunResult
 
 #: an input's stages, which may depend on the input (a single-op command sizes its layer by it)
 StagesFor = Callable[["TensorInput"], Sequence["Stage"]]
@@ -36,9 +37,11 @@ class RunSettings:
     device: str | None = None
     rgb: bool = False
     max_elements: int = DEFAULT_MAX_ELEMENTS
-    #: what the caller reads of each result (see :func:`~cnnops.run.pipeline.run_pipeline`); None: all
-    keep: Selection = None
-    need_indices: Selection = None
+    #: bytes a run (and reading its input) may use; None: half the free memory
+    max_memory: int | None = None
+    #: what the caller does with each result, from its trace (see :class:`~cnnops.run.pipeline.Needs`);
+    #: None keeps every tensor
+    needs: Callable[[Trace], Needs] | None = None
 
 
 @dataclass
@@ -95,7 +98,8 @@ class _Job:
         settings = self.settings
         outcome = Outcome(position, arg)
         try:
-            tensor = outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements)
+            tensor = outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements,
+                                                 max_memory=settings.max_memory, seed=settings.seed)  # fmt: skip
             outcome.source = tensor.source
             key = (tuple(tensor.data.shape), tensor.last_stage)
             if key not in self.plans:
@@ -105,7 +109,7 @@ class _Job:
                 tensor.data, stages,
                 indices=self.indices if self.indices is not None else tensor.indices, seed=settings.seed,
                 max_elements=settings.max_elements, engine=settings.engine, device=settings.device,
-                keep=settings.keep, need_indices=settings.need_indices, plan=plan,
+                max_memory=settings.max_memory, needs=settings.needs, plan=plan,
             )  # fmt: skip
             outcome.result.source = tensor.source
             if outcome.result.input is None:
@@ -130,27 +134,20 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
 
 
-def output_names(inputs: Sequence[str], extension: str) -> list[str]:
-    """Per-input file names: the input's stem, made unique; ``input-N`` for stdin and inline JSON."""
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for n, arg in enumerate(inputs, 1):
-        text = arg.strip()
-        stem = f"input-{n}" if text == "-" or text[:1] in "[{" else Path(text).stem or f"input-{n}"
-        stem = re.sub(r"[^\w.-]", "_", stem)
-        count = seen.get(stem, 0)
-        seen[stem] = count + 1
-        names.append(f"{stem}.{extension}" if count == 0 else f"{stem}-{count + 1}.{extension}")
-    return names
-
-
 def read_indices(path: str) -> Any:
-    """Max-pool indices from a .json or .npy file (a max pool's JSON result works), as int64."""
+    """Max-pool indices from a .json or .npy file (a max pool's JSON result works), or inline tensor text
+    such as ``[[0, 3], [9, 15]]``, as int64."""
     import numpy as np
 
-    from cnnops.io.read import read_array_file
+    from cnnops.io.literal import looks_inline
+    from cnnops.io.read import read_array_file, read_array_text
 
-    indices = read_array_file(path, what="indices")
+    inline = looks_inline(path) and not os.path.isfile(path)
+    indices = read_array_text(path) if inline else read_array_file(path, what="indices")
+    where = "indices" if inline else f"indices file '{echo(path)}'"
     if not np.all(np.isfinite(indices)) or not np.all(indices == np.round(indices)):
-        raise InputError(f"indices file '{path}' must hold whole numbers")
+        raise InputError(f"{where} must hold whole numbers")
+    if indices.size and not (-(2.0**63) <= indices.min() and indices.max() < 2.0**63):
+        bad = indices.max() if indices.max() >= 2.0**63 else indices.min()
+        raise InputError(f"{where} holds {bad:.0f}, beyond what an index can be (64 bits)")
     return indices.astype(np.int64)

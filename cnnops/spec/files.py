@@ -18,7 +18,8 @@ from cnnops.spec.parser import parse_nodes
 from cnnops.spec.printed import looks_printed, parse_printed
 from cnnops.spec.signatures import resolve_name
 
-MAX_STAGES = 100_000
+#: a network may have at most this many stages (repeats counted out)
+MAX_STAGES = 10_000
 
 
 def parse_stages(texts: Iterable[str]) -> Network:
@@ -73,21 +74,73 @@ MAX_STAGE_FILE = 16 * 2**20
 
 
 def read_stage_file(path: str, *, stdin: Any = None) -> Network:
-    """The stages of a stage file (``-``: ``stdin``, a text stream), read through :func:`parse_stage_file`."""
-    from cnnops.errors import InputError
+    """The stages of a stage file (``-``: ``stdin``, a text stream), read through :func:`parse_stage_file`.
+    A FIFO or a terminal is refused (it could keep cnnops waiting forever), as is a file of more than
+    MAX_STAGES stages; a UTF-8 byte-order mark at its start is skipped."""
+    import os
+    import stat
 
+    from cnnops.errors import InputError
+    from cnnops.text import echo
+
+    shown = echo(str(path))
     try:
         if str(path) == "-":
+            if stdin is None:
+                raise InputError("stdin is closed — pipe the stage file into cnnops, or give its path")
+            if _is_terminal(stdin):
+                raise InputError(
+                    "stdin is a terminal — pipe the stage file into cnnops (`cat net.txt | cnnops run x.json -f -`) "
+                    "or give its path"
+                )
             text = stdin.read(MAX_STAGE_FILE + 1)
+            if isinstance(text, bytes):
+                text = text.decode("utf-8-sig")
         else:
+            mode = os.stat(path).st_mode
+            if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode) or stat.S_ISBLK(mode):
+                raise InputError(f"stage file '{shown}' is not a regular file — save the stages to a file first")
             with open(path, encoding="utf-8-sig") as handle:
                 text = handle.read(MAX_STAGE_FILE + 1)
+    except InputError:
+        raise
     except FileNotFoundError:
-        raise InputError(f"stage file '{path}' does not exist") from None
+        raise InputError(f"stage file '{shown}' does not exist") from None
     except IsADirectoryError:
-        raise InputError(f"stage file '{path}' is a directory — give a text file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read stage file '{path}': {exc}") from None
+        raise InputError(f"stage file '{shown}' is a directory — give a text file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"stage file '{shown}' is not UTF-8 text (bad byte at offset {exc.start}) — save it as "
+                         "UTF-8") from None  # fmt: skip
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read stage file '{shown}': {echo(str(getattr(exc, 'strerror', None) or exc))}") from None
     if len(text) > MAX_STAGE_FILE:
-        raise InputError(f"stage file '{path}' is longer than {MAX_STAGE_FILE:,} characters — give one stage per line")
-    return parse_stage_file(text, origin=str(path))
+        raise InputError(f"stage file '{shown}' is longer than {MAX_STAGE_FILE:,} characters — give one stage per line")
+    text = text.removeprefix("\ufeff")
+    count = _count_stages(text)
+    if count > MAX_STAGES:
+        raise InputError(
+            f"stage file '{shown}' describes {count:,} stages, more than the {MAX_STAGES:,} cnnops runs — "
+            "give a shorter network"
+        )
+    return parse_stage_file(text, origin=shown)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _count_stages(text: str) -> int:
+    """How many stages :func:`parse_stage_file` would make of ``text`` (repeats counted out), found
+    without building any of them."""
+    count = 0
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.endswith("(") or set(line) <= set(")"):
+            continue
+        printed = re.match(r"^\(([^()]*)\):\s*(.*)$", line, re.S)
+        repeat = re.match(r"^(\d+)\s*x\s+(.*)$", printed.group(2).strip() if printed else line, re.S)
+        count += min(int(repeat.group(1)[:6]), 10**6) if repeat else 1
+    return count

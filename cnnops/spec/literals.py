@@ -50,6 +50,11 @@ def literal(node: ast.AST, text: str, depth: int = 0) -> Any:
         return _arithmetic(node, text, depth)
     if isinstance(node, (ast.Tuple, ast.List)):
         return tuple(literal(e, text, depth + 1) for e in node.elts)
+    if (isinstance(node, ast.Call) and _tensor_call(node)) or (isinstance(node, ast.Attribute) and _tensor_constant(node)):
+        # torch.tensor([...]), np.array([...]), float('nan'), math.inf: read by the one tensor-text reader
+        from cnnops.io.literal import node_value
+
+        return _as_tuples(node_value(node, f"stage '{text}'", error=SpecError))
     if isinstance(node, ast.Name):
         if node.id.startswith("_"):
             raise SpecError(f"stage '{text}': the name '{node.id}' is not allowed")
@@ -85,3 +90,24 @@ def _checked(value: int, text: str) -> int:
     if abs(value) > MAX_INT:
         raise SpecError(f"stage '{text[:60]}': the number {str(value)[:20]}… is too large")
     return value
+
+
+def _tensor_constant(node: ast.Attribute) -> bool:
+    """``math.inf``, ``np.nan``, ``torch.inf``: a number written as an attribute."""
+    return isinstance(node.value, ast.Name) and node.value.id in ("math", "np", "numpy", "torch") and node.attr in (
+        "inf", "nan", "pi", "e")
+
+
+def _as_tuples(value: Any) -> Any:
+    """Nested lists as nested tuples, as stage arguments hold them."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _tensor_call(node: ast.Call) -> bool:
+    """``torch.tensor(…)``, ``np.array(…)``, ``float('nan')``: a call the tensor-text reader may read."""
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id in ("float", "tensor", "array")
+    while isinstance(func, ast.Attribute):
+        func = func.value
+    return isinstance(func, ast.Name) and func.id in ("torch", "np", "numpy", "math")

@@ -286,5 +286,3 @@ def _call_text(layer: LayerDef, bound: dict[str, Any]) -> str:
         elif value != param.default or type(value) is not type(param.default):
             parts.append(f"{param.name}={_show(value)}")
     return f"{layer.name}({', '.join(parts)})"
-
-

@@ -25,7 +25,7 @@ from cnnops.text import show
 #: classes whose forward() runs their children in printed order
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 MAX_REPEAT = 1000
-MAX_STAGES = 100_000
+MAX_STAGES = 10_000  # as cnnops.spec.files
 MAX_NESTING = 64
 
 _KEY = re.compile(r"\(\s*([\w.-]+)\s*\)\s*:\s*")

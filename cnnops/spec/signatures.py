@@ -107,12 +107,29 @@ def _check_value(layer: LayerDef, param: Param, value: Any) -> Any:
         def one(x: Any) -> bool:
             return x is None or _is_int(x)
 
-        # PyTorch accepts None only inside a 2-D tuple: AdaptiveAvgPool2d(None) and
+        # PyTorch accepts None only inside a 2-D or 3-D tuple: AdaptiveAvgPool2d(None) and
         # AdaptiveAvgPool1d((None,)) fail there
         ok = _is_int(value) or (
-            isinstance(value, tuple) and len(value) == nd and all(one(x) if nd == 2 else _is_int(x) for x in value)
+            isinstance(value, tuple) and len(value) == nd and all(one(x) if nd >= 2 else _is_int(x) for x in value)
         )
-        want = "an integer" if nd == 1 else "an integer or a tuple of 2 integers (None keeps that size)"
+        want = "an integer" if nd == 1 else f"an integer or a tuple of {nd} integers (None keeps that size)"
+    elif kind == "ints":
+        ok = _is_int(value) or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "an integer or a tuple of integers"
+    elif kind == "pad":
+        ok = _is_int(value) or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "an integer or a tuple of integers (before, after) pairs, last dimension first"
+    elif kind == "sizes":
+        ok = isinstance(value, tuple) and all(_is_int(x) for x in value)
+        want = "a tuple of integers such as (2, 3)"
+    elif kind == "usize?":
+        ok = value is None or _is_int(value) or (isinstance(value, tuple) and all(_is_int(x) for x in value))
+        want = "an integer or a tuple of integers"
+    elif kind == "uscale?":
+        ok = value is None or _is_number(value) or (isinstance(value, tuple) and all(_is_number(x) for x in value))
+        want = "a number or a tuple of numbers"
+    elif kind == "bool?":
+        ok, want = value is None or isinstance(value, bool), "True, False or None"
     elif kind == "shape?":
         ok = value is None or (isinstance(value, tuple) and all(_is_int(x) for x in value))
         want = "a tuple of integers"
@@ -254,6 +271,57 @@ def _build_activation(name: str, a: dict[str, Any], call: str, nd: int) -> st.St
     return st.Activation(name=name, call=call, options=tuple(a.items()))
 
 
+def _build_prelu(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.PReLU(name=name, call=call, num_parameters=a.get("num_parameters", 1), init=a.get("init", 0.25))
+
+
+def _build_glu(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.GLU(name=name, call=call, dim=a.get("dim", -1), options=tuple(a.items()))
+
+
+def _build_pad(mode: str) -> Callable[[str, dict[str, Any], str, int], st.Stage]:
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        padding = a["padding"]
+        padding = (padding,) * (2 * nd) if _is_int(padding) else padding
+        return st.Pad(name=name, call=call, nd=len(padding) // 2, mode=mode, padding=padding,
+                      value=a.get("value", 0.0), layer_nd=nd)  # fmt: skip
+
+    return build
+
+
+def _build_pixel_shuffle(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    unshuffle = name == "PixelUnshuffle"
+    factor = a["downscale_factor" if unshuffle else "upscale_factor"]
+    return st.PixelShuffle(name=name, call=call, factor=factor, unshuffle=unshuffle)
+
+
+def _build_channel_shuffle(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.ChannelShuffle(name=name, call=call, groups=a["groups"])
+
+
+def _build_unflatten(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    sizes = a["unflattened_size"]
+    return st.Unflatten(name=name, call=call, dim=a["dim"], sizes=sizes, raw_sizes=sizes)
+
+
+def _build_upsample(preset: tuple[str, bool | None] | None) -> Callable[..., st.Stage]:
+    """nn.Upsample, or a preset (mode, align_corners) such as UpsamplingBilinear2d's ('bilinear', True)."""
+
+    def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+        mode, align = preset or (a.get("mode", "nearest"), a.get("align_corners"))
+        size, scale = a.get("size"), a.get("scale_factor")
+        # nn.Upsample keeps a tuple scale as floats and a zero scale as None
+        scale = tuple(float(f) for f in scale) if isinstance(scale, tuple) else (float(scale) if scale else None)
+        given = next((len(v) for v in (size, scale) if isinstance(v, tuple)), 0)
+        rank = st.UPSAMPLE_MODES.get(mode)
+        return st.Upsample(
+            name=name, call=call, nd=rank - 2 if rank else given, size=size, scale_factor=scale, mode=mode,
+            align_corners=align, recompute_scale_factor=a.get("recompute_scale_factor"),
+        )  # fmt: skip
+
+    return build
+
+
 def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]:
     def build(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
         return st.Passthrough(name=name, call=call, p=a.get("p", 0.5), inplace=a.get("inplace", False), ranks=ranks)
@@ -264,9 +332,38 @@ def _build_passthrough(ranks: tuple[int, int | None]) -> Callable[..., st.Stage]
 def _build_batchnorm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
     return st.BatchNorm(
         name=name, call=call, nd=nd, num_features=a.get("num_features"), eps=a.get("eps", 1e-5),
-        affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True),
+        momentum=a.get("momentum", 0.1), affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True),
         bias=a.get("bias", True),
     )  # fmt: skip
+
+
+def _build_layer_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    shape = a["normalized_shape"]
+    return st.LayerNorm(
+        name=name, call=call, normalized_shape=shape if isinstance(shape, tuple) else (shape,),
+        eps=a.get("eps", 1e-5), elementwise_affine=a.get("elementwise_affine", True), bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+def _build_group_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.GroupNorm(
+        name=name, call=call, num_groups=a["num_groups"], num_channels=a["num_channels"], eps=a.get("eps", 1e-5),
+        affine=a.get("affine", True), bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+def _build_instance_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.InstanceNorm(
+        name=name, call=call, nd=nd, num_features=a["num_features"], eps=a.get("eps", 1e-5),
+        momentum=a.get("momentum", 0.1), affine=a.get("affine", False), track_running_stats=a.get("track_running_stats", False),
+        bias=a.get("bias", True),
+    )  # fmt: skip
+
+
+def _build_local_response_norm(name: str, a: dict[str, Any], call: str, nd: int) -> st.Stage:
+    return st.LocalResponseNorm(
+        name=name, call=call, size=a["size"], alpha=a.get("alpha", 1e-4), beta=a.get("beta", 0.75), k=a.get("k", 1.0)
+    )
 
 
 def _build_merge(op: str) -> Callable[..., st.Stage]:
@@ -312,38 +409,69 @@ _CONVT = (
 _MAXPOOL = "kernel_size:size stride:stride?=None padding:size=0 dilation:size=1 return_indices:bool=False ceil_mode:bool=False"
 _AVGPOOL1 = "kernel_size:size stride:stride?=None padding:size=0 ceil_mode:bool=False count_include_pad:bool=True"
 _AVGPOOL2 = _AVGPOOL1 + " divisor_override:int?=None"
+#: MaxUnpool1d/2d read the first entries of a longer stride or padding; max_unpool3d insists on three
+_UNPOOL = "kernel_size:size stride:size+?=None padding:size+=0 *output_size:shape?=None"
+_UNPOOL3 = "kernel_size:size stride:size?=None padding:size=0 *output_size:shape?=None"
+_UPSAMPLE = (
+    "size:usize?=None scale_factor:uscale?=None "
+    "mode:choice:nearest|linear|bilinear|bicubic|trilinear|area|nearest-exact='nearest' "
+    "align_corners:bool?=None recompute_scale_factor:bool?=None"
+)
 _INPLACE = "inplace:bool=False"
-#: Dropout1d insists on 2-D or 3-D; Dropout2d only warns about other ranks and keeps the shape
-_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None)}
+#: Dropout1d insists on 2-D or 3-D; Dropout2d/3d only warn about other ranks and keep the shape
+_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None), 3: (4, None)}
 _BN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=True track_running_stats:bool=True *bias:bool=True"
+_IN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=False track_running_stats:bool=False *bias:bool=True"
 
 
 def _layers() -> dict[str, LayerDef]:
     table: list[LayerDef] = []
-    for nd in (1, 2):
+    for nd in (1, 2, 3):
         table += [
             LayerDef(f"Conv{nd}d", _p(_CONV), _build_conv, nd),
             LayerDef(f"ConvTranspose{nd}d", _p(_CONVT), _build_conv_transpose, nd),
             LayerDef(f"MaxPool{nd}d", _p(_MAXPOOL), _build_pool("max"), nd),
-            LayerDef(f"AvgPool{nd}d", _p(_AVGPOOL2 if nd == 2 else _AVGPOOL1), _build_pool("avg"), nd),
+            LayerDef(f"AvgPool{nd}d", _p(_AVGPOOL1 if nd == 1 else _AVGPOOL2), _build_pool("avg"), nd),
             LayerDef(f"AdaptiveAvgPool{nd}d", _p("output_size:outsize"), _build_adaptive("avg"), nd),
             LayerDef(
                 f"AdaptiveMaxPool{nd}d", _p("output_size:outsize return_indices:bool=False"),
                 _build_adaptive("max"), nd,
             ),
-            LayerDef(
-                f"MaxUnpool{nd}d", _p("kernel_size:size stride:size+?=None padding:size+=0 *output_size:shape?=None"),
-                _build_unpool, nd,
-            ),
+            LayerDef(f"MaxUnpool{nd}d", _p(_UNPOOL if nd < 3 else _UNPOOL3), _build_unpool, nd),
             LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
             LayerDef(f"LazyBatchNorm{nd}d", _p(_BN.split(" ", 1)[1]), _build_batchnorm, nd),
+            LayerDef(f"InstanceNorm{nd}d", _p(_IN), _build_instance_norm, nd),
+            *(
+                LayerDef(f"{prefix}Pad{nd}d", _p("padding:pad" + (" value:float" if prefix == "Constant" else "")),
+                         _build_pad(mode), nd)  # fmt: skip
+                for prefix, mode in st.PAD_MODES.items()
+            ),
             LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
         ]
     table += [
         LayerDef("Linear", _p("in_features:int out_features:int bias:bias=True " + _WEIGHTS), _build_linear),
         LayerDef("Flatten", _p("start_dim:int=1 end_dim:int=-1"), _build_flatten),
         LayerDef("Dropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
+        LayerDef("AlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
+        LayerDef("FeatureAlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
         LayerDef("Identity", (), _build_passthrough((0, None)), ignores_args=True),
+        LayerDef("LayerNorm", _p("normalized_shape:ints eps:float=1e-05 elementwise_affine:bool=True bias:bool=True"),
+                 _build_layer_norm),
+        LayerDef("GroupNorm", _p("num_groups:int num_channels:int eps:float=1e-05 affine:bool=True *bias:bool=True"),
+                 _build_group_norm),
+        LayerDef("LocalResponseNorm", _p("size:int alpha:float=0.0001 beta:float=0.75 k:float=1.0"),
+                 _build_local_response_norm),
+        LayerDef("Upsample", _p(_UPSAMPLE), _build_upsample(None)),
+        # print(model) shows the presets' fixed mode, so it is read (and only that mode)
+        LayerDef("UpsamplingNearest2d", _p("size:usize?=None scale_factor:uscale?=None *mode:choice:nearest='nearest'"),
+                 _build_upsample(("nearest", None))),
+        LayerDef("UpsamplingBilinear2d",
+                 _p("size:usize?=None scale_factor:uscale?=None *mode:choice:bilinear='bilinear'"),
+                 _build_upsample(("bilinear", True))),
+        LayerDef("PixelShuffle", _p("upscale_factor:int"), _build_pixel_shuffle),
+        LayerDef("PixelUnshuffle", _p("downscale_factor:int"), _build_pixel_shuffle),
+        LayerDef("ChannelShuffle", _p("groups:int"), _build_channel_shuffle),
+        LayerDef("Unflatten", _p("dim:int unflattened_size:sizes"), _build_unflatten),
         LayerDef("Add", (), _build_merge("add")),
         LayerDef("Mul", (), _build_merge("mul")),
         LayerDef("Cat", _p("dim:int=1"), _build_merge("cat")),
@@ -360,6 +488,18 @@ def _layers() -> dict[str, LayerDef]:
         LayerDef("Softplus", _p("beta:float=1.0 threshold:float=20.0"), _build_activation),
         LayerDef("Softmax", _p("dim:int?=None"), _build_activation),
         LayerDef("LogSoftmax", _p("dim:int?=None"), _build_activation),
+        LayerDef("PReLU", _p("num_parameters:int=1 init:float=0.25"), _build_prelu),
+        LayerDef("Hardsigmoid", _p(_INPLACE), _build_activation),
+        LayerDef(
+            "Hardtanh", _p("min_val:float=-1.0 max_val:float=1.0 " + _INPLACE + " min_value:float?=None max_value:float?=None"),
+            _build_activation,
+        ),
+        LayerDef("SELU", _p(_INPLACE), _build_activation),
+        LayerDef("CELU", _p("alpha:float=1.0 " + _INPLACE), _build_activation),
+        LayerDef("Softsign", (), _build_activation),
+        LayerDef("Tanhshrink", (), _build_activation),
+        LayerDef("Threshold", _p("threshold:float value:float " + _INPLACE), _build_activation),
+        LayerDef("GLU", _p("dim:int=-1"), _build_glu),
     ]
     return {layer.name: layer for layer in table}
 
@@ -393,12 +533,24 @@ def resolve_name(name: str) -> LayerDef | None:
 
 def _suggest(word: str, options: Iterable[str]) -> str:
     """A suggestion only for a likely typo (at most two letters off), never a name that merely looks
-    alike: LayerNorm2d is not a misspelt LazyBatchNorm2d."""
+    alike: LayerNorm2d is not a misspelt LazyBatchNorm2d, nor nn.LayerNorm with a dimension added (timm's
+    LayerNorm2d normalises each position's channels; nn.LayerNorm the last dims). Equally close names
+    are all offered: InstanceNorm → InstanceNorm1d, InstanceNorm2d or InstanceNorm3d."""
     options = list(options)
     by_key = {_key(o): o for o in options}
-    close = difflib.get_close_matches(_key(word), list(by_key), n=3, cutoff=0.6)
-    typos = [c for c in close if _typo_distance(_key(word), c) <= 2]
-    return f" — did you mean {by_key[typos[0]]}?" if typos else ""
+    key = _key(word)
+    close = difflib.get_close_matches(key, list(by_key), n=6, cutoff=0.6)
+    typos = [c for c in close if _typo_distance(key, c) <= 2 and not _adds_a_dimension(key, c)]
+    if not typos:
+        return ""
+    best = min(_typo_distance(key, c) for c in typos)
+    names = sorted(by_key[c] for c in typos if _typo_distance(key, c) == best)
+    return f" — did you mean {names[0] if len(names) == 1 else ', '.join(names[:-1]) + ' or ' + names[-1]}?"
+
+
+def _adds_a_dimension(word: str, candidate: str) -> bool:
+    """``layernorm2d`` against ``layernorm``: a dimensioned variant of a layer that has none is another layer."""
+    return word[-2:] in ("1d", "2d", "3d") and word[:-2] == candidate
 
 
 def _typo_distance(a: str, b: str) -> int:

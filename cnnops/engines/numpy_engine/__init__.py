@@ -9,8 +9,9 @@ the bit: same order of float32 additions, same tie and NaN rules. Convolutions, 
 the smooth activations go through BLAS or float64 and agree to float32 rounding.
 
 One module per job: :mod:`.random` (default initialisation), :mod:`.conv`, :mod:`.pool`,
-:mod:`.elementwise` (activations, batch norm, linear), :mod:`.fused` (conv → element-wise → pool band
-by band) and :mod:`.arrays` (helpers they share).
+:mod:`.elementwise` (activations, batch norm, linear), :mod:`.norm` (layer, group, instance and local
+response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.resample` (upsampling),
+:mod:`.fused` (conv → element-wise → pool band by band) and :mod:`.arrays` (helpers they share).
 
 >>> import numpy as np
 >>> x = np.array([[[1, 3, 3, 2, 2]]], dtype=np.float32)
@@ -22,10 +23,13 @@ by band) and :mod:`.arrays` (helpers they share).
 from __future__ import annotations
 
 from cnnops.engines.numpy_engine.conv import conv, conv_transpose
-from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, linear, merge
+from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, glu, linear, merge, prelu
 from cnnops.engines.numpy_engine.fused import conv_chain
+from cnnops.engines.numpy_engine.norm import group_norm, instance_norm, layer_norm, local_response_norm
 from cnnops.engines.numpy_engine.pool import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, max_unpool
 from cnnops.engines.numpy_engine.random import Random
+from cnnops.engines.numpy_engine.resample import upsample
+from cnnops.engines.numpy_engine.reshaping import channel_shuffle, pad, pixel_shuffle
 
 NAME = "numpy"
 
@@ -38,6 +42,16 @@ __all__ = [
     "adaptive_max_pool",
     "avg_pool",
     "batch_norm",
+    "channel_shuffle",
+    "glu",
+    "pad",
+    "pixel_shuffle",
+    "prelu",
+    "upsample",
+    "group_norm",
+    "instance_norm",
+    "layer_norm",
+    "local_response_norm",
     "conv",
     "conv_chain",
     "conv_transpose",

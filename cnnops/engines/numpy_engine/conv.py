@@ -1,9 +1,9 @@
-"""Convolution and transposed convolution (``F.conv1d/2d``, ``F.conv_transpose1d/2d``) through BLAS.
+"""Convolution and transposed convolution (``F.conv1d/2d/3d``, ``F.conv_transpose1d/2d/3d``) through BLAS.
 
 A convolution is computed in bands of output rows: each band's input windows are copied out as
 columns (im2col) and multiplied by the weights in one matmul, so the extra memory is one band's
-columns (and the padded input, when there is padding) whatever the plane. The bands are fixed by the shapes alone, so a caller that consumes the
-rows band by band (:func:`conv_rows`, for a fused conv → activation → pool) gets the same numbers
+columns (and the padded input, when there is padding) whatever the plane. The bands are fixed by the
+shapes alone, so a caller that consumes the rows band by band (:func:`conv_rows`, for a fused conv → activation → pool) gets the same numbers
 to the bit as :func:`conv`. A transposed convolution multiplies once, then adds each kernel tap's
 plane into the output — or each input position's kernel-sized block, whichever there are fewer of.
 
@@ -118,7 +118,7 @@ def conv_rows(
 
 @_quiet
 def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -> np.ndarray:
-    """Cross-correlation (no kernel flip), as ``F.conv1d``/``F.conv2d`` after ``F.pad`` with ``padding_mode``.
+    """Cross-correlation (no kernel flip), as ``F.conv1d/2d/3d`` after ``F.pad`` with ``padding_mode``.
 
     ``pads``: (left, right) per spatial dim. im2col in row bands and one batched matmul per band."""
     x = _f32(x)
@@ -141,7 +141,7 @@ def conv(x, weight, bias, *, nd, stride, pads, dilation, groups, padding_mode) -
 
 @_quiet
 def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, groups, dilation) -> np.ndarray:
-    """``F.conv_transpose1d/2d``: the weights times the input as columns, then each column added where
+    """``F.conv_transpose1d/2d/3d``: the weights times the input as columns, then each column added where
     its kernel tap lands (col2im). The loop runs over kernel taps or over input positions, whichever
     are fewer, each step adding a whole plane or kernel-sized block — at most √(work) steps."""
     x, added = _batched(x, nd)

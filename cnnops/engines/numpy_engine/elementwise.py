@@ -91,6 +91,20 @@ def activation(name: str, x: np.ndarray, options: dict[str, Any], *, inplace: bo
         return np.where(x > 0, x, x * _F32(options.get("negative_slope", 0.01)))
     if name == "Hardswish":
         return x * np.clip(x + _F32(3), _F32(0), _F32(6)) / _F32(6)
+    if name == "Hardsigmoid":
+        # ATen: min(max(x + 3, 0), 6) / 6 in float32
+        return np.minimum(np.maximum(x + _F32(3), _F32(0)), _F32(6)) / _F32(6)
+    if name == "Hardtanh":
+        low = options.get("min_value") if options.get("min_value") is not None else options.get("min_val", -1.0)
+        high = options.get("max_value") if options.get("max_value") is not None else options.get("max_val", 1.0)
+        return np.minimum(np.maximum(x, _F32(low)), _F32(high))
+    if name == "Threshold":
+        # ATen compares and fills with the float32 values of threshold and value
+        return np.where(x <= _F32(options["threshold"]), _F32(options["value"]), x)
+    if name == "Softsign":
+        return x / (np.abs(x) + _F32(1))  # F.softsign's two float32 operations
+    if name == "Tanhshrink":
+        return x - np.tanh(x)  # F.tanhshrink: x − tanh(x) in float32
     if name in ("Softmax", "LogSoftmax"):
         y = _softmax(x.astype(np.float64), _softmax_dim(x.ndim, options.get("dim")), log=name == "LogSoftmax")
         return y.astype(_F32)
@@ -124,6 +138,19 @@ def _softplus(v, x, options):
 
 _GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
 
+# SELU's constants as ATen's ELU kernel holds them in float32: x·scale, or expm1(x)·(alpha·scale)
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+_SELU_POS = float(np.float32(_SELU_SCALE))
+_SELU_NEG = float(np.float32(_SELU_ALPHA) * np.float32(_SELU_SCALE))
+
+
+def _celu(v, x, options):
+    # ATen's celu is elu(x, alpha, scale=1, input_scale=1/alpha), coefficients in float32
+    alpha = options.get("alpha", 1.0)
+    inverse = float(np.float32(1.0 / alpha))
+    return np.where(v >= 0, v, np.expm1(v * inverse) * float(np.float32(alpha)))
+
+
 # float64 formulas over (v = x as float64, x float32, options), applied block by block
 _SMOOTH = {
     "ELU": lambda v, x, o: np.where(v > 0, v, o.get("alpha", 1.0) * np.expm1(v)),
@@ -135,6 +162,8 @@ _SMOOTH = {
     "Sigmoid": lambda v, x, o: _sigmoid(v),
     "Tanh": lambda v, x, o: np.tanh(v),
     "Softplus": _softplus,
+    "SELU": lambda v, x, o: np.where(v >= 0, v * _SELU_POS, np.expm1(v) * _SELU_NEG),
+    "CELU": _celu,
 }
 
 
@@ -151,6 +180,27 @@ def _softmax(v: np.ndarray, dim: int, *, log: bool) -> np.ndarray:
         return shifted
     e /= total
     return e
+
+
+@_quiet
+def prelu(x, weight) -> np.ndarray:
+    """``F.prelu``: ``x > 0 ? x : w·x`` in float32, one weight for all or one per channel (dim 1)."""
+    x = _f32(x)
+    w = _f32(weight)
+    if w.size != 1:
+        w = w.reshape((1, -1) + (1,) * (x.ndim - 2))
+    else:
+        w = w.reshape(())
+    return np.where(x > 0, x, w * x)
+
+
+@_quiet
+def glu(x, dim: int) -> np.ndarray:
+    """``F.glu``: the first half along ``dim`` times the sigmoid of the second, ``a · (1/(1 + e^−b))``."""
+    x = _f32(x)
+    a, b = np.split(x, 2, axis=dim)
+    sigmoid = (1.0 / (1.0 + np.exp(-b.astype(np.float64)))).astype(_F32)
+    return np.ascontiguousarray(a * sigmoid)
 
 
 def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:

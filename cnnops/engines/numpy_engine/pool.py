@@ -242,13 +242,15 @@ def _max_band(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, exact: 
 @_quiet
 def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
              return_indices: bool = True) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    """``F.max_pool1d/2d(..., return_indices=True)`` with ATen's rule: scanning a window in row-major
+    """``F.max_pool1d/2d/3d(..., return_indices=True)`` with ATen's rule: scanning a window in row-major
     order, a tap replaces the running maximum when ``val > max or isnan(val)`` — the first maximum wins
     a tie (−0 and +0 included), the last NaN wins, padding never wins, and a window of −inf keeps its
     first in-bounds cell. Indices are flat positions in each input plane; with ``return_indices``
     False they are not computed (None), and the values come from plain maxima unless a −0 could tie.
     """
     x = _f32(x)
+    if nd == 3:
+        return _max_pool_3d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     lead = x.shape[:-nd]
     rows, cols = _axes(x.shape, nd, kernel_size, stride, padding, dilation, ceil_mode)
     planes = _as_planes(x, nd)
@@ -268,6 +270,42 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
             if index is not None and where is not None:
                 index[:, o0:o1] = where
     return y.reshape(out_shape), None if index is None else index.reshape(out_shape)
+
+
+def _max_pool_3d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    """A 3-D max pool as a 2-D one over each depth slice, then the winners of those down each window's
+    slices (ATen's rule splits the same way: the first slice holding the maximum, its first cell)."""
+    lead, (depth, height, width) = x.shape[:-3], x.shape[-3:]
+    planes = x.reshape(-1, height, width)
+    exact = return_indices
+    while True:
+        best, where = max_pool(planes, nd=2, kernel_size=kernel_size[1:], stride=stride[1:], padding=padding[1:],
+                               dilation=dilation[1:], ceil_mode=ceil_mode, return_indices=exact)  # fmt: skip
+        d = _Axis(depth, kernel_size[0], stride[0], padding[0], dilation[0],
+                  _pool_length(depth, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode))  # fmt: skip
+        slices = best.reshape(-1, depth, best.shape[-2] * best.shape[-1])
+        a, b = d.rows(0, d.out)
+        values = np.full((slices.shape[0], b - a, slices.shape[2]), -np.inf, dtype=_F32)
+        lo, hi = max(a, 0), min(b, depth)
+        values[:, lo - a : hi - a] = slices[:, lo:hi]
+        axis = _Axis(depth, d.k, d.s, 0, d.d, d.out)
+        if not exact:
+            out = _max_along(values, 1, axis, d.out)
+            if out.all() or not has_negative_zero(x):
+                return out.reshape(*lead, d.out, *best.shape[-2:]), None
+            exact = True  # a −0 could tie with a +0: replay ATen's rule with positions
+            continue
+        at = np.zeros(values.shape, dtype=np.int64)
+        at[:, lo - a : hi - a] = where.reshape(slices.shape)[:, lo:hi] + (np.arange(lo, hi) * height * width)[None, :, None]
+        nan = bool(np.isnan(np.max(slices, initial=-np.inf))) if slices.size else False
+        out, index = _select_along(values, at, 1, axis, d.out, nan)
+        if a < 0 or b > depth:  # a window of −inf keeps its first in-bounds cell (ATen's adjusted starts)
+            rows, cols = _axes((height, width), 2, kernel_size[1:], stride[1:], padding[1:], dilation[1:], ceil_mode)
+            plane = rows.first_inside(0, rows.out)[:, None] * width + cols.first_inside(0, cols.out)[None, :]
+            cell = (d.first_inside(0, d.out) * height * width)[None, :, None] + plane.reshape(1, 1, -1)
+            np.copyto(index, cell, where=out == -np.inf)
+        shape = (*lead, d.out, *best.shape[-2:])
+        return out.reshape(shape), index.reshape(shape) if return_indices else None
 
 
 # --------------------------------------------------------------------------- average pooling
@@ -315,11 +353,13 @@ def _window_sums(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, base
 
 @_quiet
 def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> np.ndarray:
-    """``F.avg_pool1d/2d``: float32 sums in ATen's order (zero padding adds nothing), then ATen's divisor.
+    """``F.avg_pool1d/2d/3d``: float32 sums in ATen's order (zero padding adds nothing), then ATen's divisor.
 
     The divisor counts padding but not the ceil overhang past L + p (count_include_pad), or only the
-    in-bounds cells, or is ``divisor_override`` (2-D only, as in PyTorch)."""
+    in-bounds cells, or is ``divisor_override`` (2-D and 3-D only, as in PyTorch)."""
     x = _f32(x)
+    if nd == 3:
+        return _avg_pool_3d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     rows, cols = _axes(x.shape, nd, kernel_size, stride, padding, (1,) * nd, ceil_mode)
     planes = _as_planes(x, nd)
     total = np.empty((planes.shape[0], rows.out, cols.out), dtype=_F32)
@@ -328,9 +368,56 @@ def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pa
         for o0 in range(0, rows.out, per_band):
             o1 = min(o0 + per_band, rows.out)
             total[:, o0:o1] = _window_sums(planes, rows, cols, o0, o1)
-    divisor, empty = _divisor(rows, cols, count_include_pad, divisor_override if nd == 2 else None)
+    divisor, empty = _divisor(rows, cols, count_include_pad, divisor_override if nd >= 2 else None)
     _divide(total, divisor, empty)
     return total.reshape(x.shape[:-nd] + ((rows.out,) if nd == 2 else ()) + (cols.out,))
+
+
+def _avg_pool_3d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> np.ndarray:
+    """``F.avg_pool3d``: each window's float32 sum from +0 in ATen's (depth, row, column) order — a few taps
+    added one by one, larger windows accumulated an output slice at a time — then ATen's divisor."""
+    import itertools
+
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    axes = [_Axis(n, k, s, p, 1, _pool_length(n, k, s, p, 1, ceil_mode))
+            for n, k, s, p in zip(x.shape[-3:], kernel_size, stride, padding)]  # fmt: skip
+    lead = x.shape[:-3]
+    planes = x.reshape(-1, *x.shape[-3:])
+    pads = [(ax.p, max(0, (ax.out - 1) * ax.s + ax.k - ax.length - ax.p)) for ax in axes]
+    xp = np.pad(planes, [(0, 0), *pads]) if any(left or right for left, right in pads) else planes
+    outs = tuple(ax.out for ax in axes)
+    total = np.zeros((planes.shape[0], *outs), dtype=_F32)
+    taps = math.prod(kernel_size)
+    if total.size and taps <= ADD_TAPS:
+        for tap in itertools.product(*(range(k) for k in kernel_size)):
+            total += xp[(slice(None), *(slice(t, t + (ax.out - 1) * ax.s + 1, ax.s) for t, ax in zip(tap, axes)))]
+    elif total.size:
+        windows = sliding_window_view(xp, kernel_size, axis=(1, 2, 3))[:, :: stride[0], :: stride[1], :: stride[2]]
+        windows = windows[:, : outs[0], : outs[1], : outs[2]]
+        chunk = max(1, min(kernel_size[0], BAND_ELEMENTS // max(1, planes.shape[0] * outs[1] * outs[2] * taps // kernel_size[0])))
+        for o in range(outs[0]):
+            sums = np.zeros((planes.shape[0], outs[1], outs[2]), dtype=_F32)
+            for i in range(0, kernel_size[0], chunk):
+                part = windows[:, o, :, :, i : i + chunk]
+                run = np.empty((*sums.shape, 1 + part[0, 0, 0].size), dtype=_F32)
+                run[..., 0] = sums
+                run[..., 1:].reshape(part.shape)[...] = part
+                sums = np.add.accumulate(run, axis=-1)[..., -1]
+            total[:, o] = sums
+    sizes, counts = [], []
+    for ax in axes:
+        start = np.arange(ax.out, dtype=np.int64) * ax.s - ax.p
+        end = np.minimum(start + ax.k, ax.length + ax.p)
+        sizes.append(end - start)
+        counts.append(np.minimum(end, ax.length) - np.maximum(start, 0))
+    count = _outer(np.multiply, counts)
+    if divisor_override is not None:
+        divisor = np.full(count.shape, divisor_override, dtype=np.int64)
+    else:
+        divisor = _outer(np.multiply, sizes) if count_include_pad else count
+    _divide(total, divisor.astype(_F32), _outer(np.logical_or, [c <= 0 for c in counts]))
+    return total.reshape(*lead, *outs)
 
 
 def _divisor(rows: _Axis, cols: _Axis, count_include_pad: bool, divisor_override) -> tuple[np.ndarray, np.ndarray]:
@@ -418,7 +505,7 @@ def _gather_bins(x: np.ndarray, nd: int, output_size, fill: float):
 
 @_quiet
 def adaptive_avg_pool(x, *, nd, output_size) -> np.ndarray:
-    """``F.adaptive_avg_pool1d/2d``. PyTorch computes a 1(×1) output as ``mean`` over the plane (any
+    """``F.adaptive_avg_pool1d/2d/3d``. PyTorch computes a 1(×1) output as ``mean`` over the plane (any
     rank); other sizes sum each bin in float32, row-major, and divide by the bin height then width."""
     x = _f32(x)
     output_size = tuple(int(o) for o in output_size)
@@ -450,7 +537,7 @@ def _first_max_last_nan(values: np.ndarray) -> np.ndarray:
 
 @_quiet
 def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
-    """``F.adaptive_max_pool1d/2d(..., return_indices=True)`` with max pooling's tie and NaN rules."""
+    """``F.adaptive_max_pool1d/2d/3d(..., return_indices=True)`` with max pooling's tie and NaN rules."""
     x = _f32(x)
     output_size = tuple(int(o) for o in output_size)
     shape = x.shape[:-nd] + output_size
@@ -465,7 +552,7 @@ def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
 
 @_quiet
 def max_unpool(x, indices, *, nd, kernel_size, stride, padding, output_size) -> np.ndarray:
-    """``F.max_unpool1d/2d``: zeros with each value written at its index. A position written twice
+    """``F.max_unpool1d/2d/3d``: zeros with each value written at its index. A position written twice
     keeps the later value in row-major order, as ATen's serial loop over each plane does."""
     x = _f32(x)
     lead = x.shape[:-nd]

@@ -12,11 +12,16 @@ Pure Python: no numpy, no torch.
 
 from cnnops.model.stages.base import SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
 from cnnops.model.stages.convolution import Conv, ConvTranspose
-from cnnops.model.stages.layers import Activation, BatchNorm, Flatten, Linear, Passthrough
+from cnnops.model.stages.layers import GLU, Activation, BatchNorm, Flatten, Linear, Passthrough, PReLU
 from cnnops.model.stages.merges import Merge
+from cnnops.model.stages.norms import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from cnnops.model.stages.pooling import AdaptivePool, Pool, Unpool
+from cnnops.model.stages.resampling import UPSAMPLE_MODES, Upsample
+from cnnops.model.stages.reshaping import PAD_MODES, ChannelShuffle, Pad, PixelShuffle, Unflatten
 
 __all__ = [
     "SPATIAL_NAMES", "ReceptiveField", "Shape", "Stage", "fmt_shape", "Conv", "ConvTranspose", "Activation",
-    "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool", "Merge",
+    "BatchNorm", "Flatten", "Linear", "Passthrough", "AdaptivePool", "Pool", "Unpool", "Merge", "GroupNorm",
+    "InstanceNorm", "LayerNorm", "LocalResponseNorm", "GLU", "PReLU", "PAD_MODES", "ChannelShuffle", "Pad",
+    "PixelShuffle", "Unflatten", "UPSAMPLE_MODES", "Upsample",
 ]  # fmt: skip

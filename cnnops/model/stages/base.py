@@ -13,7 +13,7 @@ from cnnops.model.arithmetic import Formula
 from cnnops.text import tuple_text as fmt_shape
 
 Shape = tuple[int, ...]
-SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,13 @@ class Stage:
     spatial: ClassVar[bool] = False
     #: keeps a spatial tensor spatial (activations, dropout, normalisation)
     keeps_layout: ClassVar[bool] = False
-    #: a sliding window (or unpooling) that ``--animate`` can draw cell by cell
-    animatable: ClassVar[bool] = False
     #: reads several outputs (Add, Mul, Cat)
     merges: ClassVar[bool] = False
+
+    @property
+    def animatable(self) -> bool:
+        """A sliding window (or unpooling) over 1-D or 2-D planes that ``--animate`` can draw cell by cell."""
+        return False
 
     # --- ranks -------------------------------------------------------------------------------
     @property
@@ -69,7 +72,8 @@ class Stage:
     def check_rank(self, shape: Shape) -> None:
         lo, hi = self.min_rank, self.max_rank
         if len(shape) < lo or (hi is not None and len(shape) > hi):
-            layout = {1: "(C, L) or (N, C, L)", 2: "(C, H, W) or (N, C, H, W)"}.get(self.nd, "")
+            layout = {1: "(C, L) or (N, C, L)", 2: "(C, H, W) or (N, C, H, W)",
+                      3: "(C, D, H, W) or (N, C, D, H, W)"}.get(self.nd, "")  # fmt: skip
             expected = f"a {lo}-D or {hi}-D input {layout}".rstrip()
             raise LayerError(f"expects {expected}, got {_rank_text(shape)}")
 
@@ -88,6 +92,10 @@ class Stage:
         """Output shape and formula steps for ``shape``, or the LayerError PyTorch would raise."""
         return shape, []
 
+    def output_spatial_nd(self, out: Shape, source_nd: int) -> int:
+        """How many trailing dims of a spatial stage's output are spatial (``source_nd``: its input's)."""
+        return self.nd
+
     def materialize(self, shape: Shape) -> Stage:
         """The layer as it is once it has seen an input of ``shape`` (a Lazy layer takes its size)."""
         return self
@@ -100,6 +108,16 @@ class Stage:
         """Inputs per output, which PyTorch's default initialisation scales by."""
         return 0
 
+    def bias_shape(self) -> Shape | None:
+        """The shape of the bias (None: it has none)."""
+        return None
+
+    def param_shapes(self) -> list[tuple[str, Shape]]:
+        """The learnable tensors and their shapes, as ``named_parameters()`` lists them; their sizes add
+        up to :meth:`params`: ``[("weight", (5, 3, 3, 3)), ("bias", (5,))]``."""
+        shapes = [("weight", self.weight_shape()), ("bias", self.bias_shape())]
+        return [(name, shape) for name, shape in shapes if shape is not None]
+
     def params(self) -> int:
         return 0
 
@@ -107,9 +125,10 @@ class Stage:
         return 0
 
     def receptive_field(
-        self, rf: tuple[ReceptiveField, ...] | None
+        self, rf: tuple[ReceptiveField, ...] | None, in_shape: Shape = ()
     ) -> tuple[ReceptiveField, ...] | None:
-        """The receptive field after this stage, or None where it is no longer a sliding window."""
+        """The receptive field after this stage (``in_shape``: the input it computes on), or None where
+        it is no longer a sliding window."""
         return rf if self.keeps_layout else None
 
     def torch_repr(self) -> str:

@@ -25,7 +25,10 @@ class Conv(Stage):
     padding_mode: str = "zeros"
     kind: ClassVar[str] = "conv"
     spatial: ClassVar[bool] = True
-    animatable: ClassVar[bool] = True
+
+    @property
+    def animatable(self) -> bool:
+        return self.nd <= 2
 
     def pads(self) -> tuple[tuple[int, int], ...]:
         """(left, right) padding per spatial dim, resolving 'same' and 'valid'."""
@@ -130,6 +133,9 @@ class Conv(Stage):
     def fan_in(self) -> int:
         return (self.in_channels // self.groups) * math.prod(self.kernel_size)
 
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
+
     def params(self) -> int:
         weight = self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel_size)
         return weight + (self.out_channels if self.bias else 0)
@@ -137,7 +143,7 @@ class Conv(Stage):
     def macs(self, in_shape: Shape, out_shape: Shape) -> int:
         return math.prod(out_shape) * (self.in_channels // self.groups) * math.prod(self.kernel_size)
 
-    def receptive_field(self, rf):
+    def receptive_field(self, rf, in_shape=()):
         left = tuple(p[0] for p in self.pads())
         return _slide(rf, self.nd, self.kernel_size, self.stride, left, self.dilation)
 
@@ -159,6 +165,7 @@ class ConvTranspose(Stage):
     padding_mode: str = "zeros"
     kind: ClassVar[str] = "conv_transpose"
     spatial: ClassVar[bool] = True
+    animatable: ClassVar[bool] = True  # drawn as a scatter: each input cell stamps the kernel
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         check_construction(self)
@@ -219,6 +226,9 @@ class ConvTranspose(Stage):
     def fan_in(self) -> int:
         # PyTorch computes fan-in from the weight's dim 1, which for a transposed conv is out/groups
         return (self.out_channels // self.groups) * math.prod(self.kernel_size)
+
+    def bias_shape(self) -> Shape | None:
+        return (self.out_channels,) if self.bias else None
 
     def params(self) -> int:
         weight = self.in_channels * (self.out_channels // self.groups) * math.prod(self.kernel_size)

@@ -1,4 +1,4 @@
-"""Pooling: MaxPool/AvgPool1d/2d, AdaptiveAvg/MaxPool1d/2d and MaxUnpool1d/2d."""
+"""Pooling: MaxPool/AvgPool1d/2d/3d, AdaptiveAvg/MaxPool1d/2d/3d and MaxUnpool1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, fmt
 
 @dataclass(frozen=True, kw_only=True)
 class Pool(Stage):
-    """MaxPool1d/2d and AvgPool1d/2d."""
+    """MaxPool1d/2d/3d and AvgPool1d/2d/3d."""
 
     mode: str  # "max" | "avg"
     kernel_size: tuple[int, ...]
@@ -27,7 +27,10 @@ class Pool(Stage):
     raw: dict[str, Any] = field(default_factory=dict, compare=False)  # values as written, for repr
     kind: ClassVar[str] = "pool"
     spatial: ClassVar[bool] = True
-    animatable: ClassVar[bool] = True
+
+    @property
+    def animatable(self) -> bool:
+        return self.nd <= 2
 
     def evaluate(self, shape: Shape) -> tuple[Shape, list[Formula]]:
         _positive("kernel_size", self.kernel_size)
@@ -44,6 +47,13 @@ class Pool(Stage):
             raise LayerError("divisor_override must not be zero")
         self.check_rank(shape)
         self.check_nonempty(shape)
+        lengths = shape[-self.nd:]
+        if self.mode == "avg" and self.nd == 3 and any(n < k for n, k in zip(lengths, self.kernel_size)):
+            # avg_pool3d alone compares the kernel with the unpadded input (ATen's pool3d_shape_check)
+            raise LayerError(
+                f"the input {fmt_shape(lengths)} is smaller than the kernel {fmt_shape(self.kernel_size)}: "
+                "AvgPool3d needs every input size at least the kernel size, padding not counted"
+            )
         formulas = [
             arithmetic.pool_length(length, k, s, p, d, self.ceil_mode, dim=name)
             for name, length, k, s, p, d in zip(
@@ -59,7 +69,7 @@ class Pool(Stage):
             )
         return shape[: -self.nd] + tuple(f.result for f in formulas), formulas
 
-    def receptive_field(self, rf):
+    def receptive_field(self, rf, in_shape=()):
         return _slide(rf, self.nd, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def torch_repr(self) -> str:
@@ -90,7 +100,10 @@ class AdaptivePool(Stage):
     raw_output_size: Any = None
     kind: ClassVar[str] = "adaptive_pool"
     spatial: ClassVar[bool] = True
-    animatable: ClassVar[bool] = True
+
+    @property
+    def animatable(self) -> bool:
+        return self.nd <= 2
 
     def resolved(self, shape: Shape) -> tuple[int, ...]:
         return tuple(n if o is None else o for o, n in zip(self.output_size, shape[-self.nd:]))
@@ -102,7 +115,7 @@ class AdaptivePool(Stage):
         # PyTorch computes adaptive average pooling to size 1 (1×1) as a plain mean over the last
         # dims: AdaptiveAvgPool2d then takes any rank, and neither checks for empty dimensions.
         mean = self.mode == "avg" and all(o == 1 for o in self.resolved(shape))
-        if not (mean and self.nd == 2 and len(shape) > 4):
+        if not (mean and self.nd >= 2 and len(shape) > self.nd + 2):
             self.check_rank(shape)
         sizes = self.resolved(shape)
         if not mean:
@@ -134,7 +147,10 @@ class Unpool(Stage):
     output_size: tuple[int, ...] | None = None
     kind: ClassVar[str] = "unpool"
     spatial: ClassVar[bool] = True
-    animatable: ClassVar[bool] = True
+
+    @property
+    def animatable(self) -> bool:
+        return self.nd <= 2
 
     def default_formulas(self, shape: Shape) -> list[Formula]:
         return [
@@ -153,6 +169,8 @@ class Unpool(Stage):
                 f"expects non-empty dimensions after the first, got {fmt_shape(shape)} — "
                 "an earlier stage produced an empty tensor"
             )
+        if self.nd == 3:
+            _positive("stride", self.stride)  # only max_unpool3d checks its stride (max_unpooling3d_shape_check)
         formulas = self.default_formulas(shape)
         target = self.output_size
         if target is not None:
