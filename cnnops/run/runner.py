@@ -1,6 +1,7 @@
 """Many inputs through stages, one after another: each is read, its stages built and run, and the
 outcome yielded — a result or the error that stopped it. Nothing here prints or writes.
 
+>>> from cnnops.spec import parse_stages
 >>> outcomes = list(run_inputs(["[[1, -2]]", "[oops"], lambda tensor: parse_stages(["ReLU"])))
 >>> outcomes[0].result.output.tolist(), type(outcomes[1].error).__name__
 ([[1.0, 0.0]], 'InputError')
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
-from cnnops.spec import parse_stages  # noqa: F401  (used by the doctest)
 from cnnops.text import echo
 
 if TYPE_CHECKING:
