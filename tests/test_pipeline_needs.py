@@ -2,6 +2,7 @@
 conv → element-wise → pool path, in-place ReLU, the command line's choice of both, and the lazy RNG."""
 
 import json
+import math
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -235,3 +236,33 @@ def test_the_winners_a_table_shows_are_those_of_the_full_indices(data, nd):
     shown = np.zeros(x.size, bool)
     shown[cells] = True
     assert np.array_equal(mask.reshape(-1), full.reshape(-1) & shown)
+
+
+@pytest.mark.parametrize("stages", [
+    ["Conv2d(1, 4, 3)", "ReLU", "MaxPool2d(2)"],
+    ["Conv2d(2, 4, 3, padding=1)", "GELU", "BatchNorm2d(4)", "AvgPool2d(3, stride=2, padding=1)"],
+])  # fmt: skip
+def test_the_memory_estimate_of_a_fused_chain_is_above_what_it_allocates(stages):
+    """A fused chain never holds its conv's output: the budget counts it so, and stays above the truth."""
+    import tracemalloc
+
+    from cnnops.run.budget import estimate_peak
+    from cnnops.run.pipeline import Needs, _chains, last_uses, reads
+
+    network = parse_stages(stages)
+    shape = (1, int(stages[0].split("(")[1].split(",")[0]), 1024, 1024)
+    data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    trace = trace_shapes(shape, network)
+    chains = _chains(trace, frozenset(), frozenset(), reads(trace), last_uses(trace))
+    fused = {i for chain in chains.values() for i in chain[:-1]}
+    assert fused == set(range(1, len(stages)))  # everything but the pool runs inside the chain
+    run_pipeline(data, network, engine="numpy", needs=Needs(keep=(), indices=()))  # imports and caches first
+    tracemalloc.start()
+    try:
+        run_pipeline(data, network, engine="numpy", needs=Needs(keep=(), indices=()))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = estimate_peak(trace, keep=(), fused=fused).bytes - data.nbytes
+    assert peak <= estimate < estimate_peak(trace, keep=()).bytes - data.nbytes
+    assert peak < 3 * (data.nbytes + math.prod(trace.output_shape) * 4) + 64 * 2**20  # near input + output

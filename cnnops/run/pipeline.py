@@ -216,8 +216,14 @@ def run_pipeline(
         needs = Needs(keep=keep, indices=need_indices)
     needs = needs(trace) if callable(needs) else needs or Needs()
     keep = None if needs.keep is None else frozenset(needs.keep) | ({0} if not trace.rows else set())
-    check_run_memory(trace, keep, needs.reserve, max_memory)
     engine = plan["engine"]
+    pending = {row.unpool_source for row in trace.rows if row.unpool_source is not None}
+    sources = reads(trace)
+    last_use = last_uses(trace)
+    wanted = None if needs.indices is None else frozenset(needs.indices) | pending
+    chains = _chains(trace, keep, wanted, sources, last_use) if engine == "numpy" else {}
+    fused = {i for chain in chains.values() for i in chain[:-1]}
+    check_run_memory(trace, keep, needs.reserve, max_memory, fused)
     eng = load_engine(engine)
     if engine == "torch":
         eng.use_device(device or "cpu")
@@ -227,11 +233,6 @@ def run_pipeline(
     kept_input = data if keep is None or 0 in keep else None
     result = RunResult(input=kept_input, trace=trace, seed=seed, engine=engine,  # type: ignore[arg-type]
                        device=device or "cpu", input_indices=indices)  # fmt: skip
-    pending = {row.unpool_source for row in trace.rows if row.unpool_source is not None}
-    sources = reads(trace)
-    last_use = last_uses(trace)
-    wanted = None if needs.indices is None else frozenset(needs.indices) | pending
-    chains = _chains(trace, keep, wanted, sources, last_use) if hasattr(eng, "conv_chain") else {}
     rows = trace.rows
     k = 0
     while k < len(rows):
@@ -372,9 +373,10 @@ def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, 
     return [*outs, StageResult(pool_row, y)]
 
 
-def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, max_memory: int | None) -> None:
+def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, max_memory: int | None,
+                     fused: Collection[int] = ()) -> None:  # fmt: skip
     """Refuse a run whose estimated peak memory is above ``max_memory`` (None: the default budget)."""
-    estimate = estimate_peak(trace, keep=keep, reserve=reserve)
+    estimate = estimate_peak(trace, keep=keep, reserve=reserve, fused=fused)
     if estimate.stage > len(trace.rows):
         where = " (with its result written or shown)"
     else:
