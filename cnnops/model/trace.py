@@ -23,7 +23,7 @@ from typing import Any
 from cnnops.errors import CnnopsError, InputError, LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.network import Network
-from cnnops.model.stages import Flatten, Linear, Merge, ReceptiveField, Shape, Stage, Unflatten, Unpool, fmt_shape
+from cnnops.model.stages import Linear, Merge, ReceptiveField, Shape, Stage, Unpool, fmt_shape
 
 MAX_DIMS = 8
 MAX_DIM_SIZE = 2**31 - 1
@@ -324,10 +324,9 @@ def _receptive_field(stage: Stage, sources: list[_Output],
     if stage.kind in ("conv", "pool", "pad") and rf is None and stage.nd:
         rf = tuple(ReceptiveField(1, 1, 0.0) for _ in range(stage.nd))
     rf = stage.receptive_field(rf, row.effective_input) if rf is not None else None
-    # a stage that changes the layout (a window, a linear map, a reshape…) ends the receptive field, and a
-    # field that a stage drops (GLU halving a spatial dim, Unflatten) does not come back further on
-    broken = rf is None and (not stage.keeps_layout or isinstance(stage, (Linear, Flatten, Unflatten))
-                             or incoming is not None)
+    # a stage that changes the layout (a window, a linear map, a reshape…) ends the receptive field, and so
+    # does one that drops a field it was given (GLU halving a spatial dim)
+    broken = rf is None and (not stage.keeps_layout or incoming is not None)
     return rf, broken
 
 
