@@ -1,25 +1,14 @@
 """``python -m cnnops`` and the ``cnnops`` console script."""
 
-import sys
-
 
 def main() -> None:
-    """Run cnnops. ``cnnops shape …`` gets an app with just that command, so the size calculator
-    starts without importing the data commands or the solver (it is the one people time)."""
+    """Run cnnops: a command group that imports and builds only the command being run
+    (:mod:`cnnops.cli.lazy`), so every command starts in about the time of its own imports."""
     from cnnops.cli.common import handle_signals
+    from cnnops.cli.lazy import lazy_app
 
     handle_signals()
-    if sys.argv[1:2] == ["shape"]:
-        from cnnops.cli.common import new_app
-        from cnnops.cli.shape import shape
-
-        small = new_app()
-        small.command("shape")(shape)
-        small(prog_name="cnnops")
-        return
-    from cnnops.cli import app
-
-    app(prog_name="cnnops")
+    lazy_app()(prog_name="cnnops")
 
 
 if __name__ == "__main__":

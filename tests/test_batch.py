@@ -160,3 +160,47 @@ def test_solve_command_choices_are_the_solver_layer_kinds():
     from cnnops.model import solve
 
     assert [k.value for k in solvecli.LayerKind] == [k.value for k in solve.LayerKind]
+
+
+def test_a_large_batch_runs_on_several_cores_with_output_and_failures_in_input_order(tmp_path):
+    """Twelve small files run in worker processes: the JSON lines, the files and the errors come out in
+    the order the inputs were given, and they are those of a one-at-a-time run."""
+    from cnnops.cli.batch import DataOptions, batch_workers
+
+    paths = []
+    for n in range(12):
+        path = tmp_path / f"in{n:02d}.json"
+        path.write_text("[[1, 2], [3]]" if n in (4, 9) else json.dumps([[n, -n, 1], [2 * n, 0, -1], [n, n, n]]))
+        paths.append(path)
+    assert batch_workers([str(p) for p in paths], DataOptions()) >= min(2, os.cpu_count() or 1)
+    out = tmp_path / "out"
+    args = ["run", *paths, "Conv2d(1, 2, 2)", "relu", "--seed", "3", "--engine", "numpy"]
+    proc = subprocess.run([sys.executable, "-m", "cnnops", *map(str, args), "--jsonl", "--output-dir", str(out),
+                           "--format", "npy"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert proc.returncode == 1
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    good = [p for n, p in enumerate(paths) if n not in (4, 9)]
+    assert [d["input"]["source"] for d in docs] == [str(p) for p in good]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert "in04.json" in errors[0] and "in09.json" in errors[1] and errors[-1].startswith("Error: 2 of 12")
+    for path, doc in zip(good, docs):
+        alone = invoke("run", path, "Conv2d(1, 2, 2)", "relu", "--seed", "3", "--engine", "numpy", "--json")
+        assert json.loads(alone.stdout)["output"] == doc["output"]
+        np.testing.assert_array_equal(np.load(out / f"{path.stem}.npy"), np.array(doc["output"]["data"], np.float32))
+
+
+def test_a_batch_is_synced_once_at_the_end_and_a_single_output_as_it_is_written(tmp_path, monkeypatch):
+    from cnnops.io import write
+
+    calls = {"fsync": 0, "sync": 0}
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.__setitem__("fsync", calls["fsync"] + 1))
+    monkeypatch.setattr(os, "sync", lambda: calls.__setitem__("sync", calls["sync"] + 1))
+    with write.deferred_sync():
+        for n in range(5):
+            write.write_output(str(tmp_path / f"{n}.npy"), np.full((2, 2), n, np.float32))
+            assert np.load(tmp_path / f"{n}.npy").tolist() == [[n, n], [n, n]]  # whole at once
+        assert calls == {"fsync": 0, "sync": 0}
+    assert calls == {"fsync": 1, "sync": 1}  # one sync, then the one directory
+    write.write_output(str(tmp_path / "single.npy"), np.zeros(3, np.float32))
+    assert calls == {"fsync": 3, "sync": 1}  # the file and its directory
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -309,7 +310,23 @@ def run_needs(opts: DataOptions) -> Callable[[Trace], Needs]:
 
             check_batch_item(opts.batch_item, batch_size(map_layout(trace)))
             reserve += PICTURE_BYTES * max(sizes) + min(CANVAS_BYTES, 64 * max(sizes))
-        return Needs(keep, reserve)
+        return Needs(keep, reserve, wanted_indices(trace))
+
+    def wanted_indices(trace: Trace) -> set[int] | None:
+        """The max pools whose indices the outputs read: a JSON document the result's, --intermediates and
+        --explain every one, an animation its stage's, a table those it shows (``return_indices=True``);
+        a table finds a max pool's winners for the cells it shows (an adaptive max pool's from its
+        indices). Nobody else's are computed."""
+        if opts.explain is not None or opts.animate_all or opts.intermediates:
+            return None
+        rows = trace.rows
+        wanted = {rows[-1].index} if rows and (opts.as_json or opts.jsonl or json_file) else set()
+        if opts.animate is not None and rows:
+            wanted.add(animated_stage(trace, opts.animate_stage))
+        if opts.tables:  # an adaptive max pool's winners, and the indices a pool with return_indices=True shows
+            wanted |= {row.index for row in rows if getattr(row.stage, "return_indices", False)
+                       or (row.stage.kind == "adaptive_pool" and getattr(row.stage, "mode", "") == "max")}  # fmt: skip
+        return wanted
 
     return needs
 
@@ -333,6 +350,8 @@ def animated_stage(trace: Trace, requested: int | None) -> int:
 def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: Callable[..., None]) -> None:
     """Run every input; a single input's error is raised, a batch reports each and fails at the end.
     Every option and output target is checked before the first input is read."""
+    from cnnops.io.write import deferred_sync
+
     check_options(inputs, opts)
     if opts.indices_file is not None:
         opts.read_files.append(str(opts.indices_file))
@@ -342,8 +361,9 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
                            rgb=opts.rgb, max_elements=opts.max_elements, max_memory=opts.max_memory,
                            needs=run_needs(opts))  # fmt: skip
     failures: list[tuple[str, CnnopsError]] = []
-    with progress_bar(len(inputs)) as bar:
-        for outcome in run_inputs(inputs, stages_for, settings, indices=indices):
+    # a batch's files reach the disk with one sync at the end; a single output is synced as it is written
+    with progress_bar(len(inputs)) as bar, deferred_sync() if len(inputs) > 1 else nullcontext():
+        for outcome in run_inputs(inputs, stages_for, settings, indices=indices, workers=batch_workers(inputs, opts)):
             arg, error = inputs[outcome.position - 1], outcome.error
             if error is None:
                 try:
@@ -362,6 +382,18 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
     if failures:
         names = ", ".join(_short(arg) for arg, _ in failures[:5]) + (" …" if len(failures) > 5 else "")
         raise BatchError(f"{len(failures)} of {len(inputs)} inputs failed: {names}")
+
+
+def batch_workers(inputs: list[str], opts: DataOptions) -> int:
+    """Processes for a batch: one per core for many small input files on the NumPy engine (results and
+    messages still come in order), else one."""
+    if len(inputs) < 8 or opts.engine.value == "torch" or opts.device is not None or opts.preview:
+        return 1
+    try:
+        small = all(os.path.getsize(arg) <= 4 << 20 for arg in inputs)
+    except (OSError, ValueError):  # stdin, inline tensors, a missing file: read them in order
+        return 1
+    return min(os.cpu_count() or 1, 8) if small else 1
 
 
 def _short(arg: str) -> str:

@@ -386,7 +386,8 @@ def kernels(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON
 
         emit_text(json.dumps(described))
         return
+    from cnnops.render.plain import print_table
     from cnnops.render.shape_tables import kernels_table
 
     console = stdout_console()
-    console.print(kernels_table(described, plain=plain_output(console)))
+    print_table(console, kernels_table(described, plain=plain_output(console)))

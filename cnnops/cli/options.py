@@ -15,8 +15,11 @@ from cnnops.cli.batch import DataOptions
 from cnnops.cli.common import app, user_errors
 from cnnops.errors import UsageError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
-from cnnops.spec.literals import MAX_INT
 from cnnops.text import echo
+
+#: the largest whole number a stage takes (cnnops.spec.literals.MAX_INT: not imported here, so that the
+#: options do not load the parser; a test checks the two agree)
+MAX_INT = 2**40
 
 
 def _complete_kernels(incomplete: str) -> list[str]:

@@ -152,23 +152,24 @@ def shape(
                   render.shape_csv(trace) if csv else render.shape_jsonl(trace))  # fmt: skip
         return
     from cnnops.render import shape_tables as render
+    from cnnops.render.plain import print_table
 
     console = stdout_console()
     plain = plain_output(console)
     failed = getattr(trace.error, "stage", None)
     title = f"cnnops shape {render.dims(shape_in)}" + (f" · {source}" if source else "")
-    console.print(render.shape_table(trace, title=title, plain=plain, failed=failed, notes=not no_notes))
+    print_table(console, render.shape_table(trace, title=title, plain=plain, failed=failed, notes=not no_notes))
     formulas = render.formula_table(trace, plain=plain)
     if formulas is not None:
-        console.print(formulas)
+        print_table(console, formulas)
     parameters = render.params_table(trace, plain=plain)
     if parameters is not None:
-        console.print(parameters)
+        print_table(console, parameters)
     if trace.error is None:
-        console.print(render.totals_table(trace, plain=plain))
+        print_table(console, render.totals_table(trace, plain=plain))
     notes = render.notes_table(trace, plain=plain)
     if notes is not None:
-        console.print(notes)
+        print_table(console, notes)
     trace.raise_error()
 
 

@@ -110,7 +110,9 @@ def solve(
             cells.append(str(s.output_padding or 0))
         table.add_row(*cells, s.stage_text(layer.value), s.note)
     if solutions:
-        console.print(table)
+        from cnnops.render.plain import print_table
+
+        print_table(console, table)
     else:
         console.print(f"No {layer.value} settings within the search bounds turn {length_in} into {length_out}.")
     if unpool_range is not None:

@@ -88,8 +88,12 @@ def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, grou
     return _np(_run(op, _t(x), _t(weight), b, stride, padding, output_padding, groups, dilation))
 
 
-def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[np.ndarray, np.ndarray]:
+def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
+             return_indices: bool = True) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Values and indices; without ``return_indices`` only the values (indices None)."""
     op = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
+    if not return_indices:
+        return _np(_run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)), None
     y, idx = _run(op, _t(x), kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
     return _np(y), _np(idx)
 
@@ -166,10 +170,12 @@ def local_response_norm(x, *, size, alpha, beta, k) -> np.ndarray:
     return _np(_run(F.local_response_norm, _t(x), size, alpha, beta, k))
 
 
-def activation(name: str, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+def activation(name: str, x: np.ndarray, options: dict[str, Any], *, inplace: bool = False) -> np.ndarray:
+    """``inplace``: ReLU may overwrite ``x`` (an array nobody reads afterwards)."""
     xt = _t(x)
     if name == "ReLU":
-        y = F.relu(xt)
+        shared = isinstance(x, np.ndarray) and x.flags.writeable and xt.data_ptr() == x.ctypes.data
+        y = F.relu_(xt) if inplace and shared else F.relu(xt)
     elif name == "ReLU6":
         y = F.relu6(xt)
     elif name == "LeakyReLU":

@@ -85,7 +85,9 @@ def _image_array(image: Any, rgb: bool) -> np.ndarray:
         converted = image.convert(target)
     except ValueError:  # modes such as HSV convert only by way of RGB
         converted = image.convert("RGB").convert(target)
-    pixels = np.asarray(converted, dtype=np.float32) / np.float32(255)
+    pixels = np.asarray(converted, dtype=np.float32)
+    del converted  # the 8-bit copy is not needed once the floats exist
+    pixels /= np.float32(255)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1) if rgb else pixels[None])
 
 

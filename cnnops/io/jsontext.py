@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gc
 import math
-import re
-import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,38 +111,52 @@ def write_json(doc: object, stream: BinaryIO) -> None:
 BLOCK_ELEMENTS = 1 << 16
 
 
+#: marks where an array's text goes in the serialised rest of a document (NUL never occurs in its strings)
+_SLOT = "\x00cnnops-array\x00"
+_SLOT_TEXT = b'"\\u0000cnnops-array\\u0000"'
+
+
 def json_pieces(doc: object) -> Iterator[bytes]:
     """The JSON text of ``doc`` in pieces. numpy arrays that are values of a dict (``data``, ``indices``,
     ``weight``…) are written straight from the array, block by block, in the same text
-    :func:`array_to_json` and orjson would give."""
+    :func:`array_to_json` and orjson would give; the rest of the document is serialised once, its
+    non-finite numbers named as it is walked."""
     import orjson
 
     arrays: list[Any] = []
-    token = secrets.token_hex(8)
-    skeleton = _lift_arrays(doc, arrays, token)
+    skeleton = _skeleton(doc, arrays)
     options = orjson.OPT_NON_STR_KEYS
     text = orjson.dumps(skeleton, default=_json_default, option=options)
-    if b"null" in text:  # orjson writes non-finite floats as null; find and name them
-        text = orjson.dumps(_name_nonfinite(skeleton), default=_json_default, option=options)
     if not arrays:
         yield text
         return
-    parts = re.split(rb'"\\u0000' + token.encode() + rb':(\d+)\\u0000"', text)
+    parts = text.split(_SLOT_TEXT)
+    if len(parts) != len(arrays) + 1:  # a string of the document held the marker itself: no arrays lifted
+        yield orjson.dumps(_skeleton(doc, None), default=_json_default, option=options)
+        return
     yield parts[0]
-    for k in range(1, len(parts), 2):
-        yield from _array_pieces(arrays[int(parts[k])])
-        yield parts[k + 1]
+    for array, part in zip(arrays, parts[1:]):
+        yield from _array_pieces(array)
+        yield part
 
 
-def _lift_arrays(value: Any, arrays: list[Any], token: str) -> Any:
-    """The document with each array in a dict (or a list of dicts) swapped for a placeholder string."""
+def _skeleton(value: Any, arrays: list[Any] | None) -> Any:
+    """The document with each array swapped for a marker (kept in ``arrays``), or converted to lists when
+    ``arrays`` is None, and non-finite floats named ("NaN", "Infinity", "-Infinity")."""
     if isinstance(value, dict):
-        return {key: _lift_arrays(item, arrays, token) for key, item in value.items()}
-    if isinstance(value, list) and value and isinstance(value[0], dict):
-        return [_lift_arrays(item, arrays, token) for item in value]
-    if type(value).__name__ == "ndarray" and getattr(value, "ndim", 0) > 0:
+        return {key: _skeleton(item, arrays) for key, item in value.items()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _nonfinite_name(value)
+    if isinstance(value, list | tuple):
+        kinds = set(map(type, value))
+        if kinds <= {int, float} and (float not in kinds or math.isfinite(sum(value))):
+            return value  # a row of finite numbers, checked at C speed (the usual case in a big document)
+        return [_skeleton(item, arrays) for item in value]
+    if type(value).__name__ == "ndarray":
+        if value.ndim == 0 or arrays is None:
+            return array_to_json(value)
         arrays.append(value)
-        return f"\x00{token}:{len(arrays) - 1}\x00"
+        return _SLOT
     return value
 
 
@@ -180,19 +192,80 @@ def _blocks(a: Any) -> Iterator[bytes]:
 
 
 def _block_text(a: Any) -> bytes:
+    return array_text(a)
+
+
+def _may_differ(a: Any) -> Any:
+    """Where a float32 array holds a number in (or near) the ranges orjson's float32 writer spells
+    differently from its float64 writer (1e-6 ≤ |x| < 1e-5 plainly, 1e13 ≤ |x| < 1e16 with an
+    exponent): a few passes over the numbers instead of a search of their much longer text."""
+    magnitude = abs(a)
+    return ((magnitude >= 0.9e-6) & (magnitude < 1.1e-5)) | ((magnitude >= 0.9e13) & (magnitude < 1.1e16))
+
+
+#: numbers per block of a float32 array's text
+_BLOCK = 1 << 12
+
+
+def _float32_text(a: Any, special: Any) -> bytes:
+    """A float32 array's text in the float64 writer's spelling (Python's), block by block: a block
+    without such a number is written as is; one with them is spelled as Python numbers (read back and
+    written again — only those blocks, which in real data are few)."""
+    import orjson
+
+    def respelled(block: Any) -> bytes:
+        with gc_paused():
+            return orjson.dumps(orjson.loads(orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)))
+
+    if a.size <= _BLOCK or a.ndim == 0:
+        return respelled(a)
+    if a.shape[0] == 1:
+        return b"[" + _float32_text(a[0], special[0]) + b"]"
+    flagged = special.reshape(a.shape[0], -1).any(axis=1)
+    parts, start = [], 0
+    for row in (int(i) for i in flagged.nonzero()[0]):  # rows between flagged ones go in one piece
+        if row > start:
+            parts.append(orjson.dumps(a[start:row], option=orjson.OPT_SERIALIZE_NUMPY)[1:-1])
+        parts.append(_float32_text(a[row], special[row]))
+        start = row + 1
+    if start < a.shape[0]:
+        parts.append(orjson.dumps(a[start:], option=orjson.OPT_SERIALIZE_NUMPY)[1:-1])
+    return b"[" + b",".join(parts) + b"]"
+
+
+def array_text(a: Any) -> bytes:
+    """An array's JSON text, as :func:`array_to_json` and orjson would write its nested lists, made
+    straight from the array: numbers as Python prints them (a float32 in its shortest exact digits),
+    non-finite ones as "NaN", "Infinity" and "-Infinity".
+
+    >>> import numpy as np
+    >>> array_text(np.array([[1e-6, np.nan], [3e14, 2.5]], dtype=np.float32))
+    b'[[1e-6,"NaN"],[300000000000000.0,2.5]]'
+    """
     import numpy as np
     import orjson
 
-    a = np.ascontiguousarray(a)
-    text = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
-    if a.dtype == np.float32:
-        # the shortest float32 digits, written as the Python floats they read back as (1e+14 as
-        # 100000000000000.0), as array_to_json gives them
-        with gc_paused():
-            text = orjson.dumps(orjson.loads(text))
-    if a.dtype.kind == "f" and b"null" in text:  # the non-finite numbers, in order
-        names = iter([_nonfinite_name(float(v)).encode() for v in a[~np.isfinite(a)]])
-        text = re.sub(rb"null", lambda m: b'"' + next(names) + b'"', text)
+    a = np.asarray(a)
+    kind = a.dtype.kind
+    if kind == "f":
+        a = np.ascontiguousarray(a, dtype=np.float64 if a.dtype.itemsize >= 8 else np.float32)
+    elif kind in "iub" and a.dtype.byteorder in "=|":
+        a = np.ascontiguousarray(a)
+    else:
+        return orjson.dumps(array_to_json(a))
+    if a.ndim == 0:
+        return orjson.dumps(array_to_json(a))
+    if kind != "f":
+        return orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
+    special = _may_differ(a) if a.dtype == np.float32 else None
+    if special is not None and special.any():
+        text = _float32_text(a, special)
+    else:
+        text = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
+    if b"null" in text:  # orjson writes non-finite numbers as null: name them, in order
+        names = [b'"' + _nonfinite_name(float(v)).encode() + b'"' for v in a[~np.isfinite(a)]]
+        parts = text.split(b"null")
+        text = b"".join(part for pair in zip(parts, [*names, b""]) for part in pair)
     return text
 
 
@@ -214,20 +287,9 @@ def array_to_json(a: np.ndarray) -> object:
         return _float_to_json(a[()])
     if a.size == 0:
         return a.tolist()
-    finite = np.isfinite(a)
-    all_finite = bool(finite.all())
-    # orjson prints float32 in its shortest form; reading that text back gives the Python floats that print so.
+    # Python numbers that print as the float32's shortest digits: read back from the array's own text
     with gc_paused():
-        nested = orjson.loads(
-            orjson.dumps(a if all_finite else np.where(finite, a, 0), option=orjson.OPT_SERIALIZE_NUMPY)
-        )
-    if not all_finite:
-        for position in zip(*np.nonzero(~finite), strict=True):
-            row = nested
-            for i in position[:-1]:
-                row = row[i]
-            row[position[-1]] = _nonfinite_name(float(a[position]))
-    return nested
+        return orjson.loads(array_text(a))
 
 
 def _float_to_json(value: Any) -> float | str:
@@ -256,18 +318,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _name_nonfinite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else _nonfinite_name(value)
-    if isinstance(value, dict):
-        return {key: _name_nonfinite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        kinds = set(map(type, value))
-        if kinds <= {int, float} and (float not in kinds or math.isfinite(sum(value))):
-            return value  # a row of finite numbers, checked at C speed (the usual case in a big document)
-        return [_name_nonfinite(item) for item in value]
-    return value
-
-

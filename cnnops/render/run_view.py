@@ -55,11 +55,17 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
     header = Text(f"input {source} → {render.dims(result.input.shape)} · engine {result.engine}{device}", style="bold")
     out.append(header)
     out.extend(Text(note, style="dim") for note in header_notes)
-    # a max pool's winners are highlighted in the tensor it read (the first pool that read it)
+    # a max pool's winners are highlighted in the tensor it read (the first pool that read it); a run
+    # that did not compute the pool's indices gets them for the cells the table shows
     picked: dict[int, tuple[Any, int]] = {}
     for res in results:
         if res.winners is not None:
             picked.setdefault(res.row.inputs[0], (res.winners, res.row.index))
+        elif _max_pool(res) and res.row.inputs[0] not in picked:
+            read = res.row.inputs[0]
+            tensor = result.input if read == 0 else results[read - 1].output
+            if tensor is not None:
+                picked[read] = (_shown_winners(tensor, res, full), res.row.index)
     mark = "*" if plain else "highlighted"
     first_winners, pool = picked.get(0, (None, 0))
     title = "input"
@@ -102,6 +108,33 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
             style="dim",
         ))  # fmt: skip
     return out
+
+
+def _max_pool(res: Any) -> bool:
+    from cnnops.model import stages as st
+
+    return isinstance(res.row.stage, st.Pool) and res.row.stage.mode == "max"
+
+
+def _shown_winners(tensor: Any, res: Any, full: bool) -> Any:
+    """The winner mask of a max pool over ``tensor``, for the cells :func:`tensor_view` shows of it."""
+    import math
+
+    from cnnops.render.tensor_grid import shown_indices
+    from cnnops.run.winners import shown_winners
+
+    grid = tensor.shape if tensor.ndim >= 2 else (1, *tensor.shape)
+    if tensor.ndim == 0:
+        cells = [0]
+    else:
+        summarize = not full and tensor.size > 1000  # tensor_view's default threshold and edge items
+        planes, rows, cols = (
+            [i for i in shown_indices(n, summarize, 3) if i is not None]
+            for n in (math.prod(grid[:-2]), grid[-2], grid[-1])
+        )
+        cells = [(p * grid[-2] + r) * grid[-1] + c for p in planes for r in rows for c in cols]
+    x = tensor.reshape(res.row.effective_input)
+    return shown_winners(x, res.row.stage, cells).reshape(tensor.shape)
 
 
 def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: bool = True,

@@ -29,10 +29,10 @@ INDEX = 8  # bytes of an int64 max-pool index
 WORKSPACE = {
     "activation": (1.5, 2 * 2**20),  # the smooth ones go through float64 in blocks of 2**15
     "softmax": (4.0, 0),
-    "pool": (8.0, 0),
+    "pool": (1.0, 32 * 2**20),  # bands of rows: a padded band and a few band-sized temporaries
     "adaptive_pool": (24.0, 0),
     "unpool": (3.0, 0),
-    "conv": (4.0, 48 * 2**20),
+    "conv": (1.0, 64 * 2**20),  # the padded input, and a band's im2col columns
     "conv_transpose": (8.0, 48 * 2**20),
     "linear": (3.0, 0),
     "batchnorm": (1.5, 0),
@@ -52,10 +52,17 @@ class Estimate:
     stage: int
 
 
-def estimate_peak(trace: Trace, *, keep: Collection[int] | None = None, reserve: int = 0) -> Estimate:
+#: working memory of a fused conv → element-wise → pool chain beyond its conv's input: a round of rows and
+#: a band's columns (the conv's and element-wise stages' outputs never exist whole)
+FUSED_WORKSPACE = 64 * 2**20
+
+
+def estimate_peak(trace: Trace, *, keep: Collection[int] | None = None, reserve: int = 0,
+                  fused: Collection[int] = ()) -> Estimate:  # fmt: skip
     """The peak memory of running ``trace`` when the tensors at ``keep`` (0 the input, k stage k; None:
     every one) are kept for showing, plus ``reserve`` bytes the caller needs for the kept result (text,
-    pictures). The input is counted for the whole run: whoever passed it in holds it."""
+    pictures). The input is counted for the whole run: whoever passed it in holds it. ``fused``: the
+    stages whose outputs a fused chain never makes whole (its conv and element-wise stages)."""
     sizes = [math.prod(trace.input_shape)] + [math.prod(row.output_shape) for row in trace.rows]
     last = len(trace.rows)
     needed_indices = {row.unpool_source: row.index for row in trace.rows if row.unpool_source is not None}
@@ -71,7 +78,13 @@ def estimate_peak(trace: Trace, *, keep: Collection[int] | None = None, reserve:
         read = sum(sizes[i] for i in sources)
         kept = keep is None or k in keep or k == last
         output, indices, weights = _stage_bytes(row, read, sizes[k], keep is None or k in keep)
-        during = sum(held.values()) + output + indices + 2 * weights + workspace(row, read, sizes[k])
+        work = workspace(row, read, sizes[k])
+        if k in fused:  # inside a fused chain: rows in bands, no whole output
+            first = not any(i in fused for i in sources)
+            output, work = 0, (FLOAT * read + FUSED_WORKSPACE if first else 0)
+        elif any(i in fused for i in sources):  # the pool that ends a fused chain reads bands
+            work = WORKSPACE["pool"][1]
+        during = sum(held.values()) + output + indices + 2 * weights + work
         if during > best.bytes:
             best = Estimate(during, k)
         # after the stage: its output (and what else is kept) is held; an output nobody shows goes once

@@ -1,9 +1,13 @@
-"""Run a tensor through a network of stages with an engine, keeping every intermediate (or those asked
-for) and the pool indices.
+"""Run a tensor through a network of stages with an engine: every intermediate and the pool indices by
+default, or only what the caller will read.
 
 The shape model checks the whole chain first (same messages as ``cnnops shape``), so nothing is
 computed for a chain PyTorch would reject, and nothing for a run that would need more memory than
-allowed (:mod:`cnnops.run.budget`); then each row of the trace is executed in order.
+allowed (:mod:`cnnops.run.budget`); then each row of the trace is executed in order. A caller that shows
+only some tensors says so (:class:`Needs`): the others are let go as soon as no later stage reads them,
+max-pool indices and winner masks are computed only where they are read, a ReLU overwrites a tensor
+nobody else reads, and on the NumPy engine a conv → element-wise → pool chain on a large plane runs band
+by band without its intermediates ever existing whole.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Needs:
     """What the caller will do with a run's result, decided once the shapes are known: the tensors it
-    shows (``keep``: 0 the input, k stage k; None: every one; the result is always kept) and the bytes
-    it needs beside them (``reserve``: text, pictures)."""
+    shows (``keep``: 0 the input, k stage k; None: every one; the result is always kept), the bytes
+    it needs beside them (``reserve``: text, pictures), and the stages whose max-pool indices it reads
+    (``indices``; None: every max pool's — a MaxUnpool's max pool computes them anyway)."""
 
     keep: Collection[int] | None = None
     reserve: int = 0
+    indices: Collection[int] | None = None
 
 
 @dataclass
@@ -151,32 +157,20 @@ def check_size(trace: Trace, max_elements: int) -> None:
             )
 
 
-#: Above these amounts of work torch's kernels win back its ~2.5 s import. On this project's machine
-#: NumPy's im2col + BLAS convolution keeps pace with torch's (bench/run.py: 0.46 GMAC in ~0.3 s), so
-#: only very large conv/linear work switches; transcendental activations, softmax and adaptive pooling
-#: are 3–10× slower in NumPy, so ~2·10⁸ elements of them cost more than the import.
-TORCH_MACS = 20_000_000_000
-TORCH_SLOW_ELEMENTS = 200_000_000
-SLOW_IN_NUMPY = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "SELU", "CELU",
-                 "Tanhshrink", "GLU", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-                 "LocalResponseNorm")  # fmt: skip
-
-
-def choose_engine(requested: str, trace: Trace, device: str | None = None) -> str:
-    """``auto``: NumPy for small work, torch when the work is large enough to pay for importing it
-    (or when it is already imported, or a device is asked for)."""
+def choose_engine(requested: str, trace: Trace, device: str | None = None, rates: Any = None) -> str:
+    """``auto``: the engine estimated to finish first (:mod:`cnnops.run.costs`: each stage's work at this
+    machine's measured rates, torch's import included) — torch when it is already imported or a device
+    is asked for."""
     import sys
 
     if requested != "auto":
         return requested
     if device not in (None, "cpu") or "torch" in sys.modules:
         return "torch"
-    macs = trace.total_macs
-    slow = sum(
-        math.prod(row.output_shape) for row in trace.rows
-        if row.stage.kind == "adaptive_pool" or row.stage.name in SLOW_IN_NUMPY
-    )  # fmt: skip
-    return "torch" if macs > TORCH_MACS or slow > TORCH_SLOW_ELEMENTS else "numpy"
+    from cnnops.run.costs import estimate, load_rates
+
+    numpy_s, torch_s = estimate(trace, rates if rates is not None else load_rates())
+    return "torch" if torch_s < numpy_s else "numpy"
 
 
 def run_pipeline(
@@ -190,6 +184,9 @@ def run_pipeline(
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     max_memory: int | None = None,
     needs: Needs | Callable[[Trace], Needs] | None = None,
+    keep: Collection[int] | None = None,
+    need_indices: Collection[int] | None = None,
+    plan: dict[str, Any] | None = None,
 ) -> RunResult:
     """Every stage's output for ``data``. ``indices``: max-pool indices that came with the input,
     used by a MaxUnpool that has no max pool before it. ``engine``: auto, numpy or torch;
@@ -197,52 +194,189 @@ def run_pipeline(
     the weights, bias values and seeds its stage texts gave.
 
     ``needs`` (or a function of the trace that returns it, and may refuse the run) says which tensors
-    to keep — every one by default — and what else the caller will need; a run whose estimated peak
-    is above ``max_memory`` bytes (None: half the free memory) is refused before anything is computed."""
+    to keep and which max-pool indices to compute — every one by default — and what else the caller
+    will need; ``keep`` and ``need_indices`` say the first two without it. A run whose estimated peak is
+    above ``max_memory`` bytes (None: half the free memory) is refused before anything is computed.
+
+    ``plan``: a dict the caller keeps for runs of the same stages on inputs of one shape; the trace,
+    the engine chosen and the weights are made on the first run and reused by the others."""
     from cnnops.engines import load_engine
 
-    trace = trace_shapes(tuple(data.shape), stage_list)
-    trace.raise_error()
-    check_size(trace, max_elements)
-    if device not in (None, "cpu") and engine == "numpy":
-        raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
+    plan = {} if plan is None else plan
+    if plan.get("shape") != tuple(data.shape):
+        plan.clear()
+        trace = trace_shapes(tuple(data.shape), stage_list)
+        trace.raise_error()
+        check_size(trace, max_elements)
+        if device not in (None, "cpu") and engine == "numpy":
+            raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
+        plan.update(shape=tuple(data.shape), trace=trace, engine=choose_engine(engine, trace, device), parameters={})
+    trace = plan["trace"]
+    if needs is None and (keep is not None or need_indices is not None):
+        needs = Needs(keep=keep, indices=need_indices)
     needs = needs(trace) if callable(needs) else needs or Needs()
     keep = None if needs.keep is None else frozenset(needs.keep) | ({0} if not trace.rows else set())
-    check_run_memory(trace, keep, needs.reserve, max_memory)
-    engine = choose_engine(engine, trace, device)
-    eng = load_engine(engine)
-    if engine == "torch":
-        eng.use_device(device or "cpu")
-    rng = eng.Random(seed)
-    kept_input = data if keep is None or 0 in keep else None
-    result = RunResult(input=kept_input, trace=trace, seed=seed, engine=engine,  # type: ignore[arg-type]
-                       device=device or "cpu", input_indices=indices)  # fmt: skip
-    given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
+    engine = plan["engine"]
     pending = {row.unpool_source for row in trace.rows if row.unpool_source is not None}
     sources = reads(trace)
     last_use = last_uses(trace)
-    for row in trace.rows:
-        showing = keep is None or row.index in keep
+    wanted = None if needs.indices is None else frozenset(needs.indices) | pending
+    chains = _chains(trace, keep, wanted, sources, last_use) if engine == "numpy" else {}
+    fused = {i for chain in chains.values() for i in chain[:-1]}
+    check_run_memory(trace, keep, needs.reserve, max_memory, fused)
+    eng = load_engine(engine)
+    if engine == "torch":
+        eng.use_device(device or "cpu")
+    given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
+    # numpy.random and the generator's state only when weights are drawn
+    rng = _LazyRandom(eng, seed, _last_default(trace, given), plan["parameters"])
+    kept_input = data if keep is None or 0 in keep else None
+    result = RunResult(input=kept_input, trace=trace, seed=seed, engine=engine,  # type: ignore[arg-type]
+                       device=device or "cpu", input_indices=indices)  # fmt: skip
+    rows = trace.rows
+    k = 0
+    while k < len(rows):
+        row = rows[k]
+        # a max pool's winner mask marks the tensor it read: made when that tensor or the pool is shown
+        showing = keep is None or row.index in keep or bool(set(sources[row.index]) & keep)
         xs = [data if i == 0 else result.results[i - 1].output for i in sources[row.index]]
         try:
-            if isinstance(row.stage, st.Merge):
-                out = StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))
+            if row.index in chains:
+                outs = _run_chain(eng, rng, [rows[i - 1] for i in chains[row.index]], given, xs[0], result)
+            elif isinstance(row.stage, st.Merge):
+                outs = [StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))]
             else:
-                out = _execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result, indices,
-                               winners=showing)  # fmt: skip
+                # a stage's output that nobody keeps or reads after this stage may be overwritten by it
+                source = sources[row.index][0] if sources[row.index] else 0
+                mine = source != 0 and (keep is not None and source not in keep) and last_use.get(source) == row.index
+                outs = [_execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result,
+                                 indices, winners=showing, wanted=wanted, overwrite=mine)]  # fmt: skip
         except LayerError as exc:
             if exc.index is not None:
                 raise
             raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
-        result.results.append(out)
-        if keep is not None:
-            _drop_unkept(result, row, keep, pending, last_use)
+        for out in outs:
+            result.results.append(out)
+            if keep is not None:
+                _drop_unkept(result, out.row, keep, pending, last_use)
+        k += len(outs)
     return result
 
 
-def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, max_memory: int | None) -> None:
+def _last_default(trace: Trace, given: Sequence[LayerData | None]) -> int:
+    """The last stage that takes a weight or bias from PyTorch's default initialisation (0: none)."""
+    last = 0
+    for row in trace.rows:
+        if isinstance(row.stage, st.Conv | st.ConvTranspose | st.Linear):
+            data = given[row.index - 1] or LayerData()
+            if data.weight is None or (row.stage.bias and data.bias is None):
+                last = row.index
+    return last
+
+
+class _LazyRandom:
+    """The engine's Random(seed), built on the first draw. ``needed_until``: the last stage that takes a
+    default value (draws after it would feed nobody); ``made``: each stage's weight and bias once made
+    (reused by later runs of a plan)."""
+
+    def __init__(self, eng: Any, seed: int, needed_until: int = 2**62, made: dict[int, Any] | None = None):
+        self.eng, self.seed, self.needed_until = eng, seed, needed_until
+        self.rng: Any = None
+        self.made = {} if made is None else made
+
+    def uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
+        if self.rng is None:
+            self.rng = self.eng.Random(self.seed)
+        return self.rng.uniform(shape, bound)
+
+
+#: a conv → element-wise → pool chain runs band by band when the conv's output has at least this many elements
+FUSE_ELEMENTS = 1 << 20
+_ELEMENTWISE_EXCLUDED = ("Softmax", "LogSoftmax")  # they reduce over a dim
+
+
+def _chains(trace: Trace, keep: frozenset[int] | None, wanted: frozenset[int] | None,
+            sources: dict[int, tuple[int, ...]], last_use: dict[int, int]) -> dict[int, list[int]]:  # fmt: skip
+    """The conv → element-wise → pool chains that may run fused: a 2-D conv on a large plane whose
+    output, and each element-wise result after it, is read by the next stage alone and kept by nobody,
+    ending in a 2-D max (whose indices nobody reads) or average pool."""
+    if keep is None or wanted is None:
+        return {}
+    rows = trace.rows
+    readers: dict[int, int] = {}
+    for index in sources:
+        for i in sources[index]:
+            readers[i] = readers.get(i, 0) + 1
+    final = rows[-1].index if rows else 0
+    chains: dict[int, list[int]] = {}
+    for row in rows:
+        stage = row.stage
+        if not isinstance(stage, st.Conv) or stage.nd != 2 or math.prod(row.output_shape) < FUSE_ELEMENTS:
+            continue
+        if math.prod(row.output_shape) // max(1, row.output_shape[-2]) < 2:
+            continue  # bands of one element: GELU's single-element rule would differ
+        chain = [row.index]
+        for nxt in rows[row.index :]:
+            previous = rows[chain[-1] - 1]
+            alone = readers.get(previous.index) == 1 and previous.index not in keep and previous.index != final
+            if sources[nxt.index] != (previous.index,) or not alone or last_use.get(previous.index) != nxt.index:
+                break
+            if tuple(nxt.effective_input) != tuple(previous.output_shape):
+                break
+            chain.append(nxt.index)
+            if isinstance(nxt.stage, st.Pool):
+                break
+            if not _elementwise(nxt.stage):
+                chain.pop()
+                break
+        last = rows[chain[-1] - 1].stage
+        if (len(chain) > 1 and isinstance(last, st.Pool) and last.nd == 2
+                and (last.mode != "max" or chain[-1] not in wanted)):  # fmt: skip
+            chains[row.index] = chain
+    return chains
+
+
+def _elementwise(stage: st.Stage) -> bool:
+    if type(stage) is st.Activation:  # PReLU has weights, GLU halves a dim: not cell by cell through activation()
+        return stage.name not in _ELEMENTWISE_EXCLUDED
+    if isinstance(stage, st.BatchNorm):
+        return stage.track_running_stats
+    return type(stage) is st.Passthrough
+
+
+def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, result: RunResult) -> list[StageResult]:
+    """A fused conv → element-wise → pool chain: the conv's weights drawn as usual, the intermediates
+    never held (their results carry no output)."""
+    conv_row, pool_row = rows[0], rows[-1]
+    stage: Any = conv_row.stage
+    pool: Any = pool_row.stage
+    weight, bias = _parameters(rng, stage, given[conv_row.index - 1], result, conv_row.index)
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for row in rows[1:-1]:
+        if isinstance(row.stage, st.Activation):
+            steps.append(("activation", {"name": row.stage.name, "options": dict(row.stage.options)}))
+        elif isinstance(row.stage, st.BatchNorm):
+            steps.append(("batch_norm", {"eps": row.stage.eps}))
+        else:
+            steps.append(("copy", {}))
+    pooling: dict[str, Any] = {"mode": pool.mode, "kernel_size": pool.kernel_size, "stride": pool.stride,
+                               "padding": pool.padding, "ceil_mode": pool.ceil_mode}  # fmt: skip
+    if pool.mode == "max":
+        pooling["dilation"] = pool.dilation
+    else:
+        pooling.update(count_include_pad=pool.count_include_pad, divisor_override=pool.divisor_override)
+    conv = {"stride": stage.stride, "pads": stage.pads(), "dilation": stage.dilation, "groups": stage.groups,
+            "padding_mode": stage.padding_mode}  # fmt: skip
+    y = eng.conv_chain(x.reshape(conv_row.effective_input), weight, bias, conv=conv, steps=steps, pool=pooling)
+    outs = [StageResult(conv_row, None, weight=weight, bias=bias)]  # type: ignore[arg-type]
+    outs += [StageResult(row, None) for row in rows[1:-1]]  # type: ignore[arg-type]
+    return [*outs, StageResult(pool_row, y)]
+
+
+def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, max_memory: int | None,
+                     fused: Collection[int] = ()) -> None:  # fmt: skip
     """Refuse a run whose estimated peak memory is above ``max_memory`` (None: the default budget)."""
-    estimate = estimate_peak(trace, keep=keep, reserve=reserve)
+    estimate = estimate_peak(trace, keep=keep, reserve=reserve, fused=fused)
     if estimate.stage > len(trace.rows):
         where = " (with its result written or shown)"
     else:
@@ -291,7 +425,9 @@ def _drop_unkept(result: RunResult, row: Row, keep: Collection[int], pending: se
     for source in set(row.inputs):
         if source and source not in keep and last_use.get(source) == row.index:
             res = result.results[source - 1]
-            res.output = res.weight = res.bias = res.winners = None  # type: ignore[assignment]
+            res.output = res.weight = res.bias = None  # type: ignore[assignment]
+            if not set(res.row.inputs) & set(keep):  # the winner mask marks the tensor the pool read
+                res.winners = None
             if source not in pending:
                 res.indices = None
 
@@ -305,18 +441,38 @@ def _fan_in_bound(fan_in: int) -> tuple[float, float]:
     return weight_bound, 1 / math.sqrt(fan_in)
 
 
-def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult) -> tuple[np.ndarray, np.ndarray | None]:
-    """The weight and bias of a conv or linear stage: given ones, else PyTorch's default init.
+def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult,
+                index: int = 0) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """The weight and bias of a conv or linear stage (stage ``index``): given ones, else PyTorch's default init.
 
     Default draws happen in layer order, weight then bias, as ``torch.manual_seed(seed)`` and
-    building the model would: the same seed gives the same numbers as PyTorch."""
+    building the model would: the same seed gives the same numbers as PyTorch. A layer whose values
+    are all given still draws them (keeping the stream aligned for the layers after it), unless no
+    layer after it needs a default."""
+    if index in rng.made:  # an earlier run of the same plan made them
+        weight, bias, defaults = rng.made[index]
+    else:
+        before, result.defaults_used = result.defaults_used, False
+        weight, bias = _make_parameters(rng, stage, given, result, index)
+        defaults, result.defaults_used = result.defaults_used, before
+        rng.made[index] = (weight, bias, defaults)
+    result.defaults_used |= defaults
+    return weight, bias
+
+
+def _make_parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult,
+                     index: int) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     import numpy as np
 
     from cnnops.io.weights import resolve_bias, resolve_weight
 
     given = given or LayerData()
-    weight_shape, fan_in = stage.weight_shape(), stage.fan_in()
+    weight_shape = stage.weight_shape()
     out_features = weight_shape[1] * stage.groups if isinstance(stage, st.ConvTranspose) else weight_shape[0]
+    if given.weight is not None and (not stage.bias or given.bias is not None) and index > rng.needed_until:
+        weight = resolve_weight(given.weight, weight_shape, seed=given.seed, layer=stage.call)
+        return weight, (resolve_bias(given.bias, out_features, layer=stage.call) if stage.bias else None)
+    fan_in = stage.fan_in()
     w_bound, b_bound = _fan_in_bound(fan_in)
     drawn_weight = rng.uniform(weight_shape, w_bound)  # drawn even when given: keeps the stream aligned
     if given.weight is None:
@@ -336,34 +492,39 @@ def _parameters(rng: Any, stage: Any, given: LayerData | None, result: RunResult
 
 
 def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarray, result: RunResult,
-             indices: np.ndarray | None, *, winners: bool = True) -> StageResult:  # fmt: skip
+             indices: np.ndarray | None, *, winners: bool = True, wanted: Collection[int] | None = None,
+             overwrite: bool = False) -> StageResult:  # fmt: skip
+    """One stage. ``wanted``: the stages whose max-pool indices are read (None: all); ``winners``: the
+    stage is shown (its winner mask is made with its indices); ``overwrite``: ``x`` is read by nobody
+    else, so an activation may write its result into it."""
     import numpy as np
 
     stage = row.stage
+    wants_indices = wanted is None or row.index in wanted
     if isinstance(stage, st.Conv):
-        weight, bias = _parameters(rng, stage, given, result)
+        weight, bias = _parameters(rng, stage, given, result, row.index)
         out = eng.conv(
             x, weight, bias, nd=stage.nd, stride=stage.stride, pads=stage.pads(),
             dilation=stage.dilation, groups=stage.groups, padding_mode=stage.padding_mode,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
     if isinstance(stage, st.ConvTranspose):
-        weight, bias = _parameters(rng, stage, given, result)
+        weight, bias = _parameters(rng, stage, given, result, row.index)
         out = eng.conv_transpose(
             x, weight, bias, nd=stage.nd, stride=stage.stride, padding=stage.padding,
             output_padding=stage.output_padding, groups=stage.groups, dilation=stage.dilation,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
     if isinstance(stage, st.Linear):
-        weight, bias = _parameters(rng, stage, given, result)
+        weight, bias = _parameters(rng, stage, given, result, row.index)
         return StageResult(row, eng.linear(x, weight, bias), weight=weight, bias=bias)
     if isinstance(stage, st.Pool):
         if stage.mode == "max":
             out, idx = eng.max_pool(
                 x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
-                dilation=stage.dilation, ceil_mode=stage.ceil_mode,
+                dilation=stage.dilation, ceil_mode=stage.ceil_mode, return_indices=wants_indices,
             )  # fmt: skip
-            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners else None
+            mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners and idx is not None else None
             return StageResult(row, out, indices=idx, winners=mask)
         out = eng.avg_pool(
             x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
@@ -375,6 +536,8 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
         size = row.output_shape[-stage.nd :]
         if stage.mode == "max":
             out, idx = eng.adaptive_max_pool(x, nd=stage.nd, output_size=size)
+            if not wants_indices:
+                return StageResult(row, out)
             mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners else None
             return StageResult(row, out, indices=idx, winners=mask)
         return StageResult(row, eng.adaptive_avg_pool(x, nd=stage.nd, output_size=size))
@@ -416,7 +579,7 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
     if isinstance(stage, st.GLU):
         return StageResult(row, eng.glu(x, stage.dim))
     if isinstance(stage, st.Activation):
-        return StageResult(row, eng.activation(stage.name, x, dict(stage.options)))
+        return StageResult(row, eng.activation(stage.name, x, dict(stage.options), inplace=overwrite))
     if isinstance(stage, st.BatchNorm):
         return StageResult(row, eng.batch_norm(x, eps=stage.eps, batch_stats=not stage.track_running_stats))
     if isinstance(stage, st.LayerNorm):

@@ -1,6 +1,7 @@
 """Many inputs through stages, one after another: each is read, its stages built and run, and the
 outcome yielded — a result or the error that stopped it. Nothing here prints or writes.
 
+>>> from cnnops.spec import parse_stages
 >>> outcomes = list(run_inputs(["[[1, -2]]", "[oops"], lambda tensor: parse_stages(["ReLU"])))
 >>> outcomes[0].result.output.tolist(), type(outcomes[1].error).__name__
 ([[1.0, 0.0]], 'InputError')
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
-from cnnops.spec import parse_stages  # noqa: F401  (used by the doctest)
 from cnnops.text import echo
 
 if TYPE_CHECKING:
@@ -56,32 +56,82 @@ class Outcome:
 
 
 def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettings | None = None, *,
-               indices: Any = None) -> Iterator[Outcome]:  # fmt: skip
-    """Read and run each input in turn. ``indices``: max-pool indices for a MaxUnpool that has no max pool
-    before it (else those that came with the input document). A result that does not keep its input
-    lets go of it (``tensor.data`` becomes None), so only what will be shown stays in memory."""
-    from cnnops.io.read import read_input
-    from cnnops.run.pipeline import run_pipeline
+               indices: Any = None, workers: int = 1) -> Iterator[Outcome]:  # fmt: skip
+    """Read and run each input, yielding the outcomes in the order given. ``indices``: max-pool indices
+    for a MaxUnpool that has no max pool before it (else those that came with the input document).
 
+    The run is planned once per distinct input shape: ``stages_for`` is called once for each shape
+    (and the last stage of a piped result), and the trace, the engine and the weights are reused.
+    ``workers`` > 1 runs inputs in that many processes (forked, where the system has fork) while the
+    outcomes still arrive in order."""
     settings = settings or RunSettings()
+    job = _Job(stages_for, settings, indices)
+    if workers > 1 and len(inputs) > 2 and _can_fork():
+        import multiprocessing
+
+        # the first input here: the modules it loads and the plan it makes are the workers' from the start
+        yield job.run(1, inputs[0])
+        global _JOB
+        _JOB = job  # the forked workers inherit it (closures cannot be pickled)
+        try:
+            with multiprocessing.get_context("fork").Pool(min(workers, len(inputs) - 1)) as pool:
+                chunk = max(1, min(16, len(inputs) // (4 * workers)))
+                yield from pool.imap(_run_in_worker, list(enumerate(inputs, 1))[1:], chunksize=chunk)
+        finally:
+            _JOB = None
+        return
     for position, arg in enumerate(inputs, 1):
+        yield job.run(position, arg)
+
+
+class _Job:
+    """What every input of a run shares, and the plans made so far (one per input shape)."""
+
+    def __init__(self, stages_for: StagesFor, settings: RunSettings, indices: Any):
+        self.stages_for, self.settings, self.indices = stages_for, settings, indices
+        self.plans: dict[Any, tuple[Any, dict[str, Any]]] = {}
+
+    def run(self, position: int, arg: str) -> Outcome:
+        from cnnops.io.read import read_input
+        from cnnops.run.pipeline import run_pipeline
+
+        settings = self.settings
         outcome = Outcome(position, arg)
         try:
-            outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements,
-                                        max_memory=settings.max_memory, seed=settings.seed)  # fmt: skip
-            outcome.source = outcome.tensor.source
+            tensor = outcome.tensor = read_input(arg, rgb=settings.rgb, max_elements=settings.max_elements,
+                                                 max_memory=settings.max_memory, seed=settings.seed)  # fmt: skip
+            outcome.source = tensor.source
+            key = (tuple(tensor.data.shape), tensor.last_stage)
+            if key not in self.plans:
+                self.plans[key] = (self.stages_for(tensor), {})
+            stages, plan = self.plans[key]
             outcome.result = run_pipeline(
-                outcome.tensor.data, stages_for(outcome.tensor),
-                indices=indices if indices is not None else outcome.tensor.indices, seed=settings.seed,
+                tensor.data, stages,
+                indices=self.indices if self.indices is not None else tensor.indices, seed=settings.seed,
                 max_elements=settings.max_elements, engine=settings.engine, device=settings.device,
-                max_memory=settings.max_memory, needs=settings.needs,
+                max_memory=settings.max_memory, needs=settings.needs, plan=plan,
             )  # fmt: skip
-            outcome.result.source = outcome.tensor.source
+            outcome.result.source = tensor.source
             if outcome.result.input is None:
-                outcome.tensor.data = None  # type: ignore[assignment]
+                tensor.data = None  # type: ignore[assignment]  # nobody reads the input any more
         except CnnopsError as exc:
             outcome.error = exc
-        yield outcome
+        return outcome
+
+
+_JOB: _Job | None = None
+
+
+def _run_in_worker(item: tuple[int, str]) -> Outcome:
+    assert _JOB is not None
+    return _JOB.run(*item)
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+    import sys
+
+    return "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
 
 
 def read_indices(path: str) -> Any:

@@ -1,14 +1,17 @@
 """The NumPy engine: the torch engine's functions with PyTorch's CPU semantics, without importing torch.
 
-Inputs and outputs are NumPy arrays (float32; indices int64). Loops run over kernel offsets, groups
-or row blocks, never over pixels. Where PyTorch's CPU kernel is a plain sequential loop (max and
+Inputs and outputs are NumPy arrays (float32; indices int64). Python loops run over bands of rows, a
+window's taps along one axis (at most FOLD_TAPS of them, or log₂ k doubling passes), or whichever of a
+transposed convolution's taps and input positions are fewer — never over pixels, never over the
+positions of a whole kernel window. Where PyTorch's CPU kernel is a plain sequential loop (max and
 average pooling, adaptive pooling, unpooling, the default initialisation) the result is the same to
 the bit: same order of float32 additions, same tie and NaN rules. Convolutions, linear layers and
 the smooth activations go through BLAS or float64 and agree to float32 rounding.
 
 One module per job: :mod:`.random` (default initialisation), :mod:`.conv`, :mod:`.pool`,
 :mod:`.elementwise` (activations, batch norm, linear), :mod:`.norm` (layer, group, instance and local
-response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.resample` (upsampling), and :mod:`.arrays` (helpers they share).
+response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.resample` (upsampling),
+:mod:`.fused` (conv → element-wise → pool band by band) and :mod:`.arrays` (helpers they share).
 
 >>> import numpy as np
 >>> x = np.array([[[1, 3, 3, 2, 2]]], dtype=np.float32)
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from cnnops.engines.numpy_engine.conv import conv, conv_transpose
 from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, glu, linear, merge, prelu
+from cnnops.engines.numpy_engine.fused import conv_chain
 from cnnops.engines.numpy_engine.norm import group_norm, instance_norm, layer_norm, local_response_norm
 from cnnops.engines.numpy_engine.pool import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, max_unpool
 from cnnops.engines.numpy_engine.random import Random
@@ -49,6 +53,7 @@ __all__ = [
     "layer_norm",
     "local_response_norm",
     "conv",
+    "conv_chain",
     "conv_transpose",
     "linear",
     "max_pool",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -41,3 +42,53 @@ def _pad(x: np.ndarray, pads: list[tuple[int, int]], **how) -> np.ndarray:
         x = x[(Ellipsis,) + crop]
         pads = [(max(left, 0), max(right, 0)) for left, right in pads]
     return np.pad(x, [(0, 0)] * lead + list(pads), **how)
+
+
+def has_negative_zero(x: np.ndarray) -> bool:
+    """Whether float32 ``x`` holds a −0: its bits as int32 are the one value INT32_MIN, so a min finds
+    it in one pass with no temporary (any layout)."""
+    return bool(x.size) and int(np.min(x.view(np.int32))) == -(2**31)
+
+
+@functools.cache
+def _openblas_threads() -> tuple | None:
+    """OpenBLAS's (get, set) thread-count functions in the library NumPy loaded, or None elsewhere."""
+    import ctypes
+    import glob
+    import os
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in glob.glob(os.path.join(folder, "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (
+            ("scipy_openblas", "64_"),
+            ("openblas", "64_"),
+            ("scipy_openblas", ""),
+            ("openblas", ""),
+        ):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                put.argtypes = [ctypes.c_int]
+                return get, put
+    return None
+
+
+@contextlib.contextmanager
+def blas_threads(count: int | None):
+    """Run BLAS on ``count`` threads inside the block (None: unchanged). A memory-bound matmul gains
+    nothing from a second thread, and on a busy machine the threads' hand-offs cost many times the work."""
+    calls = _openblas_threads() if count is not None else None
+    if calls is None:
+        yield
+        return
+    get, put = calls
+    before = get()
+    put(count)
+    try:
+        yield
+    finally:
+        put(before)

@@ -1,0 +1,147 @@
+"""The auto engine's estimate: how long each engine would take for a run, from the shapes alone.
+
+Each stage's work is counted in units of a few kinds (multiply-adds and im2col columns of a
+convolution, window cells of a pooling, elements of a cheap or a transcendental activation, …), and
+each engine has a rate in seconds per unit of each kind, plus a cost per stage; torch adds its import
+when it is not imported yet. ``cnnops bench --calibrate`` measures the rates on this machine and stores
+them in the user's cache directory (:func:`rates_path`); without that file the defaults below, measured
+on a 2-core x86 machine, are used.
+
+>>> from cnnops.model.trace import trace_shapes
+>>> from cnnops.spec import parse_stages
+>>> numpy_s, torch_s = estimate(trace_shapes((1, 1, 64, 64), parse_stages(["Conv2d(1, 4, 3)", "ReLU"])), DEFAULTS)
+>>> numpy_s < torch_s
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnops.model.trace import Row, Trace
+
+#: the kinds of work; rates are seconds per unit of each
+KINDS = ("conv_mac", "conv_cols", "conv_out", "convt_add", "maxpool", "avgpool", "adaptive", "elementwise",
+         "transcendental", "softmax", "stage")  # fmt: skip
+
+#: version of the rates file's layout: a file of another version is ignored
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Seconds per unit of work for each engine, and what importing torch costs."""
+
+    numpy: dict[str, float] = field(default_factory=dict)
+    torch: dict[str, float] = field(default_factory=dict)
+    torch_import: float = 2.0
+    source: str = "defaults"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"format": FORMAT, "numpy": self.numpy, "torch": self.torch, "torch_import": self.torch_import}
+
+
+# Measured with `cnnops bench --calibrate` on the project's 2-core x86 machine (OpenBLAS, torch 2.13 CPU,
+# load about 1.2), rounded.
+DEFAULTS = Rates(
+    numpy={"conv_mac": 1.1e-11, "conv_cols": 3.5e-10, "conv_out": 0.0, "convt_add": 1.5e-9, "maxpool": 4.2e-10,
+           "avgpool": 6.0e-10, "adaptive": 8.3e-9, "elementwise": 4.8e-9, "transcendental": 1.4e-8,
+           "softmax": 7.0e-9, "stage": 5e-5},
+    torch={"conv_mac": 1.1e-11, "conv_cols": 0.0, "conv_out": 1.0e-8, "convt_add": 2.2e-10, "maxpool": 1.4e-9,
+           "avgpool": 4.3e-10, "adaptive": 5.8e-10, "elementwise": 1.3e-9, "transcendental": 1.7e-9,
+           "softmax": 1.4e-9, "stage": 5e-5},
+    torch_import=1.5,
+)  # fmt: skip
+
+
+def rates_path() -> Path:
+    """Where ``cnnops bench --calibrate`` keeps this machine's rates: $XDG_CACHE_HOME/cnnops (else ~/.cache/cnnops)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cnnops" / "engine-rates.json"
+
+
+def load_rates() -> Rates:
+    """This machine's measured rates if ``cnnops bench --calibrate`` stored them, else the defaults (also
+    for a file that cannot be read or is not what it should be: a cache is never an error)."""
+    try:
+        doc = json.loads(rates_path().read_text(encoding="utf-8"))
+        if doc.get("format") != FORMAT:
+            return DEFAULTS
+        numpy, torch = ({k: float(v) for k, v in doc[name].items() if k in KINDS} for name in ("numpy", "torch"))
+        if not all(math.isfinite(v) and v >= 0 for v in [*numpy.values(), *torch.values()]):
+            return DEFAULTS
+        return Rates({**DEFAULTS.numpy, **numpy}, {**DEFAULTS.torch, **torch}, float(doc["torch_import"]),
+                     str(rates_path()))  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return DEFAULTS
+
+
+def save_rates(rates: Rates) -> Path:
+    """Store measured rates where :func:`load_rates` finds them (written whole, then renamed into place)."""
+    path = rates_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(rates.as_dict(), indent=1) + "\n", encoding="utf-8")
+    os.replace(temp, path)
+    return path
+
+
+_TRANSCENDENTAL = ("GELU", "SiLU", "Mish", "ELU", "Sigmoid", "Tanh", "Softplus")
+
+
+def work(row: Row) -> tuple[dict[str, float], dict[str, float]]:
+    """One stage's work as (NumPy units, torch units) by kind: the two engines do different work for
+    some stages (pooling: NumPy reduces one axis at a time, torch reads every window cell)."""
+    stage: Any = row.stage
+    kind = stage.kind
+    out = math.prod(row.output_shape)
+    inp = math.prod(row.effective_input)
+    both = {"stage": 1.0}
+    if kind in ("conv", "linear"):
+        macs = float(row.macs)
+        per_column = max(1, out // max(1, _positions(row)) // max(1, getattr(stage, "groups", 1)))
+        numpy = {"conv_mac": macs, "conv_cols": macs / per_column, "conv_out": out}
+        return {**both, **numpy}, {**both, "conv_mac": macs, "conv_out": out}
+    if kind == "conv_transpose":
+        taps = math.prod(stage.kernel_size)
+        adds = float(inp // max(1, stage.in_channels) * stage.out_channels * taps)
+        return {**both, "conv_mac": float(row.macs), "convt_add": adds}, {**both, "conv_mac": float(row.macs),
+                                                                          "convt_add": adds}  # fmt: skip
+    if kind == "pool":
+        window = math.prod(stage.kernel_size)
+        if stage.mode == "max":
+            along = sum(min(k, 2 * math.ceil(math.log2(max(k, 2)))) for k in stage.kernel_size)
+            return {**both, "maxpool": inp + out * along}, {**both, "maxpool": inp + out * window}
+        return {**both, "avgpool": inp + out * window}, {**both, "avgpool": inp + out * window}
+    if kind == "adaptive_pool":
+        return {**both, "adaptive": inp + out}, {**both, "adaptive": inp + out}
+    if kind == "activation":
+        name = stage.name
+        unit = "transcendental" if name in _TRANSCENDENTAL else "softmax" if "Softmax" in name else "elementwise"
+        return {**both, unit: out}, {**both, unit: out}
+    return {**both, "elementwise": max(inp, out)}, {**both, "elementwise": max(inp, out)}
+
+
+def _positions(row: Row) -> int:
+    """Output positions per output channel (the im2col columns of a convolution)."""
+    shape = row.output_shape
+    nd = getattr(row.stage, "nd", 0)
+    if row.stage.kind == "linear":
+        return math.prod(shape[:-1]) or 1
+    return math.prod(shape[-nd:]) * (shape[0] if len(shape) == nd + 2 else 1) if nd else 1
+
+
+def estimate(trace: Trace, rates: Rates, *, torch_imported: bool = False) -> tuple[float, float]:
+    """Seconds each engine would take for ``trace``: (NumPy, torch including its import unless done)."""
+    numpy_s = torch_s = 0.0
+    for row in trace.rows:
+        numpy_units, torch_units = work(row)
+        numpy_s += sum(rates.numpy.get(k, 0.0) * v for k, v in numpy_units.items())
+        torch_s += sum(rates.torch.get(k, 0.0) * v for k, v in torch_units.items())
+    return numpy_s, torch_s + (0.0 if torch_imported else rates.torch_import)

@@ -1,0 +1,132 @@
+"""Plain tables (pipes and files) are written without rich's machinery, character for character what
+rich prints: random tables against rich itself, and the commands' own tables."""
+
+import io
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cnnops.render.plain import print_table, table_text
+
+WORDS = ["a", "[0,1)", "[i]", "Conv2d(3,", "64,", "1×3×224×224", "⌊(224", "+", "2·2", "−", "5)/1⌋", "→", "stride=2)", "x" * 23,
+         "", " ", "↳ rank rule", "1,234,567", "—", "é", "日本"]  # fmt: skip
+
+
+@hs.composite
+def cells(draw):
+    text = " ".join(draw(hs.lists(hs.sampled_from(WORDS), max_size=6)))
+    if draw(hs.booleans()):
+        text += "\n" + " ".join(draw(hs.lists(hs.sampled_from(WORDS), max_size=3)))
+    if draw(hs.integers(0, 4)) == 0:
+        text = "  " + text + "  "
+    return Text(text) if draw(hs.booleans()) else text
+
+
+@hs.composite
+def tables(draw):
+    table = Table(
+        title=draw(hs.none() | cells()), caption=draw(hs.none() | cells()), box=None,
+        title_justify=draw(hs.sampled_from(["left", "center", "right"])),
+        caption_justify=draw(hs.sampled_from(["left", "center", "right"])),
+        show_header=draw(hs.booleans()), pad_edge=draw(hs.booleans()),
+        padding=draw(hs.sampled_from([(0, 1), (0, 0), (0, 2, 0, 1)])),
+    )  # fmt: skip
+    ncols = draw(hs.integers(1, 6))
+    for _ in range(ncols):
+        table.add_column(
+            draw(cells()), justify=draw(hs.sampled_from(["left", "right", "center", "default"])),
+            no_wrap=draw(hs.booleans()), overflow=draw(hs.sampled_from(["fold", "crop", "ellipsis"])),
+            min_width=draw(hs.none() | hs.integers(0, 12)), max_width=draw(hs.none() | hs.integers(1, 30)),
+            width=draw(hs.none() | hs.none() | hs.integers(1, 15)),
+        )  # fmt: skip
+    for _ in range(draw(hs.integers(0, 5))):
+        table.add_row(*[draw(cells()) for _ in range(ncols)])
+    return table
+
+
+def rich_prints(table, width):
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, highlight=False)
+    console.print(table)
+    return console.file.getvalue()
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(tables(), hs.integers(10, 130))
+def test_plain_text_is_what_rich_prints(table, width):
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    text = table_text(table, console)
+    if text is not None:
+        expected = rich_prints(table, width)
+        assert text == expected, describe(table)
+
+
+def describe(table):
+    columns = [(c.header, c.justify, c.no_wrap, c.overflow, c.min_width, c.max_width, c.width, c._cells)
+               for c in table.columns]  # fmt: skip
+    return repr((table.title, table.caption, table.title_justify, table.show_header, table.pad_edge,
+                 table.padding, columns))  # fmt: skip
+
+
+def test_the_commands_tables_take_the_plain_path_and_print_the_same():
+    from cnnops.model.trace import trace_shapes
+    from cnnops.render import shape_tables as render
+    from cnnops.spec import read_stage_file
+
+    trace = trace_shapes((1, 3, 224, 224), read_stage_file("examples/alexnet.txt"))
+    for table in (render.shape_table(trace, title="t", plain=True), render.formula_table(trace, plain=True),
+                  render.totals_table(trace, plain=True)):  # fmt: skip
+        for width in (80, 200):
+            console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+            with mock.patch.object(Console, "print", side_effect=AssertionError("rich was asked to print")):
+                print_table(console, table)  # written as plain text, not handed to rich
+            assert console.file.getvalue() == rich_prints(table, width)
+        narrow = Console(file=io.StringIO(), width=40, color_system=None, force_terminal=False)
+        print_table(narrow, table)  # columns squeezed below their padding: rich draws it, the same text
+        assert narrow.file.getvalue() == rich_prints(table, 40)
+
+
+def test_a_cell_with_markup_or_a_box_is_left_to_rich():
+    console = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=False)
+    table = Table(box=None)
+    table.add_column("a")
+    table.add_row("[bold]x[/bold]")
+    assert table_text(table, console) is None
+    assert table_text(Table(), console) is None  # rich's default box
+
+
+def test_the_lazy_group_lists_and_runs_every_command_as_the_full_app_does():
+    """``cnnops`` builds only the command it runs; its help is the full app's, character for character."""
+    import subprocess
+    import sys
+
+    from typer.main import get_command
+
+    from cnnops.cli import app
+    from cnnops.cli.lazy import COMMANDS
+
+    full = get_command(app)
+    assert list(full.commands) == list(COMMANDS)  # the same commands, in the same order
+    for width in ("50", "80", "120"):
+        env = {**__import__("os").environ, "COLUMNS": width}
+        lazy_help = subprocess.run([sys.executable, "-m", "cnnops", "--help"], capture_output=True, text=True, env=env)
+        code = "from cnnops.cli import app; app(prog_name='cnnops', args=['--help'])"
+        full_help = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert lazy_help.stdout == full_help.stdout and lazy_help.stdout.startswith("Usage: cnnops")
+    code = (
+        "import sys; from cnnops.__main__ import main; sys.argv = ['cnnops', 'solve', '--input', '8', '--output', '4'];\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cnnops.cli.')), 'cnnops.spec' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['cnnops.cli.common', 'cnnops.cli.lazy', 'cnnops.cli.solve'] False"
+
+
+def test_the_options_bound_is_the_parser_s():
+    from cnnops.cli.options import MAX_INT
+    from cnnops.spec.literals import MAX_INT as PARSER_MAX_INT
+
+    assert MAX_INT == PARSER_MAX_INT
