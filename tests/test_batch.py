@@ -204,3 +204,56 @@ def test_a_batch_is_synced_once_at_the_end_and_a_single_output_as_it_is_written(
     write.write_output(str(tmp_path / "single.npy"), np.zeros(3, np.float32))
     assert calls == {"fsync": 3, "sync": 1}  # the file and its directory
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_quiet_batch_on_workers_writes_every_file_there_and_reports_errors_in_order(tmp_path):
+    """With --quiet the workers write each result's files themselves (no result travels back): every file
+    is the one-at-a-time result, a bad input is reported in order, and the workers end without a word on
+    stderr (the pool's SIGTERM is not cnnops' clean-up)."""
+    paths = []
+    for n in range(12):
+        path = tmp_path / f"in{n:02d}.json"
+        path.write_text("[[1, 2], [3]]" if n == 5 else json.dumps([[n, -n, 1], [2 * n, 0, -1], [n, n, n]]))
+        paths.append(path)
+    out = tmp_path / "out"
+    stages = ["Conv2d(1, 2, 2)", "relu", "--seed", "3", "--engine", "numpy"]
+    proc = subprocess.run([sys.executable, "-m", "cnnops", "run", *map(str, paths), *stages, "-q", "--output-dir",
+                           str(out), "--format", "npy"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and "in05" in lines[0] and "data[1]" in lines[0], proc.stderr
+    assert lines[1].startswith("Error: 1 of 12 inputs failed") and "Traceback" not in proc.stderr
+    for n, path in enumerate(paths):
+        if n == 5:
+            continue
+        alone = invoke("run", path, *stages, "--json")
+        np.testing.assert_array_equal(np.load(out / f"{path.stem}.npy"),
+                                      np.array(json.loads(alone.stdout)["output"]["data"], np.float32))  # fmt: skip
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_a_workers_written_directories_are_synced_by_the_parent(tmp_path, monkeypatch):
+    from cnnops.io import write
+
+    synced: list[str] = []
+    monkeypatch.setattr(os, "sync", lambda: None)
+    monkeypatch.setattr(write, "_fsync_directory", synced.append)
+    with write.deferred_sync():
+        write.defer(frozenset({str(tmp_path)}))  # what a worker handed back
+        assert synced == []
+    assert synced == [str(tmp_path)]
+
+
+def test_an_error_of_the_finishing_step_is_that_inputs_error():
+    from cnnops.errors import InputError
+    from cnnops.run.runner import run_inputs
+    from cnnops.spec import parse_stages
+
+    def finish(outcome):
+        if outcome.position == 2:
+            raise InputError("disk full")
+
+    outcomes = list(run_inputs(["[[1]]", "[[2]]", "[[3]]"], lambda t: parse_stages(["ReLU"]), finish=finish, drop=True))
+    assert [o.finished for o in outcomes] == [True, False, True]
+    assert str(outcomes[1].error) == "disk full" and outcomes[1].result is not None
+    assert outcomes[0].result is None and outcomes[2].tensor is None  # finished and let go of

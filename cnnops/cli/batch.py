@@ -25,7 +25,7 @@ from cnnops.choices import Device, Engine, OutputFormat
 from cnnops.cli.common import StdoutError, option_text, stdout_console
 from cnnops.errors import CnnopsError, InputError, UsageError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
-from cnnops.run.runner import RunSettings, StagesFor, read_indices, run_inputs
+from cnnops.run.runner import Outcome, RunSettings, StagesFor, read_indices, run_inputs
 from cnnops.text import echo
 
 if TYPE_CHECKING:
@@ -235,29 +235,50 @@ def _refuse_collisions(inputs: list[str], plans: list[Destinations]) -> None:
 
 
 def _refuse_overwriting(read: list[str], plans: list[Destinations], opts: DataOptions) -> None:
-    """No output may replace a file the command reads: an input, a stage file, weights, indices."""
+    """No output may replace a file the command reads: an input, a stage file, weights, indices. Each
+    file is looked at once (its device and inode), so a batch of thousands is checked in linear time."""
     from cnnops.pictures.maps import MAP_FILE
 
     files = [path for path in read if not _unnamed(path) and os.path.isfile(path)]
+    sources = _identities(files)
+    map_dirs = _identities([os.path.dirname(path) or "." for path in files if MAP_FILE.match(os.path.basename(path))])
     for where in plans:
         for what, path in (("--output", where.output), ("--animate", where.animation)):
-            if path is None:
-                continue
-            if opts.output_dir is not None and what == "--output":
-                what = "--output-dir"
-            for source in files:
-                if _same_place(path, source):
-                    raise UsageError(
-                        f"{what} would write '{echo(path)}' over the input '{echo(source)}' — choose another "
-                        f"{'directory' if what == '--output-dir' else 'name'}"
-                    )
-        if where.maps is not None:
-            for source in files:
-                if MAP_FILE.match(os.path.basename(source)) and _same_place(os.path.dirname(source) or ".", where.maps):
-                    raise UsageError(
-                        f"--save-maps would replace the input '{echo(source)}' with a feature map — choose another "
-                        "directory"
-                    )
+            source = sources.get(_identity(path)) if path is not None else None
+            if source is not None:
+                assert path is not None
+                if opts.output_dir is not None and what == "--output":
+                    what = "--output-dir"
+                raise UsageError(
+                    f"{what} would write '{echo(path)}' over the input '{echo(source)}' — choose another "
+                    f"{'directory' if what == '--output-dir' else 'name'}"
+                )
+        if where.maps is not None and map_dirs:
+            folder = map_dirs.get(_identity(where.maps))
+            if folder is not None:
+                source = next(f for f in files if MAP_FILE.match(os.path.basename(f)) and
+                              _identity(os.path.dirname(f) or ".") == _identity(where.maps))  # fmt: skip
+                raise UsageError(
+                    f"--save-maps would replace the input '{echo(source)}' with a feature map — choose another "
+                    "directory"
+                )
+
+
+def _identity(path: str) -> tuple[int, int] | str:
+    """What makes two names one file: its device and inode when it exists, else its normalised path."""
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino)
+    except (OSError, ValueError):
+        return os.path.normcase(os.path.abspath(path))
+
+
+def _identities(paths: list[str]) -> dict[tuple[int, int] | str, str]:
+    """Each file's identity, to its first name."""
+    found: dict[tuple[int, int] | str, str] = {}
+    for path in paths:
+        found.setdefault(_identity(path), path)
+    return found
 
 
 def run_needs(opts: DataOptions) -> Callable[[Trace], Needs]:
@@ -350,7 +371,7 @@ def animated_stage(trace: Trace, requested: int | None) -> int:
 def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: Callable[..., None]) -> None:
     """Run every input; a single input's error is raised, a batch reports each and fails at the end.
     Every option and output target is checked before the first input is read."""
-    from cnnops.io.write import deferred_sync
+    from cnnops.io.write import defer, deferred_sync
 
     check_options(inputs, opts)
     if opts.indices_file is not None:
@@ -361,13 +382,24 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
                            rgb=opts.rgb, max_elements=opts.max_elements, max_memory=opts.max_memory,
                            needs=run_needs(opts))  # fmt: skip
     failures: list[tuple[str, CnnopsError]] = []
+    workers = batch_workers(inputs, opts)
+    finish, drop = None, False
+    if workers > 1 and opts.explain is None:
+        # the workers write each result's files themselves; only what is printed comes back
+        def finish(outcome: Outcome) -> None:
+            assert outcome.result is not None
+            save_files(outcome.result, opts, plans[outcome.position - 1])
+
+        drop = opts.quiet and not (opts.as_json or opts.jsonl)
     # a batch's files reach the disk with one sync at the end; a single output is synced as it is written
     with progress_bar(len(inputs)) as bar, deferred_sync() if len(inputs) > 1 else nullcontext():
-        for outcome in run_inputs(inputs, stages_for, settings, indices=indices, workers=batch_workers(inputs, opts)):
+        for outcome in run_inputs(inputs, stages_for, settings, indices=indices, workers=workers, finish=finish,
+                                  drop=drop):  # fmt: skip
+            defer(outcome.written)
             arg, error = inputs[outcome.position - 1], outcome.error
-            if error is None:
+            if error is None and outcome.result is not None:
                 try:
-                    emit(outcome.result, outcome.tensor, plans[outcome.position - 1])
+                    emit(outcome.result, outcome.tensor, plans[outcome.position - 1], saved=outcome.finished)
                 except StdoutError:
                     raise  # nothing more can be printed
                 except CnnopsError as exc:
@@ -498,11 +530,25 @@ def crop_option(text: str | None) -> Any:
     return parse_crop(tuple(int(p) for p in parts))
 
 
+def save_files(result: RunResult, opts: DataOptions, where: Destinations,
+               document: Callable[[], dict[str, Any]] | None = None) -> None:
+    """One input's files: its output (``document`` gives a .json output's document; by default the
+    result's own) and its pictures."""
+    from cnnops.io import write
+
+    if where.output is not None:
+        doc = None
+        if where.output.lower().endswith(".json"):
+            doc = document() if document is not None else result.document(intermediates=opts.intermediates)
+        write.write_output(where.output, result.output, indices=result.output_indices, doc=doc,
+                           parents=opts.output_dir is not None)  # fmt: skip
+    write_pictures(result, opts, where)
+
+
 def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None] | None = None) -> Callable[..., None]:
     """The per-input output step: write files, then print the tables, the JSON or a JSON line; ``note_for``
     gives a note for the tables' header (which layer a command chose for this input)."""
     from cnnops.cli.common import emit_document, plain_output
-    from cnnops.io import write
     from cnnops.render.run_view import run_group
 
     noted: list[bool] = []  # the footnotes go with the first table of a command only
@@ -512,7 +558,7 @@ def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None]
 
         position = parse_position(opts.explain)
 
-    def emit(result: RunResult, tensor: TensorInput, where: Destinations) -> None:
+    def emit(result: RunResult, tensor: TensorInput, where: Destinations, saved: bool = False) -> None:
         explanation = None
         if position is not None:
             from cnnops.run.explain import explain
@@ -525,11 +571,8 @@ def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None]
                 doc["explain"] = explanation.as_dict()
             return doc
 
-        if where.output is not None:
-            doc = document() if where.output.lower().endswith(".json") else None
-            write.write_output(where.output, result.output, indices=result.output_indices, doc=doc,
-                               parents=opts.output_dir is not None)  # fmt: skip
-        write_pictures(result, opts, where)
+        if not saved:
+            save_files(result, opts, where, document)
         if opts.as_json or opts.jsonl:
             emit_document(document())
             return

@@ -211,6 +211,25 @@ def deferred_sync() -> Iterator[None]:
                 _fsync_directory(directory)
 
 
+def take_deferred() -> set[str]:
+    """The directories written into since the last call whose sync is deferred (emptied): a worker
+    process hands them to the parent, which syncs them with its own at the end of the batch."""
+    if _deferred is None:
+        return set()
+    taken = set(_deferred)
+    _deferred.clear()
+    return taken
+
+
+def defer(directories: set[str] | frozenset[str]) -> None:
+    """Directories written into by another process: synced with this batch's own at its end."""
+    if _deferred is not None:
+        _deferred.update(directories)
+    else:
+        for directory in directories:
+            _fsync_directory(directory)
+
+
 def _new_file_mode(path: str) -> int:
     """Keep an existing file's permissions; a new file gets the usual 0o666 less the umask (mkstemp uses 0o600)."""
     try:

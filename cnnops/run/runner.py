@@ -53,19 +53,30 @@ class Outcome:
     tensor: TensorInput | None = None
     result: RunResult | None = None
     error: CnnopsError | None = None
+    #: ``finish`` ran on this outcome (in the process that ran the input)
+    finished: bool = False
+    #: directories files were written into whose sync the caller owes (from a worker's deferred writes)
+    written: frozenset[str] = frozenset()
+
+#: a step run on each outcome right after its run, in the process that ran it (a worker, say): writing
+#: the result's files, so that the results of a batch need not travel back to be written
+Finish = Callable[[Outcome], None]
 
 
 def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettings | None = None, *,
-               indices: Any = None, workers: int = 1) -> Iterator[Outcome]:  # fmt: skip
+               indices: Any = None, workers: int = 1, finish: Finish | None = None,
+               drop: bool = False) -> Iterator[Outcome]:  # fmt: skip
     """Read and run each input, yielding the outcomes in the order given. ``indices``: max-pool indices
     for a MaxUnpool that has no max pool before it (else those that came with the input document).
 
     The run is planned once per distinct input shape: ``stages_for`` is called once for each shape
     (and the last stage of a piped result), and the trace, the engine and the weights are reused.
     ``workers`` > 1 runs inputs in that many processes (forked, where the system has fork) while the
-    outcomes still arrive in order."""
+    outcomes still arrive in order. ``finish`` runs on each successful outcome where it was run (a
+    CnnopsError it raises becomes the outcome's error); with ``drop`` the result and the input are then let
+    go of, so that a worker sends back only the outcome's status."""
     settings = settings or RunSettings()
-    job = _Job(stages_for, settings, indices)
+    job = _Job(stages_for, settings, indices, finish, drop)
     if workers > 1 and len(inputs) > 2 and _can_fork():
         import multiprocessing
 
@@ -74,9 +85,16 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
         global _JOB
         _JOB = job  # the forked workers inherit it (closures cannot be pickled)
         try:
-            with multiprocessing.get_context("fork").Pool(min(workers, len(inputs) - 1)) as pool:
+            pool = multiprocessing.get_context("fork").Pool(min(workers, len(inputs) - 1), initializer=_worker_start)
+            try:
                 chunk = max(1, min(16, len(inputs) // (4 * workers)))
                 yield from pool.imap(_run_in_worker, list(enumerate(inputs, 1))[1:], chunksize=chunk)
+                pool.close()  # every input done: the workers end on their own
+            except BaseException:
+                pool.terminate()  # an error or an interrupt: stop the workers at once
+                raise
+            finally:
+                pool.join()
         finally:
             _JOB = None
         return
@@ -87,8 +105,10 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
 class _Job:
     """What every input of a run shares, and the plans made so far (one per input shape)."""
 
-    def __init__(self, stages_for: StagesFor, settings: RunSettings, indices: Any):
+    def __init__(self, stages_for: StagesFor, settings: RunSettings, indices: Any, finish: Finish | None = None,
+                 drop: bool = False):  # fmt: skip
         self.stages_for, self.settings, self.indices = stages_for, settings, indices
+        self.finish, self.drop = finish, drop
         self.plans: dict[Any, tuple[Any, dict[str, Any]]] = {}
 
     def run(self, position: int, arg: str) -> Outcome:
@@ -114,17 +134,38 @@ class _Job:
             outcome.result.source = tensor.source
             if outcome.result.input is None:
                 tensor.data = None  # type: ignore[assignment]  # nobody reads the input any more
+            if self.finish is not None:
+                self.finish(outcome)
+                outcome.finished = True
         except CnnopsError as exc:
             outcome.error = exc
+        if self.drop and outcome.finished:
+            outcome.result = outcome.tensor = None
         return outcome
 
 
 _JOB: _Job | None = None
 
 
+def _worker_start() -> None:
+    """In a worker: the signals' default actions (the pool's terminate() is a SIGTERM, which must end
+    the worker quietly, not raise the parent's clean-up in it); Ctrl-C is the parent's to handle."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) not in (signal.SIG_IGN,):
+            signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_in_worker(item: tuple[int, str]) -> Outcome:
+    from cnnops.io.write import take_deferred
+
     assert _JOB is not None
-    return _JOB.run(*item)
+    outcome = _JOB.run(*item)
+    outcome.written = frozenset(take_deferred())  # the parent syncs them with its own at the end
+    return outcome
 
 
 def _can_fork() -> bool:
