@@ -215,3 +215,61 @@ def test_3d_pooling_matches_torch_to_the_bit(engine, data, kind, indices):
     expected = torch_says(F.avg_pool3d, torch.from_numpy(x), kernel, stride, padding, ceil_mode, include, override)
     identical(eng.avg_pool(x, nd=3, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
                            count_include_pad=include, divisor_override=override), expected)  # fmt: skip
+
+
+def within_rounding(mine, expected, x, op, *args):
+    """Float tolerance where only the summation order differs: non-finite results and zeros' signs are
+    torch's exactly; a finite result is within 2·taps float32 roundings of the window's absolute sum
+    (ATen's running sum errs by up to taps·eps·Σ|x|, the pairwise sums by far less)."""
+    assert mine.shape == expected.shape and mine.dtype == expected.dtype
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(mine[~finite], expected[~finite])
+    taps = np.prod(args[0])
+    with torch.no_grad():
+        scale = op(torch.from_numpy(np.abs(np.nan_to_num(x, posinf=0, neginf=0)).astype(np.float64)), *args).numpy()
+    bound = 2 * taps * np.finfo(np.float32).eps * scale + 1e-30
+    assert (np.abs(mine[finite].astype(np.float64) - expected[finite]) <= bound[finite]).all()
+    zeros = (mine == 0) & (expected == 0)
+    np.testing.assert_array_equal(np.signbit(mine[zeros]), np.signbit(expected[zeros]))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(hs.data(), hs.sampled_from([1, 2, 3]), hs.sampled_from(["normal", "special", "zeros"]),
+       hs.sampled_from([7, 64, 1 << 20]))  # fmt: skip
+def test_large_average_windows_are_summed_pairwise_within_rounding_of_torch(data, nd, kind, band):
+    """Windows whose sums in ATen's order would cost far more are summed pairwise, one axis at a time
+    (``AvgPool2d(1000, stride=1)`` on 2000² in a second, not an hour): torch's numbers within rounding."""
+    kernel = tuple(data.draw(hs.integers(12, 40 if nd < 3 else 12)) for _ in range(nd))
+    stride = tuple(data.draw(hs.sampled_from([1, 1, 2, 3])) for _ in kernel)
+    padding = tuple(data.draw(hs.integers(0, k // 2)) for k in kernel)
+    lengths = tuple(data.draw(hs.integers(max(1, k - 2 * p), k + 30)) for k, p in zip(kernel, padding))
+    ceil_mode, include = data.draw(hs.booleans()), data.draw(hs.booleans())
+    override = data.draw(hs.sampled_from([None, 7])) if nd > 1 else None
+    x = data_of((data.draw(hs.integers(1, 3)), *lengths), kind, data.draw(hs.integers(0, 2**16)))
+    op = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1]
+    args = (kernel, stride, padding, ceil_mode, include) + ((override,) if nd > 1 else ())
+    expected = torch_says(op, torch.from_numpy(x), *args)
+    with tiny_bands(band), mock.patch.object(pool_module, "PAIRWISE_WORK", 0):
+        planes = x.reshape(-1, *(1,) * (nd == 1), *x.shape[-nd:])
+        axes = [pool_module._Axis(n, k, s, p, 1, pool_module._pool_length(n, k, s, p, 1, ceil_mode))
+                for n, k, s, p in zip(planes.shape[1:], (1,) * (nd == 1) + kernel, (1,) * (nd == 1) + stride,
+                                      (0,) * (nd == 1) + padding)]  # fmt: skip
+        assume(pool_module._use_pairwise(planes, planes.shape, axes))
+        mine = load_engine("numpy").avg_pool(x, nd=nd, kernel_size=kernel, stride=stride, padding=padding,
+                                             ceil_mode=ceil_mode, count_include_pad=include,
+                                             divisor_override=override)  # fmt: skip
+    within_rounding(mine, expected, x, op, *args)
+
+
+def test_sums_that_could_overflow_stay_in_aten_s_order():
+    """Near float32's limit a sum can be inf in one order and finite in another: such inputs are summed
+    in ATen's order (bit-exact), however large the window."""
+    x = np.full((1, 300, 300), 1e36, np.float32)
+    x[0, ::2] = -1e36
+    axes = pool_module._axes(x.shape, 2, (200, 200), (1, 1), (0, 0), (1, 1), False)
+    assert not pool_module._use_pairwise(x, x.shape, axes)
+    assert pool_module._use_pairwise(x / np.float32(1e30), x.shape, axes)
+    expected = F.avg_pool2d(torch.from_numpy(x[:, :210, :210]), 200, 1).numpy()
+    identical(load_engine("numpy").avg_pool(x[:, :210, :210], nd=2, kernel_size=(200, 200), stride=(1, 1),
+                                            padding=(0, 0), ceil_mode=False, count_include_pad=True,
+                                            divisor_override=None), expected)  # fmt: skip

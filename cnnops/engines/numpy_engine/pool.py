@@ -2,9 +2,14 @@
 
 No Python loop runs over the positions of a kernel window: max pooling reduces one spatial axis at a
 time (a window maximum is the maximum of its rows' maxima, and ATen's tie rules survive that split),
-folding short windows tap by tap and doubling long ones (log₂ k passes); average pooling adds the
-taps of short windows one by one and accumulates long windows in one call. Every step works on a
-band of output rows, so the extra memory stays near the band size whatever the plane.
+folding short windows tap by tap and doubling long ones (log₂ k passes), in bands of output rows at
+least a window tall so that no input row's pass is redone more than about twice; average pooling adds
+the taps of short windows one by one and accumulates long windows in one call — bit for bit ATen's
+float32 running sums — and when that order would cost far more than summing pairwise (a window of
+10⁶ taps at every position), it sums pairwise one axis at a time (within float rounding of ATen's
+sums; inputs whose sums could overflow stay in ATen's order). Every step works on a band of output
+rows or a block of the plane, so the extra memory stays near the band size whatever the plane.
+Max unpooling finds each position's last writer in linear time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ BAND_ELEMENTS = 1 << 20
 FOLD_TAPS = 8
 #: average pooling: windows of up to this many taps add tap by tap; larger ones accumulate in one call
 ADD_TAPS = 16
+#: average pooling: above this many additions (taps × outputs) in ATen's order, and when pairwise sums
+#: do far less work, windows are summed pairwise instead (float tolerance, not bit-exact)
+PAIRWISE_WORK = 1 << 26
 
 
 def _pool_length(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -93,6 +101,19 @@ def _band_rows(planes: int, rows: int, width: int, step: int, budget: int = BAND
     each further one, ``width`` wide, over all planes) stays near ``budget`` elements."""
     per_row = max(1, planes * width)
     return max(1, (budget // per_row - rows) // max(step, 1) + 1)
+
+
+def _overlap_rows(per_band: int, planes: int, rows: _Axis, row_width: int, bytes_per: int, limit: int) -> int:
+    """Output rows per band, raised so that consecutive bands share few input rows: a band's first
+    pass (along the rows) covers its ``rows.span + (n − 1)·s`` input rows, so a band much shorter than
+    a window would redo that pass for nearly every output row (k times over for stride 1). A band of
+    span/s output rows reads each input row at most about twice; it is kept while its first pass's result
+    (``row_width`` values of ``bytes_per`` bytes per input row and plane) fits ``limit`` bytes."""
+    wanted = min(rows.out, -(-rows.span // max(rows.s, 1)))
+    if per_band >= wanted:
+        return per_band
+    fits = (limit // max(1, planes * row_width * bytes_per) - rows.span) // max(rows.s, 1) + 1
+    return max(per_band, min(wanted, fits))
 
 
 def _padded(x: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], fill: float, base: int = 0,
@@ -259,6 +280,8 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
     index = np.empty(y.shape, dtype=np.int64) if return_indices else None
     if y.size:
         per_band = _band_rows(planes.shape[0], rows.span, cols.span + (cols.out - 1) * cols.s, rows.s)
+        per_band = _overlap_rows(per_band, planes.shape[0], rows, cols.out, 12 if return_indices else 4,
+                                 max(BAND_ELEMENTS * 16, planes.nbytes))  # fmt: skip
         for o0 in range(0, rows.out, per_band):
             o1 = min(o0 + per_band, rows.out)
             best, where = _max_band(planes, rows, cols, o0, o1, return_indices, return_indices)
@@ -351,19 +374,95 @@ def _window_sums(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, base
     return total + _F32(0)  # from +0: a sum of −0 cells is +0
 
 
+# pairwise sums: the windows of a large kernel in O(log k) passes per axis instead of k additions each
+
+
+def _sums_along(v: np.ndarray, axis: int, k: int, s: int, count: int) -> np.ndarray:
+    """The sums of ``count`` windows of ``k`` consecutive entries along ``axis``, ``s`` apart from 0:
+    sums of 2ʲ entries are built by doubling (each from two of the previous ones), and a window adds the
+    ones its length's binary digits name. Only additions: inf and NaN spread as in a running sum."""
+    total: np.ndarray | None = None
+    offset, span = 0, 1
+    while True:
+        if k & span:
+            part = _along(v, axis, offset, count, s)
+            total = np.array(part) if total is None else np.add(total, part, out=total)
+            offset += span
+        if 2 * span > k:
+            assert total is not None
+            return total
+        n = v.shape[axis] - span
+        v = _along(v, axis, 0, n) + _along(v, axis, span, n)
+        span *= 2
+
+
+def _pairwise_work(shape: tuple[int, ...], axes: list[_Axis]) -> tuple[int, int]:
+    """(additions in ATen's order, additions of the pairwise sums) for pooling ``shape`` (B, *spatial)."""
+    planes = shape[0]
+    exact = planes * math.prod(ax.out for ax in axes) * math.prod(ax.k for ax in axes)
+    pairwise, size = 0, planes * math.prod(ax.length + 2 * ax.p for ax in axes)
+    for ax in axes:  # each axis pass reads what the previous one left
+        pairwise += size * (ax.k.bit_length() + 1)
+        size = size // max(1, ax.length + 2 * ax.p) * ax.out
+    return exact, pairwise
+
+
+def _use_pairwise(x: np.ndarray, shape: tuple[int, ...], axes: list[_Axis]) -> bool:
+    """Sum pairwise when ATen's order would cost far more and no running sum can overflow (a sum near
+    float32's limit can be inf in one order and finite in another: those stay in ATen's order)."""
+    exact, pairwise = _pairwise_work(shape, axes)
+    if exact <= PAIRWISE_WORK or exact <= 8 * pairwise:
+        return False
+    taps = math.prod(ax.k for ax in axes)
+    finite = x[np.isfinite(x)] if not np.isfinite(np.max(x, initial=0.0)) else x
+    return float(np.max(np.abs(finite), initial=0.0)) * taps < float(np.finfo(_F32).max) / 2
+
+
+def _pairwise_sums(planes: np.ndarray, axes: list[_Axis]) -> np.ndarray:
+    """Each window's sum over (B, *spatial) (zero padding adds nothing): one axis at a time, the last
+    first, float64 pairwise sums rounded to float32 — within a few float32 roundings of the exact sum, as
+    ATen's running float32 sum is (the two differ only by rounding). Each pass works on blocks of
+    about BAND_ELEMENTS, so the extra memory is the first pass's result and a block."""
+    v = planes
+    for axis in range(v.ndim - 1, 0, -1):
+        ax = axes[axis - 1]
+        right = max(0, (ax.out - 1) * ax.s + ax.k - ax.length - ax.p)
+        other = 1 if axis != 1 else 2  # blocks split along another axis, whose entries are independent
+        out_shape = list(v.shape)
+        out_shape[axis] = ax.out
+        result = np.empty(out_shape, dtype=_F32)
+        width = math.prod(v.shape) // max(1, v.shape[other]) * 2  # float64 elements per entry of ``other``
+        step = max(1, BAND_ELEMENTS // max(1, width))
+        for b0 in range(0, v.shape[other], step):
+            block = _along(v, other, b0, min(step, v.shape[other] - b0)).astype(np.float64)
+            if ax.p or right:
+                pads = [(0, 0)] * v.ndim
+                pads[axis] = (ax.p, right)
+                block = np.pad(block, pads)
+            sums = _sums_along(block, axis, ax.k, ax.s, ax.out)
+            index = [slice(None)] * v.ndim
+            index[other] = slice(b0, b0 + sums.shape[other])
+            result[tuple(index)] = sums
+        v = result
+    return v + _F32(0)  # from +0: a sum of −0 cells is +0
+
+
 @_quiet
 def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override) -> np.ndarray:
     """``F.avg_pool1d/2d/3d``: float32 sums in ATen's order (zero padding adds nothing), then ATen's divisor.
 
     The divisor counts padding but not the ceil overhang past L + p (count_include_pad), or only the
-    in-bounds cells, or is ``divisor_override`` (2-D and 3-D only, as in PyTorch)."""
+    in-bounds cells, or is ``divisor_override`` (2-D and 3-D only, as in PyTorch). Large windows whose
+    sums in that order would take far longer are summed pairwise (see :func:`_pairwise_sums`)."""
     x = _f32(x)
     if nd == 3:
         return _avg_pool_3d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     rows, cols = _axes(x.shape, nd, kernel_size, stride, padding, (1,) * nd, ceil_mode)
     planes = _as_planes(x, nd)
     total = np.empty((planes.shape[0], rows.out, cols.out), dtype=_F32)
-    if total.size:
+    if total.size and _use_pairwise(planes, planes.shape, [rows, cols]):
+        total = _pairwise_sums(planes, [rows, cols])
+    elif total.size:
         per_band = _band_rows(planes.shape[0], rows.span, cols.span + (cols.out - 1) * cols.s, rows.s)
         for o0 in range(0, rows.out, per_band):
             o1 = min(o0 + per_band, rows.out)
@@ -389,7 +488,9 @@ def _avg_pool_3d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 
     outs = tuple(ax.out for ax in axes)
     total = np.zeros((planes.shape[0], *outs), dtype=_F32)
     taps = math.prod(kernel_size)
-    if total.size and taps <= ADD_TAPS:
+    if total.size and _use_pairwise(planes, planes.shape, axes):
+        total = _pairwise_sums(planes, axes)
+    elif total.size and taps <= ADD_TAPS:
         for tap in itertools.product(*(range(k) for k in kernel_size)):
             total += xp[(slice(None), *(slice(t, t + (ax.out - 1) * ax.s + 1, ax.s) for t, ax in zip(tap, axes)))]
     elif total.size:
@@ -562,8 +663,9 @@ def max_unpool(x, indices, *, nd, kernel_size, stride, padding, output_size) -> 
     if y.size and x.size:
         key = np.asarray(indices, dtype=np.int64).reshape(rows, -1)
         key = (key + np.arange(rows, dtype=np.int64)[:, None] * plane).reshape(-1)
-        values = x.reshape(-1)
-        _, first_from_end = np.unique(key[::-1], return_index=True)
-        last = key.size - 1 - first_from_end
-        y.reshape(-1)[key[last]] = values[last]
+        # the last writer of each position: the largest order number written there (linear, no sort)
+        last = np.full(y.size, -1, dtype=np.int64)
+        np.maximum.at(last, key, np.arange(key.size, dtype=np.int64))
+        written = last >= 0
+        y.reshape(-1)[written] = x.reshape(-1)[last[written]]
     return y.reshape(*lead, *output_size)
