@@ -249,7 +249,7 @@ def test_large_average_windows_are_summed_pairwise_within_rounding_of_torch(data
     op = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1]
     args = (kernel, stride, padding, ceil_mode, include) + ((override,) if nd > 1 else ())
     expected = torch_says(op, torch.from_numpy(x), *args)
-    with tiny_bands(band), mock.patch.object(pool_module, "PAIRWISE_WORK", 0):
+    with tiny_bands(band), mock.patch("cnnops.model.arithmetic.PAIRWISE_WORK", 0):
         planes = x.reshape(-1, *(1,) * (nd == 1), *x.shape[-nd:])
         axes = [pool_module._Axis(n, k, s, p, 1, pool_module._pool_length(n, k, s, p, 1, ceil_mode))
                 for n, k, s, p in zip(planes.shape[1:], (1,) * (nd == 1) + kernel, (1,) * (nd == 1) + stride,
@@ -273,3 +273,23 @@ def test_sums_that_could_overflow_stay_in_aten_s_order():
     identical(load_engine("numpy").avg_pool(x[:, :210, :210], nd=2, kernel_size=(200, 200), stride=(1, 1),
                                             padding=(0, 0), ceil_mode=False, count_include_pad=True,
                                             divisor_override=None), expected)  # fmt: skip
+
+
+@pytest.mark.parametrize("stage, shape, engine", [
+    ("AvgPool2d(1000, stride=1)", (1, 1, 2000, 2000), "numpy"),  # pairwise sums: torch adds 10¹² taps
+    ("MaxPool2d(1000, stride=1)", (1, 1, 2000, 2000), "numpy"),  # one axis at a time, doubling
+    ("AvgPool2d(2)", (1, 1, 64, 64), "numpy"),
+    ("GELU", (1, 128, 1024, 1024), "torch"),  # 134 M transcendental elements: torch's import pays back
+])  # fmt: skip
+def test_the_auto_engine_weighs_window_work_as_each_engine_does_it(stage, shape, engine, monkeypatch):
+    """The auto engine counts a window's work the way each engine does it, so a large window never sends
+    a run to the engine that would take minutes (rates: the defaults, not this machine's cache)."""
+    import sys
+
+    from cnnops.model.trace import trace_shapes
+    from cnnops.run.costs import DEFAULTS
+    from cnnops.run.pipeline import choose_engine
+    from cnnops.spec import parse_stages
+
+    monkeypatch.delitem(sys.modules, "torch")  # as in a fresh process, where torch's import is a cost
+    assert choose_engine("auto", trace_shapes(shape, parse_stages([stage])), rates=DEFAULTS) == engine

@@ -172,3 +172,34 @@ def adaptive_length(length: int, output: int, dim: str = "L") -> Formula:
     if output > length:
         note += "; more bins than inputs, so bins repeat"
     return Formula(dim, expression, f"bins of size {size_text} → {output}", output, note)
+
+
+#: average pooling: above this many additions (taps × outputs) in ATen's order, and when pairwise sums
+#: do far less work, the NumPy engine sums windows pairwise (float tolerance, not bit-exact)
+PAIRWISE_WORK = 1 << 26
+
+
+def window_sum_work(planes: int, lengths: tuple[int, ...], kernel: tuple[int, ...], padding: tuple[int, ...],
+                    outs: tuple[int, ...]) -> tuple[int, int]:  # fmt: skip
+    """(additions in ATen's order, additions of pairwise sums) for the windows of an average pool over
+    ``planes`` planes: ATen adds every tap of every window; pairwise sums take one axis at a time, the
+    last first, log₂ k doubling passes plus one per binary digit of k, over what the previous axis left.
+
+    >>> window_sum_work(1, (2000, 2000), (1000, 1000), (0, 0), (1001, 1001))
+    (1002001000000, 66022000)
+    """
+    exact = planes * math.prod(outs) * math.prod(kernel)
+    shape = [n + 2 * p for n, p in zip(lengths, padding)]
+    pairwise = 0
+    for axis in range(len(shape) - 1, -1, -1):
+        pairwise += planes * math.prod(shape) * (kernel[axis].bit_length() + 1)
+        shape[axis] = outs[axis]
+    return exact, pairwise
+
+
+def sums_pairwise(planes: int, lengths: tuple[int, ...], kernel: tuple[int, ...], padding: tuple[int, ...],
+                  outs: tuple[int, ...]) -> bool:  # fmt: skip
+    """Whether the NumPy engine sums these windows pairwise (when ATen's order costs far more; the
+    engine also keeps ATen's order where a sum could overflow)."""
+    exact, pairwise = window_sum_work(planes, lengths, kernel, padding, outs)
+    return exact > PAIRWISE_WORK and exact > 8 * pairwise

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnops.model.arithmetic import sums_pairwise, window_sum_work
+
 if TYPE_CHECKING:
     from cnnops.model.trace import Row, Trace
 
@@ -118,7 +120,14 @@ def work(row: Row) -> tuple[dict[str, float], dict[str, float]]:
         if stage.mode == "max":
             along = sum(min(k, 2 * math.ceil(math.log2(max(k, 2)))) for k in stage.kernel_size)
             return {**both, "maxpool": inp + out * along}, {**both, "maxpool": inp + out * window}
-        return {**both, "avgpool": inp + out * window}, {**both, "avgpool": inp + out * window}
+        numpy_adds = exact = out * window
+        nd = len(stage.kernel_size)
+        shape = row.effective_input
+        planes, lengths = math.prod(shape[:-nd]), tuple(shape[-nd:])
+        outs, padding = tuple(row.output_shape[-nd:]), tuple(getattr(stage, "padding", (0,) * nd))
+        if sums_pairwise(planes, lengths, tuple(stage.kernel_size), padding, outs):  # as the engine does
+            numpy_adds = window_sum_work(planes, lengths, tuple(stage.kernel_size), padding, outs)[1]
+        return {**both, "avgpool": inp + numpy_adds}, {**both, "avgpool": inp + exact}
     if kind == "adaptive_pool":
         return {**both, "adaptive": inp + out}, {**both, "adaptive": inp + out}
     if kind == "activation":

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet, has_negative_zero
-from cnnops.model.arithmetic import adaptive_bins, pool_length
+from cnnops.model.arithmetic import adaptive_bins, pool_length, sums_pairwise
 
 #: input elements per band of output rows: bounds the temporaries of a pooling step
 BAND_ELEMENTS = 1 << 20
@@ -28,9 +28,6 @@ BAND_ELEMENTS = 1 << 20
 FOLD_TAPS = 8
 #: average pooling: windows of up to this many taps add tap by tap; larger ones accumulate in one call
 ADD_TAPS = 16
-#: average pooling: above this many additions (taps × outputs) in ATen's order, and when pairwise sums
-#: do far less work, windows are summed pairwise instead (float tolerance, not bit-exact)
-PAIRWISE_WORK = 1 << 26
 
 
 def _pool_length(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -396,22 +393,11 @@ def _sums_along(v: np.ndarray, axis: int, k: int, s: int, count: int) -> np.ndar
         span *= 2
 
 
-def _pairwise_work(shape: tuple[int, ...], axes: list[_Axis]) -> tuple[int, int]:
-    """(additions in ATen's order, additions of the pairwise sums) for pooling ``shape`` (B, *spatial)."""
-    planes = shape[0]
-    exact = planes * math.prod(ax.out for ax in axes) * math.prod(ax.k for ax in axes)
-    pairwise, size = 0, planes * math.prod(ax.length + 2 * ax.p for ax in axes)
-    for ax in axes:  # each axis pass reads what the previous one left
-        pairwise += size * (ax.k.bit_length() + 1)
-        size = size // max(1, ax.length + 2 * ax.p) * ax.out
-    return exact, pairwise
-
-
 def _use_pairwise(x: np.ndarray, shape: tuple[int, ...], axes: list[_Axis]) -> bool:
     """Sum pairwise when ATen's order would cost far more and no running sum can overflow (a sum near
     float32's limit can be inf in one order and finite in another: those stay in ATen's order)."""
-    exact, pairwise = _pairwise_work(shape, axes)
-    if exact <= PAIRWISE_WORK or exact <= 8 * pairwise:
+    lengths, kernel, padding = (tuple(getattr(ax, a) for ax in axes) for a in ("length", "k", "p"))
+    if not sums_pairwise(shape[0], lengths, kernel, padding, tuple(ax.out for ax in axes)):
         return False
     taps = math.prod(ax.k for ax in axes)
     finite = x[np.isfinite(x)] if not np.isfinite(np.max(x, initial=0.0)) else x
