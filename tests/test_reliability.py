@@ -518,6 +518,10 @@ def test_an_output_that_cannot_encode_the_drawing_falls_back_to_ascii(env):
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout.decode("ascii")  # nothing but ASCII
     assert "floor((3 + 2*1 - 1*(3-1) - 1) / 1) + 1" in text and "-> 1x3x3" in text and "3x3" in text
+    shape = cnnops_process("shape", "1x3x8x8", "Conv2d(3, 4, 3)", "MaxPool2d(2)", env=env)
+    text = shape.stdout.decode("ascii")
+    assert shape.returncode == 0 and "1x4x6x6" in text and "?" not in text, text
+    assert "floor((8 + 2*0 - 1*(3-1) - 1) / 1) + 1" in text
     failed = cnnops_process("pool", "-k", "0", "[[1]]", env=env)
     one_error(failed.returncode, failed.stdout, failed.stderr, 1, "kernel_size must be greater than zero")
     failed.stderr.decode("ascii")

@@ -68,7 +68,10 @@ def _minimum_width(table: Any) -> int | None:
 
 
 def _plain_console(console: Console) -> bool:
-    return not console.is_terminal and console.color_system is None and not console.record
+    """A console this module can write for: no terminal, no colour, no recording, and an output encoding
+    that takes every character (else the console's ASCII stand-ins for ×, → and ⌊ are needed)."""
+    return (not console.is_terminal and console.color_system is None and not console.record
+            and getattr(console, "translate", None) is None)  # fmt: skip
 
 
 def table_text(table: Table, console: Console) -> str | None:
