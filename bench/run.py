@@ -184,6 +184,8 @@ def cases(tmp: Path, quick: bool) -> list[Case]:
     # --- issue 15's near-hangs: one run each, in seconds
     slow = [("pool -k 2000 on 2000² (table)", ["pool", "-k", "2000", t("plane2000.npy")]),
             ("ConvTranspose2d(1, 1, 3000) on [[1]] (numpy)", ["run", "[[1]]", "ConvTranspose2d(1, 1, 3000)", "-q", "-o", out, "--engine", "numpy"])]  # fmt: skip
+    slow += [("MaxPool2d(1000, stride=1) on 2000²", ["run", t("plane2000.npy"), "MaxPool2d(1000, stride=1)", "-q", "-o", out]),
+             ("AvgPool2d(1000, stride=1) on 2000²", ["run", t("plane2000.npy"), "AvgPool2d(1000, stride=1)", "-q", "-o", out])]  # fmt: skip
     if not quick:
         slow.append(("pool -k 8192 on 8192² (table)", ["pool", "-k", "8192", t("plane8192.npy")]))
     for name, argv in slow:
