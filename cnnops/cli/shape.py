@@ -183,7 +183,7 @@ def _is_model_file(path: Path) -> bool:
             head = handle.read(4096)
     except OSError:
         return False
-    from cnnops.spec.pysource import looks_like_python
+    from cnnops.spec.sources import looks_like_python
 
     return looks_like_python(head)
 

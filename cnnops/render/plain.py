@@ -185,35 +185,32 @@ def _padding(table: Table, index: int) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=4096)
 def _measure_text(text: str) -> tuple[int, int]:
-    """rich's Text measurement: the longest word and the longest line, in cells."""
+    """rich's Text measurement: the longest word and the longest line, in cells, normalised as
+    Measurement.normalize does (so that 0 <= low <= high)."""
     from rich.cells import cell_len
 
     lines = text.splitlines()
     widest = max(cell_len(line) for line in lines) if lines else 0
     words = text.split()
-    return (max(cell_len(word) for word in words) if words else widest), widest
-
-
-def _normalize(low: int, high: int) -> tuple[int, int]:
-    low = min(max(0, low), high)
-    return max(0, low), max(0, max(low, high))
+    low = min(max(0, max(cell_len(word) for word in words) if words else widest), widest)
+    return max(0, low), max(0, low, widest)
 
 
 def _measure_cell(text: str, pad: tuple[int, int], max_width: int) -> tuple[int, int]:
-    """Measurement.get of Padding(text): the text's measurement plus the padding, within max_width."""
+    """Measurement.get of Padding(text): the text's measurement plus the padding, within max_width.
+
+    rich normalises and clamps the measurement four times on the way; once the text's own measurement is
+    normalised (0 <= low <= high, :func:`_measure_text`), the other steps change nothing but what is below."""
     if max_width < 1:
         return 0, 0
     extra = pad[0] + pad[1]
     if max_width - extra < 1:
-        low, high = max_width, max_width
-    else:
-        low, high = _normalize(*_measure_text(text))
-        low, high = min(low, max_width), min(high, max_width)
-        low, high = (0, 0) if high < 1 else _normalize(low, high)
-        low, high = min(low + extra, max_width), min(high + extra, max_width)
-    low, high = _normalize(low, high)
-    low, high = min(low, max_width), min(high, max_width)
-    return (0, 0) if high < 1 else _normalize(low, high)
+        return max_width, max_width
+    low, high = _measure_text(text)
+    if high < 1:  # an empty cell is as wide as its padding
+        size = min(extra, max_width)
+        return size, size
+    return min(low + extra, max_width), min(high + extra, max_width)
 
 
 def _measure_column(column: Any, cells: list[str], pad: tuple[int, int], max_width: int) -> tuple[int, int]:
@@ -223,9 +220,16 @@ def _measure_column(column: Any, cells: list[str], pad: tuple[int, int], max_wid
     if column.width is not None:
         fixed = min(column.width + padding, max_width)
         return fixed, fixed
-    sizes = [_measure_cell(cell, pad, max_width) for cell in cells]
-    low = max((s[0] for s in sizes), default=1)
-    high = max((s[1] for s in sizes), default=max_width)
+    if cells:
+        low = high = 0
+        for cell in cells:
+            cell_low, cell_high = _measure_cell(cell, pad, max_width)
+            if cell_low > low:
+                low = cell_low
+            if cell_high > high:
+                high = cell_high
+    else:
+        low, high = 1, max_width
     low, high = min(low, max_width), min(high, max_width)
     if column.min_width is not None:
         low, high = max(low, column.min_width + padding), max(high, column.min_width + padding)
