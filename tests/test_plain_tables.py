@@ -64,6 +64,20 @@ def test_plain_text_is_what_rich_prints(table, width):
         assert text == expected, describe(table)
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(tables())
+def test_the_narrowest_layout_is_what_rich_measures(table):
+    """What a Fitted table picks its variant by: rich's minimum width of the table at an unbounded width."""
+    from rich.measure import Measurement
+
+    from cnnops.render.plain import _minimum_width
+
+    low = _minimum_width(table)
+    if low is not None:
+        console = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=False)
+        assert low == Measurement.get(console, console.options.update_width(10**6), table).minimum, describe(table)
+
+
 def describe(table):
     columns = [(c.header, c.justify, c.no_wrap, c.overflow, c.min_width, c.max_width, c.width, c._cells)
                for c in table.columns]  # fmt: skip

@@ -196,40 +196,37 @@ def _measure_text(text: str) -> tuple[int, int]:
     return max(0, low), max(0, low, widest)
 
 
-def _measure_cell(text: str, pad: tuple[int, int], max_width: int) -> tuple[int, int]:
-    """Measurement.get of Padding(text): the text's measurement plus the padding, within max_width.
-
-    rich normalises and clamps the measurement four times on the way; once the text's own measurement is
-    normalised (0 <= low <= high, :func:`_measure_text`), the other steps change nothing but what is below."""
-    if max_width < 1:
-        return 0, 0
-    extra = pad[0] + pad[1]
-    if max_width - extra < 1:
-        return max_width, max_width
-    low, high = _measure_text(text)
-    if high < 1:  # an empty cell is as wide as its padding
-        size = min(extra, max_width)
-        return size, size
-    return min(low + extra, max_width), min(high + extra, max_width)
+def _extent(cells: list[str]) -> tuple[int, int]:
+    """The largest (normalised) low and high measurement among a column's cells."""
+    low = high = 0
+    for cell in cells:
+        cell_low, cell_high = _measure_text(cell)
+        if cell_low > low:
+            low = cell_low
+        if cell_high > high:
+            high = cell_high
+    return low, high
 
 
 def _measure_column(column: Any, cells: list[str], pad: tuple[int, int], max_width: int) -> tuple[int, int]:
+    """rich's measurement of a column: the widest of its cells' Measurement.get(Padding(cell)).
+
+    rich normalises and clamps each cell's measurement four times on the way; once the text's own
+    measurement is normalised (0 <= low <= high, :func:`_measure_text`), those steps come to adding the
+    padding and clamping to max_width — for every cell alike, so the column needs only its cells' extent."""
     if max_width < 1:
         return 0, 0
     padding = pad[0] + pad[1]
     if column.width is not None:
         fixed = min(column.width + padding, max_width)
         return fixed, fixed
-    if cells:
-        low = high = 0
-        for cell in cells:
-            cell_low, cell_high = _measure_cell(cell, pad, max_width)
-            if cell_low > low:
-                low = cell_low
-            if cell_high > high:
-                high = cell_high
-    else:
+    if not cells:
         low, high = 1, max_width
+    elif max_width - padding < 1:
+        low = high = max_width
+    else:
+        low, high = _extent(cells)
+        low, high = min(low + padding, max_width), min(high + padding, max_width)
     low, high = min(low, max_width), min(high, max_width)
     if column.min_width is not None:
         low, high = max(low, column.min_width + padding), max(high, column.min_width + padding)
