@@ -4,8 +4,6 @@ torch, numpy and PIL are never imported at module level: ``cnnops shape`` and ``
 in about the time Python needs for typer and rich.
 """
 
-from __future__ import annotations
-
 import errno
 import functools
 import gc

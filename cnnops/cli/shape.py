@@ -1,8 +1,6 @@
 """``cnnops shape``: the size calculator, for stage text, print(model) text, Python source, ONNX files and
 (``--model``) a model torch builds on its meta device."""
 
-from __future__ import annotations
-
 import io
 import json
 import sys

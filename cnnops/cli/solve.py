@@ -1,7 +1,5 @@
 """``cnnops solve``: which kernel/stride/padding/dilation give a wanted output length."""
 
-from __future__ import annotations
-
 import json
 import re
 from pathlib import Path
