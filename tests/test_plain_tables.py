@@ -2,8 +2,12 @@
 rich prints: random tables against rich itself, and the commands' own tables."""
 
 import io
+import os
+import subprocess
+import sys
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 from rich.console import Console
@@ -101,6 +105,16 @@ def test_the_commands_tables_take_the_plain_path_and_print_the_same():
         narrow = Console(file=io.StringIO(), width=40, color_system=None, force_terminal=False)
         print_table(narrow, table)  # columns squeezed below their padding: rich draws it, the same text
         assert narrow.file.getvalue() == rich_prints(table, 40)
+
+
+@pytest.mark.parametrize("command", [["shape", "1x3x8x8", "Conv2d(3, 4, 3)"], ["solve", "--input", "8", "--output", "6"]])
+def test_an_output_that_cannot_encode_the_drawing_gets_the_ascii_stand_ins(command):
+    """The plain path writes text as it is: where the output's encoding lacks ×, → or ⌊ the tables go to rich,
+    whose console puts in their ASCII stand-ins (not ``?``)."""
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    proc = subprocess.run([sys.executable, "-m", "cnnops", *command], capture_output=True, env=env, check=True)
+    text = proc.stdout.decode("ascii")
+    assert "?" not in text and ("1x3x8x8" in text if command[0] == "shape" else "8 -> 6" in text)
 
 
 def test_a_cell_with_markup_or_a_box_is_left_to_rich():

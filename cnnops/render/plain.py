@@ -28,7 +28,9 @@ def print_table(console: Console, table: Any) -> None:
     A table built for its width (``variants``: functions that build the candidates, the first whose
     narrowest layout fits is drawn — :class:`cnnops.render.shape_tables.Fitted`) is picked the same way."""
     text = None
-    if _plain_console(console):
+    # an output that cannot encode the drawing characters is left to rich, which prints their ASCII
+    # stand-ins (the console's ``translate``, :mod:`cnnops.render.fallback`)
+    if _plain_console(console) and getattr(console, "translate", None) is None:
         picked = _fitted(table, console) if hasattr(table, "variants") else table
         text = None if picked is None else table_text(picked, console)
     if text is None:
