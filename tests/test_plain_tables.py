@@ -37,7 +37,7 @@ def tables(draw):
         title_justify=draw(hs.sampled_from(["left", "center", "right"])),
         caption_justify=draw(hs.sampled_from(["left", "center", "right"])),
         show_header=draw(hs.booleans()), pad_edge=draw(hs.booleans()),
-        padding=draw(hs.sampled_from([(0, 1), (0, 0), (0, 2, 0, 1)])),
+        padding=draw(hs.sampled_from([(0, 1), (0, 0), (0, 2, 0, 1)])), min_width=draw(hs.none() | hs.integers(0, 60)),
     )  # fmt: skip
     ncols = draw(hs.integers(1, 6))
     for _ in range(ncols):
@@ -105,6 +105,47 @@ def test_the_commands_tables_take_the_plain_path_and_print_the_same():
         narrow = Console(file=io.StringIO(), width=40, color_system=None, force_terminal=False)
         print_table(narrow, table)  # columns squeezed below their padding: rich draws it, the same text
         assert narrow.file.getvalue() == rich_prints(table, 40)
+
+
+RUNS = [
+    ("examples/grid4x4.json", ["MaxPool2d(2)"]),
+    ("randn:1x2x6x6", ["Conv2d(2, 3, 3, padding=1)", "ReLU", "MaxPool2d(2, return_indices=True)"]),
+    ("randn:1x3x5x5", ["Conv2d(3, 2, 3)", "Flatten", "Linear(18, 4)", "Softmax(dim=1)"]),
+    ("[[1, 2, 3, 4]]", ["AvgPool1d(2)"]),
+    ("randn:2x3", ["Linear(3, 2, bias=False)"]),
+    ("randn:1x40", ["Linear(40, 30)"]),  # planes in blocks of columns
+]
+
+
+@pytest.mark.parametrize(("data", "stages"), RUNS)
+def test_a_run_s_tables_print_plain_as_rich_prints_them(data, stages):
+    """``cnnops run`` on a pipe: its group (header lines, tensor grids, the shape and formula tables side by
+    side or one under the other) printed item by item, the plain ones without rich — the same text."""
+    import cnnops
+    from cnnops.render.run_view import run_group
+
+    result = cnnops.run_stages(data, stages, engine="numpy")
+    for width in (40, 80, 250):
+        for notes in (True, False):
+            group = run_group(result, source=data, plain=True, full=False, notes=notes)
+            console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+            print_table(console, group)
+            expected = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+            expected.print(run_group(result, source=data, plain=True, full=False, notes=notes))
+            assert console.file.getvalue() == expected.file.getvalue()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(cells(), hs.integers(5, 60))
+def test_a_plain_line_is_what_rich_prints(cell, width):
+    from cnnops.render.plain import _line_text
+
+    text = cell if isinstance(cell, Text) else Text(cell, style="bold")
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    mine = _line_text(text, console)
+    if mine is not None:
+        console.print(text)
+        assert mine == console.file.getvalue()
 
 
 @pytest.mark.parametrize("command", [["shape", "1x3x8x8", "Conv2d(3, 4, 3)"], ["solve", "--input", "8", "--output", "6"]])

@@ -549,6 +549,7 @@ def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None]
     """The per-input output step: write files, then print the tables, the JSON or a JSON line; ``note_for``
     gives a note for the tables' header (which layer a command chose for this input)."""
     from cnnops.cli.common import emit_document, plain_output
+    from cnnops.render.plain import print_table
     from cnnops.render.run_view import run_group
 
     noted: list[bool] = []  # the footnotes go with the first table of a command only
@@ -589,8 +590,8 @@ def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None]
         notes = not opts.no_notes and not noted
         noted.append(True)
         note = note_for(tensor) if note_for is not None else None
-        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
-                                notes=notes, tensors=not opts.summary, header_notes=[note] if note else []))  # fmt: skip
+        print_table(console, run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
+                                       notes=notes, tensors=not opts.summary, header_notes=[note] if note else []))  # fmt: skip
         if explanation is not None:
             from cnnops.render.explain_view import explain_group
 

@@ -26,18 +26,73 @@ _EMOJI = re.compile(r":\S*?:")
 def print_table(console: Console, table: Any) -> None:
     """``console.print(table)``, as plain text when the console is plain and the table simple enough.
     A table built for its width (``variants``: functions that build the candidates, the first whose
-    narrowest layout fits is drawn — :class:`cnnops.render.shape_tables.Fitted`) is picked the same way."""
-    text = None
+    narrowest layout fits is drawn — :class:`cnnops.render.shape_tables.Fitted`) is picked the same way.
+    A rich ``Group`` is printed item by item, as rich prints it: the plain ones as text, the others
+    (a box, markup, two tables side by side, …) by rich; so are plain ``Text`` lines and a
+    :class:`~cnnops.render.shape_tables.SideBySide` whose tables go one under the other."""
     # an output that cannot encode the drawing characters is left to rich, which prints their ASCII
     # stand-ins (the console's ``translate``, :mod:`cnnops.render.fallback`)
-    if _plain_console(console) and getattr(console, "translate", None) is None:
-        picked = _fitted(table, console) if hasattr(table, "variants") else table
-        text = None if picked is None else table_text(picked, console)
-    if text is None:
+    if not _plain_console(console) or getattr(console, "translate", None) is not None:
         console.print(table)
         return
-    console.file.write(text)
-    console.file.flush()
+    for item in _group_items(table):
+        text = _plain_text(item, console)
+        if text is None:
+            console.print(item)
+        else:
+            console.file.write(text)
+            console.file.flush()
+
+
+def _group_items(renderable: Any) -> list[Any]:
+    """A rich Group's renderables, nested groups opened (rich renders them one after the other)."""
+    from rich.console import Group
+
+    if type(renderable) is not Group:
+        return [renderable]
+    return [item for inner in renderable.renderables for item in _group_items(inner)]
+
+
+def _plain_text(item: Any, console: Console) -> str | None:
+    """What ``console.print(item)`` writes on a plain console, or None for what this module leaves to rich."""
+    if hasattr(item, "variants"):
+        picked = _fitted(item, console)
+        return None if picked is None else table_text(picked, console)
+    if hasattr(item, "left") and hasattr(item, "right") and hasattr(item, "gap"):
+        return _side_by_side_text(item, console)
+    if hasattr(item, "parts"):  # a tensor plane in blocks of columns (:class:`cnnops.render.tensor_grid.PlaneGrid`)
+        texts = [_plain_text(part, console) for part in item.parts(console.width)]
+        return None if None in texts else "".join(texts)  # type: ignore[arg-type]
+    from rich.text import Text
+
+    if type(item) is Text:
+        return _line_text(item, console)
+    return table_text(item, console)
+
+
+def _line_text(text: Any, console: Console) -> str | None:
+    """A Text printed on its own: wrapped at the console's width, folded, neither padded nor justified."""
+    plain = _plain_of(text)
+    if plain is None or text.end != "\n" or "\x1b" in plain:
+        return None
+    return "".join(line + "\n" for line in _text_lines(plain, console.width, "default", "fold", False))
+
+
+def _side_by_side_text(pair: Any, console: Console) -> str | None:
+    """SideBySide: the two one under the other when their widest layouts do not fit next to each other
+    (next to each other they are rich's Columns: left to rich)."""
+    widths = [_widest(part) for part in (pair.left, pair.right)]
+    if None in widths or sum(widths) + pair.gap <= console.width:  # type: ignore[arg-type]
+        return None
+    parts = [_plain_text(part, console) for part in (pair.left, pair.right)]
+    return None if None in parts else "".join(parts)  # type: ignore[arg-type]
+
+
+def _widest(renderable: Any) -> int | None:
+    """rich's Measurement maximum of a table (a Fitted: its first variant) at an unbounded width."""
+    table = renderable.variants[0]() if hasattr(renderable, "variants") else renderable
+    measured = _measurement(table)
+    return None if measured is None else measured[1]
 
 
 def _fitted(fitted: Any, console: Console) -> Any:
@@ -55,6 +110,13 @@ def _fitted(fitted: Any, console: Console) -> Any:
 
 def _minimum_width(table: Any) -> int | None:
     """rich's Measurement of a box-less table at an unbounded width: the sum of its columns' minimums."""
+    measured = _measurement(table)
+    return None if measured is None else measured[0]
+
+
+def _measurement(table: Any) -> tuple[int, int] | None:
+    """rich's Measurement (minimum, maximum) of a box-less table at an unbounded width: the sums of its
+    columns' measurements at the width the table would take."""
     from rich.table import Table as RichTable
 
     if type(table) is not RichTable or not _supported(table) or table.width is not None:
@@ -66,7 +128,13 @@ def _minimum_width(table: Any) -> int | None:
     unbounded = 10**6
     known: list[list[str]] = cells  # type: ignore[assignment]  # no None left
     widest = sum(_measure_column(c, cs, p, unbounded)[1] or 1 for c, cs, p in zip(table.columns, known, pads))
-    return sum(_measure_column(c, cs, p, widest)[0] for c, cs, p in zip(table.columns, known, pads))
+    if table.min_width is not None and widest < table.min_width:
+        widest = min(table.min_width, unbounded)  # the columns are widened to the table's minimum width
+    measured = [_measure_column(c, cs, p, widest) for c, cs, p in zip(table.columns, known, pads)]
+    low, high = sum(low for low, _ in measured), sum(high for _, high in measured)
+    if table.min_width is not None:  # Measurement.clamp(min_width)
+        low, high = max(low, table.min_width), max(high, table.min_width)
+    return low, high
 
 
 def _plain_console(console: Console) -> bool:
@@ -131,7 +199,6 @@ def _supported(table: Table) -> bool:
     return (
         table.box is None
         and not table.expand
-        and table.min_width is None
         and not table.show_footer
         and not table.collapse_padding
         and top == 0
@@ -239,16 +306,22 @@ def _measure_column(column: Any, cells: list[str], pad: tuple[int, int], max_wid
 
 def _column_widths(table: Table, cells: list[list[str]], pads: list[tuple[int, int]], max_width: int) -> list[int] | None:
     """rich's Table._calculate_column_widths for a table that does not expand."""
-    from rich._ratio import ratio_reduce
+    from rich._ratio import ratio_distribute, ratio_reduce
 
     columns = table.columns
     widths = [_measure_column(c, cs, p, max_width)[1] or 1 for c, cs, p in zip(columns, cells, pads)]
-    if sum(widths) > max_width:
+    table_width = sum(widths)
+    if table_width > max_width:
         wrapable = [column.width is None and not column.no_wrap for column in columns]
         widths = type(table)._collapse_widths(widths, wrapable, max_width)
-        if sum(widths) > max_width:
-            widths = ratio_reduce(sum(widths) - max_width, [1] * len(widths), widths, widths)
+        table_width = sum(widths)
+        if table_width > max_width:
+            widths = ratio_reduce(table_width - max_width, [1] * len(widths), widths, widths)
+            table_width = sum(widths)
         widths = [_measure_column(c, cs, p, w)[1] or 0 for c, cs, p, w in zip(columns, cells, pads, widths)]
+    if table.min_width is not None and table_width < table.min_width:  # as rich: the width before re-measuring
+        pad_widths = ratio_distribute(min(table.min_width, max_width) - table_width, widths)
+        widths = [width + pad for width, pad in zip(widths, pad_widths)]
     if any(w - p[0] - p[1] < 1 for w, p in zip(widths, pads)):
         return None  # a column too narrow for its padding: rich's corner cases, left to rich
     return widths

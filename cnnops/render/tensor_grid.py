@@ -361,11 +361,17 @@ class PlaneGrid:
         narrowest = self._width(self.col_widths[:1])
         return Measurement(min(narrowest, options.max_width), self._width(self.col_widths))
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for n, columns in enumerate(self._blocks(options.max_width)):
+    def parts(self, max_width: int) -> list[RenderableType]:
+        """What it draws in ``max_width`` columns: a table per block of columns, an empty line between."""
+        out: list[RenderableType] = []
+        for n, columns in enumerate(self._blocks(max_width)):
             if n:
-                yield Text()
-            yield self._table(columns, self.label if n == 0 else None)
+                out.append(Text())
+            out.append(self._table(columns, self.label if n == 0 else None))
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.parts(options.max_width)
 
 
 def _cell(text: str, highlighted: bool | None, plain: bool) -> Text:
