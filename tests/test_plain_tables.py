@@ -199,3 +199,55 @@ def test_the_options_bound_is_the_parser_s():
     from cnnops.spec.literals import MAX_INT as PARSER_MAX_INT
 
     assert MAX_INT == PARSER_MAX_INT
+
+
+def _modules_after(argv, modules, env=None):
+    """Which of ``modules`` a cnnops command (stdout a pipe) has imported when it ends."""
+    code = (
+        "import sys; from cnnops.__main__ import main; sys.argv = ['cnnops', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {modules!r} if m in sys.modules), file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+    return proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv", [["shape", "1x3x224x224", "-f", "examples/alexnet.txt"],
+                                  ["solve", "--input", "224", "--output", "112", "--kernel", "3"]])  # fmt: skip
+def test_shape_and_solve_on_a_pipe_print_without_rich_s_console_or_the_python_reader(argv):
+    """Start-up: on a pipe the tables are plain text, printed without rich's console (and a stage file is
+    read without the Python-source reader, the layers not used stay unimported)."""
+    watched = ("rich.console", "cnnops.spec.pysource", "cnnops.model.stages.norms", "cnnops.model.stages.resampling")
+    assert _modules_after(argv, watched) == "[]"
+    # a terminal is forced: rich's console draws the boxes
+    assert _modules_after(argv, watched, {"FORCE_COLOR": "1"}) == "['rich.console']"
+
+
+@pytest.mark.parametrize("argv", [["run", "examples/grid4x4.json", "MaxPool2d(2)", "-q", "-o", "{tmp}/out.npy"],
+                                  ["relu", "examples/grid4x4.json", "--json"]])  # fmt: skip
+def test_quiet_and_json_runs_import_no_rich_and_no_pictures(argv, tmp_path):
+    """Start-up: a run that prints no table (``-q -o``, ``--json``) imports neither rich nor the picture code."""
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert _modules_after(argv, ("rich", "cnnops.pictures", "cnnops.render.plain", "PIL")) == "[]"
+
+
+@pytest.mark.parametrize("columns", [None, "100", "0", "7", "abc", "5000", "120x"])
+def test_the_plain_stdout_console_is_the_rich_console_it_stands_for(monkeypatch, columns):
+    """On a pipe, stdout_console gives a PlainStdout with the width, terminal and colour settings the rich
+    console would have; anything else asked of it goes to a rich console."""
+    from cnnops.cli import common
+
+    for name in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    if columns is not None:
+        monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    plain = common.stdout_console()
+    rich = common._rich_stdout_console()
+    assert isinstance(plain, common.PlainStdout)
+    assert (plain.width, plain.is_terminal, plain.color_system, plain.record, plain.translate, plain.file) == (
+        rich.width, rich.is_terminal, rich.color_system, rich.record, rich.translate, rich.file)
+    assert plain.encoding == rich.encoding and plain.size == rich.size  # handed to a rich console
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert not isinstance(common.stdout_console(), common.PlainStdout)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,9 +47,8 @@ def print_table(console: Console, table: Any) -> None:
 
 def _group_items(renderable: Any) -> list[Any]:
     """A rich Group's renderables, nested groups opened (rich renders them one after the other)."""
-    from rich.console import Group
-
-    if type(renderable) is not Group:
+    console = sys.modules.get("rich.console")  # not imported: nothing can be a Group
+    if console is None or type(renderable) is not console.Group:
         return [renderable]
     return [item for inner in renderable.renderables for item in _group_items(inner)]
 
