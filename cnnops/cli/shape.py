@@ -2,7 +2,6 @@
 (``--model``) a model torch builds on its meta device."""
 
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -144,6 +143,8 @@ def shape(
                              compare=compare_conventions)  # fmt: skip
     if as_json or csv or jsonl:
         trace.raise_error()
+        import json
+
         from cnnops.render import shape_tables as render
 
         emit_text(json.dumps(trace.as_dict()) if as_json else
