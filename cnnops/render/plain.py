@@ -16,6 +16,12 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+# what a plain table needs of rich: its cell widths, word wrapping and width sharing (all imported with
+# rich.table, which built the tables printed here; the console and the renderables are not needed)
+from rich._ratio import ratio_distribute, ratio_reduce
+from rich._wrap import divide_line
+from rich.cells import cell_len, set_cell_size
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -189,8 +195,6 @@ def table_text(table: Table, console: Console) -> str | None:
 
 def _crop(line: str, width: int) -> str:
     """The console crops what is wider than itself (a table whose fixed columns do not fit)."""
-    from rich.cells import cell_len, set_cell_size
-
     return set_cell_size(line, width) if cell_len(line) > width else line
 
 
@@ -256,8 +260,6 @@ def _padding(table: Table, index: int) -> tuple[int, int]:
 def _measure_text(text: str) -> tuple[int, int]:
     """rich's Text measurement: the longest word and the longest line, in cells, normalised as
     Measurement.normalize does (so that 0 <= low <= high)."""
-    from rich.cells import cell_len
-
     lines = text.splitlines()
     widest = max(cell_len(line) for line in lines) if lines else 0
     words = text.split()
@@ -306,8 +308,6 @@ def _measure_column(column: Any, cells: list[str], pad: tuple[int, int], max_wid
 
 def _column_widths(table: Table, cells: list[list[str]], pads: list[tuple[int, int]], max_width: int) -> list[int] | None:
     """rich's Table._calculate_column_widths for a table that does not expand."""
-    from rich._ratio import ratio_distribute, ratio_reduce
-
     columns = table.columns
     widths = [_measure_column(c, cs, p, max_width)[1] or 1 for c, cs, p in zip(columns, cells, pads)]
     table_width = sum(widths)
@@ -329,8 +329,6 @@ def _column_widths(table: Table, cells: list[list[str]], pads: list[tuple[int, i
 
 def _fit(line: str, width: int) -> str:
     """A rendered line cropped or padded to ``width`` cells (Segment.adjust_line_length)."""
-    from rich.cells import cell_len, set_cell_size
-
     length = cell_len(line)
     if length < width:
         return line + " " * (width - length)
@@ -342,9 +340,6 @@ _WHITESPACE_END = re.compile(r"\s+$")
 
 def _text_lines(text: str, width: int, justify: str, overflow: str, no_wrap: bool) -> list[str]:
     """Text.wrap then Lines.justify and truncate, as a Text renders in ``width`` cells."""
-    from rich._wrap import divide_line
-    from rich.cells import cell_len
-
     out: list[str] = []
     parts = text.split("\n") if "\n" in text else [text]
     for part in parts:
@@ -376,8 +371,6 @@ def _text_lines(text: str, width: int, justify: str, overflow: str, no_wrap: boo
 
 
 def _truncate(piece: str, width: int, overflow: str, pad: bool = False) -> str:
-    from rich.cells import cell_len, set_cell_size
-
     length = cell_len(piece)
     if length > width:
         piece = set_cell_size(piece, width - 1) + "…" if overflow == "ellipsis" else set_cell_size(piece, width)
