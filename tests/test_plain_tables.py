@@ -214,8 +214,9 @@ def _modules_after(argv, modules, env=None):
 
 
 @pytest.mark.parametrize("argv", [["shape", "1x3x224x224", "-f", "examples/alexnet.txt"],
-                                  ["solve", "--input", "224", "--output", "112", "--kernel", "3"]])  # fmt: skip
-def test_shape_and_solve_on_a_pipe_print_without_rich_s_console_or_the_python_reader(argv):
+                                  ["solve", "--input", "224", "--output", "112", "--kernel", "3"],
+                                  ["pool", "-k", "2", "examples/grid4x4.json"]])  # fmt: skip
+def test_shape_solve_and_pool_on_a_pipe_print_without_rich_s_console_or_the_python_reader(argv):
     """Start-up: on a pipe the tables are plain text, printed without rich's console (and a stage file is
     read without the Python-source reader, the layers not used stay unimported)."""
     watched = ("rich.console", "cnnops.spec.pysource", "cnnops.model.stages.norms", "cnnops.model.stages.resampling")
@@ -251,3 +252,19 @@ def test_the_plain_stdout_console_is_the_rich_console_it_stands_for(monkeypatch,
     assert plain.encoding == rich.encoding and plain.size == rich.size  # handed to a rich console
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert not isinstance(common.stdout_console(), common.PlainStdout)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(hs.lists(tables() | cells(), min_size=1, max_size=4), hs.integers(10, 130))
+def test_a_stack_is_drawn_and_measured_as_rich_s_group(items, width):
+    from rich.console import Group
+    from rich.measure import Measurement
+
+    from cnnops.render.stack import Stack
+
+    def drawn(renderable):
+        console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+        console.print(renderable)
+        return console.file.getvalue(), Measurement.get(console, console.options, renderable)
+
+    assert drawn(Stack(*items)) == drawn(Group(*items))

@@ -52,9 +52,12 @@ def print_table(console: Console, table: Any) -> None:
 
 
 def _group_items(renderable: Any) -> list[Any]:
-    """A rich Group's renderables, nested groups opened (rich renders them one after the other)."""
-    console = sys.modules.get("rich.console")  # not imported: nothing can be a Group
-    if console is None or type(renderable) is not console.Group:
+    """A rich Group's (or a :class:`~cnnops.render.stack.Stack`'s) renderables, nested groups opened (rich
+    renders them one after the other)."""
+    from cnnops.render.stack import Stack
+
+    console = sys.modules.get("rich.console")  # not imported: nothing can be a rich Group
+    if type(renderable) is not Stack and (console is None or type(renderable) is not console.Group):
         return [renderable]
     return [item for inner in renderable.renderables for item in _group_items(inner)]
 

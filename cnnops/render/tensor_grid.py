@@ -24,15 +24,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.columns import Columns
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from cnnops.render.stack import Stack
+
 if TYPE_CHECKING:
     import numpy as np
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 
 PRECISION = 4
 INDEX_STYLE = Style(dim=True)
@@ -194,7 +195,7 @@ def tensor_view(
         body = _planes(array, marks, not full and array.size > threshold, edgeitems, plain, zero_below)
     if not title:
         return body
-    return Group(Text(title, style=_style(TITLE_STYLE, plain)), body)
+    return Stack(Text(title, style=_style(TITLE_STYLE, plain)), body)
 
 
 #: a value this small relative to its tensor's largest magnitude is float noise in a table
@@ -272,6 +273,8 @@ def _planes(
         tables.insert(planes.index(None), gap)
     if len(tables) == 1:
         return tables[0]
+    from rich.columns import Columns
+
     return Columns(tables, padding=(1, 3))
 
 
