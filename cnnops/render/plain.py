@@ -54,10 +54,7 @@ def print_table(console: Console, table: Any) -> None:
 def _group_items(renderable: Any) -> list[Any]:
     """A rich Group's (or a :class:`~cnnops.render.stack.Stack`'s) renderables, nested groups opened (rich
     renders them one after the other)."""
-    from cnnops.render.stack import Stack
-
-    console = sys.modules.get("rich.console")  # not imported: nothing can be a rich Group
-    if type(renderable) is not Stack and (console is None or type(renderable) is not console.Group):
+    if not _is(renderable, "cnnops.render.stack", "Stack") and not _is(renderable, "rich.console", "Group"):
         return [renderable]
     return [item for inner in renderable.renderables for item in _group_items(inner)]
 
@@ -67,9 +64,9 @@ def _plain_text(item: Any, console: Console) -> str | None:
     if hasattr(item, "variants"):
         picked = _fitted(item, console)
         return None if picked is None else table_text(picked, console)
-    if hasattr(item, "left") and hasattr(item, "right") and hasattr(item, "gap"):
+    if _is(item, "cnnops.render.shape_tables", "SideBySide"):
         return _side_by_side_text(item, console)
-    if hasattr(item, "parts"):  # a tensor plane in blocks of columns (:class:`cnnops.render.tensor_grid.PlaneGrid`)
+    if _is(item, "cnnops.render.tensor_grid", "PlaneGrid"):  # a tensor plane in blocks of columns
         texts = [_plain_text(part, console) for part in item.parts(console.width)]
         return None if None in texts else "".join(texts)  # type: ignore[arg-type]
     from rich.text import Text
@@ -77,6 +74,12 @@ def _plain_text(item: Any, console: Console) -> str | None:
     if type(item) is Text:
         return _line_text(item, console)
     return table_text(item, console)
+
+
+def _is(item: Any, module: str, name: str) -> bool:
+    """``type(item) is module.name``, without importing the module (not imported: nothing is one)."""
+    found = sys.modules.get(module)
+    return found is not None and type(item) is getattr(found, name)
 
 
 def _line_text(text: Any, console: Console) -> str | None:
