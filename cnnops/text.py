@@ -10,6 +10,7 @@ r"""How cnnops writes shapes, tuples and values: one formatter for every message
 
 from __future__ import annotations
 
+import functools
 import numbers
 import re
 from typing import Any
@@ -22,7 +23,7 @@ ECHO_CHARS = 200
 MESSAGE_CHARS = 2000
 # control characters (C0, DEL, C1), lone surrogates (os.fsdecode's stand-ins for bytes that are not
 # UTF-8) and the bidirectional overrides that reorder what a terminal shows
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 
 
 def tuple_text(values: tuple[Any, ...]) -> str:
@@ -62,7 +63,15 @@ def safe_text(text: str) -> str:
     """``text`` with what a terminal would act on written out: control characters as ``\\x1b``, a byte
     that was not UTF-8 in a file name (``\\udcff`` after os.fsdecode) as ``\\xff``. It can be printed
     and written as UTF-8 JSON."""
-    return _UNSAFE.sub(_escape, text)
+    if text.isascii() and text.isprintable():  # nothing to escape (the pattern's ASCII part is the unprintable)
+        return text
+    return _unsafe().sub(_escape, text)
+
+
+@functools.cache
+def _unsafe() -> re.Pattern[str]:
+    """The pattern compiled on first use (its ranges take half a millisecond to compile)."""
+    return re.compile(_UNSAFE)
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -237,11 +237,14 @@ def _refuse_collisions(inputs: list[str], plans: list[Destinations]) -> None:
 def _refuse_overwriting(read: list[str], plans: list[Destinations], opts: DataOptions) -> None:
     """No output may replace a file the command reads: an input, a stage file, weights, indices. Each
     file is looked at once (its device and inode), so a batch of thousands is checked in linear time."""
-    from cnnops.pictures.maps import MAP_FILE
-
     files = [path for path in read if not _unnamed(path) and os.path.isfile(path)]
     sources = _identities(files)
-    map_dirs = _identities([os.path.dirname(path) or "." for path in files if MAP_FILE.match(os.path.basename(path))])
+    map_dirs: dict[tuple[int, int] | str, str] = {}
+    if any(where.maps is not None for where in plans):  # the picture code only when maps are saved
+        from cnnops.pictures.maps import MAP_FILE
+
+        map_dirs = _identities([os.path.dirname(path) or "." for path in files
+                                if MAP_FILE.match(os.path.basename(path))])  # fmt: skip
     for where in plans:
         for what, path in (("--output", where.output), ("--animate", where.animation)):
             source = sources.get(_identity(path)) if path is not None else None
@@ -549,7 +552,6 @@ def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None]
     """The per-input output step: write files, then print the tables, the JSON or a JSON line; ``note_for``
     gives a note for the tables' header (which layer a command chose for this input)."""
     from cnnops.cli.common import emit_document, plain_output
-    from cnnops.render.run_view import run_group
 
     noted: list[bool] = []  # the footnotes go with the first table of a command only
     position = None
@@ -589,8 +591,11 @@ def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None]
         notes = not opts.no_notes and not noted
         noted.append(True)
         note = note_for(tensor) if note_for is not None else None
-        console.print(run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
-                                notes=notes, tensors=not opts.summary, header_notes=[note] if note else []))  # fmt: skip
+        from cnnops.render.plain import print_table
+        from cnnops.render.run_view import run_group
+
+        print_table(console, run_group(result, source=tensor.source, plain=plain_output(console), full=opts.full,
+                                       notes=notes, tensors=not opts.summary, header_notes=[note] if note else []))  # fmt: skip
         if explanation is not None:
             from cnnops.render.explain_view import explain_group
 

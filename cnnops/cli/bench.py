@@ -1,7 +1,5 @@
 """``cnnops bench``: the rates the auto engine chooses by, and ``--calibrate`` to measure them here."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -4,8 +4,6 @@ torch, numpy and PIL are never imported at module level: ``cnnops shape`` and ``
 in about the time Python needs for typer and rich.
 """
 
-from __future__ import annotations
-
 import errno
 import functools
 import gc
@@ -79,10 +77,88 @@ def _console(cls: Any = None, **kwargs: Any) -> Any:
 
 
 def stdout_console():
-    from rich.console import Console
-
+    """The console results are printed on: a rich console; on a pipe or a file, a :class:`PlainStdout`,
+    which prints plain tables without importing rich's console and hands anything else to one."""
     if sys.stdout is None:
         raise StdoutError("stdout is closed, so the result cannot be printed — give --output FILE, or --quiet")
+    width = _plain_stdout_width()
+    return _rich_stdout_console() if width is None else PlainStdout(width)
+
+
+class PlainStdout:
+    """The stdout console as rich would make it on a pipe or a file without colour: no terminal, no colour
+    system, the same width (:func:`_plain_stdout_width`). :func:`cnnops.render.plain.print_table` needs
+    nothing more; any other use (``print``, ``rule``, …) goes to the rich console, made on first use."""
+
+    is_terminal = False
+    color_system = None
+    record = False
+    translate = None
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._rich: Any = None
+
+    @property
+    def file(self) -> Any:
+        return getattr(sys.stdout, "rich_proxied_file", sys.stdout)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_rich":
+            raise AttributeError(name)
+        if self._rich is None:
+            self._rich = _rich_stdout_console()
+        return getattr(self._rich, name)
+
+
+def _plain_stdout_width() -> int | None:
+    """The width rich's console would have on stdout, when that console would be plain — not a terminal
+    (stdout's isatty, nothing forcing one: FORCE_COLOR, TTY_COMPATIBLE, Jupyter), and an encoding that shows
+    every drawing character; else None. As rich: COLUMNS, or the size of the first terminal among stdin,
+    stdout and stderr, or 80; then kept within MIN_COLUMNS..MAX_COLUMNS as :func:`_console` does."""
+    import builtins
+
+    if sys.platform == "win32" or hasattr(builtins, "get_ipython") or "FORCE_COLOR" in os.environ or \
+            "TTY_COMPATIBLE" in os.environ:  # fmt: skip
+        return None
+    file = getattr(sys.stdout, "rich_proxied_file", sys.stdout)
+    try:
+        if file is None or file.isatty():
+            return None
+    except (AttributeError, ValueError, OSError):
+        return None
+    from cnnops.render.fallback import translator
+
+    if translator((getattr(file, "encoding", "utf-8") or "utf-8").lower()) is not None:
+        return None
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and columns.isdigit():
+        width = int(columns)
+    else:
+        width = 0
+        for descriptor in _STD_STREAMS:
+            try:
+                width = os.get_terminal_size(descriptor)[0]
+            except (AttributeError, ValueError, OSError):
+                continue
+            break
+        width = width or 80
+    return min(max(width, MIN_COLUMNS), MAX_COLUMNS)
+
+
+def _fileno(stream: Any, default: int) -> int:
+    try:
+        return stream.fileno()
+    except Exception:
+        return default
+
+
+#: the descriptors rich's console asks for the terminal's size, in its order
+_STD_STREAMS = (_fileno(sys.__stdin__, 0), _fileno(sys.__stdout__, 1), _fileno(sys.__stderr__, 2))
+
+
+def _rich_stdout_console() -> Any:
+    from rich.console import Console
 
     class ResultConsole(Console):
         def on_broken_pipe(self) -> None:

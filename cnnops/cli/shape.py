@@ -1,10 +1,7 @@
 """``cnnops shape``: the size calculator, for stage text, print(model) text, Python source, ONNX files and
 (``--model``) a model torch builds on its meta device."""
 
-from __future__ import annotations
-
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -146,6 +143,8 @@ def shape(
                              compare=compare_conventions)  # fmt: skip
     if as_json or csv or jsonl:
         trace.raise_error()
+        import json
+
         from cnnops.render import shape_tables as render
 
         emit_text(json.dumps(trace.as_dict()) if as_json else
@@ -183,7 +182,7 @@ def _is_model_file(path: Path) -> bool:
             head = handle.read(4096)
     except OSError:
         return False
-    from cnnops.spec.pysource import looks_like_python
+    from cnnops.spec.sources import looks_like_python
 
     return looks_like_python(head)
 

@@ -1,8 +1,5 @@
 """``cnnops solve``: which kernel/stride/padding/dilation give a wanted output length."""
 
-from __future__ import annotations
-
-import json
 import re
 from pathlib import Path
 from typing import Annotated
@@ -88,6 +85,8 @@ def solve(
     if layer == LayerKind.unpool and kernel is not None:
         unpool_range = solver.unpool_output_range(length_in, kernel, stride, padding or 0)
     if as_json:
+        import json
+
         emit_text(json.dumps([s.as_dict() for s in solutions]))
         return
     from rich.table import Table

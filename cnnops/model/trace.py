@@ -176,6 +176,8 @@ def parse_shape(text: str) -> Shape:
 
 @dataclass
 class _Pool:
+    """A pool that returned indices: where an unpool finds its sizes."""
+
     index: int
     nd: int
     input_shape: Shape

@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from typing import TYPE_CHECKING, Any
+
+# what a plain table needs of rich: its cell widths, word wrapping and width sharing (all imported with
+# rich.table, which built the tables printed here; the console and the renderables are not needed)
+from rich._ratio import ratio_distribute, ratio_reduce
+from rich._wrap import divide_line
+from rich.cells import cell_len, set_cell_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,16 +33,78 @@ _EMOJI = re.compile(r":\S*?:")
 def print_table(console: Console, table: Any) -> None:
     """``console.print(table)``, as plain text when the console is plain and the table simple enough.
     A table built for its width (``variants``: functions that build the candidates, the first whose
-    narrowest layout fits is drawn — :class:`cnnops.render.shape_tables.Fitted`) is picked the same way."""
-    text = None
-    if _plain_console(console):
-        picked = _fitted(table, console) if hasattr(table, "variants") else table
-        text = None if picked is None else table_text(picked, console)
-    if text is None:
+    narrowest layout fits is drawn — :class:`cnnops.render.shape_tables.Fitted`) is picked the same way.
+    A rich ``Group`` is printed item by item, as rich prints it: the plain ones as text, the others
+    (a box, markup, two tables side by side, …) by rich; so are plain ``Text`` lines and a
+    :class:`~cnnops.render.shape_tables.SideBySide` whose tables go one under the other."""
+    # an output that cannot encode the drawing characters is left to rich, which prints their ASCII
+    # stand-ins (the console's ``translate``, :mod:`cnnops.render.fallback`)
+    if not _plain_console(console) or getattr(console, "translate", None) is not None:
         console.print(table)
         return
-    console.file.write(text)
-    console.file.flush()
+    for item in _group_items(table):
+        text = _plain_text(item, console)
+        if text is None:
+            console.print(item)
+        else:
+            console.file.write(text)
+            console.file.flush()
+
+
+def _group_items(renderable: Any) -> list[Any]:
+    """A rich Group's (or a :class:`~cnnops.render.stack.Stack`'s) renderables, nested groups opened (rich
+    renders them one after the other)."""
+    if not _is(renderable, "cnnops.render.stack", "Stack") and not _is(renderable, "rich.console", "Group"):
+        return [renderable]
+    return [item for inner in renderable.renderables for item in _group_items(inner)]
+
+
+def _plain_text(item: Any, console: Console) -> str | None:
+    """What ``console.print(item)`` writes on a plain console, or None for what this module leaves to rich."""
+    if hasattr(item, "variants"):
+        picked = _fitted(item, console)
+        return None if picked is None else table_text(picked, console)
+    if _is(item, "cnnops.render.shape_tables", "SideBySide"):
+        return _side_by_side_text(item, console)
+    if _is(item, "cnnops.render.tensor_grid", "PlaneGrid"):  # a tensor plane in blocks of columns
+        texts = [_plain_text(part, console) for part in item.parts(console.width)]
+        return None if None in texts else "".join(texts)  # type: ignore[arg-type]
+    from rich.text import Text
+
+    if type(item) is Text:
+        return _line_text(item, console)
+    return table_text(item, console)
+
+
+def _is(item: Any, module: str, name: str) -> bool:
+    """``type(item) is module.name``, without importing the module (not imported: nothing is one)."""
+    found = sys.modules.get(module)
+    return found is not None and type(item) is getattr(found, name)
+
+
+def _line_text(text: Any, console: Console) -> str | None:
+    """A Text printed on its own: wrapped at the console's width, folded, neither padded nor justified."""
+    plain = _plain_of(text)
+    if plain is None or text.end != "\n" or "\x1b" in plain:
+        return None
+    return "".join(line + "\n" for line in _text_lines(plain, console.width, "default", "fold", False))
+
+
+def _side_by_side_text(pair: Any, console: Console) -> str | None:
+    """SideBySide: the two one under the other when their widest layouts do not fit next to each other
+    (next to each other they are rich's Columns: left to rich)."""
+    widths = [_widest(part) for part in (pair.left, pair.right)]
+    if None in widths or sum(widths) + pair.gap <= console.width:  # type: ignore[arg-type]
+        return None
+    parts = [_plain_text(part, console) for part in (pair.left, pair.right)]
+    return None if None in parts else "".join(parts)  # type: ignore[arg-type]
+
+
+def _widest(renderable: Any) -> int | None:
+    """rich's Measurement maximum of a table (a Fitted: its first variant) at an unbounded width."""
+    table = renderable.variants[0]() if hasattr(renderable, "variants") else renderable
+    measured = _measurement(table)
+    return None if measured is None else measured[1]
 
 
 def _fitted(fitted: Any, console: Console) -> Any:
@@ -53,6 +122,13 @@ def _fitted(fitted: Any, console: Console) -> Any:
 
 def _minimum_width(table: Any) -> int | None:
     """rich's Measurement of a box-less table at an unbounded width: the sum of its columns' minimums."""
+    measured = _measurement(table)
+    return None if measured is None else measured[0]
+
+
+def _measurement(table: Any) -> tuple[int, int] | None:
+    """rich's Measurement (minimum, maximum) of a box-less table at an unbounded width: the sums of its
+    columns' measurements at the width the table would take."""
     from rich.table import Table as RichTable
 
     if type(table) is not RichTable or not _supported(table) or table.width is not None:
@@ -64,14 +140,17 @@ def _minimum_width(table: Any) -> int | None:
     unbounded = 10**6
     known: list[list[str]] = cells  # type: ignore[assignment]  # no None left
     widest = sum(_measure_column(c, cs, p, unbounded)[1] or 1 for c, cs, p in zip(table.columns, known, pads))
-    return sum(_measure_column(c, cs, p, widest)[0] for c, cs, p in zip(table.columns, known, pads))
+    if table.min_width is not None and widest < table.min_width:
+        widest = min(table.min_width, unbounded)  # the columns are widened to the table's minimum width
+    measured = [_measure_column(c, cs, p, widest) for c, cs, p in zip(table.columns, known, pads)]
+    low, high = sum(low for low, _ in measured), sum(high for _, high in measured)
+    if table.min_width is not None:  # Measurement.clamp(min_width)
+        low, high = max(low, table.min_width), max(high, table.min_width)
+    return low, high
 
 
 def _plain_console(console: Console) -> bool:
-    """A console this module can write for: no terminal, no colour, no recording, and an output encoding
-    that takes every character (else the console's ASCII stand-ins for ×, → and ⌊ are needed)."""
-    return (not console.is_terminal and console.color_system is None and not console.record
-            and getattr(console, "translate", None) is None)  # fmt: skip
+    return not console.is_terminal and console.color_system is None and not console.record
 
 
 def table_text(table: Table, console: Console) -> str | None:
@@ -122,8 +201,6 @@ def table_text(table: Table, console: Console) -> str | None:
 
 def _crop(line: str, width: int) -> str:
     """The console crops what is wider than itself (a table whose fixed columns do not fit)."""
-    from rich.cells import cell_len, set_cell_size
-
     return set_cell_size(line, width) if cell_len(line) > width else line
 
 
@@ -132,7 +209,6 @@ def _supported(table: Table) -> bool:
     return (
         table.box is None
         and not table.expand
-        and table.min_width is None
         and not table.show_footer
         and not table.collapse_padding
         and top == 0
@@ -188,47 +264,46 @@ def _padding(table: Table, index: int) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=4096)
 def _measure_text(text: str) -> tuple[int, int]:
-    """rich's Text measurement: the longest word and the longest line, in cells."""
-    from rich.cells import cell_len
-
+    """rich's Text measurement: the longest word and the longest line, in cells, normalised as
+    Measurement.normalize does (so that 0 <= low <= high)."""
     lines = text.splitlines()
     widest = max(cell_len(line) for line in lines) if lines else 0
     words = text.split()
-    return (max(cell_len(word) for word in words) if words else widest), widest
+    low = min(max(0, max(cell_len(word) for word in words) if words else widest), widest)
+    return max(0, low), max(0, low, widest)
 
 
-def _normalize(low: int, high: int) -> tuple[int, int]:
-    low = min(max(0, low), high)
-    return max(0, low), max(0, max(low, high))
-
-
-def _measure_cell(text: str, pad: tuple[int, int], max_width: int) -> tuple[int, int]:
-    """Measurement.get of Padding(text): the text's measurement plus the padding, within max_width."""
-    if max_width < 1:
-        return 0, 0
-    extra = pad[0] + pad[1]
-    if max_width - extra < 1:
-        low, high = max_width, max_width
-    else:
-        low, high = _normalize(*_measure_text(text))
-        low, high = min(low, max_width), min(high, max_width)
-        low, high = (0, 0) if high < 1 else _normalize(low, high)
-        low, high = min(low + extra, max_width), min(high + extra, max_width)
-    low, high = _normalize(low, high)
-    low, high = min(low, max_width), min(high, max_width)
-    return (0, 0) if high < 1 else _normalize(low, high)
+def _extent(cells: list[str]) -> tuple[int, int]:
+    """The largest (normalised) low and high measurement among a column's cells."""
+    low = high = 0
+    for cell in cells:
+        cell_low, cell_high = _measure_text(cell)
+        if cell_low > low:
+            low = cell_low
+        if cell_high > high:
+            high = cell_high
+    return low, high
 
 
 def _measure_column(column: Any, cells: list[str], pad: tuple[int, int], max_width: int) -> tuple[int, int]:
+    """rich's measurement of a column: the widest of its cells' Measurement.get(Padding(cell)).
+
+    rich normalises and clamps each cell's measurement four times on the way; once the text's own
+    measurement is normalised (0 <= low <= high, :func:`_measure_text`), those steps come to adding the
+    padding and clamping to max_width — for every cell alike, so the column needs only its cells' extent."""
     if max_width < 1:
         return 0, 0
     padding = pad[0] + pad[1]
     if column.width is not None:
         fixed = min(column.width + padding, max_width)
         return fixed, fixed
-    sizes = [_measure_cell(cell, pad, max_width) for cell in cells]
-    low = max((s[0] for s in sizes), default=1)
-    high = max((s[1] for s in sizes), default=max_width)
+    if not cells:
+        low, high = 1, max_width
+    elif max_width - padding < 1:
+        low = high = max_width
+    else:
+        low, high = _extent(cells)
+        low, high = min(low + padding, max_width), min(high + padding, max_width)
     low, high = min(low, max_width), min(high, max_width)
     if column.min_width is not None:
         low, high = max(low, column.min_width + padding), max(high, column.min_width + padding)
@@ -239,16 +314,20 @@ def _measure_column(column: Any, cells: list[str], pad: tuple[int, int], max_wid
 
 def _column_widths(table: Table, cells: list[list[str]], pads: list[tuple[int, int]], max_width: int) -> list[int] | None:
     """rich's Table._calculate_column_widths for a table that does not expand."""
-    from rich._ratio import ratio_reduce
-
     columns = table.columns
     widths = [_measure_column(c, cs, p, max_width)[1] or 1 for c, cs, p in zip(columns, cells, pads)]
-    if sum(widths) > max_width:
+    table_width = sum(widths)
+    if table_width > max_width:
         wrapable = [column.width is None and not column.no_wrap for column in columns]
         widths = type(table)._collapse_widths(widths, wrapable, max_width)
-        if sum(widths) > max_width:
-            widths = ratio_reduce(sum(widths) - max_width, [1] * len(widths), widths, widths)
+        table_width = sum(widths)
+        if table_width > max_width:
+            widths = ratio_reduce(table_width - max_width, [1] * len(widths), widths, widths)
+            table_width = sum(widths)
         widths = [_measure_column(c, cs, p, w)[1] or 0 for c, cs, p, w in zip(columns, cells, pads, widths)]
+    if table.min_width is not None and table_width < table.min_width:  # as rich: the width before re-measuring
+        pad_widths = ratio_distribute(min(table.min_width, max_width) - table_width, widths)
+        widths = [width + pad for width, pad in zip(widths, pad_widths)]
     if any(w - p[0] - p[1] < 1 for w, p in zip(widths, pads)):
         return None  # a column too narrow for its padding: rich's corner cases, left to rich
     return widths
@@ -256,8 +335,6 @@ def _column_widths(table: Table, cells: list[list[str]], pads: list[tuple[int, i
 
 def _fit(line: str, width: int) -> str:
     """A rendered line cropped or padded to ``width`` cells (Segment.adjust_line_length)."""
-    from rich.cells import cell_len, set_cell_size
-
     length = cell_len(line)
     if length < width:
         return line + " " * (width - length)
@@ -269,9 +346,6 @@ _WHITESPACE_END = re.compile(r"\s+$")
 
 def _text_lines(text: str, width: int, justify: str, overflow: str, no_wrap: bool) -> list[str]:
     """Text.wrap then Lines.justify and truncate, as a Text renders in ``width`` cells."""
-    from rich._wrap import divide_line
-    from rich.cells import cell_len
-
     out: list[str] = []
     parts = text.split("\n") if "\n" in text else [text]
     for part in parts:
@@ -303,8 +377,6 @@ def _text_lines(text: str, width: int, justify: str, overflow: str, no_wrap: boo
 
 
 def _truncate(piece: str, width: int, overflow: str, pad: bool = False) -> str:
-    from rich.cells import cell_len, set_cell_size
-
     length = cell_len(piece)
     if length > width:
         piece = set_cell_size(piece, width - 1) + "…" if overflow == "ellipsis" else set_cell_size(piece, width)

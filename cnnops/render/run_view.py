@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Group, RenderableType
+    from rich.console import RenderableType
 
+    from cnnops.render.stack import Stack
     from cnnops.run.pipeline import RunResult
 
 
@@ -138,8 +139,9 @@ def _shown_winners(tensor: Any, res: Any, full: bool) -> Any:
 
 
 def run_group(result: RunResult, *, source: str, plain: bool, full: bool, notes: bool = True,
-              tensors: bool = True, header_notes: Sequence[str] = ()) -> Group:  # fmt: skip
-    from rich.console import Group
+              tensors: bool = True, header_notes: Sequence[str] = ()) -> Stack:  # fmt: skip
+    """The run's renderables one under the other (a rich Group, without importing rich's console)."""
+    from cnnops.render.stack import Stack
 
-    return Group(*run_renderables(result, source=source, plain=plain, full=full, notes=notes, tensors=tensors,
+    return Stack(*run_renderables(result, source=source, plain=plain, full=full, notes=notes, tensors=tensors,
                                   header_notes=header_notes))

@@ -24,15 +24,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.columns import Columns
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from cnnops.render.stack import Stack
+
 if TYPE_CHECKING:
     import numpy as np
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 
 PRECISION = 4
 INDEX_STYLE = Style(dim=True)
@@ -194,7 +195,7 @@ def tensor_view(
         body = _planes(array, marks, not full and array.size > threshold, edgeitems, plain, zero_below)
     if not title:
         return body
-    return Group(Text(title, style=_style(TITLE_STYLE, plain)), body)
+    return Stack(Text(title, style=_style(TITLE_STYLE, plain)), body)
 
 
 #: a value this small relative to its tensor's largest magnitude is float noise in a table
@@ -272,6 +273,8 @@ def _planes(
         tables.insert(planes.index(None), gap)
     if len(tables) == 1:
         return tables[0]
+    from rich.columns import Columns
+
     return Columns(tables, padding=(1, 3))
 
 
@@ -361,11 +364,17 @@ class PlaneGrid:
         narrowest = self._width(self.col_widths[:1])
         return Measurement(min(narrowest, options.max_width), self._width(self.col_widths))
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for n, columns in enumerate(self._blocks(options.max_width)):
+    def parts(self, max_width: int) -> list[RenderableType]:
+        """What it draws in ``max_width`` columns: a table per block of columns, an empty line between."""
+        out: list[RenderableType] = []
+        for n, columns in enumerate(self._blocks(max_width)):
             if n:
-                yield Text()
-            yield self._table(columns, self.label if n == 0 else None)
+                out.append(Text())
+            out.append(self._table(columns, self.label if n == 0 else None))
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.parts(options.max_width)
 
 
 def _cell(text: str, highlighted: bool | None, plain: bool) -> Text:

@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -72,7 +71,10 @@ def load_rates() -> Rates:
     """This machine's measured rates if ``cnnops bench --calibrate`` stored them, else the defaults (also
     for a file that cannot be read or is not what it should be: a cache is never an error)."""
     try:
-        doc = json.loads(rates_path().read_text(encoding="utf-8"))
+        text = rates_path().read_text(encoding="utf-8")
+        import json  # only for a stored file: most runs have none
+
+        doc = json.loads(text)
         if doc.get("format") != FORMAT:
             return DEFAULTS
         numpy, torch = ({k: float(v) for k, v in doc[name].items() if k in KINDS} for name in ("numpy", "torch"))
@@ -89,6 +91,8 @@ def save_rates(rates: Rates) -> Path:
     path = rates_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    import json
+
     temp.write_text(json.dumps(rates.as_dict(), indent=1) + "\n", encoding="utf-8")
     os.replace(temp, path)
     return path

@@ -15,7 +15,6 @@ from cnnops.errors import SpecError
 from cnnops.model.network import Network, Node
 from cnnops.spec.aliases import split_prefix
 from cnnops.spec.parser import parse_nodes
-from cnnops.spec.printed import looks_printed, parse_printed
 from cnnops.spec.signatures import resolve_name
 
 #: a network may have at most this many stages (repeats counted out)
@@ -38,6 +37,8 @@ def parse_stages(texts: Iterable[str]) -> Network:
 def parse_stage_file(text: str, origin: str = "stage file") -> Network:
     """Stages from a file: one per line with ``#`` comments (graph syntax included), or the text of
     ``print(model)`` (see :mod:`cnnops.spec.printed`)."""
+    from cnnops.spec.printed import looks_printed, parse_printed
+
     if looks_printed(text):
         return parse_printed(text, origin)
     nodes: list[Node] = []

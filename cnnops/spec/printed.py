@@ -46,6 +46,8 @@ def looks_printed(text: str) -> bool:
 
 @dataclass
 class _Item:
+    """One line of print(model) text: a leaf layer or a block of children."""
+
     key: str
     name: str
     line: int

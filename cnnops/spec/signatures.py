@@ -28,6 +28,8 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class Param:
+    """One argument of a layer: its name, value kind, default and whether it is keyword-only."""
+
     name: str
     kind: str
     default: Any = _MISSING
@@ -40,6 +42,8 @@ class Param:
 
 @dataclass(frozen=True)
 class LayerDef:
+    """A layer of the table: its parameters in PyTorch's order and the builder of its stage."""
+
     name: str
     params: tuple[Param, ...]
     build: Callable[[str, dict[str, Any], str, int], st.Stage]

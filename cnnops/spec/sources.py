@@ -55,9 +55,17 @@ def read_network_file(path: str, input_shape: Shape | None, *, class_name: str |
     return read_python_source(text, origin, input_shape, class_name), input_shape
 
 
-def _python_text(text: str) -> bool:
-    from cnnops.spec.pysource import looks_like_python
+def looks_like_python(text: str) -> bool:
+    """Python model code rather than stage lines or print(model) text: it defines a class or imports.
+    (Here rather than in :mod:`cnnops.spec.pysource`, so that telling needs no reader imported.)"""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("class ", "import ", "from ", "def ")) and not stripped.startswith("from:"):
+            return True
+    return False
 
+
+def _python_text(text: str) -> bool:
     return looks_like_python(text)
 
 

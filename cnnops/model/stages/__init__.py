@@ -10,14 +10,47 @@ Pure Python: no numpy, no torch.
 (1, 64, 55, 55)
 """
 
-from cnnops.model.stages.base import SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
-from cnnops.model.stages.convolution import Conv, ConvTranspose
-from cnnops.model.stages.layers import GLU, Activation, BatchNorm, Flatten, Linear, Passthrough, PReLU
-from cnnops.model.stages.merges import Merge
-from cnnops.model.stages.norms import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
-from cnnops.model.stages.pooling import AdaptivePool, Pool, Unpool
-from cnnops.model.stages.resampling import UPSAMPLE_MODES, Upsample
-from cnnops.model.stages.reshaping import PAD_MODES, ChannelShuffle, Pad, PixelShuffle, Unflatten
+from typing import TYPE_CHECKING, Any
+
+from cnnops.model.stages.base import PAD_MODES, SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
+
+if TYPE_CHECKING:
+    from cnnops.model.stages.convolution import Conv, ConvTranspose
+    from cnnops.model.stages.layers import GLU, Activation, BatchNorm, Flatten, Linear, Passthrough, PReLU
+    from cnnops.model.stages.merges import Merge
+    from cnnops.model.stages.norms import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
+    from cnnops.model.stages.pooling import AdaptivePool, Pool, Unpool
+    from cnnops.model.stages.resampling import UPSAMPLE_MODES, Upsample
+    from cnnops.model.stages.reshaping import ChannelShuffle, Pad, PixelShuffle, Unflatten
+
+#: where each layer is defined; a module is imported when one of its names is first used, so that a
+#: command imports only the layers it meets (each frozen dataclass costs about half a millisecond)
+_HOMES = {
+    "Conv": "convolution", "ConvTranspose": "convolution",
+    "GLU": "layers", "Activation": "layers", "BatchNorm": "layers", "Flatten": "layers", "Linear": "layers",
+    "Passthrough": "layers", "PReLU": "layers",
+    "Merge": "merges",
+    "GroupNorm": "norms", "InstanceNorm": "norms", "LayerNorm": "norms", "LocalResponseNorm": "norms",
+    "AdaptivePool": "pooling", "Pool": "pooling", "Unpool": "pooling",
+    "UPSAMPLE_MODES": "resampling", "Upsample": "resampling",
+    "ChannelShuffle": "reshaping", "Pad": "reshaping", "PixelShuffle": "reshaping", "Unflatten": "reshaping",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "SPATIAL_NAMES", "ReceptiveField", "Shape", "Stage", "fmt_shape", "Conv", "ConvTranspose", "Activation",

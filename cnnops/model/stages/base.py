@@ -14,6 +14,10 @@ from cnnops.text import tuple_text as fmt_shape
 
 Shape = tuple[int, ...]
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+#: F.pad's modes for the padding layers' names (:mod:`.reshaping`; here, as the layer table needs them
+#: without the padding stage itself)
+PAD_MODES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflect", "Replication": "replicate",
+             "Circular": "circular"}  # fmt: skip
 
 
 @dataclass(frozen=True)

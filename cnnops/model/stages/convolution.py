@@ -14,6 +14,8 @@ from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, fmt
 
 @dataclass(frozen=True, kw_only=True)
 class Conv(Stage):
+    """nn.Conv1d/2d/3d: every padding form (numbers, 'same', 'valid') and padding mode."""
+
     in_channels: int
     out_channels: int
     kernel_size: tuple[int, ...]
@@ -153,6 +155,8 @@ class Conv(Stage):
 
 @dataclass(frozen=True, kw_only=True)
 class ConvTranspose(Stage):
+    """nn.ConvTranspose1d/2d/3d, with output_padding."""
+
     in_channels: int
     out_channels: int
     kernel_size: tuple[int, ...]

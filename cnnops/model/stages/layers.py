@@ -13,6 +13,8 @@ from cnnops.model.stages.base import Shape, Stage, _rank_text, fmt_shape
 
 @dataclass(frozen=True, kw_only=True)
 class Linear(Stage):
+    """nn.Linear: the last dimension, in_features → out_features."""
+
     in_features: int
     out_features: int
     bias: bool = True
@@ -63,6 +65,8 @@ class Linear(Stage):
 
 @dataclass(frozen=True, kw_only=True)
 class Flatten(Stage):
+    """nn.Flatten: dimensions start_dim…end_dim merged into one."""
+
     start_dim: int = 1
     end_dim: int = -1
     kind: ClassVar[str] = "flatten"
@@ -239,6 +243,8 @@ _BATCHNORM_RANKS = {1: "2-D or 3-D", 2: "4-D (N, C, H, W)", 3: "5-D (N, C, D, H,
 
 @dataclass(frozen=True, kw_only=True)
 class BatchNorm(Stage):
+    """nn.BatchNorm1d/2d/3d and their Lazy forms (num_features None until sized)."""
+
     num_features: int | None  # None: LazyBatchNorm, sized by its first input
     eps: float = 1e-5
     momentum: float | None = 0.1

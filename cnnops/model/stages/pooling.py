@@ -94,6 +94,8 @@ class Pool(Stage):
 
 @dataclass(frozen=True, kw_only=True)
 class AdaptivePool(Stage):
+    """nn.AdaptiveAvgPool/AdaptiveMaxPool: a fixed output size, bins from the input's."""
+
     mode: str
     output_size: tuple[int | None, ...]
     return_indices: bool = False
@@ -141,6 +143,8 @@ class AdaptivePool(Stage):
 
 @dataclass(frozen=True, kw_only=True)
 class Unpool(Stage):
+    """nn.MaxUnpool1d/2d/3d: the inverse of a max pool, from its indices."""
+
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
     padding: tuple[int, ...]

@@ -11,10 +11,6 @@ from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages.base import SPATIAL_NAMES, Shape, Stage, _rank_text, _slide, fmt_shape
 
-#: F.pad's modes for the padding layers' names
-PAD_MODES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflect", "Replication": "replicate",
-             "Circular": "circular"}  # fmt: skip
-
 
 def _signed(n: int) -> str:
     return f"+ {n}" if n >= 0 else f"− {-n}"

@@ -33,17 +33,9 @@ from cnnops.model.stages import Shape
 from cnnops.spec.pysource.interpreter import Frame, _Unknown
 from cnnops.spec.pysource.reader import Reader
 from cnnops.spec.pysource.values import Module, ReadError, Ref, UserClass, UserFunction
+from cnnops.spec.sources import looks_like_python
 
 MAX_SOURCE = 4 * 2**20
-
-
-def looks_like_python(text: str) -> bool:
-    """Python model code rather than stage lines or print(model) text: it defines a class or imports."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("class ", "import ", "from ", "def ")) and not stripped.startswith("from:"):
-            return True
-    return False
 
 
 def read_python_source(text: str, origin: str, input_shape: Shape, class_name: str | None = None) -> Network:
