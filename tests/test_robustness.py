@@ -7,7 +7,7 @@ subset runs the real program (``python -m cnnops``), including a closed stdout p
 SIGKILL while an ``--output`` file is being written.
 
 Temporary files: ``--output out.json`` is written to ``.out.json.XXXXXXXX.tmp`` (a hidden file in the
-same directory, ``XXXXXXXX`` being eight of ``[a-z0-9_]`` from :func:`tempfile.mkstemp`) and renamed
+same directory, ``XXXXXXXX`` being eight of ``[a-z0-9_]`` made from the process id and a count) and renamed
 onto ``out.json``; only a process killed between those two steps can leave that file behind.
 """
 

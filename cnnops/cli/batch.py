@@ -137,7 +137,7 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
 def plan_outputs(inputs: list[str], opts: DataOptions) -> list[Destinations]:
     """Every input's output file, feature-map folder and animation, checked before anything is written:
     each one writable, none on an input, no two inputs on one name."""
-    from cnnops.io.write import check_output_path, check_writable
+    from cnnops.io.write import check_output_path, check_writable, same_directories
 
     batch = len(inputs) > 1
     if opts.output_dir is not None and os.path.lexists(opts.output_dir) and not os.path.isdir(opts.output_dir):
@@ -162,15 +162,16 @@ def plan_outputs(inputs: list[str], opts: DataOptions) -> list[Destinations]:
         plans.append(where)
     _refuse_collisions(inputs, plans)
     _refuse_overwriting(inputs + opts.read_files, plans, opts)
-    for where in plans:
-        if where.output is not None:
-            check_output_path(where.output, parents=opts.output_dir is not None)
-        if where.animation is not None:
-            check_writable(where.animation, parents=False)
-        if where.maps is not None:
-            from cnnops.pictures.maps import check_maps_directory
+    with same_directories():  # a batch's outputs share a few directories: each is checked once
+        for where in plans:
+            if where.output is not None:
+                check_output_path(where.output, parents=opts.output_dir is not None)
+            if where.animation is not None:
+                check_writable(where.animation, parents=False)
+            if where.maps is not None:
+                from cnnops.pictures.maps import check_maps_directory
 
-            check_maps_directory(where.maps)
+                check_maps_directory(where.maps)
     return plans
 
 
