@@ -187,12 +187,18 @@ def input_keys(inputs: list[str]) -> list[str]:
     from cnnops.io.generators import looks_like_generator
 
     keys = []
+    under = common if common.endswith(os.sep) else common + os.sep  # both absolute and normalised
     for n in range(len(inputs)):
         if n not in files:  # a generator is named after its text: randn:2x2 → randn_2x2
             text = inputs[n].strip()
             keys.append(re.sub(r"[^\w.-]", "_", text)[:60] if looks_like_generator(text) else f"input-{n + 1}")
             continue
-        relative = os.path.relpath(files[n], common) if common else os.path.basename(files[n])
+        if not common:
+            relative = os.path.basename(files[n])
+        elif files[n].startswith(under):
+            relative = files[n][len(under) :]  # what relpath gives, without its two abspath calls per input
+        else:
+            relative = os.path.relpath(files[n], common)
         stem = os.path.splitext(relative)[0]
         keys.append(stem if stem and not stem.endswith(os.sep) else f"input-{n + 1}")
     return keys

@@ -3,13 +3,14 @@ new one, never a part)."""
 
 from __future__ import annotations
 
+import _signal
 import itertools
 import os
 import signal
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError
 from cnnops.io.jsontext import write_json
@@ -45,9 +46,21 @@ def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = No
                 doc["indices"] = np.asarray(indices)
         atomic_write(path, lambda stream: write_json(doc, stream))
     else:
-        # through a plain writer, numpy writes in blocks with write() (ndarray.tofile would hide a full
-        # disk behind "N requested and M written")
-        atomic_write(path, lambda stream: np.save(_Writer(stream), np.asarray(data), allow_pickle=False))
+        atomic_write(path, lambda stream: write_npy(stream, np.asarray(data)))
+
+
+def write_npy(stream: BinaryIO, array: np.ndarray) -> None:
+    """``np.save``'s bytes, written with ``stream.write`` (ndarray.tofile would hide a full disk behind "N
+    requested and M written"): a C-ordered array of numbers straight from its memory, anything else
+    through numpy's own writer, which copies it out in blocks."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    if array.flags.c_contiguous and array.dtype.kind in "biuf" and array.size and array.ndim <= 32:
+        npy.write_array_header_1_0(stream, npy.header_data_from_array_1_0(array))
+        stream.write(memoryview(array.reshape(-1)).cast("B"))  # type: ignore[arg-type]
+    else:
+        np.save(_Writer(stream), array, allow_pickle=False)
 
 
 class _Writer:
@@ -126,6 +139,7 @@ def _location(path: str, *, parents: bool = False) -> tuple[str, int, os.stat_re
     absolute = os.path.abspath(path)
     key = (os.path.dirname(absolute), parents)
     checked = _batch.directories.get(key) if _batch is not None else None
+    known = checked is not None
     if checked is None:
         checked = _check_directory(key[0], label, parents=parents)
         if _batch is not None:
@@ -133,7 +147,8 @@ def _location(path: str, *, parents: bool = False) -> tuple[str, int, os.stat_re
     directory, limit = checked
     if (link and found is None) or (found is not None and not stat.S_ISREG(found.st_mode)):
         raise InputError(f"{label} exists and is not a regular file — choose another name")
-    if any(len(os.fsencode(part)) > limit for part in absolute.split(os.sep)):
+    parts = [os.path.basename(absolute)] if known else absolute.split(os.sep)  # the folders' names: checked once
+    if any(len(os.fsencode(part)) > limit for part in parts):
         raise InputError(f"{label} has a name longer than {limit} bytes, the longest this file system takes — "
                          "choose a shorter name")  # fmt: skip
     return directory, limit, found
@@ -181,16 +196,21 @@ def temp_prefix(directory: str, name: str, limit: int | None = None) -> str:
 def signals_deferred() -> Iterator[None]:
     """Hold back Ctrl-C, SIGTERM and SIGHUP while a step that must not be cut in two runs (creating a temp
     file and noting its name): they arrive right after it, where the cleanup can see the file."""
-    wanted = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+    mask = _sigmask
     try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
-    except (AttributeError, OSError, ValueError):  # no signal masks here
+        previous = mask(signal.SIG_BLOCK, _HELD_SIGNALS)  # type: ignore[misc]
+    except (AttributeError, OSError, ValueError, TypeError):  # no signal masks here
         yield
         return
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        mask(signal.SIG_SETMASK, previous)  # type: ignore[misc]
+
+
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+#: the mask call itself (signal.pthread_sigmask turns its result into enum members on every call)
+_sigmask: Callable[..., Any] | None = getattr(_signal, "pthread_sigmask", None)
 
 
 def atomic_write_bytes(path: str, payload: bytes) -> None:
@@ -215,6 +235,8 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
                 os.fchmod(f.fileno(), mode)
             if _deferred is None:
                 os.fsync(f.fileno())
+            else:
+                _start_writeback(f.fileno())
         os.replace(temp_path, path)
         temp_path = None
     except BaseException as exc:
@@ -326,6 +348,16 @@ def defer(directories: set[str] | frozenset[str]) -> None:
     else:
         for directory in directories:
             _fsync_directory(directory)
+
+
+def _start_writeback(fd: int) -> None:
+    """Start writing a finished file's data to the disk now, without waiting (on Linux, the advice that
+    its pages are not needed starts the writeback of those still dirty): the batch's one sync at its end
+    then finds little left to write, instead of all of it at once."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with suppress(OSError):
+            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _fsync_directory(directory: str) -> None:

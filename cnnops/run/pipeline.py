@@ -374,7 +374,7 @@ def _elementwise(stage: st.Stage) -> bool:
     return type(stage) is st.Passthrough
 
 
-def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, result: RunResult) -> list[StageResult]:
+def _run_chain(eng: Any, rng: Any, rows: list[Row], given: Sequence[LayerData | None], x: np.ndarray, result: RunResult) -> list[StageResult]:
     """A fused conv → element-wise → pool chain: the conv's weights drawn as usual, the intermediates
     never held (their results carry no output)."""
     conv_row, pool_row = rows[0], rows[-1]
