@@ -599,7 +599,9 @@ def test_a_failing_serializer_leaves_the_old_file_and_no_temp_file(tmp_path, mon
         file.write(b"\x93NUMPY half")
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(np, "save", failing_save)
+    from cnnops.io import write
+
+    monkeypatch.setattr(write, "write_npy", failing_save)  # what writes a .npy file's bytes
     result = invoke("relu", "[[1, -2]]", "-o", "out.npy", "-q")
     # the array is written to the file in pieces: a failing write is a write error, in one line
     assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.output
