@@ -235,8 +235,6 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
                 os.fchmod(f.fileno(), mode)
             if _deferred is None:
                 os.fsync(f.fileno())
-            else:
-                _start_writeback(f.fileno())
         os.replace(temp_path, path)
         temp_path = None
     except BaseException as exc:
@@ -348,16 +346,6 @@ def defer(directories: set[str] | frozenset[str]) -> None:
     else:
         for directory in directories:
             _fsync_directory(directory)
-
-
-def _start_writeback(fd: int) -> None:
-    """Start writing a finished file's data to the disk now, without waiting (on Linux, the advice that
-    its pages are not needed starts the writeback of those still dirty): the batch's one sync at its end
-    then finds little left to write, instead of all of it at once."""
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is not None:
-        with suppress(OSError):
-            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _fsync_directory(directory: str) -> None:
