@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from cnnops.cli import app
@@ -230,6 +231,37 @@ def test_a_quiet_batch_on_workers_writes_every_file_there_and_reports_errors_in_
         np.testing.assert_array_equal(np.load(out / f"{path.stem}.npy"),
                                       np.array(json.loads(alone.stdout)["output"]["data"], np.float32))  # fmt: skip
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_a_batch_checks_each_directory_once_and_each_file_every_time(tmp_path, monkeypatch):
+    from cnnops.errors import InputError
+    from cnnops.io import write
+
+    checked: list[str] = []
+    real = write._check_directory
+    monkeypatch.setattr(write, "_check_directory", lambda d, *a, **k: checked.append(d) or real(d, *a, **k))
+    (tmp_path / "taken.npy").mkdir()
+    with write.deferred_sync():
+        for n in range(4):
+            write.write_output(str(tmp_path / f"{n}.npy"), np.full(2, n, np.float32), parents=True)
+        with pytest.raises(InputError, match="is a directory"):  # the file's own checks still run
+            write.write_output(str(tmp_path / "taken.npy"), np.zeros(2, np.float32))
+    assert checked == [str(tmp_path)]
+    assert [np.load(tmp_path / f"{n}.npy").tolist() for n in range(4)] == [[n, n] for n in range(4)]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_temporary_name_already_taken_is_passed_over(tmp_path, monkeypatch):
+    from cnnops.io import write
+
+    monkeypatch.setattr(write, "_counter", iter([7, 7, 8]))
+    stale = tmp_path / f".out.npy.{write._temp_tag(os.getpid(), 7)}.tmp"
+    stale.write_text("another writer's")
+    write.write_output(str(tmp_path / "out.npy"), np.ones(3, np.float32))
+    assert np.load(tmp_path / "out.npy").tolist() == [1, 1, 1]
+    assert stale.read_text() == "another writer's"  # not touched, not removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "out.npy"]
+    assert re.fullmatch(r"[a-z0-9_]{8}", write._temp_tag(4194303, 37**3 + 5))
 
 
 def test_a_workers_written_directories_are_synced_by_the_parent(tmp_path, monkeypatch):

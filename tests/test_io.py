@@ -744,6 +744,21 @@ def test_write_npy_saves_the_data(tmp_path):
     assert np.array_equal(loaded, data)
 
 
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(array=hnp.arrays(dtype=hs.sampled_from([np.float32, np.float64, np.int64, np.dtype(">f4"), np.uint8]),
+                        shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)),
+       layout=hs.sampled_from(["c", "f", "strided"]))  # fmt: skip
+def test_npy_output_is_byte_for_byte_what_np_save_writes(array, layout):
+    if layout == "f":
+        array = np.asfortranarray(array)
+    elif layout == "strided" and array.ndim:
+        array = array[..., ::2]
+    ours, theirs = stdio.BytesIO(), stdio.BytesIO()
+    writing.write_npy(ours, array)
+    np.save(theirs, array, allow_pickle=False)
+    assert ours.getvalue() == theirs.getvalue()
+
+
 @pytest.mark.parametrize("name", ["out.txt", "out", "out.png", "out.json.bak"])
 def test_unknown_output_suffix_names_the_allowed_ones(tmp_path, name):
     for check in (lambda p: writing.write_output(p, np.zeros(1)), writing.check_output_path):

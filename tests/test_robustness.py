@@ -7,7 +7,7 @@ subset runs the real program (``python -m cnnops``), including a closed stdout p
 SIGKILL while an ``--output`` file is being written.
 
 Temporary files: ``--output out.json`` is written to ``.out.json.XXXXXXXX.tmp`` (a hidden file in the
-same directory, ``XXXXXXXX`` being eight of ``[a-z0-9_]`` from :func:`tempfile.mkstemp`) and renamed
+same directory, ``XXXXXXXX`` being eight of ``[a-z0-9_]`` made from the process id and a count) and renamed
 onto ``out.json``; only a process killed between those two steps can leave that file behind.
 """
 
@@ -599,7 +599,9 @@ def test_a_failing_serializer_leaves_the_old_file_and_no_temp_file(tmp_path, mon
         file.write(b"\x93NUMPY half")
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(np, "save", failing_save)
+    from cnnops.io import write
+
+    monkeypatch.setattr(write, "write_npy", failing_save)  # what writes a .npy file's bytes
     result = invoke("relu", "[[1, -2]]", "-o", "out.npy", "-q")
     # the array is written to the file in pieces: a failing write is a write error, in one line
     assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.output

@@ -137,7 +137,7 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
 def plan_outputs(inputs: list[str], opts: DataOptions) -> list[Destinations]:
     """Every input's output file, feature-map folder and animation, checked before anything is written:
     each one writable, none on an input, no two inputs on one name."""
-    from cnnops.io.write import check_output_path, check_writable
+    from cnnops.io.write import check_output_path, check_writable, same_directories
 
     batch = len(inputs) > 1
     if opts.output_dir is not None and os.path.lexists(opts.output_dir) and not os.path.isdir(opts.output_dir):
@@ -162,15 +162,16 @@ def plan_outputs(inputs: list[str], opts: DataOptions) -> list[Destinations]:
         plans.append(where)
     _refuse_collisions(inputs, plans)
     _refuse_overwriting(inputs + opts.read_files, plans, opts)
-    for where in plans:
-        if where.output is not None:
-            check_output_path(where.output, parents=opts.output_dir is not None)
-        if where.animation is not None:
-            check_writable(where.animation, parents=False)
-        if where.maps is not None:
-            from cnnops.pictures.maps import check_maps_directory
+    with same_directories():  # a batch's outputs share a few directories: each is checked once
+        for where in plans:
+            if where.output is not None:
+                check_output_path(where.output, parents=opts.output_dir is not None)
+            if where.animation is not None:
+                check_writable(where.animation, parents=False)
+            if where.maps is not None:
+                from cnnops.pictures.maps import check_maps_directory
 
-            check_maps_directory(where.maps)
+                check_maps_directory(where.maps)
     return plans
 
 
@@ -186,12 +187,18 @@ def input_keys(inputs: list[str]) -> list[str]:
     from cnnops.io.generators import looks_like_generator
 
     keys = []
+    under = common if common.endswith(os.sep) else common + os.sep  # both absolute and normalised
     for n in range(len(inputs)):
         if n not in files:  # a generator is named after its text: randn:2x2 → randn_2x2
             text = inputs[n].strip()
             keys.append(re.sub(r"[^\w.-]", "_", text)[:60] if looks_like_generator(text) else f"input-{n + 1}")
             continue
-        relative = os.path.relpath(files[n], common) if common else os.path.basename(files[n])
+        if not common:
+            relative = os.path.basename(files[n])
+        elif files[n].startswith(under):
+            relative = files[n][len(under) :]  # what relpath gives, without its two abspath calls per input
+        else:
+            relative = os.path.relpath(files[n], common)
         stem = os.path.splitext(relative)[0]
         keys.append(stem if stem and not stem.endswith(os.sep) else f"input-{n + 1}")
     return keys

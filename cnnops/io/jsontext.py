@@ -262,8 +262,9 @@ def array_text(a: Any) -> bytes:
         text = _float32_text(a, special)
     else:
         text = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
-    if b"null" in text:  # orjson writes non-finite numbers as null: name them, in order
-        names = [b'"' + _nonfinite_name(float(v)).encode() + b'"' for v in a[~np.isfinite(a)]]
+    finite = np.isfinite(a)
+    if not finite.all():  # orjson writes non-finite numbers as null: name them, in order
+        names = [b'"' + _nonfinite_name(float(v)).encode() + b'"' for v in a[~finite]]
         parts = text.split(b"null")
         text = b"".join(part for pair in zip(parts, [*names, b""]) for part in pair)
     return text

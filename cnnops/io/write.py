@@ -3,11 +3,14 @@ new one, never a part)."""
 
 from __future__ import annotations
 
+import _signal
+import itertools
 import os
 import signal
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError
 from cnnops.io.jsontext import write_json
@@ -20,7 +23,10 @@ OUTPUT_SUFFIXES = (".json", ".npy")
 #: the longest file name (in bytes) most file systems take, when the system does not say
 NAME_MAX = 255
 TEMP_TAIL = ".tmp"
-_RANDOM = 8  # characters tempfile.mkstemp adds
+_RANDOM = 8  # characters of a temporary name between the file's name and .tmp
+_TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+_TEMP_ATTEMPTS = 10_000  # names tried before giving up (as tempfile.TMP_MAX)
+_counter = itertools.count()  # next() is atomic: threads writing at once get different numbers
 
 
 def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = None, doc: dict | None = None,
@@ -40,9 +46,21 @@ def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = No
                 doc["indices"] = np.asarray(indices)
         atomic_write(path, lambda stream: write_json(doc, stream))
     else:
-        # through a plain writer, numpy writes in blocks with write() (ndarray.tofile would hide a full
-        # disk behind "N requested and M written")
-        atomic_write(path, lambda stream: np.save(_Writer(stream), np.asarray(data), allow_pickle=False))
+        atomic_write(path, lambda stream: write_npy(stream, np.asarray(data)))
+
+
+def write_npy(stream: BinaryIO, array: np.ndarray) -> None:
+    """``np.save``'s bytes, written with ``stream.write`` (ndarray.tofile would hide a full disk behind "N
+    requested and M written"): a C-ordered array of numbers straight from its memory, anything else
+    through numpy's own writer, which copies it out in blocks."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    if array.flags.c_contiguous and array.dtype.kind in "biuf" and array.size and array.ndim <= 32:
+        npy.write_array_header_1_0(stream, npy.header_data_from_array_1_0(array))
+        stream.write(memoryview(array.reshape(-1)).cast("B"))  # type: ignore[arg-type]
+    else:
+        np.save(_Writer(stream), array, allow_pickle=False)
 
 
 class _Writer:
@@ -67,10 +85,14 @@ def check_writable(path: str, *, parents: bool = False) -> None:
 def make_parents(path: str) -> None:
     """Create the missing directories above ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
+    if _batch is not None and directory in _batch.made:
+        return  # made (or found) earlier in this batch
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the directory '{echo(directory)}': {exc.strerror or exc}") from None
+    if _batch is not None:
+        _batch.made.add(directory)
 
 
 def file_suffix(path: str) -> str:
@@ -91,12 +113,55 @@ def _output_suffix(path: str) -> str:
 
 def _check_output_location(path: str, *, parents: bool = False) -> str:
     """The directory ``path`` will be written in, after checking that it can be (with ``parents``, that
-    its nearest existing directory can take the missing ones)."""
+    its nearest existing directory can take the missing ones). Within :func:`same_directories` each
+    directory is checked once; the file's own checks are made every time."""
+    return _location(path, parents=parents)[0]
+
+
+def _location(path: str, *, parents: bool = False) -> tuple[str, int, os.stat_result | None]:
+    """:func:`_check_output_location`, the longest name its file system takes, and the file at ``path``
+    now (None: nothing)."""
     label = f"output file '{echo(path)}'"
-    if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
-        example = echo(os.path.join(path or ".", "out.json"))
-        raise InputError(f"{label} is a directory — give a file name such as {example}")
-    directory = os.path.dirname(os.path.abspath(path))
+    if not path or path.endswith(("/", os.sep)):
+        raise _is_a_directory(path, label)
+    try:
+        found: os.stat_result | None = os.lstat(path)
+    except (OSError, ValueError):
+        found = None
+    link = found is not None and stat.S_ISLNK(found.st_mode)
+    if link:  # what the link points to (None: nothing, which is not a file either)
+        try:
+            found = os.stat(path)
+        except (OSError, ValueError):
+            found = None
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise _is_a_directory(path, label)
+    absolute = os.path.abspath(path)
+    key = (os.path.dirname(absolute), parents)
+    checked = _batch.directories.get(key) if _batch is not None else None
+    known = checked is not None
+    if checked is None:
+        checked = _check_directory(key[0], label, parents=parents)
+        if _batch is not None:
+            _batch.directories[key] = checked
+    directory, limit = checked
+    if (link and found is None) or (found is not None and not stat.S_ISREG(found.st_mode)):
+        raise InputError(f"{label} exists and is not a regular file — choose another name")
+    parts = [os.path.basename(absolute)] if known else absolute.split(os.sep)  # the folders' names: checked once
+    if any(len(os.fsencode(part)) > limit for part in parts):
+        raise InputError(f"{label} has a name longer than {limit} bytes, the longest this file system takes — "
+                         "choose a shorter name")  # fmt: skip
+    return directory, limit, found
+
+
+def _is_a_directory(path: str, label: str) -> InputError:
+    example = echo(os.path.join(path or ".", "out.json"))
+    return InputError(f"{label} is a directory — give a file name such as {example}")
+
+
+def _check_directory(directory: str, label: str, *, parents: bool) -> tuple[str, int]:
+    """The directory a file goes in (with ``parents``: its nearest existing one) after checking that a
+    file can be made there, and the longest name its file system takes."""
     if parents:
         while not os.path.lexists(directory) and os.path.dirname(directory) != directory:
             directory = os.path.dirname(directory)
@@ -106,13 +171,7 @@ def _check_output_location(path: str, *, parents: bool = False) -> str:
         raise InputError(f"{label} cannot be written: '{echo(directory)}' is not a directory")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise InputError(f"{label} cannot be written: directory '{echo(directory)}' is not writable")
-    if os.path.lexists(path) and not os.path.isfile(path):
-        raise InputError(f"{label} exists and is not a regular file — choose another name")
-    limit = name_max(directory)
-    if any(len(os.fsencode(part)) > limit for part in os.path.abspath(path).split(os.sep)):
-        raise InputError(f"{label} has a name longer than {limit} bytes, the longest this file system takes — "
-                         "choose a shorter name")  # fmt: skip
-    return directory
+    return directory, name_max(directory)
 
 
 def name_max(directory: str) -> int:
@@ -123,9 +182,10 @@ def name_max(directory: str) -> int:
         return NAME_MAX
 
 
-def temp_prefix(directory: str, name: str) -> str:
-    """``.NAME.``, cut so that the whole temporary name (prefix, random part, ``.tmp``) fits NAME_MAX."""
-    room = name_max(directory) - len(". .") - _RANDOM - len(TEMP_TAIL) + 1
+def temp_prefix(directory: str, name: str, limit: int | None = None) -> str:
+    """``.NAME.``, cut so that the whole temporary name (prefix, random part, ``.tmp``) fits NAME_MAX
+    (``limit``: the directory's, when known)."""
+    room = (name_max(directory) if limit is None else limit) - len(". .") - _RANDOM - len(TEMP_TAIL) + 1
     encoded = os.fsencode(name)
     if len(encoded) > room:
         encoded = encoded[: max(1, room)]
@@ -136,16 +196,21 @@ def temp_prefix(directory: str, name: str) -> str:
 def signals_deferred() -> Iterator[None]:
     """Hold back Ctrl-C, SIGTERM and SIGHUP while a step that must not be cut in two runs (creating a temp
     file and noting its name): they arrive right after it, where the cleanup can see the file."""
-    wanted = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+    mask = _sigmask
     try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
-    except (AttributeError, OSError, ValueError):  # no signal masks here
+        previous = mask(signal.SIG_BLOCK, _HELD_SIGNALS)  # type: ignore[misc]
+    except (AttributeError, OSError, ValueError, TypeError):  # no signal masks here
         yield
         return
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        mask(signal.SIG_SETMASK, previous)  # type: ignore[misc]
+
+
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+#: the mask call itself (signal.pthread_sigmask turns its result into enum members on every call)
+_sigmask: Callable[..., Any] | None = getattr(_signal, "pthread_sigmask", None)
 
 
 def atomic_write_bytes(path: str, payload: bytes) -> None:
@@ -157,19 +222,17 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     """Let ``write`` fill a temporary file next to ``path``, then rename it onto ``path``: readers see the
     old file or the whole new one, never a part. On any failure or interruption (Ctrl-C, SIGTERM, a
     full disk) the temporary file is removed and ``path`` is left as it was."""
-    import tempfile  # here, not at the top: a command that writes no file does not pay for it
-
-    directory = _check_output_location(path)
-    mode = _new_file_mode(path)
+    directory, limit, found = _location(path)
+    mode = None if found is None else found.st_mode & 0o7777  # an existing file keeps its permissions
     temp_path: str | None = None
     try:
         with signals_deferred():
-            fd, temp_path = tempfile.mkstemp(dir=directory, prefix=temp_prefix(directory, os.path.basename(path)),
-                                             suffix=TEMP_TAIL)  # fmt: skip
+            fd, temp_path = _create_temp(directory, os.path.basename(path), limit, 0o600 if mode is not None else 0o666)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            os.fchmod(f.fileno(), mode)
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             if _deferred is None:
                 os.fsync(f.fileno())
         os.replace(temp_path, path)
@@ -187,8 +250,62 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
         _deferred.add(directory)
 
 
+def _create_temp(directory: str, name: str, limit: int, mode: int) -> tuple[int, str]:
+    """A new file ``.NAME.XXXXXXXX.tmp`` in ``directory`` (``XXXXXXXX``: this process's id and a count, so
+    no two writers pick the same name; a name taken already is passed over), opened for writing with
+    ``mode`` less the umask: what :func:`tempfile.mkstemp` does, without its random names."""
+    prefix = os.path.join(directory, temp_prefix(directory, name, limit))
+    pid = os.getpid()
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_TEMP_ATTEMPTS):
+        temp = f"{prefix}{_temp_tag(pid, next(_counter))}{TEMP_TAIL}"
+        try:
+            return os.open(temp, flags, mode), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(17, "no usable temporary file name found", prefix)
+
+
+def _temp_tag(pid: int, count: int) -> str:
+    """Eight characters of ``[a-z0-9_]`` from a process id and a count: ids below 37⁵ and counts below 37³
+    give distinct tags (a count past that wraps round; an older file of that name is passed over)."""
+    value = (pid % 37**5) * 37**3 + count % 37**3
+    tag = []
+    for _ in range(_RANDOM):
+        value, digit = divmod(value, 37)
+        tag.append(_TEMP_CHARS[digit])
+    return "".join(reversed(tag))
+
+
 #: directories written into while syncing is deferred (None: every write syncs at once)
 _deferred: set[str] | None = None
+
+
+class _Batch:
+    """What the writes of one batch learn once: each directory checked (and its longest name), each
+    directory made."""
+
+    def __init__(self) -> None:
+        self.directories: dict[tuple[str, bool], tuple[str, int]] = {}
+        self.made: set[str] = set()
+
+
+_batch: _Batch | None = None
+
+
+@contextmanager
+def same_directories() -> Iterator[None]:
+    """Many files checked or written at once: each directory is checked (and made) once, not once per
+    file — a directory that goes away meanwhile makes its files' writes fail cleanly."""
+    global _batch
+    if _batch is not None:  # already inside one
+        yield
+        return
+    _batch = _Batch()
+    try:
+        yield
+    finally:
+        _batch = None
 
 
 @contextmanager
@@ -201,7 +318,8 @@ def deferred_sync() -> Iterator[None]:
         return
     _deferred = set()
     try:
-        yield
+        with same_directories():
+            yield
     finally:
         directories, _deferred = _deferred, None
         if directories:
@@ -228,16 +346,6 @@ def defer(directories: set[str] | frozenset[str]) -> None:
     else:
         for directory in directories:
             _fsync_directory(directory)
-
-
-def _new_file_mode(path: str) -> int:
-    """Keep an existing file's permissions; a new file gets the usual 0o666 less the umask (mkstemp uses 0o600)."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def _fsync_directory(directory: str) -> None:

@@ -212,24 +212,21 @@ def run_pipeline(
             raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
         plan.update(shape=tuple(data.shape), trace=trace, engine=choose_engine(engine, trace, device), parameters={})
     trace = plan["trace"]
-    if needs is None and (keep is not None or need_indices is not None):
-        needs = Needs(keep=keep, indices=need_indices)
-    needs = needs(trace) if callable(needs) else needs or Needs()
-    keep = None if needs.keep is None else frozenset(needs.keep) | ({0} if not trace.rows else set())
+    # what the caller needs, and all that follows from it and the trace alone, is worked out once a plan
+    asked = (needs, keep, need_indices, max_memory)
+    if plan.get("asked") != asked:
+        plan.pop("asked", None)
+        plan["run"] = _RunPlan.make(trace, plan["engine"], stage_list, needs, keep, need_indices, max_memory)
+        plan["asked"] = asked
+    how: _RunPlan = plan["run"]
+    keep, sources, last_use, wanted, chains, given = how.keep, how.sources, how.last_use, how.wanted, how.chains, how.given
     engine = plan["engine"]
-    pending = {row.unpool_source for row in trace.rows if row.unpool_source is not None}
-    sources = reads(trace)
-    last_use = last_uses(trace)
-    wanted = None if needs.indices is None else frozenset(needs.indices) | pending
-    chains = _chains(trace, keep, wanted, sources, last_use) if engine == "numpy" else {}
-    fused = {i for chain in chains.values() for i in chain[:-1]}
-    check_run_memory(trace, keep, needs.reserve, max_memory, fused)
-    eng = load_engine(engine)
+    pending = set(how.pending)
+    eng = plan["module"] = plan.get("module") or load_engine(engine)
     if engine == "torch":
         eng.use_device(device or "cpu")
-    given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
     # numpy.random and the generator's state only when weights are drawn
-    rng = _LazyRandom(eng, seed, _last_default(trace, given), plan["parameters"])
+    rng = _LazyRandom(eng, seed, how.last_default, plan["parameters"])
     kept_input = data if keep is None or 0 in keep else None
     result = RunResult(input=kept_input, trace=trace, seed=seed, engine=engine,  # type: ignore[arg-type]
                        device=device or "cpu", input_indices=indices)  # fmt: skip
@@ -261,6 +258,39 @@ def run_pipeline(
                 _drop_unkept(result, out.row, keep, pending, last_use)
         k += len(outs)
     return result
+
+
+@dataclass(frozen=True)
+class _RunPlan:
+    """What a run of a trace does, decided before it starts: the tensors kept, each stage's sources and
+    last reader, the max-pool indices computed, the fused chains; its memory was checked."""
+
+    keep: frozenset[int] | None
+    pending: frozenset[int]
+    sources: dict[int, tuple[int, ...]]
+    last_use: dict[int, int]
+    wanted: frozenset[int] | None
+    chains: dict[int, list[int]]
+    given: Sequence[LayerData | None]
+    last_default: int
+
+    @classmethod
+    def make(cls, trace: Trace, engine: str, stage_list: Sequence[st.Stage], needs: Needs | Callable[[Trace], Needs] | None,
+             keep: Collection[int] | None, need_indices: Collection[int] | None,
+             max_memory: int | None) -> _RunPlan:  # fmt: skip
+        if needs is None and (keep is not None or need_indices is not None):
+            needs = Needs(keep=keep, indices=need_indices)
+        needs = needs(trace) if callable(needs) else needs or Needs()
+        kept = None if needs.keep is None else frozenset(needs.keep) | ({0} if not trace.rows else set())
+        pending = frozenset(row.unpool_source for row in trace.rows if row.unpool_source is not None)
+        sources = reads(trace)
+        last_use = last_uses(trace)
+        wanted = None if needs.indices is None else frozenset(needs.indices) | pending
+        chains = _chains(trace, kept, wanted, sources, last_use) if engine == "numpy" else {}
+        fused = {i for chain in chains.values() for i in chain[:-1]}
+        check_run_memory(trace, kept, needs.reserve, max_memory, fused)
+        given = stage_list.data if isinstance(stage_list, Network) else [None] * len(stage_list)
+        return cls(kept, pending, sources, last_use, wanted, chains, given, _last_default(trace, given))
 
 
 def _last_default(trace: Trace, given: Sequence[LayerData | None]) -> int:
@@ -344,7 +374,7 @@ def _elementwise(stage: st.Stage) -> bool:
     return type(stage) is st.Passthrough
 
 
-def _run_chain(eng: Any, rng: Any, rows: list[Row], given: list, x: np.ndarray, result: RunResult) -> list[StageResult]:
+def _run_chain(eng: Any, rng: Any, rows: list[Row], given: Sequence[LayerData | None], x: np.ndarray, result: RunResult) -> list[StageResult]:
     """A fused conv → element-wise → pool chain: the conv's weights drawn as usual, the intermediates
     never held (their results carry no output)."""
     conv_row, pool_row = rows[0], rows[-1]

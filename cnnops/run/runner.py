@@ -79,11 +79,15 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
     job = _Job(stages_for, settings, indices, finish, drop)
     if workers > 1 and len(inputs) > 2 and _can_fork():
         import multiprocessing
+        import sys
 
         # the first input here: the modules it loads and the plan it makes are the workers' from the start
         yield job.run(1, inputs[0])
         global _JOB
         _JOB = job  # the forked workers inherit it (closures cannot be pickled)
+        blas = sys.modules.get("cnnops.engines.numpy_engine.arrays")  # loaded by the first input, if it ran
+        if blas is not None:
+            blas.blas_for_workers(True)
         try:
             pool = multiprocessing.get_context("fork").Pool(min(workers, len(inputs) - 1), initializer=_worker_start)
             try:
@@ -97,6 +101,8 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
                 pool.join()
         finally:
             _JOB = None
+            if blas is not None:
+                blas.blas_for_workers(False)
         return
     for position, arg in enumerate(inputs, 1):
         yield job.run(position, arg)

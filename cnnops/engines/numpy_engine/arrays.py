@@ -77,15 +77,57 @@ def _openblas_threads() -> tuple | None:
     return None
 
 
+#: the thread count a lowered BLAS is raised back to when a matmul wants it (None: not lowered), in a
+#: process where lowered counts are restored lazily (:func:`blas_for_workers`)
+_lowered: int | None = None
+_lazily = False
+
+
+def blas_for_workers(workers: bool) -> None:
+    """Before forking a batch's workers (``workers`` True): BLAS on one thread, raised to the usual count
+    only for a matmul that runs on it — and lowered again only lazily. OpenBLAS's threads do not survive a
+    fork, raising the count starts them again, and a thread just started spins for some 0.1 s of a core:
+    after every memory-bound conv, on the core another worker needs. Every matmul still runs on the count
+    it runs on in a single process. After the batch (False): the usual count back, eagerly."""
+    global _lazily, _lowered
+    calls = _openblas_threads()
+    if calls is None:
+        return
+    get, put = calls
+    if workers:
+        before = get()
+        if before != 1:
+            put(1)
+            _lowered = before if _lowered is None else _lowered
+        _lazily = True
+    else:
+        _lazily = False
+        if _lowered is not None:
+            put(_lowered)
+            _lowered = None
+
+
 @contextlib.contextmanager
 def blas_threads(count: int | None):
-    """Run BLAS on ``count`` threads inside the block (None: unchanged). A memory-bound matmul gains
+    """Run BLAS on ``count`` threads inside the block (None: the usual count). A memory-bound matmul gains
     nothing from a second thread, and on a busy machine the threads' hand-offs cost many times the work."""
-    calls = _openblas_threads() if count is not None else None
+    global _lowered
+    calls = _openblas_threads() if count is not None or _lowered is not None else None
     if calls is None:
         yield
         return
     get, put = calls
+    if _lazily:  # lowered until a matmul wants the usual count back
+        if count is None:
+            put(_lowered)
+            _lowered = None
+        else:
+            before = get()
+            if before != count:
+                put(count)
+                _lowered = before if _lowered is None else _lowered
+        yield
+        return
     before = get()
     put(count)
     try:

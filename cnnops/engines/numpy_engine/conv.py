@@ -157,10 +157,11 @@ def conv_transpose(x, weight, bias, *, nd, stride, padding, output_padding, grou
     if y.size and x.size and taps:
         wg = weight.reshape(groups, cg, og, taps)
         xs = x.reshape(n, groups, cg, positions)
-        if taps <= positions:
-            _add_by_tap(y, wg, xs, kernel, lengths, stride, dilation)
-        else:
-            _add_by_position(y, wg, xs, kernel, lengths, stride, dilation)
+        with blas_threads(None):  # the usual thread count
+            if taps <= positions:
+                _add_by_tap(y, wg, xs, kernel, lengths, stride, dilation)
+            else:
+                _add_by_position(y, wg, xs, kernel, lengths, stride, dilation)
     y = y[(Ellipsis,) + tuple(slice(p, f - p) for p, f in zip(padding, full))]
     if bias is not None:
         y = y + _f32(bias).reshape((-1,) + (1,) * nd)

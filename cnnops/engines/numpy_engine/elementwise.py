@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet, has_negative_zero
+from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet, blas_threads, has_negative_zero
 
 
 @_quiet
 def linear(x, weight, bias) -> np.ndarray:
-    """``x @ weight.T + bias`` in float32 (BLAS sgemm)."""
-    y = np.matmul(_f32(x), _f32(weight).T)
+    """``x @ weight.T + bias`` in float32 (BLAS sgemm, on the usual thread count)."""
+    with blas_threads(None):
+        y = np.matmul(_f32(x), _f32(weight).T)
     if bias is not None:
         y = y + _f32(bias)
     return np.ascontiguousarray(y, dtype=_F32)
