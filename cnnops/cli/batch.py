@@ -213,13 +213,6 @@ def _unnamed(arg: str) -> bool:
     return text == "-" or looks_like_generator(text) or (looks_inline(text) and not os.path.exists(text))
 
 
-def _same_place(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
-
-
 def _refuse_collisions(inputs: list[str], plans: list[Destinations]) -> None:
     claimed: dict[str, tuple[int, str]] = {}
     for n, where in enumerate(plans):
@@ -232,7 +225,7 @@ def _refuse_collisions(inputs: list[str], plans: list[Destinations]) -> None:
                 if other == n:
                     raise UsageError(f"two outputs of '{echo(inputs[n])}' would both be '{echo(path)}' — choose "
                                      "different names")  # fmt: skip
-                if inputs[other] == inputs[n] or (not _unnamed(inputs[n]) and _same_place(inputs[other], inputs[n])):
+                if inputs[other] == inputs[n] or (not _unnamed(inputs[n]) and _identity(inputs[other]) == _identity(inputs[n])):
                     raise UsageError(f"input '{echo(inputs[n])}' is given twice — give each input once")
                 raise UsageError(
                     f"inputs '{echo(inputs[other])}' and '{echo(inputs[n])}' would both write '{echo(path)}' "
