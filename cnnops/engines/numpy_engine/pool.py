@@ -453,7 +453,7 @@ def avg_pool(x, *, nd, kernel_size, stride, padding, ceil_mode, count_include_pa
         for o0 in range(0, rows.out, per_band):
             o1 = min(o0 + per_band, rows.out)
             total[:, o0:o1] = _window_sums(planes, rows, cols, o0, o1)
-    divisor, empty = _divisor(rows, cols, count_include_pad, divisor_override if nd >= 2 else None)
+    divisor, empty = _divisor([rows, cols], count_include_pad, divisor_override if nd >= 2 else None)
     _divide(total, divisor, empty)
     return total.reshape(x.shape[:-nd] + ((rows.out,) if nd == 2 else ()) + (cols.out,))
 
@@ -492,25 +492,14 @@ def _avg_pool_3d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, 
                 run[..., 1:].reshape(part.shape)[...] = part
                 sums = np.add.accumulate(run, axis=-1)[..., -1]
             total[:, o] = sums
-    sizes, counts = [], []
-    for ax in axes:
-        start = np.arange(ax.out, dtype=np.int64) * ax.s - ax.p
-        end = np.minimum(start + ax.k, ax.length + ax.p)
-        sizes.append(end - start)
-        counts.append(np.minimum(end, ax.length) - np.maximum(start, 0))
-    count = _outer(np.multiply, counts)
-    if divisor_override is not None:
-        divisor = np.full(count.shape, divisor_override, dtype=np.int64)
-    else:
-        divisor = _outer(np.multiply, sizes) if count_include_pad else count
-    _divide(total, divisor.astype(_F32), _outer(np.logical_or, [c <= 0 for c in counts]))
+    _divide(total, *_divisor(axes, count_include_pad, divisor_override))
     return total.reshape(*lead, *outs)
 
 
-def _divisor(rows: _Axis, cols: _Axis, count_include_pad: bool, divisor_override) -> tuple[np.ndarray, np.ndarray]:
-    """ATen's divisor for each output position (rows × cols, float32) and the windows with no cell inside."""
+def _divisor(axes: list[_Axis], count_include_pad: bool, divisor_override) -> tuple[np.ndarray, np.ndarray]:
+    """ATen's divisor for each output position (over the axes, float32) and the windows with no cell inside."""
     sizes, counts = [], []
-    for ax in (rows, cols):
+    for ax in axes:
         start = np.arange(ax.out, dtype=np.int64) * ax.s - ax.p
         end = np.minimum(start + ax.k, ax.length + ax.p)
         sizes.append(end - start)
@@ -548,7 +537,7 @@ def pool_rows(x, *, base, height, o0, o1, mode, kernel_size, stride, padding, di
         return best.reshape(*lead, o1 - o0, cols.out)
     rows, cols = _axes(shape, 2, kernel_size, stride, padding, (1, 1), ceil_mode)
     total = _window_sums(planes, rows, cols, o0, o1, base)
-    divisor, empty = _divisor(rows, cols, count_include_pad, divisor_override)
+    divisor, empty = _divisor([rows, cols], count_include_pad, divisor_override)
     _divide(total, divisor[o0:o1], empty[o0:o1])
     return total.reshape(*lead, o1 - o0, cols.out)
 
