@@ -1,8 +1,9 @@
 """PyTorch's default initialisation stream, number for number, without importing torch.
 
 ``torch.manual_seed(seed)`` seeds an MT19937 generator the way Knuth's ``init_genrand`` does;
-:class:`Random` rebuilds that state in NumPy's MT19937 and turns its words into float32 uniforms
-as PyTorch's CPU kernel does, including whether that kernel fuses the multiply-add.
+:class:`Random` reads its words from :class:`cnnops.io.generators.TorchStream` (the stream the input
+generators use) and turns them into float32 uniforms as PyTorch's CPU kernel does, including whether
+that kernel fuses the multiply-add.
 """
 
 from __future__ import annotations
@@ -12,17 +13,7 @@ import math
 import numpy as np
 
 from cnnops.engines.numpy_engine.arrays import _F32
-
-
-def _mt19937_key(seed: int) -> np.ndarray:
-    """Knuth's init_genrand, as ``torch.Generator().manual_seed(seed)`` runs it (low 32 bits of the seed)."""
-    key = np.empty(624, dtype=np.uint32)
-    s = seed & 0xFFFFFFFF
-    key[0] = s
-    for i in range(1, 624):
-        s = (1812433253 * (s ^ (s >> 30)) + i) & 0xFFFFFFFF
-        key[i] = s
-    return key
+from cnnops.io.generators import TorchStream
 
 
 def _torch_fuses_multiply_add() -> bool:
@@ -58,8 +49,7 @@ class Random:
     fused = _torch_fuses_multiply_add()
 
     def __init__(self, seed: int):
-        self.bits = np.random.MT19937()
-        self.bits.state = {"bit_generator": "MT19937", "state": {"key": _mt19937_key(int(seed)), "pos": 624}}
+        self.stream = TorchStream(seed)  # the words of torch.manual_seed(seed)'s generator
 
     def uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
         out = np.empty(math.prod(shape), dtype=_F32)
@@ -67,7 +57,7 @@ class Random:
         span = high - low
         for start in range(0, out.size, 1 << 17):  # blocks keep the uint64 words small
             y = out[start : start + (1 << 17)]
-            words = self.bits.random_raw(y.size)
+            words = self.stream.words(y.size)
             y[...] = np.bitwise_and(words, 0xFFFFFF, out=words)
             if self.fused:
                 # u·span + low = high·(2u − 1) exactly, and 2u − 1 = k·2⁻²³ − 1 is a float32:
