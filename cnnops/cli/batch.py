@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from cnnops.choices import Device, Engine, OutputFormat
 from cnnops.cli.common import StdoutError, option_text, stdout_console
 from cnnops.errors import CnnopsError, InputError, UsageError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.records import record
 from cnnops.run.runner import Outcome, RunSettings, StagesFor, read_indices, run_inputs
 from cnnops.text import echo
 
@@ -45,7 +46,7 @@ FULL_TABLE_BYTES = 1024
 PICTURE_BYTES, CANVAS_BYTES = 128, 4 * 3 * 2**24
 
 
-@dataclass
+@record
 class DataOptions:
     """Every option the data commands share, gathered once by the CLI."""
 
@@ -92,7 +93,7 @@ class BatchError(CnnopsError):
     """Some inputs of a batch failed (each was already reported)."""
 
 
-@dataclass
+@record
 class Destinations:
     """Where one input's results go (None: not asked for), and its name in a batch."""
 

@@ -4,7 +4,7 @@ for what cnnops has no stage for, and the check that every cnnops stage gives to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from cnnops.errors import CnnopsError, SpecError
@@ -14,11 +14,12 @@ from cnnops.model.tensor_ops import (
     Measured,
     MeasuredMerge,
 )
+from cnnops.records import record
 from cnnops.spec.aliases import Functional
 from cnnops.spec.signatures import LAYERS
 
 
-@dataclass
+@record
 class ModelTrace:
     """The network torch's run gave, and the failure where forward stopped (None: it ran through)."""
 

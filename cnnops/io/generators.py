@@ -19,12 +19,12 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import InputError, setting
 from cnnops.io.jsontext import MAX_DEPTH
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.records import record
 from cnnops.text import dims
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ _INT = re.compile(r"[-+]?\d+")
 MAX_INT64 = 2**63 - 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Generator:
     """One constructed or random tensor: its kind, its shape and the numbers that define it."""
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from cnnops.errors import SpecError
+from cnnops.records import record
 from cnnops.text import dims
 from cnnops.text import show as _show
 
 Matrix = tuple[tuple[float, ...], ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Kernel:
     """A named 2-D kernel: its values (rows of numbers) and what it detects, with the sign."""
 
@@ -139,7 +139,7 @@ TERM_GRAMMAR = "[-][NUMBER*]NAME[.T]"
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KernelTerm:
     """One kernel of a bank: a named kernel, scaled by ``factor`` and maybe transposed."""
 

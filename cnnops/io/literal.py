@@ -28,13 +28,14 @@ from __future__ import annotations
 import ast
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
 from cnnops.io.generators import Generator, check_shape, generate, randint_generator
 from cnnops.io.jsontext import MAX_DEPTH, UTF8_BOM, JSONSyntaxError, gc_paused, parse_json
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, to_array
+from cnnops.records import record
 from cnnops.text import show
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ METHODS = ("reshape", "view", "unsqueeze", "flatten", "float")
 MODULES = ("torch", "numpy", "math")
 
 
-@dataclass
+@record
 class TensorText:
     """What a tensor text says: numbers (``doc``: nested lists, numbers, or a ``{"data": …}`` document),
     or a generator; then the ``steps`` written after it; the seed of a ``torch.manual_seed(N)`` in it."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError, setting
@@ -25,6 +24,7 @@ from cnnops.io.jsontext import UTF8_BOM, gc_paused, parse_json
 from cnnops.io.literal import TensorText, looks_inline, parse_tensor_text, tensor_array
 from cnnops.io.memory import check_memory, default_max_memory, file_size, size_text
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
+from cnnops.records import record
 from cnnops.text import echo, safe_text, show, tuple_text
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ JSON_MEMORY_FACTOR = 20
 NPY_MAX_HEADER = 10_000  # numpy's own limit, said in one line
 
 
-@dataclass
+@record
 class TensorInput:
     """A tensor read from one input, with the max-pool indices its document carried."""
 

@@ -12,10 +12,11 @@ substituted, so the CLI can show *why* a layer outputs the size it does.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from cnnops.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Formula:
     """How one output length is computed: ``expression = steps = result`` plus a remark."""
 

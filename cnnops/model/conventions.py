@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from cnnops.choices import Convention
@@ -52,6 +52,7 @@ from cnnops.model.stages import (
     Unpool,
 )  # fmt: skip
 from cnnops.model.trace import Row, Trace
+from cnnops.records import record
 
 #: the tool and version each convention reproduces
 TOOLS = {
@@ -65,7 +66,7 @@ TOOLS = {
 UNITS = {c: "FLOPs" if c == Convention.flop_counter else "MACs" for c in Convention}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Count:
     """One tool's count for one stage; ``reason`` says why it differs from cnnops' (None: it does not)."""
 
@@ -183,7 +184,7 @@ def count(row: Row, convention: Convention | str, used: bool = True) -> Count:
     return found
 
 
-@dataclass
+@record
 class Comparison:
     """Every stage counted in every convention (``counts[convention][stage position]``)."""
 

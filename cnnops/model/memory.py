@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from cnnops.choices import Dtype, Optimizer
@@ -36,6 +36,7 @@ from cnnops.errors import LayerError, SettingError
 from cnnops.model import memory_rules as rules
 from cnnops.model.stages import Merge
 from cnnops.model.trace import Row, Trace
+from cnnops.records import record
 
 DTYPE_BYTES = {Dtype.float32: 4, Dtype.float16: 2, Dtype.bfloat16: 2, Dtype.float64: 8}
 #: state tensors shaped like each parameter (``momentum_buffer``; ``exp_avg``, ``exp_avg_sq``). Adam's
@@ -43,7 +44,7 @@ DTYPE_BYTES = {Dtype.float32: 4, Dtype.float16: 2, Dtype.bfloat16: 2, Dtype.floa
 OPTIMIZER_STATES = {Optimizer.sgd: 0, Optimizer.momentum: 1, Optimizer.adam: 2, Optimizer.adamw: 2}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SavedTensor:
     what: str
     nbytes: int  # 0 when an earlier stage saved the same storage, or when it is released
@@ -59,7 +60,7 @@ class SavedTensor:
         return doc
 
 
-@dataclass
+@record
 class StageMemory:
     index: int
     output_bytes: int
@@ -72,7 +73,7 @@ class StageMemory:
                 "saved": [s.as_dict() for s in self.saved]}  # fmt: skip
 
 
-@dataclass
+@record
 class MemoryPlan:
     dtype: str
     optimizer: str

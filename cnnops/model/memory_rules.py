@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from cnnops.errors import LayerError
 from cnnops.model.stages import (
@@ -43,6 +43,7 @@ from cnnops.model.stages import (
     Stage,
     Unpool,
 )
+from cnnops.records import record
 from cnnops.text import dims  # fmt: skip
 
 INDEX_BYTES = 8  # int64 indices of max pooling
@@ -57,7 +58,7 @@ INPLACE_COPY = frozenset({"ReLU6", "SiLU", "Mish", "Hardswish"})
 DROPOUTS = frozenset({"Dropout", "Dropout1d", "Dropout2d"})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Saved:
     """One tensor autograd keeps: ``source`` says whose storage it is — ``input`` (number ``ref``),
     ``output``, ``indices`` (a max pool's), ``buffer`` (running statistics) or ``fresh`` (``nbytes`` of its own)."""
@@ -72,7 +73,7 @@ class Saved:
 Op = tuple[tuple[tuple[str, int], ...], tuple[str, ...]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Context:
     stage: Stage
     index: int
@@ -91,7 +92,7 @@ class Context:
         return self.nbytes(self.output)
 
 
-@dataclass
+@record
 class Effects:
     saved: list[Saved] = field(default_factory=list)
     eval_ops: list[Op] = field(default_factory=list)

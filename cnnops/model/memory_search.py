@@ -17,19 +17,19 @@ there is one within a stride step) does not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from cnnops.choices import Dtype, Optimizer
 from cnnops.errors import CnnopsError, InputError, LayerError, SettingError
 from cnnops.model.memory import MemoryPlan, plan_memory
 from cnnops.model.stages import AdaptivePool, Conv, ConvTranspose, Pool, Shape, Stage, Unpool
 from cnnops.model.trace import MAX_DIM_SIZE, Trace, trace_shapes
+from cnnops.records import record
 
 _WINDOWS = (Conv, ConvTranspose, Pool, AdaptivePool, Unpool)
 MAX_STEP = 4096
 
 
-@dataclass
+@record
 class MemoryFit:
     """The answer: ``value`` (a batch or a side), its input shape, trace and plan, its ``total`` bytes; and the
     next size up that the network accepts with its total (None: no larger accepted size was found)."""

@@ -14,16 +14,17 @@ A chain is the special case where every stage reads the previous one. A stage ma
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, overload
 
 from cnnops.errors import SpecError
 from cnnops.model.stages import Stage
+from cnnops.records import record
 
 INPUT = "input"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Node:
     """One stage of a network as written: the layer, its label, what it reads and its run-time data.
 

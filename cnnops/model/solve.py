@@ -52,7 +52,7 @@ over more than :data:`MAX_SEARCH` kernel/stride/dilation triples) raise
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from cnnops.choices import LayerKind
@@ -60,6 +60,7 @@ from cnnops.errors import CnnopsError, LayerError, SettingError
 from cnnops.model import arithmetic
 from cnnops.model import stages as st
 from cnnops.model.arithmetic import ceil_div
+from cnnops.records import record
 
 #: the shape model's largest dimension
 MAX_LENGTH = 2**31 - 1
@@ -79,7 +80,7 @@ _STAGE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Solution:
     """One combination that gives the wanted length; ``note`` says in words what it does."""
 

@@ -15,12 +15,12 @@ Pure Python: no numpy, no torch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages import Merge, Shape, Stage, fmt_shape
+from cnnops.records import record
 
 #: an index item: ("slice", start, stop, step) | ("int", i) | ("none",) | ("ellipsis",)
 IndexItem = tuple[Any, ...]
@@ -39,7 +39,7 @@ def _shape_text(values: tuple[int, ...]) -> str:
     return "[" + ", ".join(map(str, values)) + "]"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class TensorOp(Stage):
     """Base of the operations here: no parameters, no MACs, any rank."""
 
@@ -54,7 +54,7 @@ class TensorOp(Stage):
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Reshape(TensorOp):
     """``x.view(*target)`` / ``x.reshape(*target)``: one size may be -1 (inferred)."""
 
@@ -84,7 +84,7 @@ class Reshape(TensorOp):
         return out, []
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Permute(TensorOp):
     """``x.permute(*dims)``, or ``x.transpose(a, b)`` when ``swap`` is given."""
 
@@ -108,7 +108,7 @@ class Permute(TensorOp):
         return tuple(shape[d] for d in dims), []
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Index(TensorOp):
     """Basic indexing ``x[…]`` (slices, integers, None, ...) — also the parts of ``chunk``/``split``."""
 
@@ -147,7 +147,7 @@ class Index(TensorOp):
         return tuple(out), []
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Reduce(TensorOp):
     """``x.mean(dims, keepdim)``, ``sum``, ``amax``…: ``dims`` None reduces every dimension."""
 
@@ -167,7 +167,7 @@ class Reduce(TensorOp):
         return tuple(out), []
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Squeeze(TensorOp):
     """``x.squeeze(dims)``: drops the given size-1 dims (all of them when ``dims`` is None)."""
 
@@ -180,7 +180,7 @@ class Squeeze(TensorOp):
         return tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1)), []
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Unsqueeze(TensorOp):
     """``x.unsqueeze(dim)``: a size-1 dim inserted (``-rank-1 ≤ dim ≤ rank``)."""
 
@@ -191,7 +191,7 @@ class Unsqueeze(TensorOp):
         return shape[:at] + (1,) + shape[at:], []
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Measured(Stage):
     """A row cnnops has no stage for, with the output shape and parameter count an outside tool measured
     (``source``: ``"torch"``, ``"ONNX shape inference"``). No formula, no MACs, no receptive field."""
@@ -216,7 +216,7 @@ class Measured(Stage):
         return self.param_count
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class MeasuredMerge(Merge):
     """A :class:`Measured` row that reads several outputs (``torch.matmul(a, b)``, an ONNX ``Where``)."""
 
@@ -236,7 +236,7 @@ class MeasuredMerge(Merge):
         return self.call
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class InplaceMerge(Merge):
     """``x += y`` / ``x.mul_(y)``: the result is written into ``x``, so broadcasting may not grow it."""
 

@@ -17,20 +17,21 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from cnnops.errors import CnnopsError, InputError, LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.network import Network
 from cnnops.model.stages import Linear, Merge, ReceptiveField, Shape, Stage, Unpool, fmt_shape
+from cnnops.records import record
 
 MAX_DIMS = 8
 MAX_DIM_SIZE = 2**31 - 1
 MAX_RANK = 64  # NumPy's limit on the number of dimensions
 
 
-@dataclass
+@record
 class Row:
     """What one stage does to the tensor."""
 
@@ -100,7 +101,7 @@ class Row:
         return doc
 
 
-@dataclass
+@record
 class Trace:
     """Every row up to the output, or up to the stage PyTorch rejects (then ``error`` is set)."""
 
@@ -174,7 +175,7 @@ def parse_shape(text: str) -> Shape:
     return shape
 
 
-@dataclass
+@record
 class _Pool:
     """A pool that returned indices: where an unpool finds its sizes."""
 
@@ -184,7 +185,7 @@ class _Pool:
     output_shape: Shape
 
 
-@dataclass
+@record
 class _Output:
     """What the model knows of one output (the input is output 0) while it walks the network."""
 

@@ -12,13 +12,13 @@ A conv or pool window for output ``o`` starts at ``o·stride − padding`` and r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from cnnops.model import stages as st
 from cnnops.model.arithmetic import adaptive_bins
+from cnnops.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AxisWindows:
     """The windows along one spatial axis: for each output position, the input coordinates it reads
     (outside ``[0, length)`` in the padding, or beyond it where a ``ceil_mode`` window hangs over)."""

@@ -17,7 +17,6 @@ run in one GIF, stage by stage.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import InputError, SettingError, setting
@@ -43,6 +42,7 @@ from cnnops.pictures.grid import (
     draw_static,
 )
 from cnnops.pictures.planes import check_batch_item
+from cnnops.records import record
 from cnnops.text import dims
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ FRAME_MS = 400
 LAST_FRAME_MS = 1600  # a pause on the finished output before the loop starts again
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Crop:
     """The input region an animation draws: rows ``[row, row + height)``, columns ``[col, col + width)``
     (a 1-D plane has one row). ``given`` says whether the user chose it or the 16×16 default applied."""

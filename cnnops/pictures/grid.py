@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from cnnops.pictures.canvas import MARGIN, draw_header
 from cnnops.pictures.font import CHAR_W, LINE_H, font, latin1, text_width
+from cnnops.records import record
 
 CELL_H = 16
 PANEL_GAP = 28
@@ -24,7 +24,7 @@ PALETTE = [
 ]  # fmt: skip
 
 
-@dataclass
+@record
 class Grid:
     """A plane drawn as a table of numbered cells, with its title and row/column indices."""
 

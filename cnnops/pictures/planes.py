@@ -9,10 +9,10 @@ cnnops.errors.InputError: batch item 2 is out of range: the batch has 2 items â€
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnnops.errors import InputError, setting
+from cnnops.records import record
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from cnnops.run.pipeline import RunResult
 
 
-@dataclass
+@record
 class MapTensor:
     """One tensor of a run as the pictures see it: which stage made it and how its planes lie."""
 

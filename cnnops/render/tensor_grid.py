@@ -20,7 +20,6 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -29,6 +28,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from cnnops.records import record
 from cnnops.render.stack import Stack
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class NumberMode(enum.Enum):
     SCIENTIFIC = "scientific"  # '1.0000e-05'
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NumberFormat:
     """One shared scale for every number of a tensor: call it with a number to get its right-aligned text.
 

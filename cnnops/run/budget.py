@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from cnnops.model import stages as st
 from cnnops.model.trace import Row, Trace
+from cnnops.records import record
 
 FLOAT = 4  # bytes of a float32 element
 INDEX = 8  # bytes of an int64 max-pool index
@@ -43,7 +43,7 @@ WORKSPACE = {
 SOFTMAX = ("Softmax", "LogSoftmax", "Softmin")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Estimate:
     """The most memory a run holds at once, and the stage where it does (0: before the first stage;
     one past the last: afterwards, while its result is written or shown)."""

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnops.model.arithmetic import sums_pairwise, window_sum_work
+from cnnops.records import record
 
 if TYPE_CHECKING:
     from cnnops.model.trace import Row, Trace
@@ -35,7 +36,7 @@ KINDS = ("conv_mac", "conv_cols", "conv_out", "convt_add", "maxpool", "avgpool",
 FORMAT = 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rates:
     """Seconds per unit of work for each engine, and what importing torch costs."""
 

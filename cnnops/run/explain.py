@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import SettingError, setting
 from cnnops.model import stages as st
 from cnnops.model.arithmetic import adaptive_bins
 from cnnops.model.windows import AxisWindows, avg_pool_divisor, padded_index, stage_windows
+from cnnops.records import record
 from cnnops.text import dims
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 COMPUTING = ("conv", "conv_transpose", "pool", "adaptive_pool", "unpool", "linear", "activation")
 
 
-@dataclass
+@record
 class Window:
     """One input channel's window: ``coords`` per axis (input coordinates shown, gaps included),
     ``cells`` maps each read coordinate to (value, region) with region ``in``, ``pad`` (padding the
@@ -74,7 +75,7 @@ class Window:
         return doc
 
 
-@dataclass
+@record
 class Explanation:
     """How the value at ``position`` of stage ``stage_index``'s output came about."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import InputError, LayerError, SettingError, setting
@@ -23,6 +23,7 @@ from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
 from cnnops.model.network import Network
 from cnnops.model.trace import Row, Trace, trace_shapes
+from cnnops.records import record
 from cnnops.run.budget import estimate_peak
 from cnnops.spec import LayerData
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Needs:
     """What the caller will do with a run's result, decided once the shapes are known: the tensors it
     shows (``keep``: 0 the input, k stage k; None: every one; the result is always kept), the bytes
@@ -43,7 +44,7 @@ class Needs:
     indices: Collection[int] | None = None
 
 
-@dataclass
+@record
 class StageResult:
     row: Row
     output: np.ndarray  # None once dropped (a run that keeps only some tensors)
@@ -53,7 +54,7 @@ class StageResult:
     winners: np.ndarray | None = None  # bool mask over the stage's input: cells a max pool picked
 
 
-@dataclass
+@record
 class RunResult:
     input: np.ndarray  # None when the run did not keep it (typed as kept: every reader of a kept run)
     trace: Trace
@@ -260,7 +261,7 @@ def run_pipeline(
     return result
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _RunPlan:
     """What a run of a trace does, decided before it starts: the tensors kept, each stage's sources and
     last reader, the max-pool indices computed, the fused chains; its memory was checked."""

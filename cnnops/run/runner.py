@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.records import record
 from cnnops.text import echo
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 StagesFor = Callable[["TensorInput"], Sequence["Stage"]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunSettings:
     """What a run computes with, the same for every input."""
 
@@ -44,7 +44,7 @@ class RunSettings:
     needs: Callable[[Trace], Needs] | None = None
 
 
-@dataclass
+@record
 class Outcome:
     """One input's result, or the error that stopped it (``tensor`` is None when reading failed)."""
 

@@ -10,14 +10,15 @@ the same, with the functional's own order of positional arguments (the input its
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from cnnops.records import record
 
 MODULE_PREFIXES = ("torch.nn.modules.", "torch.nn.", "nn.")
 FUNCTIONAL_PREFIXES = ("torch.nn.functional.", "nn.functional.", "F.", "torch.")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Functional:
     """A functional form: the layer it maps to, its positional arguments after the input, and keyword
     defaults that differ from the layer's (``torch.flatten`` starts at dim 0, ``nn.Flatten`` at 1)."""

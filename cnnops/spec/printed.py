@@ -14,10 +14,11 @@ by guesswork.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from cnnops.errors import SpecError
 from cnnops.model.network import Network, Node
+from cnnops.records import record
 from cnnops.spec.aliases import split_prefix
 from cnnops.spec.signatures import resolve_name
 from cnnops.text import show
@@ -44,7 +45,7 @@ def looks_printed(text: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z_][\w.]*\s*\(", lines[0])) and lines[-1] == ")"
 
 
-@dataclass
+@record
 class _Item:
     """One line of print(model) text: a leaf layer or a block of children."""
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from cnnops.errors import SpecError
 from cnnops.model import stages as st
+from cnnops.records import record
 from cnnops.text import is_int as _is_int
 from cnnops.text import is_number as _is_number
 from cnnops.text import show
@@ -26,7 +26,7 @@ from cnnops.text import show
 _MISSING = object()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Param:
     """One argument of a layer: its name, value kind, default and whether it is keyword-only."""
 
@@ -40,7 +40,7 @@ class Param:
         return self.default is _MISSING
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LayerDef:
     """A layer of the table: its parameters in PyTorch's order and the builder of its stage."""
 
@@ -176,7 +176,7 @@ def _bias_fields(args: dict[str, Any]) -> dict[str, Any]:
     return {"bias": bias if isinstance(bias, bool) else True}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LayerData:
     """What a layer computes with beyond its shape, as written in its stage text: ``weight=`` (a named
     kernel, kernel terms, a nested list, a path or 'random'), ``bias=`` values and ``seed=``."""

@@ -272,12 +272,11 @@ def test_saved_bytes_and_inference_peak_of_many_random_graphs_equal_torch(graph,
 def test_layers_without_a_verified_rule_are_refused_not_guessed():
     """A layer kind added later (a new stage class, or a new name on an existing one) has no rule until its
     rule is checked against torch: memory and the tools' counts refuse it."""
-    from dataclasses import dataclass
-
     from cnnops.model import conventions
     from cnnops.model.stages import Activation, Stage
+    from cnnops.records import record
 
-    @dataclass(frozen=True, kw_only=True)
+    @record(frozen=True, kw_only=True)
     class Newcomer(Stage):
         pass
 

@@ -5,11 +5,11 @@ Pure Python: no numpy, no torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
+from cnnops.records import record
 from cnnops.text import tuple_text as fmt_shape
 
 Shape = tuple[int, ...]
@@ -20,7 +20,7 @@ PAD_MODES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflect"
              "Circular": "circular"}  # fmt: skip
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReceptiveField:
     """Receptive field along one axis: ``size`` input pixels, ``jump`` between neighbouring
     outputs, ``start`` the input coordinate of the centre of the first output's field."""
@@ -42,7 +42,7 @@ def _each(name: str, values: tuple[int, ...]) -> str:
     return str(values[0]) if len(set(values)) == 1 else str(values)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Stage:
     """One layer as written by the user, normalised."""
 

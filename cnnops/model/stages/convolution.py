@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model import arithmetic
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, fmt_shape
+from cnnops.records import record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Conv(Stage):
     """nn.Conv1d/2d/3d: every padding form (numbers, 'same', 'valid') and padding mode."""
 
@@ -153,7 +153,7 @@ class Conv(Stage):
         return conv_repr(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class ConvTranspose(Stage):
     """nn.ConvTranspose1d/2d/3d, with output_padding."""
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages.base import Shape, Stage, _rank_text, fmt_shape
+from cnnops.records import record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Linear(Stage):
     """nn.Linear: the last dimension, in_features → out_features."""
 
@@ -63,7 +64,7 @@ class Linear(Stage):
         return f"Linear(in_features={self.in_features}, out_features={self.out_features}, bias={self.bias})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Flatten(Stage):
     """nn.Flatten: dimensions start_dim…end_dim merged into one."""
 
@@ -99,7 +100,7 @@ class Flatten(Stage):
         return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Activation(Stage):
     """Element-wise (and softmax) activations: the shape is kept."""
 
@@ -151,7 +152,7 @@ class Activation(Stage):
         return f"{self.name}({', '.join(shown + inplace)})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class PReLU(Activation):
     """``nn.PReLU(num_parameters, init)``: ``x`` where positive, else ``a·x`` with one learnable ``a`` for
     all channels or one per channel (dim 1 of the input)."""
@@ -182,7 +183,7 @@ class PReLU(Activation):
         return f"PReLU(num_parameters={self.num_parameters})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class GLU(Activation):
     """``nn.GLU(dim)``: the first half of ``dim`` times the sigmoid of the second half."""
 
@@ -210,7 +211,7 @@ class GLU(Activation):
         return rf
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Passthrough(Stage):
     """Dropout and Identity: shape and values pass unchanged (evaluation mode)."""
 
@@ -241,7 +242,7 @@ class Passthrough(Stage):
 _BATCHNORM_RANKS = {1: "2-D or 3-D", 2: "4-D (N, C, H, W)", 3: "5-D (N, C, D, H, W)"}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class BatchNorm(Stage):
     """nn.BatchNorm1d/2d/3d and their Lazy forms (num_features None until sized)."""
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.stages.base import Shape, Stage, fmt_shape
+from cnnops.records import record
 
 _VERB = {"add": "add", "mul": "multiply", "cat": "concatenate"}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Merge(Stage):
     """``Add`` (``a + b``), ``Mul`` (``a * b``) or ``Cat`` (``torch.cat([a, b, …], dim)``)."""
 

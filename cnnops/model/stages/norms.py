@@ -7,15 +7,15 @@ are parameters; MACs are 0, as for BatchNorm, pooling and activations.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages.base import Shape, Stage, _rank_text, fmt_shape
+from cnnops.records import record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class LayerNorm(Stage):
     """``nn.LayerNorm(normalized_shape)``: each sample normalised over its last ``len(normalized_shape)`` dims."""
 
@@ -60,7 +60,7 @@ class LayerNorm(Stage):
                 f"bias={affine and self.bias})")  # fmt: skip
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class GroupNorm(Stage):
     """``nn.GroupNorm(num_groups, num_channels)``: each sample's channels split into groups, each group
     normalised over its channels and positions."""
@@ -118,7 +118,7 @@ class GroupNorm(Stage):
                 f"bias={self.affine and self.bias})")  # fmt: skip
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class InstanceNorm(Stage):
     """``nn.InstanceNorm1d/2d/3d``: each sample's channels normalised over their own positions
     (``track_running_stats=True``: with fresh running statistics, mean 0 and variance 1)."""
@@ -161,7 +161,7 @@ class InstanceNorm(Stage):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class LocalResponseNorm(Stage):
     """``nn.LocalResponseNorm(size)``: ``x / (k + α/n·Σ x²)^β`` over ``size`` neighbouring channels."""
 

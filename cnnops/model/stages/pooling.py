@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model import arithmetic
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages.base import Shape, Stage, _each, _positive, _slide, fmt_shape
+from cnnops.records import record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Pool(Stage):
     """MaxPool1d/2d/3d and AvgPool1d/2d/3d."""
 
@@ -92,7 +93,7 @@ class Pool(Stage):
         return f"{self.name}(kernel_size={value('kernel_size')}, stride={value('stride')}, padding={value('padding')})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class AdaptivePool(Stage):
     """nn.AdaptiveAvgPool/AdaptiveMaxPool: a fixed output size, bins from the input's."""
 
@@ -141,7 +142,7 @@ class AdaptivePool(Stage):
         return f"{self.name}(output_size={text})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Unpool(Stage):
     """nn.MaxUnpool1d/2d/3d: the inverse of a max pool, from its indices."""
 

@@ -9,12 +9,12 @@ No parameters, 0 MACs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages.base import SPATIAL_NAMES, Shape, Stage, _rank_text, fmt_shape
+from cnnops.records import record
 
 #: the modes cnnops computes, with the input rank each needs (None: 3-D, 4-D or 5-D)
 UPSAMPLE_MODES: dict[str, int | None] = {"nearest": None, "linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
@@ -30,7 +30,7 @@ def _tuple_text(values: tuple[int, ...] | tuple[float, ...]) -> str:
     return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Upsample(Stage):
     """``nn.Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None, recompute_scale_factor=None)``.
 

@@ -4,19 +4,19 @@ CircularPad1d/2d/3d), PixelShuffle/PixelUnshuffle, ChannelShuffle and Unflatten.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 from cnnops.errors import LayerError
 from cnnops.model.arithmetic import Formula
 from cnnops.model.stages.base import SPATIAL_NAMES, Shape, Stage, _rank_text, _slide, fmt_shape
+from cnnops.records import record
 
 
 def _signed(n: int) -> str:
     return f"+ {n}" if n >= 0 else f"− {-n}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Pad(Stage):
     """``nn.ZeroPad2d((left, right, top, bottom))`` and the other padding layers: ``F.pad`` with the
     layer's mode. The amounts run from the last dimension backwards, as ``F.pad`` reads them; a tuple
@@ -115,7 +115,7 @@ class Pad(Stage):
         return f"{self.name}({fmt_shape(self.padding)})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class PixelShuffle(Stage):
     """``nn.PixelShuffle(r)``: (*, C·r², H, W) → (*, C, H·r, W·r); ``nn.PixelUnshuffle(r)`` the reverse."""
 
@@ -161,7 +161,7 @@ class PixelShuffle(Stage):
         return f"{self.name}({'downscale_factor' if self.unshuffle else 'upscale_factor'}={self.factor})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class ChannelShuffle(Stage):
     """``nn.ChannelShuffle(g)``: the channels (dim 1) as a g × C/g grid, transposed."""
 
@@ -190,7 +190,7 @@ class ChannelShuffle(Stage):
         return f"ChannelShuffle(groups={self.groups})"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Unflatten(Stage):
     """``nn.Unflatten(dim, unflattened_size)``: one dimension split into several (one size may be −1)."""
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import SpecError
+from cnnops.records import record
 
 if TYPE_CHECKING:
     from cnnops.spec.onnxgraph.reader import OnnxReader
@@ -19,7 +19,7 @@ MAX_CONSTANT = 100_000  # elements of a constant the reader folds (shape arithme
 FLOAT_TYPES = {1, 10, 11, 16}  # FLOAT, FLOAT16, DOUBLE, BFLOAT16 (onnx.TensorProto)
 
 
-@dataclass
+@record
 class Const:
     """A constant tensor: its dims, and its values (flat, row-major) when small enough to fold."""
 

@@ -5,10 +5,11 @@ box holding the number of the stage whose output it is)."""
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from cnnops.model.stages import Stage
+from cnnops.records import record
 from cnnops.spec.signatures import LayerData
 
 MISSING = object()
@@ -22,7 +23,7 @@ class ReadError(Exception):
         self.line, self.message, self.suggest_model = line, message, suggest_model
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ref:
     """A name from a library, as its dotted path: ``torch.nn.Conv2d``, ``torch.nn.functional.relu``, ``math.ceil``."""
 
@@ -32,7 +33,7 @@ class Ref:
         return Ref(f"{self.path}.{name}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Partial:
     """``functools.partial(f, *args, **kwargs)``."""
 
@@ -110,7 +111,7 @@ class UserModule(Container):
         self.attrs: dict[str, Any] = {}
 
 
-@dataclass
+@record
 class UserClass:
     """A class the file defines, with its methods and class attributes."""
 
@@ -148,19 +149,19 @@ class UserClass:
         return None
 
 
-@dataclass
+@record
 class UserFunction:
     node: ast.FunctionDef | ast.Lambda
     owner: UserClass | None = None  # a method's class (for super())
 
 
-@dataclass
+@record
 class BoundMethod:
     function: UserFunction
     receiver: Any
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Tensor:
     """A tensor in forward(): the stage whose output it holds (0: the network input). A box, so an
     in-place operation (``x += y``, ``relu(inplace=True)``) is seen by every name bound to the tensor."""
