@@ -46,6 +46,8 @@ class Needs:
 
 @record
 class StageResult:
+    """One stage of a run: its trace row, its output and what it computed with."""
+
     row: Row
     output: np.ndarray  # None once dropped (a run that keeps only some tensors)
     indices: np.ndarray | None = None  # max pool / adaptive max pool: flat positions in each input plane
@@ -56,6 +58,8 @@ class StageResult:
 
 @record
 class RunResult:
+    """A whole run: the input, the shape trace and every stage's result."""
+
     input: np.ndarray  # None when the run did not keep it (typed as kept: every reader of a kept run)
     trace: Trace
     results: list[StageResult] = field(default_factory=list)

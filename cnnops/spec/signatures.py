@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from typing import Any
 
 from cnnops.errors import SpecError
@@ -45,11 +46,17 @@ class LayerDef:
     """A layer of the table: its parameters in PyTorch's order and the builder of its stage."""
 
     name: str
-    params: tuple[Param, ...]
+    #: the parameters as ``"name:kind=default …"`` text, read into :attr:`params` when first used
+    signature: str
     build: Callable[[str, dict[str, Any], str, int], st.Stage]
     nd: int = 0
     #: accepts any arguments and ignores them (nn.Identity)
     ignores_args: bool = False
+
+    @cached_property
+    def params(self) -> tuple[Param, ...]:
+        """The parameters in PyTorch's order (read once per layer: a command meets a handful of layers)."""
+        return _p(self.signature)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -432,78 +439,78 @@ def _layers() -> dict[str, LayerDef]:
     table: list[LayerDef] = []
     for nd in (1, 2, 3):
         table += [
-            LayerDef(f"Conv{nd}d", _p(_CONV), _build_conv, nd),
-            LayerDef(f"ConvTranspose{nd}d", _p(_CONVT), _build_conv_transpose, nd),
-            LayerDef(f"MaxPool{nd}d", _p(_MAXPOOL), _build_pool("max"), nd),
-            LayerDef(f"AvgPool{nd}d", _p(_AVGPOOL1 if nd == 1 else _AVGPOOL2), _build_pool("avg"), nd),
-            LayerDef(f"AdaptiveAvgPool{nd}d", _p("output_size:outsize"), _build_adaptive("avg"), nd),
+            LayerDef(f"Conv{nd}d", _CONV, _build_conv, nd),
+            LayerDef(f"ConvTranspose{nd}d", _CONVT, _build_conv_transpose, nd),
+            LayerDef(f"MaxPool{nd}d", _MAXPOOL, _build_pool("max"), nd),
+            LayerDef(f"AvgPool{nd}d", _AVGPOOL1 if nd == 1 else _AVGPOOL2, _build_pool("avg"), nd),
+            LayerDef(f"AdaptiveAvgPool{nd}d", "output_size:outsize", _build_adaptive("avg"), nd),
             LayerDef(
-                f"AdaptiveMaxPool{nd}d", _p("output_size:outsize return_indices:bool=False"),
+                f"AdaptiveMaxPool{nd}d", "output_size:outsize return_indices:bool=False",
                 _build_adaptive("max"), nd,
             ),
-            LayerDef(f"MaxUnpool{nd}d", _p(_UNPOOL if nd < 3 else _UNPOOL3), _build_unpool, nd),
-            LayerDef(f"BatchNorm{nd}d", _p(_BN), _build_batchnorm, nd),
-            LayerDef(f"LazyBatchNorm{nd}d", _p(_BN.split(" ", 1)[1]), _build_batchnorm, nd),
-            LayerDef(f"InstanceNorm{nd}d", _p(_IN), _build_instance_norm, nd),
+            LayerDef(f"MaxUnpool{nd}d", _UNPOOL if nd < 3 else _UNPOOL3, _build_unpool, nd),
+            LayerDef(f"BatchNorm{nd}d", _BN, _build_batchnorm, nd),
+            LayerDef(f"LazyBatchNorm{nd}d", _BN.split(" ", 1)[1], _build_batchnorm, nd),
+            LayerDef(f"InstanceNorm{nd}d", _IN, _build_instance_norm, nd),
             *(
-                LayerDef(f"{prefix}Pad{nd}d", _p("padding:pad" + (" value:float" if prefix == "Constant" else "")),
+                LayerDef(f"{prefix}Pad{nd}d", "padding:pad" + (" value:float" if prefix == "Constant" else ""),
                          _build_pad(mode), nd)  # fmt: skip
                 for prefix, mode in st.PAD_MODES.items()
             ),
-            LayerDef(f"Dropout{nd}d", _p("p:float=0.5 " + _INPLACE), _build_passthrough(_DROPOUT_RANKS[nd]), nd),
+            LayerDef(f"Dropout{nd}d", "p:float=0.5 " + _INPLACE, _build_passthrough(_DROPOUT_RANKS[nd]), nd),
         ]
     table += [
-        LayerDef("Linear", _p("in_features:int out_features:int bias:bias=True " + _WEIGHTS), _build_linear),
-        LayerDef("Flatten", _p("start_dim:int=1 end_dim:int=-1"), _build_flatten),
-        LayerDef("Dropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
-        LayerDef("AlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
-        LayerDef("FeatureAlphaDropout", _p("p:float=0.5 " + _INPLACE), _build_passthrough((0, None))),
-        LayerDef("Identity", (), _build_passthrough((0, None)), ignores_args=True),
-        LayerDef("LayerNorm", _p("normalized_shape:ints eps:float=1e-05 elementwise_affine:bool=True bias:bool=True"),
+        LayerDef("Linear", "in_features:int out_features:int bias:bias=True " + _WEIGHTS, _build_linear),
+        LayerDef("Flatten", "start_dim:int=1 end_dim:int=-1", _build_flatten),
+        LayerDef("Dropout", "p:float=0.5 " + _INPLACE, _build_passthrough((0, None))),
+        LayerDef("AlphaDropout", "p:float=0.5 " + _INPLACE, _build_passthrough((0, None))),
+        LayerDef("FeatureAlphaDropout", "p:float=0.5 " + _INPLACE, _build_passthrough((0, None))),
+        LayerDef("Identity", "", _build_passthrough((0, None)), ignores_args=True),
+        LayerDef("LayerNorm", "normalized_shape:ints eps:float=1e-05 elementwise_affine:bool=True bias:bool=True",
                  _build_layer_norm),
-        LayerDef("GroupNorm", _p("num_groups:int num_channels:int eps:float=1e-05 affine:bool=True *bias:bool=True"),
+        LayerDef("GroupNorm", "num_groups:int num_channels:int eps:float=1e-05 affine:bool=True *bias:bool=True",
                  _build_group_norm),
-        LayerDef("LocalResponseNorm", _p("size:int alpha:float=0.0001 beta:float=0.75 k:float=1.0"),
+        LayerDef("LocalResponseNorm", "size:int alpha:float=0.0001 beta:float=0.75 k:float=1.0",
                  _build_local_response_norm),
-        LayerDef("Upsample", _p(_UPSAMPLE), _build_upsample(None)),
+        LayerDef("Upsample", _UPSAMPLE, _build_upsample(None)),
         # print(model) shows the presets' fixed mode, so it is read (and only that mode)
-        LayerDef("UpsamplingNearest2d", _p("size:usize?=None scale_factor:uscale?=None *mode:choice:nearest='nearest'"),
+        LayerDef("UpsamplingNearest2d", "size:usize?=None scale_factor:uscale?=None *mode:choice:nearest='nearest'",
                  _build_upsample(("nearest", None))),
         LayerDef("UpsamplingBilinear2d",
-                 _p("size:usize?=None scale_factor:uscale?=None *mode:choice:bilinear='bilinear'"),
+                 "size:usize?=None scale_factor:uscale?=None *mode:choice:bilinear='bilinear'",
                  _build_upsample(("bilinear", True))),
-        LayerDef("PixelShuffle", _p("upscale_factor:int"), _build_pixel_shuffle),
-        LayerDef("PixelUnshuffle", _p("downscale_factor:int"), _build_pixel_shuffle),
-        LayerDef("ChannelShuffle", _p("groups:int"), _build_channel_shuffle),
-        LayerDef("Unflatten", _p("dim:int unflattened_size:sizes"), _build_unflatten),
-        LayerDef("Add", (), _build_merge("add")),
-        LayerDef("Mul", (), _build_merge("mul")),
-        LayerDef("Cat", _p("dim:int=1"), _build_merge("cat")),
-        LayerDef("ReLU", _p(_INPLACE), _build_activation),
-        LayerDef("ReLU6", _p(_INPLACE), _build_activation),
-        LayerDef("LeakyReLU", _p("negative_slope:float=0.01 " + _INPLACE), _build_activation),
-        LayerDef("ELU", _p("alpha:float=1.0 " + _INPLACE), _build_activation),
-        LayerDef("GELU", _p("approximate:choice:none|tanh='none'"), _build_activation),
-        LayerDef("SiLU", _p(_INPLACE), _build_activation),
-        LayerDef("Mish", _p(_INPLACE), _build_activation),
-        LayerDef("Hardswish", _p(_INPLACE), _build_activation),
-        LayerDef("Sigmoid", (), _build_activation),
-        LayerDef("Tanh", (), _build_activation),
-        LayerDef("Softplus", _p("beta:float=1.0 threshold:float=20.0"), _build_activation),
-        LayerDef("Softmax", _p("dim:int?=None"), _build_activation),
-        LayerDef("LogSoftmax", _p("dim:int?=None"), _build_activation),
-        LayerDef("PReLU", _p("num_parameters:int=1 init:float=0.25"), _build_prelu),
-        LayerDef("Hardsigmoid", _p(_INPLACE), _build_activation),
+        LayerDef("PixelShuffle", "upscale_factor:int", _build_pixel_shuffle),
+        LayerDef("PixelUnshuffle", "downscale_factor:int", _build_pixel_shuffle),
+        LayerDef("ChannelShuffle", "groups:int", _build_channel_shuffle),
+        LayerDef("Unflatten", "dim:int unflattened_size:sizes", _build_unflatten),
+        LayerDef("Add", "", _build_merge("add")),
+        LayerDef("Mul", "", _build_merge("mul")),
+        LayerDef("Cat", "dim:int=1", _build_merge("cat")),
+        LayerDef("ReLU", _INPLACE, _build_activation),
+        LayerDef("ReLU6", _INPLACE, _build_activation),
+        LayerDef("LeakyReLU", "negative_slope:float=0.01 " + _INPLACE, _build_activation),
+        LayerDef("ELU", "alpha:float=1.0 " + _INPLACE, _build_activation),
+        LayerDef("GELU", "approximate:choice:none|tanh='none'", _build_activation),
+        LayerDef("SiLU", _INPLACE, _build_activation),
+        LayerDef("Mish", _INPLACE, _build_activation),
+        LayerDef("Hardswish", _INPLACE, _build_activation),
+        LayerDef("Sigmoid", "", _build_activation),
+        LayerDef("Tanh", "", _build_activation),
+        LayerDef("Softplus", "beta:float=1.0 threshold:float=20.0", _build_activation),
+        LayerDef("Softmax", "dim:int?=None", _build_activation),
+        LayerDef("LogSoftmax", "dim:int?=None", _build_activation),
+        LayerDef("PReLU", "num_parameters:int=1 init:float=0.25", _build_prelu),
+        LayerDef("Hardsigmoid", _INPLACE, _build_activation),
         LayerDef(
-            "Hardtanh", _p("min_val:float=-1.0 max_val:float=1.0 " + _INPLACE + " min_value:float?=None max_value:float?=None"),
+            "Hardtanh", "min_val:float=-1.0 max_val:float=1.0 " + _INPLACE + " min_value:float?=None max_value:float?=None",
             _build_activation,
         ),
-        LayerDef("SELU", _p(_INPLACE), _build_activation),
-        LayerDef("CELU", _p("alpha:float=1.0 " + _INPLACE), _build_activation),
-        LayerDef("Softsign", (), _build_activation),
-        LayerDef("Tanhshrink", (), _build_activation),
-        LayerDef("Threshold", _p("threshold:float value:float " + _INPLACE), _build_activation),
-        LayerDef("GLU", _p("dim:int=-1"), _build_glu),
+        LayerDef("SELU", _INPLACE, _build_activation),
+        LayerDef("CELU", "alpha:float=1.0 " + _INPLACE, _build_activation),
+        LayerDef("Softsign", "", _build_activation),
+        LayerDef("Tanhshrink", "", _build_activation),
+        LayerDef("Threshold", "threshold:float value:float " + _INPLACE, _build_activation),
+        LayerDef("GLU", "dim:int=-1", _build_glu),
     ]
     return {layer.name: layer for layer in table}
 
