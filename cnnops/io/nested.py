@@ -77,23 +77,26 @@ def nested_shape(obj: Any) -> tuple[int, ...]:
 
 
 def to_array(obj: Any, *, root: str = "data", label: str | None = None, max_elements: int = DEFAULT_MAX_ELEMENTS,
-             integer: bool = False, error: type[CnnopsError] = InputError) -> np.ndarray:  # fmt: skip
+             integer: bool = False, error: type[CnnopsError] = InputError, numbers_only: bool = False) -> np.ndarray:  # fmt: skip
     """A number or nested list (or tuple) of numbers as a float64 array (int64 with ``integer``), or
     ``error`` naming the first element that does not fit (``root[1][0] is …``, after ``label:``).
 
     The happy path flattens one level at a time and checks types and lengths with C-level
     ``map``/``set`` calls, then converts in one numpy call: no Python loop per number. (``np.asarray``
-    alone would quietly take true/false as 1/0, null as NaN and "1.5" as 1.5.)
+    alone would quietly take true/false as 1/0, null as NaN and "1.5" as 1.5.) ``numbers_only``: the
+    JSON text ``obj`` was read from held only numbers and brackets
+    (:func:`cnnops.io.jsontext.is_number_text`), so numpy's own reading of the nesting checks it all.
     """
     try:
-        return _to_array(obj, root, label, max_elements, integer)
+        return _to_array(obj, root, label, max_elements, integer, numbers_only)
     except InputError as exc:
         if error is InputError:
             raise
         raise error(exc.worded(setting)) from None
 
 
-def _to_array(obj: Any, path: str, label: str | None, max_elements: int, integer: bool) -> np.ndarray:
+def _to_array(obj: Any, path: str, label: str | None, max_elements: int, integer: bool,
+              numbers_only: bool = False) -> np.ndarray:  # fmt: skip
     import numpy as np
 
     shape = nested_shape(obj)
@@ -109,6 +112,15 @@ def _to_array(obj: Any, path: str, label: str | None, max_elements: int, integer
         raise InputError(
             f"{_prefix(label)}{path + '[0]' * shape.index(0)} is empty — a tensor needs at least one number"
         )
+    if numbers_only:
+        # every leaf is an int or a float: numpy's discovery of the nesting is the whole check (a ragged
+        # list raises; a leaf deeper than the first gives another shape; ints past 64 bits give objects)
+        try:
+            array = np.array(obj)
+        except (ValueError, OverflowError):
+            array = None
+        if array is not None and array.shape == shape and array.dtype.kind in ("i" if integer else "fiu"):
+            return array.astype(np.int64 if integer else np.float64, copy=False)
     level = [obj]
     for size in shape:
         if not set(map(type, level)) <= {list, tuple} or set(map(len, level)) != {size}:

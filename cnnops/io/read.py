@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from cnnops.errors import InputError, setting
 from cnnops.io.generators import generate, looks_like_generator, parse_generator
 from cnnops.io.images import IMAGE_SUFFIXES, read_image
-from cnnops.io.jsontext import UTF8_BOM, gc_paused, parse_json
+from cnnops.io.jsontext import UTF8_BOM, gc_paused, is_number_text, parse_json
 from cnnops.io.literal import TensorText, looks_inline, parse_tensor_text, tensor_array
 from cnnops.io.memory import check_memory, default_max_memory, file_size, size_text
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
@@ -101,9 +101,9 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         _check_json_size(file_size(arg) or 0, label, limit)
         text = _read_file(arg, label)
         with gc_paused():
-            doc = parse_json(text, label)
+            doc, plain = parse_json(text, label), is_number_text(text)
             del text
-            return _tensor_input(TensorText(doc), label, safe_text(arg), max_elements, seed)
+            return _tensor_input(TensorText(doc), label, safe_text(arg), max_elements, seed, numbers_only=plain)
     with gc_paused():  # from parsing to the array: the parsed lists are garbage-free
         parsed = parse_tensor_text(text, label)
         if parsed.syntax == "JSON" and source == "inline tensor":
@@ -115,7 +115,8 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         return _tensor_input(parsed, label, source, max_elements, seed)
 
 
-def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int, seed: int) -> TensorInput:
+def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int, seed: int, *,
+                  numbers_only: bool = False) -> TensorInput:  # fmt: skip
     import numpy as np
 
     doc = parsed.doc
@@ -123,7 +124,7 @@ def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int
         data, indices = tensor_array(parsed, label, seed=seed, max_elements=max_elements), None
     else:
         with gc_paused():
-            data, indices = _tensor_from_document(doc, label, max_elements)
+            data, indices = _tensor_from_document(doc, label, max_elements, numbers_only=numbers_only)
     with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in torch.tensor(…, dtype=float32)
         data = np.asarray(data, dtype=np.float32, order="C")
     return TensorInput(data, indices, source, _last_stage(doc))
@@ -333,16 +334,17 @@ class _Prefixed:
 def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(data as float64, indices as int64 or None) from a JSON document in any of the input forms."""
     with gc_paused():
-        return _tensor_from_document(parse_json(payload, label), label, max_elements)
+        return _tensor_from_document(parse_json(payload, label), label, max_elements, numbers_only=is_number_text(payload))
 
 
 
 
-def _tensor_from_document(doc: Any, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _tensor_from_document(doc: Any, label: str, max_elements: int, *,
+                          numbers_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     data_path, data_obj, shape_obj, indices_obj = _document_parts(doc, label)
     prefix = data_path[: -len("data")]
     shape = None if shape_obj is None else shape_from_json(shape_obj, f"{prefix}shape", label, max_elements)
-    data = to_array(data_obj, root=data_path, label=label, max_elements=max_elements)
+    data = to_array(data_obj, root=data_path, label=label, max_elements=max_elements, numbers_only=numbers_only)
     if shape is not None:
         data = reshape_to(data, shape, data_path, label)
     indices = None
