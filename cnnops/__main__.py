@@ -1,14 +1,50 @@
 """``python -m cnnops`` and the ``cnnops`` console script."""
 
+import sys
+from typing import NoReturn
 
-def main() -> None:
+
+def main() -> NoReturn:
     """Run cnnops: a command group that imports and builds only the command being run
     (:mod:`cnnops.cli.lazy`), so every command starts in about the time of its own imports."""
     from cnnops.cli.common import handle_signals
     from cnnops.cli.lazy import lazy_app
 
     handle_signals()
-    lazy_app()(prog_name="cnnops")
+    try:
+        lazy_app()(prog_name="cnnops")  # click's standalone mode ends every run with SystemExit
+    except SystemExit as done:
+        leave(done.code)
+    leave(0)
+
+
+def leave(code: object) -> NoReturn:
+    """End the process with ``code`` as ``sys.exit`` would, without the interpreter's teardown.
+
+    Teardown frees every module and object one by one: 10–15 ms after ``cnnops shape``, 20–50 ms after
+    a run that loaded NumPy — as long as some commands take in all. What it does that matters to a
+    command line is done here: the exit handlers run (``atexit``: multiprocessing's, say) and stdout and
+    stderr are flushed. Files are never left to teardown: every output is written, synced and closed by
+    then (``io.write``), and a failed write to stdout has been reported already, so a flush that fails
+    here changes nothing. An exception other than SystemExit (a bug) is not caught: Python reports it."""
+    import atexit
+    import os
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed reader (said already), or a stream closed by the command
+            pass
+    os._exit(status % 256)  # what the operating system keeps of sys.exit(status)
 
 
 if __name__ == "__main__":

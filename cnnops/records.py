@@ -48,8 +48,8 @@ def _process(cls: T, *, frozen: bool, kw_only: bool, eq: bool) -> T:
             raise TypeError(f"{cls.__qualname__}: a record and its base must both be frozen or both not")
     if not cls.__doc__:  # dataclass would write one from inspect.signature: milliseconds, and *args here
         annotations = cls.__dict__.get("__annotations__", {})
-        names = [name for name, kind in annotations.items() if "ClassVar" not in str(kind)]
-        cls.__doc__ = f"{cls.__name__}({', '.join(names)})"
+        described = [name for name, kind in annotations.items() if "ClassVar" not in str(kind)]
+        cls.__doc__ = f"{cls.__name__}({', '.join(described)})"
     dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
     fields = list(dataclasses.fields(cls))  # the class's own and its bases', in dataclass order
     own = cls.__dict__

@@ -172,10 +172,10 @@ def test_json_of_a_max_pool_still_carries_its_indices_and_a_quiet_npy_run_draws_
     run = [sys.executable, "-m", "cnnops", "pool", "-k", "2", "[[1, 5, 2, 0], [3, 4, 8, 6]]"]
     doc = json.loads(subprocess.run([*run, "--json"], capture_output=True, text=True, check=True).stdout)
     assert doc["output"]["indices"] == [[[1, 6]]]
-    code = (
-        "import sys, runpy; sys.argv = ['cnnops', 'pool', '-k', '2', '[[1, 5, 2, 0], [3, 4, 8, 6]]', '-q', '-o', sys.argv[1]];"
-        "exec('try:\\n runpy.run_module(\"cnnops\", run_name=\"__main__\")\\nexcept SystemExit: pass');"
-        "print('numpy.random' in sys.modules)"
+    code = (  # cnnops ends the process itself once its exit handlers have run: the report is one
+        "import atexit, sys, runpy; sys.argv = ['cnnops', 'pool', '-k', '2', '[[1, 5, 2, 0], [3, 4, 8, 6]]', '-q', '-o', sys.argv[1]];"
+        "atexit.register(lambda: print('numpy.random' in sys.modules));"
+        "runpy.run_module('cnnops', run_name='__main__')"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "y.npy")], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

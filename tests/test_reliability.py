@@ -680,3 +680,18 @@ def test_fuzz_pictures_either_draw_or_refuse_before_writing_anything(tmp_path_fa
         assert (root / "out.npy").exists()
     if result.exit_code == 0 and picture == "--save-maps":
         assert len(list((root / "maps").iterdir())) == len(stages) + 1  # the input and every stage
+
+
+@pytest.mark.parametrize(("code", "status", "stderr"), [("None", 0, ""), ("3", 3, ""), ("258", 2, ""), ("-1", 255, ""),
+                                                        ("'stopped'", 1, "stopped\n")])  # fmt: skip
+def test_the_fast_exit_keeps_what_teardown_would_do(code, status, stderr):
+    """cnnops ends its process without the interpreter's teardown: the status is sys.exit's, exit handlers
+    still run, and what is still buffered on stdout and stderr is written."""
+    program = (
+        "import atexit, sys; from cnnops.__main__ import leave\n"
+        "atexit.register(lambda: print('handler ran'))\n"
+        "print('buffered', end=''); sys.stderr.write('')\n"
+        f"leave({code})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (status, "bufferedhandler ran\n", stderr)
