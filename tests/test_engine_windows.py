@@ -17,7 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as hs
 
 from cnnops.engines import load_engine
-from cnnops.engines.numpy_engine.arrays import has_negative_zero
+from cnnops.engines.numpy_engine.arrays import has_negative_zero, maximum_zero
 
 # the modules (the package's ``conv`` is the function of that name)
 conv_module = import_module("cnnops.engines.numpy_engine.conv")
@@ -187,6 +187,48 @@ def test_negative_zero_is_found_in_any_layout():
     x[2, 4, 6] = -0.0
     assert has_negative_zero(x) and has_negative_zero(x[:, 3:, 5:]) and not has_negative_zero(x[:2])
     assert has_negative_zero(x[:, ::2, ::3]) and not has_negative_zero(np.array([np.nan, -np.inf, -1e-45], np.float32))
+
+
+def test_maximum_with_zero_gives_numpys_bits_in_every_layout_and_length():
+    """The vectorised ``max(x, 0)`` (against an array of zeros): NumPy's ``np.maximum(x, 0)`` bit for bit,
+    NaN payloads included, past the shared block of zeros, strided, and in place."""
+    rng = np.random.default_rng(3)
+    nans = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF, 0x7FC12345], np.uint32).view(np.float32)
+    pool = np.concatenate([SPECIAL[SPECIAL.view(np.int32) != np.int32(-(2**31))], nans, np.array([1e-45, -1e-45], np.float32)])
+    for size in (1, 7, 17, 1000, (1 << 16) + 3, 3 * (1 << 16)):
+        x = rng.choice(pool, size=size).astype(np.float32)
+        expected = np.maximum(x, np.float32(0)).view(np.int32)
+        np.testing.assert_array_equal(maximum_zero(x).view(np.int32), expected)
+        inplace = x.copy()
+        assert maximum_zero(inplace, out=inplace) is inplace
+        np.testing.assert_array_equal(inplace.view(np.int32), expected)
+        np.testing.assert_array_equal(maximum_zero(x[::2]).view(np.int32), expected[::2])
+
+
+def test_relu_beyond_the_block_of_zeros_matches_torch_to_the_bit(engine):
+    x = data_of((3, 200, 301), "special", 5)
+    x.reshape(-1)[::7919] = -0.0
+    expected = torch.relu(torch.from_numpy(x)).numpy()
+    mine = load_engine(engine).activation("ReLU", x.copy(), {}, inplace=True)
+    identical(mine, expected)
+    np.testing.assert_array_equal(mine.view(np.int32)[~np.isnan(mine)], expected.view(np.int32)[~np.isnan(mine)])
+
+
+@pytest.mark.parametrize("kind", ["normal", "special", "zeros"])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pooled_rows_written_into_a_view_are_the_returned_ones(kind, mode):
+    x = data_of((2, 3, 9, 11), kind, 11)
+    args = {"mode": mode, "kernel_size": (3, 2), "stride": (2, 2), "padding": (1, 0), "ceil_mode": True}
+    if mode == "max":
+        args["dilation"] = (1, 1)
+    whole = pool_module.pool_rows(x, base=0, height=9, o0=0, o1=5, **args)
+    y = np.full((2, 3, 7, whole.shape[-1]), 5.0, np.float32)
+    for o0, o1 in ((0, 2), (2, 5)):
+        a = max(0, o0 * 2 - 1)
+        out = y[:, :, 1 + o0 : 1 + o1]
+        assert pool_module.pool_rows(x[..., a:, :], base=a, height=9, o0=o0, o1=o1, **args, out=out) is out
+    identical(y[:, :, 1:6], whole)
+    assert (y[:, :, [0, 6]] == 5.0).all()
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

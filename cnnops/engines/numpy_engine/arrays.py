@@ -44,6 +44,31 @@ def _pad(x: np.ndarray, pads: list[tuple[int, int]], **how) -> np.ndarray:
     return np.pad(x, [(0, 0)] * lead + list(pads), **how)
 
 
+#: elements of the shared zeros :func:`maximum_zero` reads: never written, so its pages stay the kernel's
+#: one zero page (no resident memory, always in cache)
+_ZEROS_ELEMENTS = 1 << 16
+
+
+@functools.cache
+def _zeros() -> np.ndarray:
+    zeros = np.zeros(_ZEROS_ELEMENTS, dtype=_F32)
+    zeros.flags.writeable = False
+    return zeros
+
+
+def maximum_zero(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.maximum(x, 0)`` for float32 ``x``, the same bits, several times faster: NumPy's loop against
+    a scalar is not vectorised, its loop for two contiguous arrays is, so the zeros are an array."""
+    if not x.flags.c_contiguous or (out is not None and not out.flags.c_contiguous):
+        return np.maximum(x, _F32(0), out=out)
+    y = np.empty(x.shape, dtype=_F32) if out is None else out
+    flat, dest, zeros = x.reshape(-1), y.reshape(-1), _zeros()
+    for start in range(0, flat.size, zeros.size):
+        block = flat[start : start + zeros.size]
+        np.maximum(block, zeros[: block.size], out=dest[start : start + block.size])
+    return y
+
+
 def has_negative_zero(x: np.ndarray) -> bool:
     """Whether float32 ``x`` holds a −0: its bits as int32 are the one value INT32_MIN, so a min finds
     it in one pass with no temporary (any layout)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet, blas_threads, has_negative_zero
+from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet, blas_threads, has_negative_zero, maximum_zero
 
 
 @_quiet
@@ -85,7 +85,7 @@ def activation(name: str, x: np.ndarray, options: dict[str, Any], *, inplace: bo
             out = x.copy() if out is None else out
             np.copyto(out, _F32(0), where=x < 0)
             return out
-        return np.maximum(x, _F32(0), out=out)
+        return maximum_zero(x, out=out)
     if name == "ReLU6":
         return np.where(x < 0, _F32(0), np.where(x > 6, _F32(6), x))
     if name == "LeakyReLU":

@@ -21,8 +21,9 @@ from cnnops.engines.numpy_engine.elementwise import activation, batch_norm
 from cnnops.engines.numpy_engine.pool import pool_rows
 from cnnops.model.arithmetic import pool_length
 
-#: conv output elements gathered before a round of element-wise steps and pooling (fewer, larger calls)
-POOL_BATCH = 1 << 19
+#: conv output elements gathered before a round of element-wise steps and pooling: fewer, larger calls,
+#: while a round (1 MB) and its pooling temporaries stay in cache and few fresh pages are touched
+POOL_BATCH = 1 << 18
 
 
 def _apply(steps: list[tuple[str, dict[str, Any]]], block: np.ndarray) -> np.ndarray:
@@ -79,7 +80,7 @@ def conv_chain(x, weight, bias, *, conv: dict[str, Any], steps: list[tuple[str, 
             rows = np.concatenate([carried, new], axis=-2)
         ready = outs[0] if r1 >= height else min(outs[0], max(0, (r1 + p - span) // s + 1))
         if ready > done:
-            y[..., done:ready, :] = pool_rows(rows, base=base, height=height, o0=done, o1=ready, **pool)
+            pool_rows(rows, base=base, height=height, o0=done, o1=ready, **pool, out=y[..., done:ready, :])
             done = ready
         first = max(0, min(done * s - p, height))  # the first conv row a later output reads
         carried = rows[..., first - base :, :] if first - base < rows.shape[-2] else None

@@ -148,16 +148,21 @@ def _strategy(length: int, ax: _Axis, count: int) -> str:
     return "windows" if count * ax.k <= 4 * length * math.ceil(math.log2(ax.k)) else "double"
 
 
-def _max_along(v: np.ndarray, axis: int, ax: _Axis, count: int) -> np.ndarray:
-    """The maximum of each of ``count`` windows along ``axis`` (windows start ``ax.s`` apart at 0).
-    ``np.maximum`` propagates NaN; which of two equal zeros it keeps is checked by the caller."""
+def _max_along(v: np.ndarray, axis: int, ax: _Axis, count: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The maximum of each of ``count`` windows along ``axis`` (windows start ``ax.s`` apart at 0), in
+    ``out`` when given. ``np.maximum`` propagates NaN; which of two equal zeros it keeps is checked by the
+    caller. Every path compares the taps in the same order (the first tap with the second, the result with
+    the third…), so the bits do not depend on where the result is written."""
     k, s, d = ax.k, ax.s, ax.d
     how = _strategy(v.shape[axis], ax, count)
     if how == "windows":
-        return np.max(_windows(v, axis, ax, count), axis=-1)
+        return np.max(_windows(v, axis, ax, count), axis=-1, out=out)
     if how == "fold":
-        best = np.array(_along(v, axis, 0, count, s))
-        for tap in range(1, k):
+        if k == 1:
+            first = _along(v, axis, 0, count, s)
+            return np.array(first) if out is None else _copied(out, first)
+        best = np.maximum(_along(v, axis, 0, count, s), _along(v, axis, d, count, s), out=out)
+        for tap in range(2, k):
             np.maximum(best, _along(v, axis, tap * d, count, s), out=best)
         return best
     span = 1  # doubling: m[i] is the maximum of taps i, i + d, …, i + (span − 1)·d
@@ -165,10 +170,15 @@ def _max_along(v: np.ndarray, axis: int, ax: _Axis, count: int) -> np.ndarray:
         n = v.shape[axis] - span * d
         v = np.maximum(_along(v, axis, 0, n), _along(v, axis, span * d, n))
         span *= 2
-    best = np.array(_along(v, axis, 0, count, s))
     if span < k:  # two overlapping spans cover the window
-        np.maximum(best, _along(v, axis, (k - span) * d, count, s), out=best)
-    return best
+        return np.maximum(_along(v, axis, 0, count, s), _along(v, axis, (k - span) * d, count, s), out=out)
+    first = _along(v, axis, 0, count, s)
+    return np.array(first) if out is None else _copied(out, first)
+
+
+def _copied(out: np.ndarray, value: np.ndarray) -> np.ndarray:
+    out[...] = value
+    return out
 
 
 def _select_along(v: np.ndarray, at: np.ndarray, axis: int, ax: _Axis, count: int,
@@ -218,17 +228,18 @@ def _select_along(v: np.ndarray, at: np.ndarray, axis: int, ax: _Axis, count: in
 
 
 def _max_band(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, exact: bool, positions: bool,
-              base: int = 0) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+              base: int = 0, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     """Output rows o0..o1−1 of a max pool over (B, H, W): the row maxima first (in chunks of input
     rows), then the maxima of those down each window's rows. ``exact`` replays ATen's rule (ties,
-    NaN, positions); otherwise np.maximum gives the values."""
+    NaN, positions); otherwise np.maximum gives the values (written into ``out`` when given)."""
     planes, width = x.shape[0], x.shape[2]
     a, b = rows.rows(o0, o1)
     c, e = cols.rows(0, cols.out)
     nan = exact and bool(np.isnan(np.max(_inside(x, rows, a, b, base), initial=-np.inf)))
     shape = (planes, b - a, cols.out)
     # per input row: each window's maximum along the row (padding rows stay −inf)
-    row_best = np.full(shape, -np.inf, dtype=_F32)
+    padding_rows = a < 0 or b > rows.length
+    row_best = np.full(shape, -np.inf, dtype=_F32) if exact or padding_rows else np.empty(shape, dtype=_F32)
     row_at = np.zeros(shape, dtype=np.int64) if exact else None
     inside = range(max(a, 0), max(min(b, rows.length), max(a, 0)))
     step = max(1, BAND_ELEMENTS // max(1, planes * (e - c)))
@@ -244,11 +255,11 @@ def _max_band(x: np.ndarray, rows: _Axis, cols: _Axis, o0: int, o1: int, exact: 
             assert row_at is not None
             row_best[:, r - a : r1 - a], row_at[:, r - a : r1 - a] = best, where
         else:
-            row_best[:, r - a : r1 - a] = _max_along(chunk, 2, cols, cols.out)
+            _max_along(chunk, 2, cols, cols.out, out=row_best[:, r - a : r1 - a])
     count = o1 - o0
     band_rows = _Axis(rows.length, rows.k, rows.s, 0, rows.d, count)
     if not exact:
-        return _max_along(row_best, 1, band_rows, count), None
+        return _max_along(row_best, 1, band_rows, count, out=out), None
     row_at += (np.arange(a, b, dtype=np.int64) * width)[None, :, None]
     best, where = _select_along(row_best, row_at, 1, band_rows, count, nan)
     if a < 0 or b > rows.length or col_first is not None:
@@ -521,25 +532,37 @@ def _divide(total: np.ndarray, divisor: np.ndarray, empty: np.ndarray) -> None:
 
 @_quiet
 def pool_rows(x, *, base, height, o0, o1, mode, kernel_size, stride, padding, dilation=(1, 1), ceil_mode,
-              count_include_pad=True, divisor_override=None) -> np.ndarray:  # fmt: skip
+              count_include_pad=True, divisor_override=None, out: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Output rows o0..o1−1 of a 2-D ``max_pool`` (values) or ``avg_pool`` over planes of ``height``
     rows, from ``x`` (..., rows, W) holding the input rows from ``base`` on (every row those windows
-    read): the same numbers, to the bit, as the whole pool — for a caller that has the input in bands."""
+    read): the same numbers, to the bit, as the whole pool — for a caller that has the input in bands.
+    ``out``: where to write them (float32, of the result's shape); it is returned."""
     x = _f32(x)
     lead = x.shape[:-2]
     shape = (*lead, height, x.shape[-1])
     planes = x.reshape(math.prod(lead), *x.shape[-2:])
     if mode == "max":
         rows, cols = _axes(shape, 2, kernel_size, stride, padding, dilation, ceil_mode)
-        best, _ = _max_band(planes, rows, cols, o0, o1, False, False, base)
+        target = None
+        if out is not None:  # the planes of ``out`` as one (B, rows, W) view, when they are one
+            target = out.reshape(planes.shape[0], o1 - o0, cols.out)
+            target = target if np.may_share_memory(target, out) else None
+        best, _ = _max_band(planes, rows, cols, o0, o1, False, False, base, out=target)
         if not best.all() and has_negative_zero(_inside(planes, rows, *rows.rows(o0, o1), base)):
             best, _ = _max_band(planes, rows, cols, o0, o1, True, False, base)
-        return best.reshape(*lead, o1 - o0, cols.out)
-    rows, cols = _axes(shape, 2, kernel_size, stride, padding, (1, 1), ceil_mode)
-    total = _window_sums(planes, rows, cols, o0, o1, base)
-    divisor, empty = _divisor([rows, cols], count_include_pad, divisor_override)
-    _divide(total, divisor[o0:o1], empty[o0:o1])
-    return total.reshape(*lead, o1 - o0, cols.out)
+            target = None
+        result = best.reshape(*lead, o1 - o0, cols.out)
+    else:
+        rows, cols = _axes(shape, 2, kernel_size, stride, padding, (1, 1), ceil_mode)
+        total = _window_sums(planes, rows, cols, o0, o1, base)
+        divisor, empty = _divisor([rows, cols], count_include_pad, divisor_override)
+        _divide(total, divisor[o0:o1], empty[o0:o1])
+        result, target = total.reshape(*lead, o1 - o0, cols.out), None
+    if out is None:
+        return result
+    if target is None:
+        out[...] = result
+    return out
 
 
 # --------------------------------------------------------------------------- adaptive pooling and unpooling
