@@ -198,7 +198,7 @@ def signals_deferred() -> Iterator[None]:
     file and noting its name): they arrive right after it, where the cleanup can see the file."""
     mask = _sigmask
     try:
-        previous = mask(signal.SIG_BLOCK, _HELD_SIGNALS)  # type: ignore[misc]
+        previous = mask(signal.SIG_BLOCK, HELD_SIGNALS)  # type: ignore[misc]
     except (AttributeError, OSError, ValueError, TypeError):  # no signal masks here
         yield
         return
@@ -208,7 +208,8 @@ def signals_deferred() -> Iterator[None]:
         mask(signal.SIG_SETMASK, previous)  # type: ignore[misc]
 
 
-_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+#: the signals held back while a temporary file is made (and while a pool of workers is forked)
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
 #: the mask call itself (signal.pthread_sigmask turns its result into enum members on every call)
 _sigmask: Callable[..., Any] | None = getattr(_signal, "pthread_sigmask", None)
 

@@ -88,8 +88,13 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
         blas = sys.modules.get("cnnops.engines.numpy_engine.arrays")  # loaded by the first input, if it ran
         if blas is not None:
             blas.blas_for_workers(True)
+        from cnnops.io.write import signals_deferred
+
         try:
-            pool = multiprocessing.get_context("fork").Pool(min(workers, len(inputs) - 1), initializer=_worker_start)
+            # the workers start with Ctrl-C, SIGTERM and SIGHUP held until they have their own handlers
+            with signals_deferred():
+                pool = multiprocessing.get_context("fork").Pool(min(workers, len(inputs) - 1),
+                                                                initializer=_worker_start)  # fmt: skip
             try:
                 chunk = max(1, min(16, len(inputs) // (4 * workers)))
                 yield from pool.imap(_run_in_worker, list(enumerate(inputs, 1))[1:], chunksize=chunk)
@@ -154,15 +159,29 @@ _JOB: _Job | None = None
 
 
 def _worker_start() -> None:
-    """In a worker: the signals' default actions (the pool's terminate() is a SIGTERM, which must end
-    the worker quietly, not raise the parent's clean-up in it); Ctrl-C is the parent's to handle."""
+    """In a worker: SIGTERM and SIGHUP (the pool's terminate() is a SIGTERM) end the worker quietly, once
+    the file it is writing has been cleaned up (its temporary file removed), not with the parent's
+    message; Ctrl-C is the parent's to handle."""
     import signal
 
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) not in (signal.SIG_IGN,):
-            signal.signal(number, signal.SIG_DFL)
+            signal.signal(number, _stop_worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held while the pool forked (see run_inputs): now they may come
+        from cnnops.io.write import HELD_SIGNALS
+
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+
+
+def _stop_worker(signum: int, frame: Any) -> None:
+    """A worker told to stop: SystemExit unwinds what it was doing (a write removes its temporary file)
+    and ends the process without a traceback; a second signal ends it at once."""
+    import signal
+
+    signal.signal(signum, signal.SIG_DFL)
+    raise SystemExit(128 + signum)
 
 
 def _run_in_worker(item: tuple[int, str]) -> Outcome:
