@@ -305,6 +305,11 @@ def finish(outcome):
     if case == "raises" and outcome.position == 9:
         raise ValueError("not an input's error")
 
+if case == "no fork":
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+    os.fork = no_fork
+
 seen = []
 try:
     for outcome in run_inputs(inputs, lambda t: parse_stages(["ReLU"]), workers=2, finish=finish, drop=True):
@@ -346,3 +351,7 @@ def test_an_exception_in_a_worker_is_raised_at_its_input_after_the_inputs_before
 
 def test_a_caller_that_lets_go_of_the_outcomes_stops_the_workers():
     assert run_workers_script("let go") == [f"{n} ok " for n in range(1, 6)] + ["no workers left"]
+
+
+def test_a_batch_whose_workers_cannot_be_forked_runs_in_the_parent():
+    assert run_workers_script("no fork") == [f"{n} ok " for n in range(1, 21)] + ["no workers left"]

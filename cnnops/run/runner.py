@@ -169,14 +169,23 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
         with signals_deferred():
             for _ in range(workers):
                 results_read, results_write = os.pipe()
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError:  # no more processes: the workers started do the work
+                    os.close(results_read)
+                    os.close(results_write)
+                    break
                 if pid == 0:  # the worker: never returns
                     _worker_main(job, inputs, chunk, tasks_read, results_write, list(pids))
                 os.close(results_write)
                 pids[results_read] = pid
         os.close(tasks_read)
         tasks_read = -1
-        yield from _collect(pids, ended, inputs, select.select)
+        if pids:
+            yield from _collect(pids, ended, inputs, select.select)
+        else:  # not one worker could be started: the inputs are run here
+            for position in range(2, len(inputs) + 1):
+                yield job.run(position, inputs[position - 1])
         finished = True
     finally:
         if not finished:  # an error, an interrupt, or the caller let go: stop the workers now
