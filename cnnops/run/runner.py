@@ -328,17 +328,15 @@ def _read_record(fd: int) -> bytes | None:
 
 
 def _worker_start() -> None:
-    """In a worker: SIGTERM and SIGHUP (the pool's terminate() is a SIGTERM) end the worker quietly, once
-    the file it is writing has been cleaned up (its temporary file removed), not with the parent's
+    """In a worker: SIGTERM and SIGHUP (the parent stops its workers with SIGTERM) end the worker quietly,
+    once the file it is writing has been cleaned up (its temporary file removed), not with the parent's
     message; Ctrl-C is the parent's to handle."""
-    import signal
-
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) not in (signal.SIG_IGN,):
             signal.signal(number, _stop_worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # held while the pool forked (see run_inputs): now they may come
+    if hasattr(signal, "pthread_sigmask"):  # held while the workers were forked (_run_forked): now they may come
         from cnnops.io.write import HELD_SIGNALS
 
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
@@ -347,8 +345,6 @@ def _worker_start() -> None:
 def _stop_worker(signum: int, frame: Any) -> None:
     """A worker told to stop: SystemExit unwinds what it was doing (a write removes its temporary file)
     and ends the process without a traceback; a second signal ends it at once."""
-    import signal
-
     signal.signal(signum, signal.SIG_DFL)
     raise SystemExit(128 + signum)
 
@@ -356,7 +352,7 @@ def _stop_worker(signum: int, frame: Any) -> None:
 def _can_fork() -> bool:
     import sys
 
-    return hasattr(os, "fork") and sys.platform != "emscripten" and "torch" not in sys.modules
+    return hasattr(os, "fork") and "torch" not in sys.modules
 
 
 def read_indices(path: str) -> Any:
