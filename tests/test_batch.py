@@ -289,3 +289,69 @@ def test_an_error_of_the_finishing_step_is_that_inputs_error():
     assert [o.finished for o in outcomes] == [True, False, True]
     assert str(outcomes[1].error) == "disk full" and outcomes[1].result is not None
     assert outcomes[0].result is None and outcomes[2].tensor is None  # finished and let go of
+
+
+WORKERS_SCRIPT = r"""
+import os, signal, sys
+from cnnops.run.runner import run_inputs
+from cnnops.spec import parse_stages
+
+case = sys.argv[1]
+inputs = [f"[[{n}, -{n}]]" for n in range(1, 21)]
+
+def finish(outcome):
+    if case == "killed" and outcome.position == 7:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if case == "raises" and outcome.position == 9:
+        raise ValueError("not an input's error")
+
+if case == "no fork":
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+    os.fork = no_fork
+
+seen = []
+try:
+    for outcome in run_inputs(inputs, lambda t: parse_stages(["ReLU"]), workers=2, finish=finish, drop=True):
+        seen.append(outcome.position)
+        print(outcome.position, "error" if outcome.error else "ok", outcome.error or "", flush=True)
+        if case == "let go" and len(seen) == 5:
+            break
+except ValueError as exc:
+    print("raised", exc, flush=True)
+try:
+    os.waitpid(-1, os.WNOHANG)
+    print("workers left", flush=True)
+except ChildProcessError:
+    print("no workers left", flush=True)
+"""
+
+
+def run_workers_script(case):
+    proc = subprocess.run([sys.executable, "-c", WORKERS_SCRIPT, case], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_a_worker_that_is_killed_fails_its_own_inputs_and_the_batch_goes_on():
+    lines = run_workers_script("killed")
+    assert [int(line.split()[0]) for line in lines[:-1]] == list(range(1, 21))  # every input, in order
+    failed = [line for line in lines[:-1] if " error " in line]
+    assert failed and lines[6].startswith("7 error") and "ended unexpectedly (signal 9)" in lines[6]
+    assert all("ended unexpectedly" in line for line in failed) and len(failed) <= 4  # its chunk, no more
+    assert "run this input again on its own" in lines[6]
+    assert lines[-1] == "no workers left"
+
+
+def test_an_exception_in_a_worker_is_raised_at_its_input_after_the_inputs_before_it():
+    lines = run_workers_script("raises")
+    assert lines == [f"{n} ok " for n in range(1, 9)] + ["raised not an input's error", "no workers left"]
+
+
+def test_a_caller_that_lets_go_of_the_outcomes_stops_the_workers():
+    assert run_workers_script("let go") == [f"{n} ok " for n in range(1, 6)] + ["no workers left"]
+
+
+def test_a_batch_whose_workers_cannot_be_forked_runs_in_the_parent():
+    assert run_workers_script("no fork") == [f"{n} ok " for n in range(1, 21)] + ["no workers left"]

@@ -391,6 +391,42 @@ def test_a_signal_while_writing_a_large_output_leaves_the_target_and_no_temp_fil
     assert target.read_text() == "original" and temp_leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_workers_write_a_batch_leaves_every_target_whole_and_no_temp_file(tmp_path, signum, code):
+    """The pool's workers are stopped mid-write: each removes its temporary file, and every output there is
+    is whole."""
+    rng = np.random.default_rng(0)
+    for n in range(12):
+        np.save(tmp_path / f"in{n:02d}.npy", rng.standard_normal((1, 1, 256, 1024)).astype(np.float32))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env.pop("CNNOPS_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cnnops", "run", *(f"in{n:02d}.npy" for n in range(12)), "relu",
+                             "--output-dir", "out", "-q"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, start_new_session=True,  # Ctrl-C reaches the whole group, as at a terminal
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    out = tmp_path / "out"
+
+    def writing() -> bool:  # a worker's temporary file (the parent itself runs and writes the first input)
+        try:
+            return any(p.name.endswith(".tmp") and not p.name.startswith(".in00.") and p.stat().st_size > 0
+                       for p in out.iterdir())  # fmt: skip
+        except OSError:  # no folder yet, or a file renamed meanwhile
+            return False
+
+    started = wait_for(writing)
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert started, "no worker's temporary file appeared"
+    assert proc.returncode == code, (proc.returncode, stderr)
+    assert stdout == b"" and b"Traceback" not in stderr and b"Exception" not in stderr, stderr
+    assert temp_leftovers(tmp_path) == []
+    for path in out.iterdir():
+        assert json.loads(path.read_text())["output"]["shape"] == [1, 1, 256, 1024]
+
+
 def test_sigterm_while_saving_maps_leaves_no_partial_set(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((1, 1, 1024, 1024)).astype(np.float32))
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")

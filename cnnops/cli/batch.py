@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -238,8 +239,17 @@ def _refuse_collisions(inputs: list[str], plans: list[Destinations]) -> None:
 def _refuse_overwriting(read: list[str], plans: list[Destinations], opts: DataOptions) -> None:
     """No output may replace a file the command reads: an input, a stage file, weights, indices. Each
     file is looked at once (its device and inode), so a batch of thousands is checked in linear time."""
-    files = [path for path in read if not _unnamed(path) and os.path.isfile(path)]
-    sources = _identities(files)
+    files: list[str] = []
+    sources: dict[tuple[int, int] | str, str] = {}
+    for path in read:  # each file's identity from the one stat that says it is a file
+        if not _unnamed(path):
+            try:
+                st = os.stat(path)
+            except (OSError, ValueError):
+                continue
+            if stat.S_ISREG(st.st_mode):
+                files.append(path)
+                sources.setdefault((st.st_dev, st.st_ino), path)
     map_dirs: dict[tuple[int, int] | str, str] = {}
     if any(where.maps is not None for where in plans):  # the picture code only when maps are saved
         from cnnops.pictures.maps import MAP_FILE

@@ -81,10 +81,13 @@ def _image_array(image: Any, rgb: bool) -> np.ndarray:
         plane = np.clip(plane, 0, 1)[None]
         return np.ascontiguousarray(np.repeat(plane, 3, axis=0) if rgb else plane)
     target = "RGB" if rgb else "L"
-    try:
-        converted = image.convert(target)
-    except ValueError:  # modes such as HSV convert only by way of RGB
-        converted = image.convert("RGB").convert(target)
+    if image.mode == target:  # convert() would only copy it
+        converted = image
+    else:
+        try:
+            converted = image.convert(target)
+        except ValueError:  # modes such as HSV convert only by way of RGB
+            converted = image.convert("RGB").convert(target)
     pixels = np.asarray(converted, dtype=np.float32)
     del converted  # the 8-bit copy is not needed once the floats exist
     pixels /= np.float32(255)

@@ -10,6 +10,7 @@ import signal
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from io import BytesIO
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError
@@ -45,8 +46,8 @@ def write_output(path: str, data: np.ndarray, *, indices: np.ndarray | None = No
             if indices is not None:
                 doc["indices"] = np.asarray(indices)
         atomic_write(path, lambda stream: write_json(doc, stream))
-    else:
-        atomic_write(path, lambda stream: write_npy(stream, np.asarray(data)))
+    else:  # a .npy file is a header and the array's bytes: written straight to the file, unbuffered
+        atomic_write(path, lambda stream: write_npy(stream, np.asarray(data)), buffered=False)
 
 
 def write_npy(stream: BinaryIO, array: np.ndarray) -> None:
@@ -57,10 +58,23 @@ def write_npy(stream: BinaryIO, array: np.ndarray) -> None:
     from numpy.lib import format as npy
 
     if array.flags.c_contiguous and array.dtype.kind in "biuf" and array.size and array.ndim <= 32:
-        npy.write_array_header_1_0(stream, npy.header_data_from_array_1_0(array))
+        key = (array.dtype.str, array.shape)
+        header = _npy_headers.get(key)
+        if header is None:  # the same for every array of this type and shape: made once
+            buffer = BytesIO()
+            npy.write_array_header_1_0(buffer, npy.header_data_from_array_1_0(array))
+            header = buffer.getvalue()
+            if len(_npy_headers) >= 64:
+                _npy_headers.clear()
+            _npy_headers[key] = header
+        stream.write(header)
         stream.write(memoryview(array.reshape(-1)).cast("B"))  # type: ignore[arg-type]
     else:
         np.save(_Writer(stream), array, allow_pickle=False)
+
+
+#: .npy headers made so far, by dtype and shape (a batch writes many arrays of one shape)
+_npy_headers: dict[tuple[str, tuple[int, ...]], bytes] = {}
 
 
 class _Writer:
@@ -68,6 +82,21 @@ class _Writer:
 
     def __init__(self, stream: BinaryIO):
         self.write = stream.write
+
+
+class _Unbuffered:
+    """Writes straight to a file descriptor, each one whole (``os.write`` may write less than it is given):
+    for output written in a few large pieces, without a buffer object and its system calls."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done, total = os.write(self.fd, view), len(view)
+        while done < total:
+            done += os.write(self.fd, view[done:])
+        return total
 
 
 def check_output_path(path: str, *, parents: bool = False) -> None:
@@ -198,7 +227,7 @@ def signals_deferred() -> Iterator[None]:
     file and noting its name): they arrive right after it, where the cleanup can see the file."""
     mask = _sigmask
     try:
-        previous = mask(signal.SIG_BLOCK, _HELD_SIGNALS)  # type: ignore[misc]
+        previous = mask(signal.SIG_BLOCK, HELD_SIGNALS)  # type: ignore[misc]
     except (AttributeError, OSError, ValueError, TypeError):  # no signal masks here
         yield
         return
@@ -208,7 +237,8 @@ def signals_deferred() -> Iterator[None]:
         mask(signal.SIG_SETMASK, previous)  # type: ignore[misc]
 
 
-_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
+#: the signals held back while a temporary file is made (and while a pool of workers is forked)
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
 #: the mask call itself (signal.pthread_sigmask turns its result into enum members on every call)
 _sigmask: Callable[..., Any] | None = getattr(_signal, "pthread_sigmask", None)
 
@@ -218,23 +248,28 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
     atomic_write(path, lambda stream: stream.write(payload))
 
 
-def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
+def atomic_write(path: str, write: Callable[[BinaryIO], object], *, buffered: bool = True) -> None:
     """Let ``write`` fill a temporary file next to ``path``, then rename it onto ``path``: readers see the
     old file or the whole new one, never a part. On any failure or interruption (Ctrl-C, SIGTERM, a
-    full disk) the temporary file is removed and ``path`` is left as it was."""
+    full disk) the temporary file is removed and ``path`` is left as it was. ``buffered=False``: each of
+    ``write``'s writes goes straight to the file (for a few large pieces)."""
     directory, limit, found = _location(path)
     mode = None if found is None else found.st_mode & 0o7777  # an existing file keeps its permissions
     temp_path: str | None = None
     try:
         with signals_deferred():
             fd, temp_path = _create_temp(directory, os.path.basename(path), limit, 0o600 if mode is not None else 0o666)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
-            if _deferred is None:
-                os.fsync(f.fileno())
+        if buffered:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                _settle(f.fileno(), mode)
+        else:
+            try:
+                write(_Unbuffered(fd))  # type: ignore[arg-type]
+                _settle(fd, mode)
+            finally:
+                os.close(fd)
         os.replace(temp_path, path)
         temp_path = None
     except BaseException as exc:
@@ -248,6 +283,15 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
         _fsync_directory(directory)
     else:
         _deferred.add(directory)
+
+
+def _settle(fd: int, mode: int | None) -> None:
+    """A written temporary file before its rename: the replaced file's permissions, and on the disk
+    unless the batch syncs at its end."""
+    if mode is not None:
+        os.fchmod(fd, mode)
+    if _deferred is None:
+        os.fsync(fd)
 
 
 def _create_temp(directory: str, name: str, limit: int, mode: int) -> tuple[int, str]:

@@ -10,7 +10,11 @@ outcome yielded — a result or the error that stopped it. Nothing here prints o
 from __future__ import annotations
 
 import os
+import pickle
+import signal
+import struct
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
@@ -78,31 +82,9 @@ def run_inputs(inputs: Sequence[str], stages_for: StagesFor, settings: RunSettin
     settings = settings or RunSettings()
     job = _Job(stages_for, settings, indices, finish, drop)
     if workers > 1 and len(inputs) > 2 and _can_fork():
-        import multiprocessing
-        import sys
-
         # the first input here: the modules it loads and the plan it makes are the workers' from the start
         yield job.run(1, inputs[0])
-        global _JOB
-        _JOB = job  # the forked workers inherit it (closures cannot be pickled)
-        blas = sys.modules.get("cnnops.engines.numpy_engine.arrays")  # loaded by the first input, if it ran
-        if blas is not None:
-            blas.blas_for_workers(True)
-        try:
-            pool = multiprocessing.get_context("fork").Pool(min(workers, len(inputs) - 1), initializer=_worker_start)
-            try:
-                chunk = max(1, min(16, len(inputs) // (4 * workers)))
-                yield from pool.imap(_run_in_worker, list(enumerate(inputs, 1))[1:], chunksize=chunk)
-                pool.close()  # every input done: the workers end on their own
-            except BaseException:
-                pool.terminate()  # an error or an interrupt: stop the workers at once
-                raise
-            finally:
-                pool.join()
-        finally:
-            _JOB = None
-            if blas is not None:
-                blas.blas_for_workers(False)
+        yield from _run_forked(job, inputs, min(workers, len(inputs) - 1))
         return
     for position, arg in enumerate(inputs, 1):
         yield job.run(position, arg)
@@ -150,35 +132,227 @@ class _Job:
         return outcome
 
 
-_JOB: _Job | None = None
+#: inputs a worker takes at a time (fewer when the batch is small: every worker gets some)
+CHUNK = 4
+#: at most this many chunks: the list of chunks fits a pipe's buffer on any system (4 KiB)
+MAX_CHUNKS = 512
+_RECORD = struct.Struct("=q")  # a chunk's first position; a message's length
+
+
+def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outcome]:
+    """Inputs 2… on ``workers`` forked processes, yielded in order. The chunks of positions wait in a pipe
+    that every worker reads from (whoever is free takes the next); each sends its chunk's outcomes back on
+    its own pipe. The parent only waits, reorders and yields: no threads, one message per chunk. A worker
+    that ends without sending its inputs' outcomes (killed) leaves them failed, not lost; an exception
+    other than an input's error is raised here, at its input's place; stopping (an error, Ctrl-C, the
+    caller letting go) stops the workers, which remove the file they were writing."""
+    import select
+    import sys
+
+    from cnnops.io.write import signals_deferred
+
+    count = len(inputs) - 1
+    chunk = max(1, min(CHUNK, count // (4 * workers)), -(-count // MAX_CHUNKS))
+    tasks_read, tasks_write = os.pipe()
+    try:
+        _write_all(tasks_write, b"".join(_RECORD.pack(first) for first in range(2, len(inputs) + 1, chunk)))
+    finally:
+        os.close(tasks_write)  # the workers see the end of the list once it is taken
+    blas = sys.modules.get("cnnops.engines.numpy_engine.arrays")  # loaded by the first input, if it ran
+    if blas is not None:
+        blas.blas_for_workers(True)
+    pids: dict[int, int] = {}  # a worker's result pipe → its process id
+    ended: dict[int, int] = {}  # a worker's result pipe → its wait status, once reaped
+    finished = False
+    try:
+        # the workers start with Ctrl-C, SIGTERM and SIGHUP held until they have their own handlers
+        with signals_deferred():
+            for _ in range(workers):
+                results_read, results_write = os.pipe()
+                try:
+                    pid = os.fork()
+                except OSError:  # no more processes: the workers started do the work
+                    os.close(results_read)
+                    os.close(results_write)
+                    break
+                if pid == 0:  # the worker: never returns
+                    _worker_main(job, inputs, chunk, tasks_read, results_write, list(pids))
+                os.close(results_write)
+                pids[results_read] = pid
+        os.close(tasks_read)
+        tasks_read = -1
+        if pids:
+            yield from _collect(pids, ended, inputs, select.select)
+        else:  # not one worker could be started: the inputs are run here
+            for position in range(2, len(inputs) + 1):
+                yield job.run(position, inputs[position - 1])
+        finished = True
+    finally:
+        if not finished:  # an error, an interrupt, or the caller let go: stop the workers now
+            for fd, pid in pids.items():
+                if fd not in ended:
+                    with suppress(OSError):
+                        os.kill(pid, signal.SIGTERM)
+        for fd, pid in pids.items():  # after the last outcome they are ending on their own
+            with suppress(OSError):
+                os.close(fd)
+            if fd not in ended:
+                _reap(pid)
+        if tasks_read >= 0:
+            os.close(tasks_read)
+        if blas is not None:
+            blas.blas_for_workers(False)
+
+
+def _collect(pids: dict[int, int], ended: dict[int, int], inputs: Sequence[str], select: Any) -> Iterator[Outcome]:
+    """The workers' outcomes, read as they come and yielded in input order (``ended``: the workers that
+    closed their pipe, reaped, with their wait status)."""
+    ready: dict[int, Outcome] = {}
+    raised: dict[int, BaseException] = {}  # an exception (not an input's error) to raise at its input
+    pending = {fd: bytearray() for fd in pids}
+    position = 2
+    while position <= len(inputs):
+        while position in ready or position in raised:
+            if position in raised:
+                raise raised.pop(position)
+            yield ready.pop(position)
+            position += 1
+        if position > len(inputs):
+            break
+        open_fds = [fd for fd in pids if fd not in ended]
+        if not open_fds:  # every worker has ended and this input never came back
+            for lost in range(position, len(inputs) + 1):
+                if lost in raised:
+                    raise raised.pop(lost)
+                yield ready.pop(lost, None) or Outcome(lost, inputs[lost - 1], error=_lost(ended))
+            return
+        for fd in select(open_fds, [], [])[0]:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                ended[fd] = _reap(pids[fd])
+                continue
+            buffer = pending[fd]
+            buffer += data
+            while len(buffer) >= _RECORD.size:
+                (size,) = _RECORD.unpack_from(buffer)
+                if len(buffer) < _RECORD.size + size:
+                    break
+                outcomes, failed, exc = pickle.loads(buffer[_RECORD.size : _RECORD.size + size])
+                del buffer[: _RECORD.size + size]
+                for outcome in outcomes:
+                    ready[outcome.position] = outcome
+                if failed is not None:
+                    raised[failed] = exc
+
+
+def _reap(pid: int) -> int:
+    """A worker that closed its pipe: its wait status (it is ending, or has ended)."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except OSError:  # reaped already
+        return 0
+
+
+def _lost(statuses: dict[int, int]) -> InputError:
+    """The error of an input whose worker ended before sending its outcome (killed, out of memory): the
+    inputs of the chunk it was running, whose files may or may not have been written."""
+    signals = sorted({os.WTERMSIG(s) for s in statuses.values() if os.WIFSIGNALED(s)})
+    how = f" (signal {', '.join(map(str, signals))})" if signals else ""
+    return InputError(f"its worker process ended unexpectedly{how} before reporting its result — run this input "
+                      "again on its own")  # fmt: skip
+
+
+def _worker_main(job: _Job, inputs: Sequence[str], chunk: int, tasks: int, results: int,
+                 others: list[int]) -> None:  # fmt: skip
+    """A forked worker: take chunks of positions until none are left, run them, send their outcomes back.
+    Ends the process (``os._exit``: nothing of the parent's is flushed or cleaned up twice)."""
+    code = 0
+    try:
+        for fd in others:  # the other workers' result pipes, inherited
+            os.close(fd)
+        _worker_start()
+        from cnnops.io.write import take_deferred
+
+        while True:
+            record = _read_record(tasks)
+            if record is None:
+                break
+            (first,) = _RECORD.unpack(record)
+            outcomes: list[Outcome] = []
+            failed, error = None, None
+            for position in range(first, min(first + chunk, len(inputs) + 1)):
+                try:
+                    outcome = job.run(position, inputs[position - 1])
+                except Exception as exc:  # not an input's error: the parent raises it at this input
+                    failed, error = position, exc
+                    break
+                outcome.written = frozenset(take_deferred())  # the parent syncs them with its own at the end
+                outcomes.append(outcome)
+            _send(results, (outcomes, failed, error))
+            if failed is not None:
+                break
+    except SystemExit as exc:  # told to stop
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _send(fd: int, message: tuple[list[Outcome], int | None, BaseException | None]) -> None:
+    try:
+        data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # an exception or a result that cannot be pickled: said in the parent
+        outcomes, failed, _ = message
+        position = failed if failed is not None else (outcomes[0].position if outcomes else 0)
+        data = pickle.dumps(([], position, RuntimeError(f"a worker's result could not be sent back: {exc!r}")))
+    _write_all(fd, _RECORD.pack(len(data)) + data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_record(fd: int) -> bytes | None:
+    """The next chunk from the pipe every worker reads (a read of a record is whole: the pipe's lock),
+    None at its end."""
+    record = os.read(fd, _RECORD.size)
+    while record and len(record) < _RECORD.size:  # not expected, but a short read is completed
+        more = os.read(fd, _RECORD.size - len(record))
+        if not more:
+            break
+        record += more
+    return record if len(record) == _RECORD.size else None
 
 
 def _worker_start() -> None:
-    """In a worker: the signals' default actions (the pool's terminate() is a SIGTERM, which must end
-    the worker quietly, not raise the parent's clean-up in it); Ctrl-C is the parent's to handle."""
-    import signal
-
+    """In a worker: SIGTERM and SIGHUP (the parent stops its workers with SIGTERM) end the worker quietly,
+    once the file it is writing has been cleaned up (its temporary file removed), not with the parent's
+    message; Ctrl-C is the parent's to handle."""
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) not in (signal.SIG_IGN,):
-            signal.signal(number, signal.SIG_DFL)
+            signal.signal(number, _stop_worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held while the workers were forked (_run_forked): now they may come
+        from cnnops.io.write import HELD_SIGNALS
+
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
-def _run_in_worker(item: tuple[int, str]) -> Outcome:
-    from cnnops.io.write import take_deferred
-
-    assert _JOB is not None
-    outcome = _JOB.run(*item)
-    outcome.written = frozenset(take_deferred())  # the parent syncs them with its own at the end
-    return outcome
+def _stop_worker(signum: int, frame: Any) -> None:
+    """A worker told to stop: SystemExit unwinds what it was doing (a write removes its temporary file)
+    and ends the process without a traceback; a second signal ends it at once."""
+    signal.signal(signum, signal.SIG_DFL)
+    raise SystemExit(128 + signum)
 
 
 def _can_fork() -> bool:
-    import multiprocessing
     import sys
 
-    return "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
+    return hasattr(os, "fork") and "torch" not in sys.modules
 
 
 def read_indices(path: str) -> Any:
