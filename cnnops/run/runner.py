@@ -145,7 +145,11 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
     its own pipe. The parent only waits, reorders and yields: no threads, one message per chunk. A worker
     that ends without sending its inputs' outcomes (killed) leaves them failed, not lost; an exception
     other than an input's error is raised here, at its input's place; stopping (an error, Ctrl-C, the
-    caller letting go) stops the workers, which remove the file they were writing."""
+    caller letting go) stops the workers, which remove the file they were writing.
+
+    Not ``multiprocessing.Pool``: its three threads and per-chunk hand-offs took 30–45 ms of the parent's
+    CPU on 500 small inputs (from the two cores the workers run on), and a worker killed by the system
+    (out of memory) left its ``imap`` waiting for ever."""
     import select
     import sys
 
