@@ -7,6 +7,8 @@ start-up. ``record`` lets ``dataclasses`` do the field bookkeeping only (``init=
 eq=False``: nothing is compiled), then gives the class generic methods with the same behaviour, built
 from the class's fields once. ``dataclasses.fields``, ``replace``, ``asdict``, pickling and ``match``
 work as on a dataclass; ``tests/test_records.py`` checks the behaviour against ``dataclass`` itself.
+One difference shows: ``inspect.signature`` of a record's class reads ``(*args, **kwargs)`` (its
+``__doc__`` names the fields), and a wrong call's TypeError is worded a little differently.
 
 The options are dataclass's (``frozen``, ``kw_only``, ``eq``), with the same defaults; a method the
 class defines itself is kept, as dataclass keeps it. A subclass of a record is a record too
