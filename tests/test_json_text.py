@@ -72,46 +72,52 @@ def test_a_document_is_serialised_once_with_its_arrays_in_place():
     assert json.loads(dumps(doc))["output"]["data"] == [[1e-06, "NaN"], [300000000000000.0, -0.0]]
 
 
-# --- reading: the numbers-only fast path gives what the general reader gives, array or error ----------
+# --- reading: the fast path for texts free of booleans gives what the checked reader gives, array or error
 
 def _leaves():
-    return hs.one_of(hs.integers(-(2**70), 2**70), hs.floats(allow_nan=False, allow_infinity=False),
-                     hs.sampled_from([0, -0.0, 0.0, 2**63 - 1, -(2**63), 2**63, 2**64, 1e308]))  # fmt: skip
+    numbers = hs.one_of(hs.integers(-(2**70), 2**70), hs.floats(allow_nan=False, allow_infinity=False),
+                        hs.sampled_from([0, -0.0, 0.0, 2**63 - 1, -(2**63), 2**63, 2**64, 1e308]))  # fmt: skip
+    others = hs.sampled_from([None, True, False, "NaN", "-Infinity", "1.5", "x", {}, {"a": 1}])
+    return hs.one_of(numbers, numbers, numbers, others)
 
 
 def _nested():
-    """Nested lists of numbers — regular, ragged, or with a list where a number is (as JSON texts go)."""
+    """Nested lists of numbers — regular, ragged, with a list where a number is, or with a boolean, a null,
+    a string or an object among them (as JSON texts go)."""
     return hs.recursive(hs.lists(_leaves(), max_size=4), lambda kids: hs.lists(kids, max_size=3), max_leaves=24)
 
 
 @SETTINGS
-@given(_nested(), hs.booleans())
-def test_numbers_only_json_reads_as_the_general_reader_does(value, integer):
+@given(_nested(), hs.booleans(), hs.booleans())
+def test_a_text_free_of_booleans_reads_as_the_checked_reader_reads_it(value, integer, as_document):
     from cnnops.errors import InputError
-    from cnnops.io.jsontext import is_number_text, parse_json
+    from cnnops.io.jsontext import free_of_booleans, parse_json
     from cnnops.io.nested import to_array
 
-    text = json.dumps(value).encode()
-    assert is_number_text(text)
-    doc = parse_json(text, "input")  # as the reader parses it (orjson, or json for ints past 64 bits)
+    text = json.dumps({"output": {"source": "in.json", "data": value}} if as_document else value).encode()
+    doc = parse_json(text, "input")  # as the reader parses it (orjson, or json for what orjson refuses)
+    data = doc["output"]["data"] if as_document else doc
+    fast_path = free_of_booleans(text)
+    assert fast_path == ("true" not in text.decode() and "false" not in text.decode())
 
     def read(fast):
         try:
-            return to_array(doc, root="data", integer=integer, numbers_only=fast)
+            return to_array(data, root="data", integer=integer, numbers_only=fast)
         except InputError as exc:
             return str(exc)
 
-    fast, general = read(True), read(False)
-    if isinstance(general, str):
-        assert fast == general
+    fast, checked = read(fast_path), read(False)
+    if isinstance(checked, str):
+        assert fast == checked
     else:
-        assert isinstance(fast, np.ndarray) and fast.dtype == general.dtype and fast.shape == general.shape
-        assert np.array_equal(fast, general) and np.array_equal(np.signbit(fast), np.signbit(general))
+        assert isinstance(fast, np.ndarray) and fast.dtype == checked.dtype and fast.shape == checked.shape
+        assert fast.tobytes() == checked.tobytes()  # the same bits: −0 and NaN included
 
 
-def test_text_with_anything_but_numbers_is_not_read_the_fast_way():
-    from cnnops.io.jsontext import is_number_text
+def test_only_texts_certainly_free_of_booleans_take_the_fast_path():
+    from cnnops.io.jsontext import free_of_booleans
 
-    assert is_number_text(b"[[1, -2.5e3], [0, 4]]\n")
-    for text in (b"[1, true]", b"[1, null]", b'["NaN"]', b'{"data": [1]}', b"[NaN]", b"\xef\xbb\xbf[1]", "[1]"):
-        assert not is_number_text(text)
+    assert free_of_booleans(b"[[1, -2.5e3], [0, 4]]\n") and free_of_booleans(b'{"output": {"data": [1, 2]}}')
+    assert free_of_booleans(b'["NaN", null, {"a": 1}]')  # not booleans: numpy's dtype sends them the checked way
+    for text in (b"[1, true]", b"[false]", b'{"a": "it is true"}', "[1]", b'{"t": 1}' + b' "t"' * 300):
+        assert not free_of_booleans(text)

@@ -84,8 +84,9 @@ def to_array(obj: Any, *, root: str = "data", label: str | None = None, max_elem
     The happy path flattens one level at a time and checks types and lengths with C-level
     ``map``/``set`` calls, then converts in one numpy call: no Python loop per number. (``np.asarray``
     alone would quietly take true/false as 1/0, null as NaN and "1.5" as 1.5.) ``numbers_only``: the
-    JSON text ``obj`` was read from held only numbers and brackets
-    (:func:`cnnops.io.jsontext.is_number_text`), so numpy's own reading of the nesting checks it all.
+    JSON text ``obj`` was parsed from holds no true or false (:func:`cnnops.io.jsontext.free_of_booleans`),
+    so numpy's own reading of the nesting checks the rest: numbers alone at one depth give a numeric
+    array of the shape; a string, a null or an object among them, another.
     """
     try:
         return _to_array(obj, root, label, max_elements, integer, numbers_only)
@@ -113,11 +114,12 @@ def _to_array(obj: Any, path: str, label: str | None, max_elements: int, integer
             f"{_prefix(label)}{path + '[0]' * shape.index(0)} is empty — a tensor needs at least one number"
         )
     if numbers_only:
-        # every leaf is an int or a float: numpy's discovery of the nesting is the whole check (a ragged
-        # list raises; a leaf deeper than the first gives another shape; ints past 64 bits give objects)
+        # no booleans: numpy's discovery of the nesting is the whole check (a ragged list raises; a leaf
+        # deeper than the first gives another shape; a string, a null, an object or an int past 64 bits
+        # give a dtype that is not a number's) — anything else takes the checked path below
         try:
             array = np.array(obj)
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, TypeError):
             array = None
         if array is not None and array.shape == shape and array.dtype.kind in ("i" if integer else "fiu"):
             return array.astype(np.int64 if integer else np.float64, copy=False)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from cnnops.errors import InputError, setting
 from cnnops.io.generators import generate, looks_like_generator, parse_generator
 from cnnops.io.images import IMAGE_SUFFIXES, read_image
-from cnnops.io.jsontext import UTF8_BOM, gc_paused, is_number_text, parse_json
+from cnnops.io.jsontext import UTF8_BOM, free_of_booleans, gc_paused, parse_json
 from cnnops.io.literal import TensorText, looks_inline, parse_tensor_text, tensor_array
 from cnnops.io.memory import check_memory, default_max_memory, file_size, size_text
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
@@ -101,7 +101,7 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         _check_json_size(file_size(arg) or 0, label, limit)
         text = _read_file(arg, label)
         with gc_paused():
-            doc, plain = parse_json(text, label), is_number_text(text)
+            doc, plain = parse_json(text, label), free_of_booleans(text)
             del text
             return _tensor_input(TensorText(doc), label, safe_text(arg), max_elements, seed, numbers_only=plain)
     with gc_paused():  # from parsing to the array: the parsed lists are garbage-free
@@ -334,7 +334,7 @@ class _Prefixed:
 def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(data as float64, indices as int64 or None) from a JSON document in any of the input forms."""
     with gc_paused():
-        return _tensor_from_document(parse_json(payload, label), label, max_elements, numbers_only=is_number_text(payload))
+        return _tensor_from_document(parse_json(payload, label), label, max_elements, numbers_only=free_of_booleans(payload))
 
 
 

@@ -10,7 +10,6 @@ outcome yielded — a result or the error that stopped it. Nothing here prints o
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import struct
 from collections.abc import Callable, Iterator, Sequence
@@ -241,7 +240,7 @@ def _collect(pids: dict[int, int], ended: dict[int, int], inputs: Sequence[str],
                 (size,) = _RECORD.unpack_from(buffer)
                 if len(buffer) < _RECORD.size + size:
                     break
-                outcomes, failed, exc = pickle.loads(buffer[_RECORD.size : _RECORD.size + size])
+                outcomes, failed, exc = _unpickle(buffer[_RECORD.size : _RECORD.size + size])
                 del buffer[: _RECORD.size + size]
                 for outcome in outcomes:
                     ready[outcome.position] = outcome
@@ -303,7 +302,15 @@ def _worker_main(job: _Job, inputs: Sequence[str], chunk: int, tasks: int, resul
         os._exit(code)
 
 
+def _unpickle(data: bytearray) -> Any:
+    import pickle  # here: a run on one process never needs it
+
+    return pickle.loads(data)
+
+
 def _send(fd: int, message: tuple[list[Outcome], int | None, BaseException | None]) -> None:
+    import pickle
+
     try:
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # an exception or a result that cannot be pickled: said in the parent
