@@ -59,14 +59,19 @@ def _quotient(numerator: int, stride: int, ceil_mode: bool) -> tuple[str, int, s
     return text, value, note
 
 
+def conv_output_length(length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """The value :func:`conv_length` works out, without its steps (what the engines need, per run)."""
+    return (length + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
 def conv_length(
     length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, dim: str = "L"
 ) -> Formula:
     """``⌊(L + 2p − d(k−1) − 1)/s⌋ + 1`` (``ATen/native/ConvUtils.h``)."""
     numerator = length + 2 * padding - dilation * (kernel - 1) - 1
     expression = f"⌊({length} + 2·{padding} − {dilation}·({kernel}−1) − 1) / {stride}⌋ + 1"
-    text, quotient, note = _quotient(numerator, stride, ceil_mode=False)
-    result = quotient + 1
+    text, _, note = _quotient(numerator, stride, ceil_mode=False)
+    result = conv_output_length(length, kernel, stride, padding, dilation)
     return Formula(dim, expression, f"{text} + 1 = {result}", result, note)
 
 
@@ -80,6 +85,16 @@ def same_length(length: int, kernel: int, dilation: int, dim: str = "L") -> Form
     left, right = same_padding(kernel, dilation)
     expression = f"padding='same': {dilation}·({kernel}−1) = {left + right} split {left} left, {right} right"
     return Formula(dim, expression, f"L_out = L_in = {length}", length)
+
+
+def pool_output_length(length: int, kernel: int, stride: int, padding: int = 0, dilation: int = 1,
+                       ceil_mode: bool = False) -> int:  # fmt: skip
+    """The value :func:`pool_length` works out, without its steps (what the engines need, per run)."""
+    numerator = length + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return numerator // stride + 1
+    result = (numerator + stride - 1) // stride + 1
+    return result - 1 if (result - 1) * stride >= length + padding else result
 
 
 def pool_length(
@@ -96,17 +111,16 @@ def pool_length(
     With ``ceil_mode`` the last window must start inside the input or the left padding.
     """
     numerator = length + 2 * padding - dilation * (kernel - 1) - 1
+    result = pool_output_length(length, kernel, stride, padding, dilation, ceil_mode)
     if not ceil_mode:
         expression = f"⌊({length} + 2·{padding} − {dilation}·({kernel}−1) − 1) / {stride}⌋ + 1"
-        text, quotient, note = _quotient(numerator, stride, ceil_mode=False)
-        result = quotient + 1
+        text, _, note = _quotient(numerator, stride, ceil_mode=False)
         return Formula(dim, expression, f"{text} + 1 = {result}", result, note)
     expression = f"⌈({length} + 2·{padding} − {dilation}·({kernel}−1) − 1) / {stride}⌉ + 1"
-    result = (numerator + stride - 1) // stride + 1
+    rounded_up = (numerator + stride - 1) // stride + 1
     text, _, note = _quotient(numerator, stride, ceil_mode=True)
-    steps = f"{text} + 1 = {result}"
-    if (result - 1) * stride >= length + padding:
-        result -= 1
+    steps = f"{text} + 1 = {rounded_up}"
+    if result < rounded_up:
         steps += f", − 1 = {result}"
         note = (
             f"the last window would start at {(result) * stride} ≥ L + p = {length + padding}, "

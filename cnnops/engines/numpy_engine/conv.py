@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cnnops.engines.numpy_engine.arrays import _F32, _f32, _pad, _quiet, blas_threads
-from cnnops.model.arithmetic import conv_length
+from cnnops.model.arithmetic import conv_output_length
 
 #: columns (output positions) per band when each column is cheap to multiply: the band's columns stay
 #: near the cache, and the bands are few enough that Python's share is small
@@ -50,7 +50,7 @@ def conv_shape(
 ) -> tuple[int, ...]:
     """The output shape of :func:`conv` (batch dim as in ``x_shape``)."""
     lengths = [n + left + right for n, (left, right) in zip(x_shape[-nd:], pads)]
-    outs = [conv_length(n, k, s, 0, d).result for n, k, s, d in zip(lengths, weight_shape[2:], stride, dilation)]
+    outs = [conv_output_length(n, k, s, 0, d) for n, k, s, d in zip(lengths, weight_shape[2:], stride, dilation)]
     return (*x_shape[: -nd - 1], weight_shape[0], *outs)
 
 

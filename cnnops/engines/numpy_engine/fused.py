@@ -19,7 +19,7 @@ from cnnops.engines.numpy_engine.arrays import _F32, _quiet
 from cnnops.engines.numpy_engine.conv import band_rows, conv_rows, conv_shape
 from cnnops.engines.numpy_engine.elementwise import activation, batch_norm
 from cnnops.engines.numpy_engine.pool import pool_rows
-from cnnops.model.arithmetic import pool_length
+from cnnops.model.arithmetic import pool_output_length
 
 #: conv output elements gathered before a round of element-wise steps and pooling: fewer, larger calls,
 #: while a round (1 MB) and its pooling temporaries stay in cache and few fresh pages are touched
@@ -48,7 +48,7 @@ def conv_chain(x, weight, bias, *, conv: dict[str, Any], steps: list[tuple[str, 
     k, s, p = pool["kernel_size"][0], pool["stride"][0], pool["padding"][0]
     d = pool.get("dilation", (1, 1))[0] if pool["mode"] == "max" else 1
     span = d * (k - 1) + 1
-    outs = [pool_length(n, kk, ss, pp, dd, pool["ceil_mode"]).result
+    outs = [pool_output_length(n, kk, ss, pp, dd, pool["ceil_mode"])
             for n, kk, ss, pp, dd in zip(shape[-2:], pool["kernel_size"], pool["stride"], pool["padding"],
                                          pool.get("dilation", (1, 1)) if pool["mode"] == "max" else (1, 1))]  # fmt: skip
     y = np.empty((*shape[:-2], *outs), dtype=_F32)

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from cnnops.engines.numpy_engine.arrays import _F32, _f32, _quiet, has_negative_zero
-from cnnops.model.arithmetic import adaptive_bins, pool_length, sums_pairwise
+from cnnops.model.arithmetic import adaptive_bins, pool_output_length, sums_pairwise
 
 #: input elements per band of output rows: bounds the temporaries of a pooling step
 BAND_ELEMENTS = 1 << 20
@@ -32,7 +32,7 @@ ADD_TAPS = 16
 
 def _pool_length(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """The shape model's pooling length (ATen's pooling_output_shape_pad_lr)."""
-    return pool_length(length, k, s, p, d, ceil_mode).result
+    return pool_output_length(length, k, s, p, d, ceil_mode)
 
 
 def _grid(vectors: list[np.ndarray]) -> list[np.ndarray]:
