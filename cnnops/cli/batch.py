@@ -257,14 +257,14 @@ def _refuse_overwriting(read: list[str], plans: list[Destinations], opts: DataOp
         map_dirs = _identities([os.path.dirname(path) or "." for path in files
                                 if MAP_FILE.match(os.path.basename(path))])  # fmt: skip
     for where in plans:
-        for what, path in (("--output", where.output), ("--animate", where.animation)):
-            source = sources.get(_identity(path)) if path is not None else None
+        for what, target in (("--output", where.output), ("--animate", where.animation)):
+            source = sources.get(_identity(target)) if target is not None else None
             if source is not None:
-                assert path is not None
+                assert target is not None
                 if opts.output_dir is not None and what == "--output":
                     what = "--output-dir"
                 raise UsageError(
-                    f"{what} would write '{echo(path)}' over the input '{echo(source)}' — choose another "
+                    f"{what} would write '{echo(target)}' over the input '{echo(source)}' — choose another "
                     f"{'directory' if what == '--output-dir' else 'name'}"
                 )
         if where.maps is not None and map_dirs:

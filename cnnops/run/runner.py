@@ -227,7 +227,7 @@ def _collect(pids: dict[int, int], ended: dict[int, int], inputs: Sequence[str],
             for lost in range(position, len(inputs) + 1):
                 if lost in raised:
                     raise raised.pop(lost)
-                yield ready.pop(lost, None) or Outcome(lost, inputs[lost - 1], error=_lost(ended))
+                yield ready.pop(lost) if lost in ready else Outcome(lost, inputs[lost - 1], error=_lost(ended))
             return
         for fd in select(open_fds, [], [])[0]:
             data = os.read(fd, 1 << 16)
