@@ -491,3 +491,18 @@ def test_numpy_engine_never_imports_torch():
         assert "torch" not in sys.modules, "torch was imported"
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_every_engine_function_is_a_function_whichever_submodule_is_imported_first():
+    """The engine package imports its submodules on demand; a submodule whose name is also a function's
+    (``conv``) must not take the function's place on the package when another module imports it."""
+    import importlib
+    import pkgutil
+    import types
+
+    from cnnops.engines import numpy_engine
+
+    for info in pkgutil.iter_modules(numpy_engine.__path__):
+        importlib.import_module(f"{numpy_engine.__name__}.{info.name}")
+    for name in numpy_engine.__all__:
+        assert not isinstance(getattr(numpy_engine, name), types.ModuleType), name

@@ -14,6 +14,7 @@ response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.
 :mod:`.fused` (conv → element-wise → pool band by band) and :mod:`.arrays` (helpers they share).
 
 >>> import numpy as np
+>>> from cnnops.engines.numpy_engine import max_pool
 >>> x = np.array([[[1, 3, 3, 2, 2]]], dtype=np.float32)
 >>> y, idx = max_pool(x, nd=1, kernel_size=(2,), stride=(1,), padding=(0,), dilation=(1,), ceil_mode=False)
 >>> y.tolist(), idx.tolist()
@@ -22,14 +23,41 @@ response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.
 
 from __future__ import annotations
 
+from typing import Any
+
+# imported now: the submodule `conv` shares its function's name, and a submodule imported later (by
+# `fused`, say) would otherwise be the package's `conv`
 from cnnops.engines.numpy_engine.conv import conv, conv_transpose
-from cnnops.engines.numpy_engine.elementwise import activation, batch_norm, glu, linear, merge, prelu
-from cnnops.engines.numpy_engine.fused import conv_chain
-from cnnops.engines.numpy_engine.norm import group_norm, instance_norm, layer_norm, local_response_norm
-from cnnops.engines.numpy_engine.pool import adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, max_unpool
-from cnnops.engines.numpy_engine.random import Random
-from cnnops.engines.numpy_engine.resample import upsample
-from cnnops.engines.numpy_engine.reshaping import channel_shuffle, pad, pixel_shuffle
+
+#: where each other function is defined: a module is imported when one of its names is first used, so
+#: that a run imports only the engine code its stages need
+_HOMES = {
+    "activation": "elementwise", "batch_norm": "elementwise", "glu": "elementwise", "linear": "elementwise",
+    "merge": "elementwise", "prelu": "elementwise",
+    "conv_chain": "fused",
+    "group_norm": "norm", "instance_norm": "norm", "layer_norm": "norm", "local_response_norm": "norm",
+    "adaptive_avg_pool": "pool", "adaptive_max_pool": "pool", "avg_pool": "pool", "max_pool": "pool",
+    "max_unpool": "pool",
+    "Random": "random",
+    "upsample": "resample",
+    "channel_shuffle": "reshaping", "pad": "reshaping", "pixel_shuffle": "reshaping",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 NAME = "numpy"
 
