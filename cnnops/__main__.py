@@ -15,7 +15,30 @@ def main() -> NoReturn:
         lazy_app()(prog_name="cnnops")  # click's standalone mode ends every run with SystemExit
     except SystemExit as done:
         leave(done.code)
+    except OSError as exc:
+        # what click writes itself (--help, --version, a usage message) to a full or broken stream; a
+        # command's own writes are reported inside it (cli.common.user_errors)
+        leave(_unwritable(exc))
     leave(0)
+
+
+def _unwritable(exc: OSError) -> int:
+    """The exit status for click's own output that could not be written (a closed pipe: 0, as
+    ``| head`` expects), after one ``Error:`` line when stderr can take it."""
+    import errno
+    import os
+
+    if exc.errno == errno.EPIPE:
+        return 0
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit cannot fail again
+    except (OSError, AttributeError, ValueError):
+        pass
+    try:
+        print(f"Error: cannot write the output: {exc.strerror or exc}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+    return 1
 
 
 def leave(code: object) -> NoReturn:
@@ -26,10 +49,14 @@ def leave(code: object) -> NoReturn:
     command line is done here: the exit handlers run (``atexit``: multiprocessing's, say) and stdout and
     stderr are flushed. Files are never left to teardown: every output is written, synced and closed by
     then (``io.write``), and a failed write to stdout has been reported already, so a flush that fails
-    here changes nothing. An exception other than SystemExit (a bug) is not caught: Python reports it."""
+    here changes nothing. An exception other than SystemExit (a bug) is not caught: Python reports it.
+    After ``--model``, which runs the user's module, the exit is Python's own, teardown included."""
     import atexit
     import os
 
+    if "cnnops.engines.torch_model" in sys.modules:
+        # `--model` ran the user's own code, which may have left files open for teardown to flush
+        raise SystemExit(code)
     if code is None:
         status = 0
     elif isinstance(code, int):

@@ -171,7 +171,9 @@ def test_a_large_batch_runs_on_several_cores_with_output_and_failures_in_input_o
     paths = []
     for n in range(12):
         path = tmp_path / f"in{n:02d}.json"
-        path.write_text("[[1, 2], [3]]" if n in (4, 9) else json.dumps([[n, -n, 1], [2 * n, 0, -1], [n, n, n]]))
+        # 4: ragged; 9: not JSON at all (its error is rebuilt from a pickle in the parent)
+        bad = {4: "[[1, 2], [3]]", 9: "[[1, 2], [3, 4]"}
+        path.write_text(bad.get(n) or json.dumps([[n, -n, 1], [2 * n, 0, -1], [n, n, n]]))
         paths.append(path)
     assert batch_workers([str(p) for p in paths], DataOptions()) >= min(2, os.cpu_count() or 1)
     out = tmp_path / "out"
@@ -355,3 +357,35 @@ def test_a_caller_that_lets_go_of_the_outcomes_stops_the_workers():
 
 def test_a_batch_whose_workers_cannot_be_forked_runs_in_the_parent():
     assert run_workers_script("no fork") == [f"{n} ok " for n in range(1, 21)] + ["no workers left"]
+
+
+def test_every_error_a_worker_can_send_back_is_rebuilt_from_its_pickle():
+    """A batch worker sends its inputs' errors to the parent pickled: each of cnnops' error classes comes
+    back as itself, with its message, its exit status and its parts."""
+    import pickle
+
+    from cnnops.cli.batch import BatchError
+    from cnnops.cli.common import StdoutError
+    from cnnops.errors import CnnopsError, InputError, LayerError, SettingError, SpecError, UsageError, setting
+    from cnnops.io.jsontext import JSONSyntaxError
+    from cnnops.io.memory import MemoryBudgetError
+    from cnnops.run.runner import _portable
+
+    errors = [CnnopsError("x"), SpecError("bad stage"), InputError(f"raise {setting('max_elements')}"),
+              SettingError("no such engine"), UsageError("choose one"), BatchError("2 of 3 failed"),
+              StdoutError("stdout is closed"), MemoryBudgetError("too big"),
+              LayerError("kernel too large", index=2, stage="Conv2d(1, 1, 9)", fix="use a smaller kernel"),
+              JSONSyntaxError("input file 'a.json'", "expecting ',' delimiter at line 1, column 9")]  # fmt: skip
+    for error in errors:
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error) and back.exit_code == error.exit_code
+        assert back.__dict__ == error.__dict__
+        assert _portable(error) is error
+
+    class Unrebuildable(InputError):
+        def __init__(self, path, why):
+            super().__init__(f"{path}: {why} — raise {setting('max_elements')}")
+
+    portable = _portable(Unrebuildable("a.json", "too long"))
+    back = pickle.loads(pickle.dumps(portable))
+    assert type(back) is InputError and back.worded() == "a.json: too long — raise max_elements"

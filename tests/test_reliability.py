@@ -489,7 +489,8 @@ def test_a_batch_on_a_full_disk_keeps_what_fit_and_reports_the_rest(tiny_disk, c
 
 
 def test_a_full_or_closed_stdout_is_one_line(tmp_path):
-    for args in (("relu", "[[1, 2]]"), ("relu", "[[1, 2]]", "--json"), ("shape", "1x1x5x5", "conv:1,1,3")):
+    for args in (("relu", "[[1, 2]]"), ("relu", "[[1, 2]]", "--json"), ("shape", "1x1x5x5", "conv:1,1,3"),
+                 ("--version",), ("shape", "--help")):  # the last two written by click itself
         with open("/dev/full", "w") as full:
             proc = subprocess.run([sys.executable, "-m", "cnnops", *args], stdout=full, stderr=subprocess.PIPE,
                                   text=True, timeout=60)  # fmt: skip
@@ -731,3 +732,19 @@ def test_the_fast_exit_keeps_what_teardown_would_do(code, status, stderr):
     )
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout, proc.stderr) == (status, "bufferedhandler ran\n", stderr)
+
+
+def test_a_model_file_s_own_open_files_are_flushed_at_exit(tmp_path):
+    """``--model`` runs the user's module: cnnops then leaves through Python's own exit, whose teardown
+    flushes the files that code left open (the fast exit would drop what they still buffer)."""
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\n"
+        "log = open('build.log', 'w'); log.write('building\\n')\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__(); self.c = nn.Conv2d(3, 4, 3)\n"
+        "    def forward(self, x):\n        return self.c(x)\n"
+    )
+    proc = subprocess.run([sys.executable, "-m", "cnnops", "shape", "1x3x8x8", "--model", "net.py:Net()", "--json"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "build.log").read_text() == "building\n"

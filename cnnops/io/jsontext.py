@@ -32,8 +32,12 @@ class JSONSyntaxError(InputError):
     """Text that is not JSON (the reader of Python literals tries it next); ``reason`` says where."""
 
     def __init__(self, label: str, reason: str):
-        self.reason = reason
+        self.label, self.reason = label, reason
         super().__init__(f"{label} is not valid JSON: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        """Rebuilt from its parts (a batch worker sends its inputs' errors back pickled)."""
+        return type(self), (self.label, self.reason)
 
 
 def parse_json(payload: bytes | str, label: str) -> Any:

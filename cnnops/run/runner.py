@@ -313,11 +313,34 @@ def _send(fd: int, message: tuple[list[Outcome], int | None, BaseException | Non
 
     try:
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        try:
+            pickle.loads(data)  # what the parent will do with it (an exception may not rebuild)
+        except Exception:
+            for outcome in message[0]:
+                outcome.error = _portable(outcome.error)
+            data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # an exception or a result that cannot be pickled: said in the parent
         outcomes, failed, _ = message
         position = failed if failed is not None else (outcomes[0].position if outcomes else 0)
         data = pickle.dumps(([], position, RuntimeError(f"a worker's result could not be sent back: {exc!r}")))
     _write_all(fd, _RECORD.pack(len(data)) + data)
+
+
+def _portable(error: CnnopsError | None) -> CnnopsError | None:
+    """An input's error as one the parent can rebuild from its pickle: the same message (its settings
+    still to be spelled) and exit status, in the nearest of cnnops' plain error classes."""
+    import pickle
+
+    if error is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        kind = InputError if isinstance(error, InputError) else CnnopsError
+        plain = kind(Exception.__str__(error))
+        plain.exit_code = error.exit_code
+        return plain
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -354,9 +377,14 @@ def _worker_start() -> None:
 
 
 def _stop_worker(signum: int, frame: Any) -> None:
-    """A worker told to stop: SystemExit unwinds what it was doing (a write removes its temporary file)
-    and ends the process without a traceback; a second signal ends it at once."""
-    signal.signal(signum, signal.SIG_DFL)
+    """A worker told to stop: SystemExit unwinds what it was doing (a write removes its temporary file or
+    folder) and ends the process without a traceback. Further stop signals are ignored from here on: a
+    signal to the whole process group reaches the worker first and the parent's SIGTERM to its workers
+    follows, which must not cut that clean-up short (workers never take Ctrl-C)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 
