@@ -23,11 +23,10 @@ response norm), :mod:`.reshaping` (padding, pixel and channel shuffles), :mod:`.
 
 from __future__ import annotations
 
-from typing import Any
-
 # imported now: the submodule `conv` shares its function's name, and a submodule imported later (by
 # `fused`, say) would otherwise be the package's `conv`
 from cnnops.engines.numpy_engine.conv import conv, conv_transpose
+from cnnops.exports import lazy_exports
 
 #: where each other function is defined: a module is imported when one of its names is first used, so
 #: that a run imports only the engine code its stages need
@@ -44,19 +43,7 @@ _HOMES = {
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 NAME = "numpy"

@@ -10,8 +10,9 @@ Pure Python: no numpy, no torch.
 (1, 64, 55, 55)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cnnops.exports import lazy_exports
 from cnnops.model.stages.base import PAD_MODES, SPATIAL_NAMES, ReceptiveField, Shape, Stage, fmt_shape
 
 if TYPE_CHECKING:
@@ -37,19 +38,7 @@ _HOMES = {
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [
