@@ -170,19 +170,6 @@ def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_E
 # ---------------------------------------------------------------------------------------------- torch's stream
 
 
-def mt19937_key(seed: int) -> np.ndarray:
-    """Knuth's init_genrand, as ``torch.manual_seed(seed)`` runs it (on the low 32 bits of the seed)."""
-    import numpy as np
-
-    key = np.empty(624, dtype=np.uint32)
-    s = seed & 0xFFFFFFFF
-    key[0] = s
-    for i in range(1, 624):
-        s = (1812433253 * (s ^ (s >> 30)) + i) & 0xFFFFFFFF
-        key[i] = s
-    return key
-
-
 class TorchStream:
     """``torch.manual_seed(seed)``'s CPU generator: MT19937, one 32-bit word per float32 draw, two
     (first word high) per 64-bit draw, read through NumPy's MT19937 set to the same state.
@@ -192,14 +179,13 @@ class TorchStream:
     """
 
     def __init__(self, seed: int):
-        import numpy as np
+        from cnnops.io.mersenne import MT19937, seed_key
 
-        self.bits = np.random.MT19937()
-        self.bits.state = {"bit_generator": "MT19937", "state": {"key": mt19937_key(int(seed)), "pos": 624}}
+        self.bits = MT19937(seed_key(int(seed)))
 
     def words(self, n: int) -> np.ndarray:
         """The next ``n`` 32-bit words, as uint64."""
-        return self.bits.random_raw(n)
+        return self.bits.words(n)
 
     def uniform(self, n: int) -> np.ndarray:
         """``uniform_(0, 1)`` on float32: the low 24 bits of a word, times 2⁻²⁴ (exact)."""
