@@ -51,15 +51,16 @@ class MT19937:
     def __init__(self, key: np.ndarray, pos: int = N):
         self.key = key  # uint32, the current generation (untempered)
         self.pos = pos
-        self.native = None  # numpy.random.MT19937 once a big request has moved the stream there
+        self.native: np.random.MT19937 | None = None  # numpy.random.MT19937 once a big request has moved the stream there
 
     def words(self, n: int) -> np.ndarray:
         """The next ``n`` 32-bit words, as uint64 (as ``random_raw`` returns them)."""
         import numpy as np
 
         if self.native is None and (n > NATIVE_ABOVE or "numpy.random" in sys.modules):
-            self.native = np.random.MT19937()
-            self.native.state = {"bit_generator": "MT19937", "state": {"key": self.key, "pos": self.pos}}
+            bits = np.random.MT19937()
+            bits.state = {"bit_generator": "MT19937", "state": {"key": self.key, "pos": self.pos}}
+            self.native = bits
         if self.native is not None:
             return self.native.random_raw(n)
         if n <= 0:
