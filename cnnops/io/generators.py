@@ -236,15 +236,27 @@ class TorchStream:
         return np.array(out[:n], dtype=np.float32)
 
 
+def machine() -> str:
+    """The processor's architecture as ``platform.machine()`` names it (``x86_64``, ``aarch64``, ``AMD64``),
+    read from ``os.uname()`` where there is one: the ``platform`` module takes 1–2 ms to import."""
+    import os
+
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().machine)
+    import platform  # Windows
+
+    return platform.machine()
+
+
 @functools.cache
 def normal_kernel() -> str:
     """Which of torch's CPU ``normal_`` kernels runs here: ``avx2`` (x86-64 with AVX2 and FMA; torch
     registers no AVX-512 one) unless ``ATEN_CPU_CAPABILITY=default`` asks for the baseline, else
     ``scalar`` (the portable C++ loop, also used on ARM)."""
     import os
-    import platform
 
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if machine().lower() not in ("x86_64", "amd64"):
         return "scalar"
     if os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower() == "default":
         return "scalar"

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from cnnops.engines.numpy_engine.arrays import _F32
-from cnnops.io.generators import TorchStream
+from cnnops.io.generators import TorchStream, machine
 
 
 def _torch_fuses_multiply_add() -> bool:
@@ -21,9 +21,8 @@ def _torch_fuses_multiply_add() -> bool:
     multiply-add. The AVX2 and AVX-512 builds of its kernels do (one rounding); the baseline x86
     build (CPUs without AVX2, or ``ATEN_CPU_CAPABILITY=default``) multiplies and adds separately."""
     import os
-    import platform
 
-    if platform.machine().lower() not in ("x86_64", "amd64", "x86", "i386", "i686"):
+    if machine().lower() not in ("x86_64", "amd64", "x86", "i386", "i686"):
         return True  # every aarch64 CPU has FMA and its builds contract it
     if os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower() == "default":
         return False
