@@ -15,6 +15,10 @@ def main() -> NoReturn:
     # allocations still finds the few reference cycles that a long batch leaves.
     gc.set_threshold(100_000)
 
+    from cnnops.engines import numpy_blas_on_one_thread
+
+    numpy_blas_on_one_thread()
+
     from cnnops.cli.common import handle_signals
     from cnnops.cli.lazy import lazy_app
 

@@ -6,10 +6,71 @@ pipeline picks one by name.
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 ENGINES = ("numpy", "torch")
+
+#: the settings OpenBLAS reads its thread count from when it loads
+BLAS_SETTINGS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+#: whether NumPy's OpenBLAS was loaded on one thread by :func:`numpy_blas_on_one_thread`
+blas_started_on_one_thread = False
+
+
+def numpy_blas_on_one_thread() -> None:
+    """Have NumPy's OpenBLAS load on one thread, not one per core, when NumPy is first imported.
+
+    Loaded with several, OpenBLAS starts its threads at once and they spin for some 70 ms of another
+    core's time, in every process — a batch's other worker, or the next command of a shell pipeline,
+    wanted that core. Most of cnnops' matmuls are memory-bound and run on one thread anyway; a matmul
+    that gains from more raises the count to the usual one first (``numpy_engine.arrays.blas_threads``),
+    and OpenBLAS starts the threads then. The setting lives in the environment only while NumPy loads.
+    Nothing changes when NumPy is loaded already or the environment sets a thread count."""
+    if "numpy" in sys.modules or any(os.environ.get(name) for name in BLAS_SETTINGS):
+        return
+    sys.meta_path.insert(0, _NumpyOnOneThread())  # type: ignore[arg-type]
+
+
+class _NumpyOnOneThread:
+    """A meta path finder for the first ``import numpy``: NumPy's own spec, its loader wrapped so the
+    module loads with ``OPENBLAS_NUM_THREADS=1`` (then the environment is as it was). Removes itself."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "numpy":
+            return None
+        from importlib.util import find_spec
+
+        sys.meta_path.remove(self)  # type: ignore[arg-type]
+        spec = find_spec(name)
+        if spec is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _OnOneThread(spec.loader)  # type: ignore[assignment]
+        return spec
+
+
+class _OnOneThread:
+    """NumPy's loader, executing the module with OpenBLAS's thread count set to one."""
+
+    def __init__(self, loader: Any):
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        global blas_started_on_one_thread
+        module.__loader__ = module.__spec__.loader = self.loader  # type: ignore[union-attr]
+        if any(os.environ.get(name) for name in BLAS_SETTINGS):  # set since: the user's choice
+            self.loader.exec_module(module)
+            return
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        try:
+            self.loader.exec_module(module)
+        finally:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        blas_started_on_one_thread = True
 
 
 def load_engine(name: str) -> ModuleType:

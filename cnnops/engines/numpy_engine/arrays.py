@@ -7,6 +7,8 @@ import functools
 
 import numpy as np
 
+from cnnops import engines as _engines
+
 _F32 = np.float32
 
 
@@ -77,7 +79,8 @@ def has_negative_zero(x: np.ndarray) -> bool:
 
 @functools.cache
 def _openblas_threads() -> tuple | None:
-    """OpenBLAS's (get, set) thread-count functions in the library NumPy loaded, or None elsewhere."""
+    """OpenBLAS's (get, set, processors) thread-count functions in the library NumPy loaded, or None
+    elsewhere (processors: the count OpenBLAS starts with when nothing sets one)."""
     import ctypes
     import glob
     import os
@@ -96,16 +99,23 @@ def _openblas_threads() -> tuple | None:
         ):
             get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
             put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            procs = getattr(lib, f"{prefix}_get_num_procs{suffix}", None) or os.cpu_count
             if get is not None and put is not None:
                 put.argtypes = [ctypes.c_int]
-                return get, put
+                return get, put, procs
     return None
 
 
-#: the thread count a lowered BLAS is raised back to when a matmul wants it (None: not lowered), in a
-#: process where lowered counts are restored lazily (:func:`blas_for_workers`)
+#: the thread count a lowered BLAS is raised back to when a matmul wants it (None: not lowered; 0: the
+#: usual count, OpenBLAS having been loaded on one thread), in a process where lowered counts are
+#: restored lazily (:func:`blas_for_workers`)
 _lowered: int | None = None
 _lazily = False
+#: NumPy's OpenBLAS was loaded on one thread (cnnops.engines.numpy_blas_on_one_thread): the count is
+#: raised to the usual one for the first matmul that wants it, and lowered again only lazily
+_started_lowered = _engines.blas_started_on_one_thread
+if _started_lowered:
+    _lowered, _lazily = 0, True
 
 
 def blas_for_workers(workers: bool) -> None:
@@ -113,19 +123,20 @@ def blas_for_workers(workers: bool) -> None:
     only for a matmul that runs on it — and lowered again only lazily. OpenBLAS's threads do not survive a
     fork, raising the count starts them again, and a thread just started spins for some 0.1 s of a core:
     after every memory-bound conv, on the core another worker needs. Every matmul still runs on the count
-    it runs on in a single process. After the batch (False): the usual count back, eagerly."""
+    it runs on in a single process. After the batch (False): the usual count back, eagerly — unless
+    OpenBLAS was loaded on one thread, where the lazy way is the process's own."""
     global _lazily, _lowered
     calls = _openblas_threads()
     if calls is None:
         return
-    get, put = calls
+    get, put, _ = calls
     if workers:
         before = get()
         if before != 1:
             put(1)
             _lowered = before if _lowered is None else _lowered
         _lazily = True
-    else:
+    elif not _started_lowered:
         _lazily = False
         if _lowered is not None:
             put(_lowered)
@@ -141,10 +152,10 @@ def blas_threads(count: int | None):
     if calls is None:
         yield
         return
-    get, put = calls
+    get, put, procs = calls
     if _lazily:  # lowered until a matmul wants the usual count back
         if count is None:
-            put(_lowered)
+            put(_lowered or procs())
             _lowered = None
         else:
             before = get()
