@@ -52,16 +52,18 @@ def _process(cls: T, *, frozen: bool, kw_only: bool, eq: bool) -> T:
         annotations = cls.__dict__.get("__annotations__", {})
         described = [name for name, kind in annotations.items() if "ClassVar" not in str(kind)]
         cls.__doc__ = f"{cls.__name__}({', '.join(described)})"
-    dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
+    _bookkeeping(cls, kw_only)
     fields = list(dataclasses.fields(cls))  # the class's own and its bases', in dataclass order
     own = cls.__dict__
     cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
     if "__init__" not in own:
         cls.__init__ = _init(cls, fields, frozen)  # type: ignore[misc]
     if "__repr__" not in own:
-        cls.__repr__ = _repr(tuple(f.name for f in fields if f.repr))  # type: ignore[assignment]
+        cls.__record_shown__ = tuple(f.name for f in fields if f.repr)  # type: ignore[attr-defined]
+        cls.__repr__ = _repr  # type: ignore[assignment]
     if eq and "__eq__" not in own:
-        cls.__eq__ = _eq(tuple(f.name for f in fields if f.compare))  # type: ignore[assignment]
+        cls.__record_compared__ = tuple(f.name for f in fields if f.compare)  # type: ignore[attr-defined]
+        cls.__eq__ = _eq  # type: ignore[assignment]
     if frozen:
         names = frozenset(f.name for f in fields)
         cls.__setattr__, cls.__delattr__ = _frozen(cls, names)  # type: ignore[assignment,method-assign]
@@ -70,8 +72,35 @@ def _process(cls: T, *, frozen: bool, kw_only: bool, eq: bool) -> T:
     explicit_hash = own.get("__hash__", MISSING) is not MISSING and not (own["__hash__"] is None and "__eq__" in own)
     if eq and not explicit_hash:
         hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
-        cls.__hash__ = _hash(hashed) if frozen else None  # type: ignore[assignment]
+        cls.__record_hashed__ = hashed  # type: ignore[attr-defined]
+        cls.__hash__ = _hash if frozen else None  # type: ignore[assignment]
     return cls
+
+
+#: words that make an annotation's text one that dataclasses must read itself
+_SPECIAL = ("ClassVar", "InitVar", "KW_ONLY")
+
+
+def _bookkeeping(cls: type, kw_only: bool) -> None:
+    """``dataclass(init=False, repr=False, eq=False)``: the fields recorded, nothing compiled.
+
+    With ``from __future__ import annotations`` every annotation is text, and dataclasses matches each
+    against ClassVar, InitVar and KW_ONLY with a regular expression, about a third of its time. Texts
+    that cannot name one of them are shown to it as ``object`` while it records the fields, then each
+    field gets its own text back."""
+    own = cls.__dict__.get("__annotations__")
+    if not own:
+        dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
+        return
+    plain = {name: kind for name, kind in own.items() if isinstance(kind, str) and not any(w in kind for w in _SPECIAL)}
+    cls.__annotations__ = {name: object if name in plain else kind for name, kind in own.items()}
+    try:
+        dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
+    finally:
+        cls.__annotations__ = own
+    for f in dataclasses.fields(cls):
+        if f.name in plain and f.type is object:
+            f.type = plain[f.name]
 
 
 def _init(cls: type, fields: list[Field[Any]], frozen: bool) -> Callable[..., None]:
@@ -112,29 +141,26 @@ def _init(cls: type, fields: list[Field[Any]], frozen: bool) -> Callable[..., No
     return __init__
 
 
-def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
-    @recursive_repr()
-    def __repr__(self: Any) -> str:
-        return f"{type(self).__qualname__}({', '.join(f'{name}={getattr(self, name)!r}' for name in names)})"
-
-    return __repr__
+# one __repr__, __eq__ and __hash__ for every record, reading the class's names: nothing made per class
 
 
-def _eq(names: tuple[str, ...]) -> Callable[[Any, Any], Any]:
-    def __eq__(self: Any, other: Any) -> Any:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        # tuples, as dataclass compares: an element that is the same object counts as equal (NaN)
-        return tuple(getattr(self, name) for name in names) == tuple(getattr(other, name) for name in names)
-
-    return __eq__
+@recursive_repr()
+def _repr(self: Any) -> str:
+    return (
+        f"{type(self).__qualname__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__record_shown__)})"
+    )
 
 
-def _hash(names: tuple[str, ...]) -> Callable[[Any], int]:
-    def __hash__(self: Any) -> int:
-        return hash(tuple(getattr(self, name) for name in names))
+def _eq(self: Any, other: Any) -> Any:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    # tuples, as dataclass compares: an element that is the same object counts as equal (NaN)
+    names = self.__record_compared__
+    return tuple(getattr(self, name) for name in names) == tuple(getattr(other, name) for name in names)
 
-    return __hash__
+
+def _hash(self: Any) -> int:
+    return hash(tuple(getattr(self, name) for name in self.__record_hashed__))
 
 
 def _frozen(cls: type[Any], names: frozenset[str]) -> tuple[Callable[..., None], Callable[..., None]]:
