@@ -25,7 +25,7 @@ from cnnops.errors import InputError, setting
 from cnnops.io.jsontext import MAX_DEPTH
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.records import record
-from cnnops.text import dims
+from cnnops.text import LazyPattern, dims
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,7 +44,7 @@ FORMS = {
     "randint": "randint:LOW:HIGH:SHAPE or randint:HIGH:SHAPE, e.g. randint:0:5:1x1x4x4",
 }
 _SPEC = re.compile(r"^\s*(zeros|ones|full|arange|eye|randn|rand|randint)\s*:(.*)$", re.S | re.I)
-_INT = re.compile(r"[-+]?\d+")
+_INT = LazyPattern(r"[-+]?\d+")
 MAX_INT64 = 2**63 - 1
 
 

@@ -12,13 +12,12 @@ The kernel table is pure Python, so listing kernels and shell completion need no
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from cnnops.errors import SpecError
 from cnnops.records import record
-from cnnops.text import dims
+from cnnops.text import LazyPattern, dims
 from cnnops.text import show as _show
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -129,14 +128,13 @@ def describe_kernels() -> list[dict[str, Any]]:
 
 
 # --- kernel terms: "edge, -edge, 2*box, edge.T" ---------------------------------------------------
-_TERM = re.compile(
+_TERM = LazyPattern(
     r"\s*(?P<sign>[-+])?\s*"
     r"(?:(?P<factor>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*\*\s*)?"
     r"(?P<name>[A-Za-z][A-Za-z0-9_-]*)"
     r"(?P<transpose>\.[Tt])?\s*"
 )
 TERM_GRAMMAR = "[-][NUMBER*]NAME[.T]"
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 @record(frozen=True)

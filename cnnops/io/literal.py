@@ -36,7 +36,7 @@ from cnnops.io.generators import Generator, check_shape, generate, randint_gener
 from cnnops.io.jsontext import MAX_DEPTH, UTF8_BOM, JSONSyntaxError, gc_paused, parse_json
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, to_array
 from cnnops.records import record
-from cnnops.text import show
+from cnnops.text import LazyPattern, show
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,9 +47,9 @@ MAX_PYTHON_TEXT = 8 * 2**20
 _INLINE = re.compile(r"\s*(?:[\[{(]|(?:import|from)\s|(?:torch|np|numpy|tensor|array|float)\s*(?:\.\s*\w+\s*)*\(|"
                      r"[A-Za-z_]\w*\s*=\s*(?:torch|np|numpy|tensor|array|[\[(]))")
 #: text made only of brackets, numbers, commas, and nan/inf, which a few substitutions turn into JSON
-_NAN_INF = re.compile(r"\b(?:nan|inf)\b")
-_NUMERIC = re.compile(r"[\[\]\d.eE+\-,\s]*")
-_GRAD_FN = re.compile(r",\s*grad_fn=<\w+>")
+_NAN_INF = LazyPattern(r"\b(?:nan|inf)\b")
+_NUMERIC = LazyPattern(r"[\[\]\d.eE+\-,\s]*")
+_GRAD_FN = LazyPattern(r",\s*grad_fn=<\w+>")
 _FIX = "a tensor is numbers, lists and tuples, optionally in torch.tensor(...) or np.array(...)"
 
 WRAPPERS = {"torch.tensor", "torch.Tensor", "torch.FloatTensor", "torch.as_tensor", "np.array", "np.asarray",

@@ -18,6 +18,7 @@ import os
 import re
 
 from cnnops.errors import InputError, setting
+from cnnops.text import LazyPattern
 
 #: the share of the free memory a run may plan to use; the rest is for Python, the libraries and misjudgement
 DEFAULT_FRACTION = 0.5
@@ -26,8 +27,8 @@ FALLBACK_BYTES = 2 * 2**30
 #: address space the interpreter and its libraries take beyond the data (threads' stacks, BLAS buffers)
 ADDRESS_SPACE_RESERVE = 256 * 2**20
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*%\s*$")
+_SIZE = LazyPattern(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
+_PERCENT = LazyPattern(r"^\s*(\d+(?:\.\d*)?)\s*%\s*$")
 
 
 def parse_size(text: str) -> int:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +17,13 @@ from cnnops.errors import SpecError
 from cnnops.io.kernels import bank_terms
 from cnnops.io.literal import looks_inline, tensor_value
 from cnnops.io.nested import nested_shape, to_array
-from cnnops.text import dims, is_int, is_number, tuple_text
+from cnnops.text import LazyPattern, dims, is_int, is_number, tuple_text
 from cnnops.text import show as _show
 
 if TYPE_CHECKING:
     import numpy as np
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = LazyPattern(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def resolve_weight(spec: Any, expected_shape: Sequence[int], *, seed: int | None = None,
