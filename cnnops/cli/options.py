@@ -171,16 +171,22 @@ def check_int_options(values: dict[str, Any], flags: dict[str, str]) -> None:
             raise UsageError(f"{flag} {echo(str(value))} is out of range — at most ±{MAX_INT:,}")
 
 
+@functools.cache
+def _shared() -> tuple[list[inspect.Parameter], dict[str, str]]:
+    """:data:`COMMON` as keyword-only parameters, and its whole-number flags: the same for every command."""
+    shared = [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for key, (annotation, default) in COMMON.items()]  # fmt: skip
+    return shared, int_flags(shared)
+
+
 def data_command(name: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register a data command: its own options plus :data:`COMMON`, gathered into ``opts``."""
 
     def decorator(func: Callable[..., None]) -> Callable[..., None]:
         # annotations are objects here (no ``from __future__ import annotations``): nothing to evaluate
         own = [p for p in inspect.signature(func).parameters.values() if p.name != "opts"]
-        shared = [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-                  for key, (annotation, default) in COMMON.items()]  # fmt: skip
-
-        flags = int_flags(own + shared)
+        shared, shared_flags = _shared()
+        flags = int_flags(own) | shared_flags
 
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> None:
