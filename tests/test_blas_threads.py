@@ -16,6 +16,7 @@ import numpy as np
 from cnnops.engines.numpy_engine import arrays
 calls = arrays._openblas_threads()
 report = {"started_on_one": engines.blas_started_on_one_thread, "env": os.environ.get("OPENBLAS_NUM_THREADS"),
+          "timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
           "loader_kept": type(np.__loader__).__module__ != "cnnops.engines" and np.__spec__.loader is np.__loader__,
           "finders_left": [type(f).__name__ for f in sys.meta_path if type(f).__module__ == "cnnops.engines"]}
 if calls is not None:
@@ -31,9 +32,8 @@ print(json.dumps(report))
 
 
 def probe(**env: str) -> dict:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
-    }
+    settings = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT")
+    clean = {k: v for k, v in os.environ.items() if k not in settings}
     out = subprocess.run(
         [sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True, check=True
     )
@@ -43,7 +43,7 @@ def probe(**env: str) -> dict:
 def test_loads_on_one_thread_and_raises_for_a_matmul_that_wants_more() -> None:
     report = probe()
     assert report["started_on_one"] is True
-    assert report["env"] is None  # the setting lived in the environment only while NumPy loaded
+    assert report["env"] is None and report["timeout"] is None  # settings only while NumPy loaded
     assert report["loader_kept"] and report["finders_left"] == []
     if "at_load" not in report:
         pytest.skip("NumPy's BLAS here is not OpenBLAS")

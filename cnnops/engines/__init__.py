@@ -65,11 +65,17 @@ class _OnOneThread:
         if any(os.environ.get(name) for name in BLAS_SETTINGS):  # set since: the user's choice
             self.loader.exec_module(module)
             return
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        # and a thread that waits for work sleeps after 2^20 cycles (well under a millisecond, still
+        # awake between the bands of one conv), not 2^28 (0.1 s of a core after every matmul)
+        settings = {"OPENBLAS_NUM_THREADS": "1"}
+        if not os.environ.get("OPENBLAS_THREAD_TIMEOUT"):
+            settings["OPENBLAS_THREAD_TIMEOUT"] = "20"
+        os.environ.update(settings)
         try:
             self.loader.exec_module(module)
         finally:
-            del os.environ["OPENBLAS_NUM_THREADS"]
+            for name in settings:
+                del os.environ[name]
         blas_started_on_one_thread = True
 
 
