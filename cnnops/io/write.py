@@ -67,13 +67,13 @@ def write_npy(stream: BinaryIO, array: np.ndarray) -> None:
             if len(_npy_headers) >= 64:
                 _npy_headers.clear()
             _npy_headers[key] = header
-        body = memoryview(array.reshape(-1)).cast("B")
+        body = memoryview(array.reshape(-1)).cast("B")  # type: ignore[arg-type]
         write_all = getattr(stream, "write_all", None)
         if write_all is not None:  # one system call for both
             write_all(header, body)
         else:
             stream.write(header)
-            stream.write(body)  # type: ignore[arg-type]
+            stream.write(body)
     else:
         np.save(_Writer(stream), array, allow_pickle=False)
 
