@@ -352,18 +352,24 @@ class _Closer:
 
 
 _closer: _Closer | None = None
+#: held files waiting for the closing thread at most: past that the writer closes its own (when the disk
+#: frees blocks more slowly than the batch writes files, open files must not pile up to the system's limit)
+MAX_HELD = 32
 
 
 def _let_go(fd: int) -> None:
-    """Close a held file on the closing thread (started on first use; here, if no thread can start)."""
+    """Close a held file on the closing thread (started on first use; here, if no thread can start or
+    MAX_HELD files are waiting for it already)."""
     global _closer
     if _closer is None or _closer.pid != os.getpid():  # a forked worker starts its own
         try:
             _closer = _Closer()
         except RuntimeError:
-            with suppress(OSError):
-                os.close(fd)
-            return
+            _closer = None
+    if _closer is None or _closer.fds.qsize() >= MAX_HELD:
+        with suppress(OSError):
+            os.close(fd)
+        return
     _closer.fds.put(fd)
 
 
