@@ -926,7 +926,7 @@ def test_held_files_beyond_the_bound_are_closed_by_the_writer(tmp_path, monkeypa
     with writing.deferred_sync():
         for path in paths:
             writing.write_output(path, np.zeros(2, dtype=np.float32))
-            assert _open_fds() == before  # no held file left open
+            assert _open_fds() < before + writing.HELD_GROUP  # at most a group waits to be handed over
     assert _open_fds() == before
     assert all(np.load(p).tolist() == [0.0, 0.0] for p in paths)
 
