@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from cnnops.run.pipeline import RunResult
 
 __version__ = "0.1.0"
+__all__ = ["CnnopsError", "run_stages", "trace_shapes"]
 
 if "numpy" not in sys.modules:
     # OpenBLAS's threads (NumPy's matmul) busy-wait for new work some 2^28 cycles, about 0.1 s of a
@@ -35,7 +36,6 @@ if "numpy" not in sys.modules:
     # every command that imports NumPy, taken from a batch's workers. 2^20 cycles (well under a
     # millisecond) still keeps them awake between the calls of one conv. Read when NumPy loads.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
-__all__ = ["CnnopsError", "run_stages", "trace_shapes"]
 
 
 def trace_shapes(input_shape: str | Sequence[int] | None, stages: str | Sequence[str | Stage] = (), *,

@@ -162,9 +162,9 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
     finally:
         os.close(tasks_write)  # the workers see the end of the list once it is taken
     blas = sys.modules.get("cnnops.engines.numpy_engine.arrays")  # loaded by the first input, if it ran
-    held = sys.modules.get("cnnops.io.write")
-    if held is not None:  # no closing thread of the parent's, nor the files it holds, in the workers
-        held.let_go_held()
+    writes = sys.modules.get("cnnops.io.write")
+    if writes is not None:  # no closing thread of the parent's, nor the files it holds, in the workers
+        writes.let_go_held()
     if blas is not None:
         blas.blas_for_workers(True)
     pids: dict[int, int] = {}  # a worker's result pipe → its process id
