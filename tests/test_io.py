@@ -883,6 +883,66 @@ def test_interrupt_midway_leaves_the_target_and_no_temp_file(tmp_path, monkeypat
     assert os.listdir(tmp_path) == ["out.json"]
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
+def test_a_batch_replacing_files_lets_go_of_every_replaced_file(tmp_path):
+    import threading
+
+    paths = [write(tmp_path / f"out{i}.npy", "old") for i in range(5)]
+    before = _open_fds()
+    with writing.deferred_sync():
+        for i, path in enumerate(paths):
+            writing.write_output(path, np.full(3, i, dtype=np.float32))
+    assert _open_fds() == before  # each replaced file was held across its rename, then closed
+    assert not any(t.name == "cnnops-close" for t in threading.enumerate())  # the closing thread ended
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths)
+    assert [np.load(p).tolist() for p in paths] == [[float(i)] * 3 for i in range(5)]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
+def test_a_failed_replace_in_a_batch_lets_go_of_the_held_file(tmp_path, monkeypatch):
+    path = write(tmp_path / "out.npy", "original")
+    before = _open_fds()
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with writing.deferred_sync(), pytest.raises(InputError, match="No space left on device"):
+        writing.write_output(path, np.ones(3, dtype=np.float32))
+    assert _open_fds() == before
+    assert Path(path).read_text() == "original"
+    assert os.listdir(tmp_path) == ["out.npy"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
+def test_held_files_beyond_the_bound_are_closed_by_the_writer(tmp_path, monkeypatch):
+    monkeypatch.setattr(writing, "MAX_HELD", 0)  # the closing thread may hold none: every one closed at once
+    paths = [write(tmp_path / f"out{i}.npy", "old") for i in range(3)]
+    before = _open_fds()
+    with writing.deferred_sync():
+        for path in paths:
+            writing.write_output(path, np.zeros(2, dtype=np.float32))
+            assert _open_fds() < before + writing.HELD_GROUP  # at most a group waits to be handed over
+    assert _open_fds() == before
+    assert all(np.load(p).tolist() == [0.0, 0.0] for p in paths)
+
+
+@pytest.mark.parametrize("written", [0, 1, 5, 9, 10])
+def test_unbuffered_write_all_completes_a_short_writev(written, monkeypatch):
+    read_end, write_end = os.pipe()
+    try:
+        monkeypatch.setattr(os, "writev", lambda fd, parts: os.write(fd, b"".join(bytes(p) for p in parts)[:written]))
+        writing._Unbuffered(write_end).write_all(b"head", memoryview(b"body!!"))
+        assert os.read(read_end, 100) == b"headbody!!"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 def test_failing_serializer_leaves_the_target_untouched(tmp_path, monkeypatch):
     path = write(tmp_path / "out.json", "original")
 

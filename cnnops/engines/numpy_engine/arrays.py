@@ -74,7 +74,7 @@ def maximum_zero(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def has_negative_zero(x: np.ndarray) -> bool:
     """Whether float32 ``x`` holds a −0: its bits as int32 are the one value INT32_MIN, so a min finds
     it in one pass with no temporary (any layout)."""
-    return bool(x.size) and int(np.min(x.view(np.int32))) == -(2**31)
+    return bool(x.size) and int(x.view(np.int32).min()) == -(2**31)
 
 
 @functools.cache

@@ -292,12 +292,15 @@ def max_pool(x, *, nd, kernel_size, stride, padding, dilation, ceil_mode,
                                  max(BAND_ELEMENTS * 16, planes.nbytes))  # fmt: skip
         for o0 in range(0, rows.out, per_band):
             o1 = min(o0 + per_band, rows.out)
-            best, where = _max_band(planes, rows, cols, o0, o1, return_indices, return_indices)
+            # values only: written straight into the result (the bits do not depend on where they go)
+            target = None if return_indices else y[:, o0:o1]
+            best, where = _max_band(planes, rows, cols, o0, o1, return_indices, return_indices, out=target)
             if not return_indices and not best.all():
                 # a zero in the result: np.maximum may have kept the wrong one of a −0/+0 tie
                 if has_negative_zero(_inside(planes, rows, *rows.rows(o0, o1))):
                     best, _ = _max_band(planes, rows, cols, o0, o1, True, False)
-            y[:, o0:o1] = best
+            if best is not target:
+                y[:, o0:o1] = best
             if index is not None and where is not None:
                 index[:, o0:o1] = where
     return y.reshape(out_shape), None if index is None else index.reshape(out_shape)
