@@ -15,8 +15,6 @@ function is called.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +27,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = ["CnnopsError", "run_stages", "trace_shapes"]
-
-if "numpy" not in sys.modules:
-    # OpenBLAS's threads (NumPy's matmul) busy-wait for new work some 2^28 cycles, about 0.1 s of a
-    # core, when they start and after every call, before they sleep: 70-110 ms of a second core on
-    # every command that imports NumPy, taken from a batch's workers. 2^20 cycles (well under a
-    # millisecond) still keeps them awake between the calls of one conv. Read when NumPy loads.
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 
 def trace_shapes(input_shape: str | Sequence[int] | None, stages: str | Sequence[str | Stage] = (), *,

@@ -506,17 +506,3 @@ def test_every_engine_function_is_a_function_whichever_submodule_is_imported_fir
         importlib.import_module(f"{numpy_engine.__name__}.{info.name}")
     for name in numpy_engine.__all__:
         assert not isinstance(getattr(numpy_engine, name), types.ModuleType), name
-
-
-@pytest.mark.parametrize("given", [None, "25"])
-def test_importing_cnnops_first_shortens_openblas_busy_waiting_unless_the_user_set_it(given):
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    if given is not None:
-        env["OPENBLAS_THREAD_TIMEOUT"] = given
-    code = "import os, cnnops, numpy; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == (given or "20")
-    # NumPy already loaded: nothing is set (OpenBLAS read its settings when it loaded)
-    code = "import os, numpy, cnnops; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == (given or "None")
