@@ -920,13 +920,15 @@ def test_a_failed_replace_in_a_batch_lets_go_of_the_held_file(tmp_path, monkeypa
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
 def test_held_files_beyond_the_bound_are_closed_by_the_writer(tmp_path, monkeypatch):
-    monkeypatch.setattr(writing, "MAX_HELD", 0)  # the closing thread may hold none: every one closed at once
+    from cnnops.io import release
+
+    monkeypatch.setattr(release, "MAX_HELD", 0)  # the closing thread may hold none: every one closed at once
     paths = [write(tmp_path / f"out{i}.npy", "old") for i in range(3)]
     before = _open_fds()
     with writing.deferred_sync():
         for path in paths:
             writing.write_output(path, np.zeros(2, dtype=np.float32))
-            assert _open_fds() < before + writing.HELD_GROUP  # at most a group waits to be handed over
+            assert _open_fds() < before + release.HELD_GROUP  # at most a group waits to be handed over
     assert _open_fds() == before
     assert all(np.load(p).tolist() == [0.0, 0.0] for p in paths)
 

@@ -162,9 +162,9 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
     finally:
         os.close(tasks_write)  # the workers see the end of the list once it is taken
     blas = sys.modules.get("cnnops.engines.numpy_engine.arrays")  # loaded by the first input, if it ran
-    writes = sys.modules.get("cnnops.io.write")
-    if writes is not None:  # no closing thread of the parent's, nor the files it holds, in the workers
-        writes.let_go_held()
+    release = sys.modules.get("cnnops.io.release")
+    if release is not None:  # no closing thread of the parent's, nor the files it holds, in the workers
+        release.let_go_held()
     if blas is not None:
         blas.blas_for_workers(True)
     pids: dict[int, int] = {}  # a worker's result pipe → its process id
@@ -297,7 +297,7 @@ def _worker_main(job: _Job, inputs: Sequence[str], chunk: int, tasks: int, resul
             _send(results, (outcomes, failed, error))
             if failed is not None:
                 break
-        from cnnops.io.write import let_go_held
+        from cnnops.io.release import let_go_held
 
         let_go_held()  # the files this worker replaced are freed before it ends
     except SystemExit as exc:  # told to stop
