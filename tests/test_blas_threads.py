@@ -49,7 +49,9 @@ def test_loads_on_one_thread_and_raises_for_a_matmul_that_wants_more() -> None:
         pytest.skip("NumPy's BLAS here is not OpenBLAS")
     assert report["at_load"] == 1
     assert report["memory_bound"] == 1
-    assert report["compute_bound"] == report["usual"] >= 1
+    # the usual count (OpenBLAS caps it at the thread count it was built for)
+    assert 1 <= report["compute_bound"] <= report["usual"]
+    assert report["compute_bound"] > 1 or report["usual"] == 1
 
 
 def test_a_count_the_user_set_is_left_alone() -> None:
