@@ -59,3 +59,16 @@ def test_a_count_the_user_set_is_left_alone() -> None:
     assert report["started_on_one"] is False
     assert report["env"] == "1"  # the user's setting, untouched
     assert report["finders_left"] == []
+
+
+def test_a_blas_cnnops_cannot_raise_again_is_not_lowered() -> None:
+    # NumPy linked to a system OpenBLAS, MKL or Accelerate: its thread count stays as it loads
+    code = (
+        "import os, sys; from cnnops import engines; engines.bundled_openblas = lambda numpy_dir: []; "
+        "engines.numpy_blas_on_one_thread(); import numpy; "
+        "print(engines.blas_started_on_one_thread, os.environ.get('OPENBLAS_NUM_THREADS'))"
+    )
+    settings = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT")
+    env = {k: v for k, v in os.environ.items() if k not in settings}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "None"]

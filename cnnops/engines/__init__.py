@@ -34,6 +34,17 @@ def numpy_blas_on_one_thread() -> None:
     sys.meta_path.insert(0, _NumpyOnOneThread())  # type: ignore[arg-type]
 
 
+def bundled_openblas(numpy_dir: str) -> list[str]:
+    """The OpenBLAS libraries of the NumPy package in ``numpy_dir``, as its wheels bundle them (the
+    ``numpy.libs`` folder beside it): the library whose thread count cnnops can read and set."""
+    folder = os.path.join(os.path.dirname(numpy_dir), "numpy.libs")
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, name) for name in names if "openblas" in name]
+
+
 class _NumpyOnOneThread:
     """A meta path finder for the first ``import numpy``: NumPy's own spec, its loader wrapped so the
     module loads with ``OPENBLAS_NUM_THREADS=1`` (then the environment is as it was). Removes itself."""
@@ -62,7 +73,9 @@ class _OnOneThread:
     def exec_module(self, module: ModuleType) -> None:
         global blas_started_on_one_thread
         module.__loader__ = module.__spec__.loader = self.loader  # type: ignore[union-attr]
-        if any(os.environ.get(name) for name in BLAS_SETTINGS):  # set since: the user's choice
+        origin = getattr(module.__spec__, "origin", None) or ""
+        if any(os.environ.get(name) for name in BLAS_SETTINGS) or not bundled_openblas(os.path.dirname(origin)):
+            # set since (the user's choice), or a BLAS whose count cnnops cannot raise again: as it is
             self.loader.exec_module(module)
             return
         # and a thread that waits for work sleeps after 2^20 cycles (well under a millisecond, still

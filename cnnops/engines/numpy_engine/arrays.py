@@ -82,11 +82,9 @@ def _openblas_threads() -> tuple | None:
     """OpenBLAS's (get, set, processors) thread-count functions in the library NumPy loaded, or None
     elsewhere (processors: the count OpenBLAS starts with when nothing sets one)."""
     import ctypes
-    import glob
     import os
 
-    folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in glob.glob(os.path.join(folder, "*openblas*")):
+    for path in _engines.bundled_openblas(os.path.dirname(np.__file__)):
         try:
             lib = ctypes.CDLL(path)
         except OSError:
