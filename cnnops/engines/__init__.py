@@ -27,8 +27,10 @@ def numpy_blas_on_one_thread() -> None:
     core's time, in every process — a batch's other worker, or the next command of a shell pipeline,
     wanted that core. Most of cnnops' matmuls are memory-bound and run on one thread anyway; a matmul
     that gains from more raises the count to the usual one first (``numpy_engine.arrays.blas_threads``),
-    and OpenBLAS starts the threads then. The setting lives in the environment only while NumPy loads.
-    Nothing changes when NumPy is loaded already or the environment sets a thread count."""
+    and OpenBLAS starts the threads then; a thread waiting for work sleeps after 2^20 cycles, not 2^28.
+    The settings live in the environment only while NumPy loads. Nothing changes when NumPy is loaded
+    already, when the environment sets a thread count, or when NumPy's BLAS is not the OpenBLAS its
+    wheels bundle (:func:`bundled_openblas`: the one whose count cnnops can raise again)."""
     if "numpy" in sys.modules or any(os.environ.get(name) for name in BLAS_SETTINGS):
         return
     sys.meta_path.insert(0, _NumpyOnOneThread())  # type: ignore[arg-type]
@@ -47,7 +49,7 @@ def bundled_openblas(numpy_dir: str) -> list[str]:
 
 class _NumpyOnOneThread:
     """A meta path finder for the first ``import numpy``: NumPy's own spec, its loader wrapped so the
-    module loads with ``OPENBLAS_NUM_THREADS=1`` (then the environment is as it was). Removes itself."""
+    module loads with OpenBLAS's start-up settings (then the environment is as it was). Removes itself."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name != "numpy":

@@ -172,7 +172,7 @@ def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_E
 
 class TorchStream:
     """``torch.manual_seed(seed)``'s CPU generator: MT19937, one 32-bit word per float32 draw, two
-    (first word high) per 64-bit draw, read through NumPy's MT19937 set to the same state.
+    (first word high) per 64-bit draw (:class:`cnnops.io.mersenne.MT19937`).
 
     >>> TorchStream(0).uniform(2).tolist()  # torch.manual_seed(0); torch.rand(2)
     [0.49625658988952637, 0.7682217955589294]
