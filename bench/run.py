@@ -4,7 +4,8 @@ Run from the repository root:  python bench/run.py [--repeat N] [--quick] [--onl
 
 Every command runs as a fresh process (start-up included, as a user or a shell script sees it), from
 compiled bytecode as users have it. The commands of a case run interleaved, repeat after repeat, so a
-change in the machine's load hits all of them alike; a ratio is the median of the per-repeat ratios.
+change in the machine's load hits all of them alike; a ratio is the median of the per-repeat ratios
+(cases under a second repeat 9 or 15 times, the largest images 3 times).
 Peak memory is the child's maximum resident set. The yardsticks are in bench/yardsticks/; the image
 chain's NumPy script runs its (memory-bound, 9-deep) matmuls on one BLAS thread, as cnnops does, so
 it is not slowed by OpenBLAS's thread hand-offs. ``--readme`` rewrites the table in README.md from
@@ -30,6 +31,8 @@ PY = sys.executable
 CNNOPS = [PY, "-m", "cnnops"]
 BANK = "Conv2d(1, 4, 3, weight='sobel-x, sobel-y, laplacian, edge', bias=False)"
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1"}
+#: repeats for the cases that take well under a second, whose ratios the machine's load moves most
+FAST = 9
 
 
 @dataclass
@@ -134,7 +137,7 @@ def cases(tmp: Path, quick: bool) -> list[Case]:
             Command("cnnops", [*CNNOPS, "run", img, BANK, "ReLU", "MaxPool2d(2)", "-q", "-o", out]),
             Command("numpy", [PY, str(YARD / "numpy_image.py"), img, t("ref.npy")], ONE_THREAD),
             Command("torch", [PY, str(YARD / "torch_image.py"), img, t("ref_t.npy")]),
-        ], "cnnops", ["numpy"], 1.2, 1.5, repeat=3 if n >= 4096 else None))  # fmt: skip
+        ], "cnnops", ["numpy"], 1.2, 1.5, repeat=3 if n >= 4096 else FAST if n <= 1024 else None))  # fmt: skip
     # --- heavy convolutions against the faster of plain NumPy and plain torch
     for h in (56, 112, 224):
         x = t(f"heavy{h}.npy")
@@ -142,14 +145,14 @@ def cases(tmp: Path, quick: bool) -> list[Case]:
             Command("cnnops", [*CNNOPS, "run", x, "Conv2d(64, 64, 3, padding=1)", "-q", "-o", out]),
             Command("numpy", [PY, str(YARD / "numpy_conv.py"), x, t("ref.npy")]),
             Command("torch", [PY, str(YARD / "torch_conv.py"), x, t("ref_t.npy")]),
-        ], "cnnops", ["numpy", "torch"], 1.1))  # fmt: skip
+        ], "cnnops", ["numpy", "torch"], 1.1, repeat=FAST))  # fmt: skip
     # --- a batch of small images against a plain NumPy loop
     images = sorted(str(p) for p in (tmp / "batch").glob("*.png"))
     result.append(Case("batch", f"{len(images)} PNGs of 128² → --output-dir (npy)", [
         Command("cnnops", [*CNNOPS, "run", *images, BANK, "ReLU", "MaxPool2d(2)", "-q", "--output-dir", t("od"),
                            "--format", "npy"]),
         Command("numpy", [PY, str(YARD / "numpy_batch.py"), t("odn"), *images], ONE_THREAD),
-    ], "cnnops", ["numpy"], 1.0))  # fmt: skip
+    ], "cnnops", ["numpy"], 1.0, repeat=FAST))  # fmt: skip
     # --- JSON in and out against the orjson floor
     result.append(Case("json", "1000×1000 JSON → relu --json", [
         Command("cnnops", [*CNNOPS, "relu", t("j1000.json"), "--json"]),
@@ -251,7 +254,8 @@ def main() -> None:
                   f"{statistics.median(case.command(case.measured).times):.2f} s"), flush=True)  # fmt: skip
     lines = table(todo)
     cpus = os.cpu_count()
-    note = (f"Measured {started} on {cpus} cores, `--repeat {args.repeat}`; load average {load_before[0]:.1f} at the start, "
+    note = (f"Measured {started} on {cpus} cores, `--repeat {args.repeat}` (cases under a second {FAST}–15 times, "
+            f"images of 4096² and more 3 times); load average {load_before[0]:.1f} at the start, "
             f"{min(loads):.1f}–{max(loads):.1f} during the run (other work shared the machine).")  # fmt: skip
     print()
     print("\n".join(lines))
