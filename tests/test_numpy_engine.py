@@ -24,7 +24,7 @@ from hypothesis import strategies as hs
 
 from cnnops.engines import ENGINES, load_engine
 from cnnops.engines import numpy_engine as ne
-from cnnops.engines.numpy_engine.elementwise import _erfc_nonneg
+from cnnops.engines.numpy_engine.elementwise import SMOOTH_BLOCK, _erfc_nonneg
 from cnnops.errors import SettingError
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True)
@@ -430,6 +430,25 @@ def test_relu_keeps_negative_zero_and_nan_like_torch():
     identical(ne.activation("ReLU", x, {}), F.relu(t(x)).numpy())
     x = np.repeat(x[None], 600, axis=0)  # the vectorised path too
     identical(ne.activation("ReLU", x, {}), F.relu(t(x)).numpy())
+
+
+def test_relu_puts_back_every_negative_zero_in_place_and_not():
+    rng = np.random.default_rng(5)
+    x = rng.choice(np.float32([-0.0, 0.0, -1.5, 2.0, np.nan]), size=(3, 70_001))  # several blocks of zeros
+    expected = F.relu(t(x.copy())).numpy()
+    identical(ne.activation("ReLU", x.copy(), {}), expected)
+    inplace = x.copy()
+    result = ne.activation("ReLU", inplace, {}, inplace=True)
+    identical(result, expected)
+    assert result is inplace
+
+
+@pytest.mark.parametrize(("name", "options"), SMOOTH + [("SELU", {}), ("CELU", {"alpha": 0.7})])
+def test_smooth_activations_over_several_blocks_match_torch(name, options):
+    # blocks of SMOOTH_BLOCK elements and a shorter last one, each computed on its own
+    x = np.random.default_rng(6).standard_normal((2, 2 * SMOOTH_BLOCK + 77), dtype=np.float32) * 4
+    x.reshape(-1)[:: SMOOTH_BLOCK // 2] = np.float32([np.nan, np.inf, -np.inf, -0.0, 30.0, -30.0] * 3)[: x.size // (SMOOTH_BLOCK // 2) + 1]
+    close(ne.activation(name, x, options), torch_says(getattr(torch.nn, name)(**options), t(x)))
 
 
 # ---------------------------------------------------------------- the engine as the pipeline loads it
