@@ -322,6 +322,8 @@ def test_sums_that_could_overflow_stay_in_aten_s_order():
     ("MaxPool2d(1000, stride=1)", (1, 1, 2000, 2000), "numpy"),  # one axis at a time, doubling
     ("AvgPool2d(2)", (1, 1, 64, 64), "numpy"),
     ("GELU", (1, 128, 1024, 1024), "torch"),  # 134 M transcendental elements: torch's import pays back
+    ("Tanh", (1, 64, 2048, 2048), "numpy"),  # NumPy's float32 tanh is nearly torch's speed: never worth the import
+    ("GELU(approximate='tanh')", (1, 128, 1024, 1024), "numpy"),  # a seventh of the exact GELU's time on NumPy
 ])  # fmt: skip
 def test_the_auto_engine_weighs_window_work_as_each_engine_does_it(stage, shape, engine, monkeypatch):
     """The auto engine counts a window's work the way each engine does it, so a large window never sends

@@ -1,10 +1,13 @@
 """``cnnops bench``: the rates the auto engine chooses by, and ``--calibrate`` to measure them here."""
 
-from typing import Annotated
+import errno
+import os
+from typing import Annotated, Any
 
 import typer
 
 from cnnops.cli.common import app, emit_text, plain_output, stdout_console, user_errors
+from cnnops.text import echo
 
 _UNITS = {
     "conv_mac": "per multiply-add of a convolution or linear layer",
@@ -14,8 +17,8 @@ _UNITS = {
     "maxpool": "per max-pool cell read",
     "avgpool": "per avg-pool cell read",
     "adaptive": "per adaptive-pool input cell",
-    "elementwise": "per element (ReLU, batch norm, …)",
-    "transcendental": "per element (GELU, SiLU, Tanh, …)",
+    "elementwise": "per element of ReLU (batch norm, …; other activations in proportion)",
+    "transcendental": "per element of GELU (SiLU, Tanh, … in proportion)",
     "softmax": "per element of a (log-)softmax",
     "stage": "per stage",
 }
@@ -25,7 +28,7 @@ _UNITS = {
 @user_errors
 def bench(
     calibrate: Annotated[bool, typer.Option("--calibrate", help=(
-        "Time each kind of work on both engines (imports torch; about a minute) and keep the rates in "
+        "Time each kind of work on both engines (imports torch; 10–20 seconds) and keep the rates in "
         "the cache directory ($XDG_CACHE_HOME/cnnops) for the auto engine."
     ))] = False,  # fmt: skip
     as_json: Annotated[bool, typer.Option("--json", help="Print the rates as one JSON document.")] = False,
@@ -37,19 +40,14 @@ def bench(
     import json
     import sys
 
-    from cnnops.run.costs import KINDS, load_rates, rates_path, save_rates
+    from cnnops.run.costs import KINDS, load_rates
 
     if calibrate:
         from cnnops.run.calibrate import calibrate as measure
 
+        _store_rates(None)  # the cache directory is checked before the seconds of measuring
         rates = measure(progress=lambda text: print(f"measuring {text} …", file=sys.stderr, flush=True))
-        try:
-            path = save_rates(rates)
-        except OSError as exc:
-            from cnnops.errors import InputError
-
-            raise InputError(f"cannot store the rates in '{rates_path()}': {exc.strerror or exc}") from None
-        source = str(path)
+        source = str(_store_rates(rates))
     else:
         rates = load_rates()
         source = rates.source
@@ -61,11 +59,35 @@ def bench(
     from cnnops.render.plain import print_table
     from cnnops.render.shape_tables import table_box
 
+    from rich.text import Text
+
     console = stdout_console()
-    table = Table(title=f"auto engine rates ({source})", box=table_box(plain_output(console)), title_justify="left")
+    console.print(Text(f"auto engine rates ({source})"), soft_wrap=True)  # a long path is not broken up
+    table = Table(box=table_box(plain_output(console)))
     for name, justify in (("work", "left"), ("numpy s", "right"), ("torch s", "right"), ("unit", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for kind in KINDS:
         table.add_row(kind, f"{rates.numpy.get(kind, 0.0):.3g}", f"{rates.torch.get(kind, 0.0):.3g}", _UNITS[kind])
     table.add_row("import", "0", f"{rates.torch_import:.3g}", "importing torch (once per run)")
     print_table(console, table)
+
+
+def _store_rates(rates: Any) -> Any:
+    """Store measured rates in the cache directory (None: only check that they could be stored there)."""
+    from cnnops.errors import InputError
+    from cnnops.io.write import check_writable
+    from cnnops.run.costs import rates_path, save_rates
+
+    path = rates_path()
+    try:
+        if rates is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(str(path))
+            if not os.access(path.parent, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            return path
+        return save_rates(rates)
+    except (OSError, InputError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).rpartition(": ")[2]
+        raise InputError(f"cannot store the rates in '{echo(str(path))}': {why} — set XDG_CACHE_HOME to a "
+                         "writable directory") from None

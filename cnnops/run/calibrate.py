@@ -13,12 +13,18 @@ from typing import Any
 
 from cnnops.run.costs import DEFAULTS, Rates
 
+#: a quick measurement is repeated for at least this long (at most MAX_RUNS times): its fastest run is
+#: then one the machine's other work did not slow down (a conv of a few milliseconds on BLAS threads that
+#: lost a core to another process takes ten times as long)
+QUICK_SECONDS, MAX_RUNS = 0.25, 50
+
 
 def _best(run: Callable[[], Any], repeat: int) -> float:
-    """The fastest of ``repeat`` timed runs after one untimed (caches, lazily built kernels)."""
+    """The fastest of ``repeat`` timed runs (more for a quick one) after one untimed (caches, lazily
+    built kernels)."""
     run()
-    times = []
-    for _ in range(repeat):
+    times: list[float] = []
+    while len(times) < repeat or (sum(times) < QUICK_SECONDS and len(times) < MAX_RUNS):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
