@@ -43,3 +43,13 @@ def test_big_requests_continue_the_stream_in_numpy_random(monkeypatch) -> None:
     for n in (10, 700, 1001, 3, 5000):
         np.testing.assert_array_equal(mine.words(n), ref.random_raw(n))
     assert mine.native is not None
+
+
+def test_a_big_total_drawn_in_small_blocks_moves_to_numpy_random_at_the_first(monkeypatch) -> None:
+    monkeypatch.setattr(mersenne, "NATIVE_ABOVE", 1000)
+    monkeypatch.delitem(__import__("sys").modules, "numpy.random", raising=False)
+    mine, ref = MT19937(seed_key(9)), native(9)
+    np.testing.assert_array_equal(mine.words(300, coming=1200), ref.random_raw(300))
+    assert mine.native is not None
+    for n in (300, 300, 300):
+        np.testing.assert_array_equal(mine.words(n), ref.random_raw(n))

@@ -120,6 +120,10 @@ def test_random_matches_on_a_multi_million_element_weight_and_keeps_shapes():
         expected = torch_uniform(torch.Generator().manual_seed(seed), shape, bound)
         identical(ne.Random(seed).uniform(shape, bound), expected)
     assert ne.Random(3).uniform((0, 5), 1.0).shape == (0, 5)
+    # small, big (the stream moves to numpy.random at its first block), small again: one stream throughout
+    mine, generator = ne.Random(11), torch.Generator().manual_seed(11)
+    for count in (5000, 600_001, 7):
+        identical(mine.uniform((count,), 0.5), torch_uniform(generator, (count,), 0.5))
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 kernel dispatch")

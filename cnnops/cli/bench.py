@@ -55,11 +55,10 @@ def bench(
         emit_text(json.dumps({**rates.as_dict(), "source": source}))
         return
     from rich.table import Table
+    from rich.text import Text
 
     from cnnops.render.plain import print_table
     from cnnops.render.shape_tables import table_box
-
-    from rich.text import Text
 
     console = stdout_console()
     console.print(Text(f"auto engine rates ({source})"), soft_wrap=True)  # a long path is not broken up

@@ -183,9 +183,10 @@ class TorchStream:
 
         self.bits = MT19937(seed_key(int(seed)))
 
-    def words(self, n: int) -> np.ndarray:
-        """The next ``n`` 32-bit words, as uint64."""
-        return self.bits.words(n)
+    def words(self, n: int, *, coming: int = 0) -> np.ndarray:
+        """The next ``n`` 32-bit words, as uint64 (``coming``: the words drawn in all by a caller drawing in
+        blocks, this block's included)."""
+        return self.bits.words(n, coming=coming)
 
     def uniform(self, n: int) -> np.ndarray:
         """``uniform_(0, 1)`` on float32: the low 24 bits of a word, times 2⁻²⁴ (exact)."""

@@ -53,11 +53,13 @@ class MT19937:
         self.pos = pos
         self.native: np.random.MT19937 | None = None  # numpy.random.MT19937 once a big request has moved the stream there
 
-    def words(self, n: int) -> np.ndarray:
-        """The next ``n`` 32-bit words, as uint64 (as ``random_raw`` returns them)."""
+    def words(self, n: int, *, coming: int = 0) -> np.ndarray:
+        """The next ``n`` 32-bit words, as uint64 (as ``random_raw`` returns them). ``coming``: the words
+        a caller drawing in blocks will ask for in all, this block's included (a big total moves the
+        stream to ``numpy.random`` at once, however small the blocks)."""
         import numpy as np
 
-        if self.native is None and (n > NATIVE_ABOVE or "numpy.random" in sys.modules):
+        if self.native is None and (max(n, coming) > NATIVE_ABOVE or "numpy.random" in sys.modules):
             bits = np.random.MT19937()
             bits.state = {"bit_generator": "MT19937", "state": {"key": self.key, "pos": self.pos}}
             self.native = bits

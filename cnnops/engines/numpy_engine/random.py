@@ -54,9 +54,9 @@ class Random:
         out = np.empty(math.prod(shape), dtype=_F32)
         low, high = _F32(-bound), _F32(bound)
         span = high - low
-        for start in range(0, out.size, 1 << 17):  # blocks keep the uint64 words small
-            y = out[start : start + (1 << 17)]
-            words = self.stream.words(y.size)
+        for start in range(0, out.size, 1 << 13):  # blocks: their uint64 words (64 KiB) stay under glibc's mmap threshold
+            y = out[start : start + (1 << 13)]
+            words = self.stream.words(y.size, coming=out.size - start)
             y[...] = np.bitwise_and(words, 0xFFFFFF, out=words)
             if self.fused:
                 # u·span + low = high·(2u − 1) exactly, and 2u − 1 = k·2⁻²³ − 1 is a float32:
