@@ -370,6 +370,41 @@ def test_activations_and_shape_keeping_layers_equal_torch(engine, data, text):
     check_against_torch([text], data, engine)
 
 
+LOW_RANK = [*ACTIVATIONS, "Softmax(dim=0)", "LogSoftmax()", "Flatten(0)", "Flatten()", "Unflatten(0, (1, -1))",
+            "Linear(1, 2)", "LayerNorm(())", "LayerNorm(3)", "AdaptiveAvgPool1d(1)", "MaxPool1d(1)"]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", [(), (3,)])
+@pytest.mark.parametrize("text", LOW_RANK)
+def test_scalars_and_vectors_give_torch_s_shape_and_values_or_its_refusal(engine, text, shape):
+    """A 0-d or 1-d input: the output has torch's shape (a scalar stays a scalar) and values, or is
+    refused where torch refuses it. Torch gets the input with the leading 1s of the rank rule (README:
+    a stage that needs more dimensions than the input has sees it with leading 1s), where it applies."""
+    data = np.linspace(-2.5, 1.5, math.prod(shape), dtype=np.float32).reshape(shape)
+    trace = trace_shapes(shape, parse_stages([text]))
+    promoted = data.reshape(trace.rows[0].effective_input) if trace.error is None else data
+    try:
+        expected = torch_reference([text], promoted, 0)[-1].output
+    except Exception:  # torch refuses this input: so does cnnops, with its own error
+        refused = trace.error is not None
+        if not refused:
+            with pytest.raises(CnnopsError):
+                run_pipeline(data, parse_stages([text]), engine=engine)
+        return
+    result = run_pipeline(data, parse_stages([text]), engine=engine)
+    assert result.output.shape == expected.shape == result.trace.output_shape
+    if not text.startswith(("Linear", "PReLU")):  # (their default weights are checked elsewhere)
+        np.testing.assert_allclose(result.output, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_stage_output_of_another_shape_than_the_shape_model_s_is_refused(monkeypatch):
+    from cnnops.engines import numpy_engine
+
+    monkeypatch.setattr(numpy_engine, "activation", lambda name, x, options, inplace=False: np.zeros((1,), np.float32))
+    with pytest.raises(CnnopsError, match=r"stage 1 ReLU\(\) computed a .* tensor where PyTorch gives .* cnnops bug"):
+        run_pipeline(np.float32(2.0), parse_stages(["ReLU"]), engine="numpy")
+
+
 @hs.composite
 def pad_texts(draw, nd):
     prefix = draw(hs.sampled_from(["Zero", "Constant", "Reflection", "Replication", "Circular"]))

@@ -36,7 +36,7 @@ def use_device(name: str) -> None:
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a)).to(_device)
+    return torch.from_numpy(np.asarray(a, order="C")).to(_device)  # a 0-d array stays 0-d
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -273,9 +273,9 @@ def array_text(a: Any) -> bytes:
     a = np.asarray(a)
     kind = a.dtype.kind
     if kind == "f":
-        a = np.ascontiguousarray(a, dtype=np.float64 if a.dtype.itemsize >= 8 else np.float32)
+        a = np.asarray(a, dtype=np.float64 if a.dtype.itemsize >= 8 else np.float32, order="C")
     elif kind in "iub" and a.dtype.byteorder in "=|":
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a, order="C")
     else:
         return orjson.dumps(array_to_json(a))
     if a.ndim == 0:

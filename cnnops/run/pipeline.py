@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
-from cnnops.errors import InputError, LayerError, SettingError, setting
+from cnnops.errors import CnnopsError, InputError, LayerError, SettingError, setting
 from cnnops.io.memory import check_memory
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
@@ -258,6 +258,12 @@ def run_pipeline(
                 raise
             raise LayerError(exc.reason, index=row.index, stage=row.stage.call) from None
         for out in outs:
+            if out.output is not None and out.output.shape != tuple(out.row.output_shape):
+                # the shape model and the engine disagree: refused, never a tensor of another shape
+                raise CnnopsError(
+                    f"stage {out.row.index} {out.row.stage.call} computed a {st.fmt_shape(tuple(out.output.shape))} tensor "
+                    f"where PyTorch gives {st.fmt_shape(tuple(out.row.output_shape))} — a cnnops bug: please report it"
+                )
             result.results.append(out)
             if keep is not None:
                 _drop_unkept(result, out.row, keep, pending, last_use)

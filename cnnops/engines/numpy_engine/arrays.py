@@ -24,7 +24,7 @@ def _quiet(op):
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=_F32)
+    return np.asarray(x, dtype=_F32, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
 
 
 def _offset_view(xp: np.ndarray, offsets, steps, lengths) -> np.ndarray:

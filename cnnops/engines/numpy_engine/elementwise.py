@@ -17,7 +17,7 @@ def linear(x, weight, bias) -> np.ndarray:
         y = np.matmul(_f32(x), _f32(weight).T)
     if bias is not None:
         y = y + _f32(bias)
-    return np.ascontiguousarray(y, dtype=_F32)
+    return np.asarray(y, dtype=_F32, order="C")
 
 
 @_quiet
