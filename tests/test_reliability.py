@@ -137,8 +137,20 @@ def test_save_maps_in_a_batch_keeps_one_folder_per_input(cwd):
     (("relu", "a/x.json", "a/x.npy", "--save-maps", "m", "-q"), "would both write 'm/x'"),
     (("run", "m/00-input.png", "relu", "--save-maps", "m", "-q"), "would replace the input 'm/00-input.png'"),
     (("run", "a/x.json", "Conv2d(1,1,1,weight='w.json')", "-o", "w.json", "-q"), "over the input 'w.json'"),
+    # through a folder that is a symbolic link to another inside the output directory
+    (("relu", "a/x.json", "b/x.json", "--output-dir", "od", "-q"),
+     "would both write 'od/b/x.json' (as 'od/a/x.json', through a symbolic link)"),
+    # one input's output file is another's folder
+    (("relu", "k.json", "k.npy/x.json", "--output-dir", "od", "--format", "npy", "-q"), "as a file and as a folder"),
 ])  # fmt: skip
 def test_outputs_never_collide_or_replace_an_input_and_nothing_is_written(cwd, args, fragment):
+    (cwd / "b").mkdir()
+    (cwd / "b/x.json").write_text("[[5]]")
+    (cwd / "od/b").mkdir(parents=True)
+    (cwd / "od/a").symlink_to("b")
+    (cwd / "k.npy").mkdir()
+    (cwd / "k.json").write_text("[[1]]")
+    (cwd / "k.npy/x.json").write_text("[[2]]")
     (cwd / "a").mkdir()
     (cwd / "a/x.json").write_text("[[1]]")
     np.save(cwd / "a/x.npy", np.ones((2, 2), np.float32))
@@ -148,6 +160,20 @@ def test_outputs_never_collide_or_replace_an_input_and_nothing_is_written(cwd, a
     before = snapshot(cwd)
     result_error(invoke(*args), 2, fragment)
     assert snapshot(cwd) == before
+
+
+def test_an_output_that_is_a_link_to_another_output_is_replaced_not_written_through(cwd):
+    for name, value in (("a/x.json", 1), ("b/x.json", 2)):
+        (cwd / name).parent.mkdir(exist_ok=True)
+        (cwd / name).write_text(f"[[{value}]]")
+    (cwd / "od/a").mkdir(parents=True)
+    (cwd / "od/a/x.json").write_text("an old result")
+    (cwd / "od/b").mkdir()
+    (cwd / "od/b/x.json").symlink_to("../a/x.json")
+    result = invoke("relu", "a/x.json", "b/x.json", "--output-dir", "od", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert not (cwd / "od/b/x.json").is_symlink()
+    assert [json.loads((cwd / f"od/{k}/x.json").read_text())["output"]["data"] for k in "ab"] == [[[1.0]], [[2.0]]]
 
 
 def test_non_utf8_file_names_round_trip_in_a_batch(tmp_path):

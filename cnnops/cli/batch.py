@@ -216,24 +216,48 @@ def _unnamed(arg: str) -> bool:
 
 
 def _refuse_collisions(inputs: list[str], plans: list[Destinations]) -> None:
-    claimed: dict[str, tuple[int, str]] = {}
+    """No two outputs on one file (through a symbolic link either), and no output inside another's place
+    (``out/a.npy`` for one input, ``out/a.npy/x.npy`` for another)."""
+    claimed: dict[str, tuple[int, str, str]] = {}
+    real_dirs: dict[str, str] = {}  # a batch's outputs share a few directories: each is resolved once
     for n, where in enumerate(plans):
         for what, path in (("--output-dir", where.output), ("--save-maps", where.maps), ("--animate", where.animation)):
             if path is None:
                 continue
-            place = os.path.normcase(os.path.abspath(path))
+            place = _place(path, real_dirs)
             if place in claimed:
-                other, _ = claimed[place]
+                other, _, first = claimed[place]
                 if other == n:
                     raise UsageError(f"two outputs of '{echo(inputs[n])}' would both be '{echo(path)}' — choose "
                                      "different names")  # fmt: skip
                 if inputs[other] == inputs[n] or (not _unnamed(inputs[n]) and _identity(inputs[other]) == _identity(inputs[n])):
                     raise UsageError(f"input '{echo(inputs[n])}' is given twice — give each input once")
+                linked = f" (as '{echo(first)}', through a symbolic link)" if first != path else ""
                 raise UsageError(
-                    f"inputs '{echo(inputs[other])}' and '{echo(inputs[n])}' would both write '{echo(path)}' "
+                    f"inputs '{echo(inputs[other])}' and '{echo(inputs[n])}' would both write '{echo(path)}'{linked} "
                     f"({what}) — rename one of them, or run them separately"
                 )
-            claimed[place] = (n, what)
+            claimed[place] = (n, what, path)
+    for place, (n, what, _) in claimed.items():
+        parent = os.path.dirname(place)
+        while parent and parent != os.path.dirname(parent):  # up to the root
+            if parent in claimed and claimed[parent][0] != n:
+                other = claimed[parent][0]
+                raise UsageError(
+                    f"inputs '{echo(inputs[other])}' and '{echo(inputs[n])}' would need '{echo(parent)}' as a file "
+                    f"and as a folder ({what}) — rename one of them, or run them separately"
+                )  # fmt: skip
+            parent = os.path.dirname(parent)
+
+
+def _place(path: str, real_dirs: dict[str, str]) -> str:
+    """Where ``path`` really is: in its folder with symbolic links resolved (an output that is itself a
+    link is replaced by the new file, not written through)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    real = real_dirs.get(directory)
+    if real is None:
+        real = real_dirs[directory] = os.path.realpath(directory)
+    return os.path.normcase(os.path.join(real, name))
 
 
 def _refuse_overwriting(read: list[str], plans: list[Destinations], opts: DataOptions) -> None:
