@@ -774,3 +774,19 @@ def test_a_model_file_s_own_open_files_are_flushed_at_exit(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "build.log").read_text() == "building\n"
+
+
+def test_an_input_whose_pictures_fail_leaves_no_new_output_file(cwd, monkeypatch):
+    import cnnops.cli.batch as batch
+    from cnnops.errors import InputError
+
+    def fail(*args, **kwargs):
+        raise InputError("the maps cannot be written: No space left on device")
+
+    monkeypatch.setattr(batch, "write_pictures", fail)
+    (cwd / "x.json").write_text("[[1, -1]]")
+    result_error(invoke("relu", "x.json", "-o", "new.json", "--save-maps", "m", "-q"), 1, "No space left")
+    assert not (cwd / "new.json").exists() and not list(cwd.glob(".new.json*"))
+    (cwd / "old.json").write_text("an earlier result")
+    result_error(invoke("relu", "x.json", "-o", "old.json", "--save-maps", "m", "-q"), 1, "No space left")
+    assert json.loads((cwd / "old.json").read_text())["output"]["data"] == [[1.0, 0.0]]  # replaced, as said

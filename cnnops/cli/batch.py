@@ -7,7 +7,7 @@ checked against the picture options and its memory against the budget, and only 
 will see are kept. Then it runs, and its files, pictures, tables or JSON are written.
 
 A batch goes on past a failed input, reports each failure on stderr (above the progress bar) and exits
-1 at the end; a failed input writes nothing.
+1 at the end; a failed input leaves no new file (an output it replaced stays replaced).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -574,13 +574,22 @@ def save_files(result: RunResult, opts: DataOptions, where: Destinations,
     result's own) and its pictures."""
     from cnnops.io import write
 
+    created = None  # the output file this call made where there was none: removed if the pictures fail
     if where.output is not None:
         doc = None
         if where.output.lower().endswith(".json"):
             doc = document() if document is not None else result.document(intermediates=opts.intermediates)
+        existed = os.path.lexists(where.output)
         write.write_output(where.output, result.output, indices=result.output_indices, doc=doc,
                            parents=opts.output_dir is not None)  # fmt: skip
-    write_pictures(result, opts, where)
+        created = None if existed else where.output
+    try:
+        write_pictures(result, opts, where)
+    except BaseException:
+        if created is not None:
+            with suppress(OSError):
+                os.unlink(created)
+        raise
 
 
 def emit_result(opts: DataOptions, note_for: Callable[[TensorInput], str | None] | None = None) -> Callable[..., None]:
