@@ -73,7 +73,8 @@ def test_a_file_that_is_not_what_it_should_be_gives_the_defaults(cache, doc):
     assert load_rates() == DEFAULTS
 
 
-def test_a_negative_import_time_cannot_make_auto_choose_torch(cache):
+def test_a_negative_import_time_cannot_make_auto_choose_torch(cache, monkeypatch):
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as in a fresh process: its import is a cost
     stored(cache, {"format": FORMAT, "numpy": {}, "torch": {}, "torch_import": -5})
     result = runner.invoke(app, ["run", "[[1, 2], [3, 4]]", "ReLU", "--json"])
     assert result.exit_code == 0, result.output
