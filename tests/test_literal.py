@@ -434,3 +434,19 @@ def test_the_stage_parser_can_read_an_argument_node_by_the_same_rules():
         node_value(arg("torch.tensor([1.]).__class__"), "weight", error=SpecError)
     with pytest.raises(InputError, match="draws random numbers"):
         node_value(arg("torch.randn(2)"), "weight")
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**63), 2**63, 2**64 - 1])
+def test_a_pasted_manual_seed_takes_torchs_whole_range(seed):
+    tensor = read_input(f"torch.manual_seed({seed}); x = torch.randn(2, 3)", seed=0)
+    torch.manual_seed(seed)
+    assert same(tensor.data, torch.randn(2, 3))
+    assert tensor.source.endswith(f"(seed {seed})")
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1])
+def test_a_pasted_manual_seed_torch_refuses_is_refused_with_its_range(seed):
+    with pytest.raises(ValueError):
+        torch.manual_seed(seed)
+    with pytest.raises(InputError, match=r"outside torch.manual_seed's range, -2\*\*63 to 2\*\*64 - 1"):
+        read_input(f"torch.manual_seed({seed}); x = torch.randn(2, 3)")

@@ -466,3 +466,34 @@ def test_an_unavailable_device_is_named_as_a_setting_not_a_flag():
     with pytest.raises(CnnopsError, match="PyTorch sees no cuda device") as caught:
         run_pipeline(np.zeros((1, 2), np.float32), parse_stages(["ReLU()"]), engine="torch", device="cuda")
     assert "device='cpu'" in str(caught.value) and "--" not in str(caught.value)
+
+
+#: seeds across torch.manual_seed's whole range, -2**63 to 2**64 - 1 (a negative one counts as seed + 2**64)
+WIDE_SEEDS = [0, 2**31, 2**32, 2**40 + 1, 2**63 - 1, 2**63, 2**64 - 1, -1, -5, -(2**32), -(2**63)]
+
+
+@pytest.mark.parametrize("seed", WIDE_SEEDS)
+def test_every_seed_torch_takes_gives_torchs_inputs_and_default_weights(engine, seed):
+    from cnnops.io.read import read_input
+
+    for text, make in (("randn:2x3x5", lambda: torch.randn(2, 3, 5)), ("rand:2x3x5", lambda: torch.rand(2, 3, 5)),
+                       ("randint:-3:9:2x3x5", lambda: torch.randint(-3, 9, (2, 3, 5)).float())):  # fmt: skip
+        torch.manual_seed(seed)
+        np.testing.assert_array_equal(read_input(text, seed=seed).data, make().numpy())
+    texts = ["Conv2d(3, 4, 3)", "Flatten()", "Linear(36, 2)"]
+    result = run_pipeline(np.zeros((1, 3, 5, 5), np.float32), parse_stages(texts), seed=seed, engine=engine)
+    torch.manual_seed(seed)
+    conv, lin = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(36, 2)
+    for mine, theirs in ((result.results[0].weight, conv.weight), (result.results[0].bias, conv.bias),
+                         (result.results[2].weight, lin.weight), (result.results[2].bias, lin.bias)):  # fmt: skip
+        np.testing.assert_array_equal(mine, theirs.detach().numpy())
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1])
+def test_a_seed_torch_refuses_is_refused_with_its_range(engine, seed):
+    from cnnops.errors import SettingError
+
+    with pytest.raises(ValueError):
+        torch.manual_seed(seed)
+    with pytest.raises(SettingError, match=r"outside torch.manual_seed's range, -2\*\*63 to 2\*\*64 - 1"):
+        run_pipeline(np.zeros((1, 3, 5, 5), np.float32), parse_stages(["Conv2d(3, 4, 3)"]), seed=seed, engine=engine)

@@ -32,7 +32,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
-from cnnops.io.generators import Generator, check_shape, generate, randint_generator
+from cnnops.io.generators import Generator, check_shape, generate, randint_generator, seed_problem
 from cnnops.io.jsontext import MAX_DEPTH, UTF8_BOM, JSONSyntaxError, gc_paused, parse_json
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, to_array
 from cnnops.records import record
@@ -203,8 +203,9 @@ class _Reader:
         if len(call.args) != 1 or call.keywords or not _is_int(self.number(call.args[0])):
             raise self.fail("torch.manual_seed takes one whole number here", "write e.g. torch.manual_seed(0)")
         seed = int(self.number(call.args[0]))
-        if not 0 <= seed < 2**64:
-            raise self.fail(f"seed {seed} is not between 0 and 2**64 - 1", "use a seed such as 0 or 42")
+        problem = seed_problem(seed)
+        if problem is not None:
+            raise self.fail(problem, "use a seed such as 0 or 42")
         return seed
 
     # --- the tensor: a wrapper or constructor call, then methods --------------------------------------

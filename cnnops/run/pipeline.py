@@ -206,7 +206,9 @@ def run_pipeline(
     ``plan``: a dict the caller keeps for runs of the same stages on inputs of one shape; the trace,
     the engine chosen and the weights are made on the first run and reused by the others."""
     from cnnops.engines import load_engine
+    from cnnops.io.generators import check_seed
 
+    check_seed(seed)
     plan = {} if plan is None else plan
     if plan.get("shape") != tuple(data.shape):
         plan.clear()
