@@ -58,9 +58,9 @@ class Generator:
     kind: str
     shape: tuple[int, ...]
     value: float = 0.0  # full
-    start: int = 0  # arange's start, randint's low
+    start: int | float = 0  # arange's start (a float: an arange of fractions, read exactly), randint's low
     stop: int = 0  # randint's high (exclusive)
-    step: int = 1  # arange
+    step: int | float = 1  # arange
 
     @property
     def random(self) -> bool:
@@ -155,8 +155,12 @@ def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_E
     if gen.kind == "full":
         with np.errstate(over="ignore"):
             return np.full(gen.shape, gen.value, dtype=np.float32)
-    if gen.kind == "arange":  # whole numbers, exact in int64, then float32 as every input
-        values = gen.start + gen.step * np.arange(count, dtype=np.int64)
+    if gen.kind == "arange":
+        if isinstance(gen.start, int) and isinstance(gen.step, int):  # exact in int64, then float32 as every input
+            values: np.ndarray = gen.start + gen.step * np.arange(count, dtype=np.int64)
+        else:  # fractions whose every value the reader found exact in float32: exact in float64
+            values = gen.start + gen.step * np.arange(count, dtype=np.float64)
+            values[0] = gen.start  # numpy's first value is its start, -0. included
         return values.astype(np.float32).reshape(gen.shape)
     if gen.kind == "eye":
         return np.eye(gen.shape[0], gen.shape[1], dtype=np.float32)
@@ -166,7 +170,7 @@ def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_E
         return stream.normal(count).reshape(gen.shape)
     if gen.kind == "rand":
         return stream.uniform(count).reshape(gen.shape)
-    return stream.randint(count, gen.start, gen.stop).astype(np.float32).reshape(gen.shape)
+    return stream.randint(count, int(gen.start), gen.stop).astype(np.float32).reshape(gen.shape)
 
 
 def seed_problem(seed: object) -> str | None:
