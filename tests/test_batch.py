@@ -405,15 +405,3 @@ def test_a_setting_wrong_for_every_input_is_refused_once_before_any_is_read(tmp_
         assert result.exit_code == 2, result.output
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), result.stderr
-
-
-def test_a_device_this_machine_lacks_is_refused_once_before_any_input_is_read(tmp_path):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("needs a machine without CUDA")
-    inputs = good_and_bad(tmp_path)[:1] + [tmp_path / "missing.json"]
-    for given in (inputs[:1], inputs):
-        result = invoke("relu", *given, "--device", "cuda", "-q")
-        assert result.exit_code == 2, result.output
-        assert result.stderr.strip().splitlines() == ["Error: PyTorch sees no cuda device on this machine — use --device cpu"]

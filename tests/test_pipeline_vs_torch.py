@@ -497,3 +497,39 @@ def test_a_seed_torch_refuses_is_refused_with_its_range(engine, seed):
         torch.manual_seed(seed)
     with pytest.raises(SettingError, match=r"outside torch.manual_seed's range, -2\*\*63 to 2\*\*64 - 1"):
         run_pipeline(np.zeros((1, 3, 5, 5), np.float32), parse_stages(["Conv2d(3, 4, 3)"]), seed=seed, engine=engine)
+
+
+def _cli(*args):
+    """cnnops on the command line, in this process (torch is imported here already)."""
+    from typer.testing import CliRunner
+
+    from cnnops.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "300"})
+
+
+def test_seed_option_takes_torch_manual_seeds_whole_range_and_says_so():
+    import json
+
+    for seed in (2**40 + 1, 2**64 - 1, -1, -(2**63)):
+        result = _cli("run", "randn:1x1x2x3", "--seed", seed, "--json")
+        assert result.exit_code == 0, result.output
+        torch.manual_seed(seed)
+        got = np.array(json.loads(result.stdout)["output"]["data"], np.float32)
+        np.testing.assert_array_equal(got, torch.randn(1, 1, 2, 3).numpy())
+        assert json.loads(result.stdout)["seed"] == seed
+    assert "-9223372036854775808<=x<=18446744073709551615" in _cli("run", "--help").stdout
+    for seed in (2**64, -(2**63) - 1):
+        refused = _cli("run", "randn:1x1x2x3", "--seed", seed)
+        assert refused.exit_code == 2
+        assert "is not in the range -9223372036854775808<=x<=18446744073709551615" in refused.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_refused_once_before_any_input_is_read(tmp_path):
+    (tmp_path / "a.json").write_text("[[1, 2], [3, 4]]")
+    inputs = [tmp_path / "a.json", tmp_path / "missing.json"]  # a missing file: no input is read
+    for named in (inputs[:1], inputs):
+        result = _cli("relu", *named, "--device", "cuda", "-q")
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == ["Error: PyTorch sees no cuda device on this machine — use --device cpu"]
