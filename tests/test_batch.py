@@ -389,3 +389,19 @@ def test_every_error_a_worker_can_send_back_is_rebuilt_from_its_pickle():
     portable = _portable(Unrebuildable("a.json", "too long"))
     back = pickle.loads(pickle.dumps(portable))
     assert type(back) is InputError and back.worded() == "a.json: too long — raise max_elements"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--engine", "numpy", "--device", "cuda"], "device 'cuda' needs the torch engine — drop --engine numpy"),
+    (["--animate", "a.gif", "--crop", "1,2,x"], "--crop takes ROW,COL,HEIGHT,WIDTH"),
+    (["--animate", "a.gif", "--crop", "0,0,0,0"], "--crop takes ROW,COL,HEIGHT,WIDTH"),
+    (["--animate", "a.gif", "--crop", "0,0,99,99"], "--crop 0,0,99,99 is larger than 32×32"),
+])  # fmt: skip
+def test_a_setting_wrong_for_every_input_is_refused_once_before_any_is_read(tmp_path, options, message):
+    inputs = good_and_bad(tmp_path)[:1] + [tmp_path / "missing.json"]  # a missing file: no input is read
+    options = [tmp_path / o if o == "a.gif" else o for o in options]
+    for given in (inputs[:1], inputs):  # one input or several: the same one error, exit 2
+        result = invoke("relu", *given, *options, "-q")
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), result.stderr

@@ -1,6 +1,7 @@
 """The picture options of the data commands: --save-maps, --animate, --preview."""
 
 import json
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -81,3 +82,26 @@ def test_animate_all_draws_the_chain_in_one_gif(tmp_path):
     assert Image.open(gif).n_frames == 9 + 1 + 4
     clash = invoke("relu", EX / "grid4x4.json", "--animate", gif, "--animate-all", "--animate-stage", "1")
     assert clash.exit_code == 2 and "drop --animate-stage" in clash.stderr
+
+
+def test_save_maps_folders_have_the_usual_permissions_and_replaced_maps_keep_theirs(tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        single = invoke("run", EX / "grid4x4.json", "relu", "--save-maps", tmp_path / "one", "-q")
+        batch = invoke("relu", EX / "grid4x4.json", EX / "ones4x4.json", "--save-maps", tmp_path / "many", "-q")
+        os.chmod(tmp_path / "one" / "01-relu.png", 0o600)
+        again = invoke("run", EX / "grid4x4.json", "relu", "--save-maps", tmp_path / "one", "-q")
+    finally:
+        os.umask(old_umask)
+    assert single.exit_code == batch.exit_code == again.exit_code == 0, single.output + batch.output + again.output
+
+    def mode(path):
+        return path.stat().st_mode & 0o777
+
+    # a new folder is 0777 less the umask, as mkdir makes it (the staging folder was 0700)
+    assert [mode(tmp_path / d) for d in ("one", "many", "many/grid4x4", "many/ones4x4")] == [0o755] * 4
+    assert mode(tmp_path / "many" / "ones4x4" / "01-relu.png") == 0o644
+    # a map written again keeps the permissions its file had, as every output file does
+    assert mode(tmp_path / "one" / "01-relu.png") == 0o600
+    assert mode(tmp_path / "one" / "00-input.png") == 0o644
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["00-input.png", "01-relu.png"]

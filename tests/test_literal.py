@@ -158,7 +158,8 @@ def test_true_and_false_are_refused_as_numbers_in_the_usual_words():
         ("[1] x", "nor a Python literal: invalid syntax"),
         ("torch.randn()", "needs sizes"),
         ("torch.randint(5, 0, (2,))", "needs low < high"),
-        ("torch.arange(0, 1, 0.1)", "whole numbers"),
+        ("torch.arange(0, 1, 0.1)", r"its value 0.1 is not exact in float32, and torch rounds such values "
+                                    "differently on different CPUs"),
         ("torch.zeros(-1, 2)", "not whole numbers ≥ 0"),
         ("np.zeros(2, 3)", "takes the shape as one tuple"),
         ("torch.randn(2, 3, dtype=torch.float64)", "is not float32"),
@@ -434,3 +435,117 @@ def test_the_stage_parser_can_read_an_argument_node_by_the_same_rules():
         node_value(arg("torch.tensor([1.]).__class__"), "weight", error=SpecError)
     with pytest.raises(InputError, match="draws random numbers"):
         node_value(arg("torch.randn(2)"), "weight")
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**63), 2**63, 2**64 - 1])
+def test_a_pasted_manual_seed_takes_torchs_whole_range(seed):
+    tensor = read_input(f"torch.manual_seed({seed}); x = torch.randn(2, 3)", seed=0)
+    torch.manual_seed(seed)
+    assert same(tensor.data, torch.randn(2, 3))
+    assert tensor.source.endswith(f"(seed {seed})")
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1])
+def test_a_pasted_manual_seed_torch_refuses_is_refused_with_its_range(seed):
+    with pytest.raises(ValueError):
+        torch.manual_seed(seed)
+    with pytest.raises(InputError, match=r"outside torch.manual_seed's range, -2\*\*63 to 2\*\*64 - 1"):
+        read_input(f"torch.manual_seed({seed}); x = torch.randn(2, 3)")
+
+
+# ---------------------------------------------------------------------------------------------- arange
+
+
+ARANGES = [
+    "torch.arange(30.)", "torch.arange(0., 3., 0.5)", "torch.arange(3)", "torch.arange(1e2)", "torch.arange(0.5)",
+    "torch.arange(0, 3.3, 0.5)", "torch.arange(-0., -2., -1.)", "torch.arange(-0., 2.)", "torch.arange(end=5)",
+    "torch.arange(1, end=5)", "torch.arange(start=1, end=5, step=2)", "torch.arange(1, 5, step=2)",
+    "torch.arange(30., dtype=torch.int64)", "torch.arange(3, dtype=torch.float32)", "torch.arange(-1.25, 2, 0.75)",
+    "torch.arange(16777212., 16777216.)", "torch.arange(0., 1073741824., 134217728.)",
+    "np.arange(2, step=5)", "np.arange(3., step=0.5)", "np.arange(stop=5, step=2)", "np.arange(2, stop=8)",
+    "np.arange(-0., 2.)", "np.arange(-0., -2., -1.)", "np.arange(0., 3., 0.5, dtype=np.float32)", "np.arange(30.)",
+    "np.arange(1, 4, dtype=np.float32)", "np.arange(16777217., 16777220.)",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ARANGES)
+def test_arange_gives_what_torch_and_numpy_give(text):
+    expected = np.asarray(eval(text, {"torch": torch, "np": np}), dtype=np.float32)  # the test's own text
+    assert same(read_input(text).data, expected), (read_input(text).data, expected)
+
+
+@pytest.mark.parametrize(
+    "text, message, theirs",
+    [  # theirs: torch or numpy refuse it too (else: cnnops cannot promise their values)
+        ("torch.arange(3., step=0.5)", r"torch.arange\(end\) takes no step=", True),
+        ("torch.arange(start=1)", r"takes \(end\), \(start, end\) or \(start, end, step\)", True),
+        ("torch.arange(5, 0)", "goes from 5 to 0 with step 1, the wrong way", True),
+        ("torch.arange(float('inf'))", "must be finite", True),
+        ("torch.arange(0., 3., 0.5, dtype=torch.int64)", "cuts the fractions off its numbers", True),
+        ("np.arange(start=3)", "needs its stop", True),
+        ("torch.arange(0., 1., 0.1)", "its value 0.1 is not exact in float32", False),
+        ("torch.arange(16777217, 16777257, dtype=torch.float32)", "its value 16777217.0 is not exact in float32", False),
+        ("np.arange(-16777215, 16777216, 3, dtype=np.float32)", "numpy makes a float32 arange in float32 steps", False),
+    ],
+)  # fmt: skip
+def test_arange_refusals_say_why(text, message, theirs):
+    with pytest.raises(InputError, match=message):
+        read_input(text)
+    if theirs:
+        with pytest.raises((TypeError, ValueError, RuntimeError)):
+            eval(text, {"torch": torch, "np": np})  # the test's own text
+
+
+def _exact32(value: Fraction) -> bool:
+    return Fraction(float(np.float32(float(value)))) == value
+
+
+ARANGE_NUMBERS = hs.one_of(
+    hs.integers(-40, 40), hs.integers(-(2**25), 2**25),
+    hs.builds(lambda k, shift: k / 2**shift, hs.integers(-400, 400), hs.integers(0, 12)),
+    hs.sampled_from([0.1, -0.3, 1 / 3, 2.5e-8, 1e10, 2.0**30, 16777215.0, 16777217.0, -16777216.0, -0.0, 0.0]),
+)
+
+
+def _values(start, stop, step):
+    """The exact values start + k·step (k < the length torch and numpy compute), or None when too many."""
+    count = math.ceil((float(stop) - float(start)) / float(step))
+    if count > 2000:
+        return None
+    return [Fraction(start) + k * Fraction(step) for k in range(max(count, 0))]
+
+
+@hs.composite
+def arange_numbers(draw):
+    """start, stop, step: mostly a stop some steps away from the start (a stop written as a whole number
+    when it is one, as people write it), sometimes any stop."""
+    start, step = draw(ARANGE_NUMBERS), draw(ARANGE_NUMBERS.filter(lambda n: n != 0))
+    if draw(hs.integers(0, 3)):
+        stop = start + step * (draw(hs.integers(1, 300)) - draw(hs.sampled_from([0, 0.5])))
+        return start, int(stop) if isinstance(stop, float) and stop.is_integer() and draw(hs.booleans()) else stop, step
+    return start, draw(ARANGE_NUMBERS), step
+
+
+@settings(derandomize=True, deadline=None, max_examples=500)
+@given(numbers=arange_numbers(), module=hs.sampled_from(["torch", "np"]),
+       dtype=hs.sampled_from(["", "", "torch.float32"]))  # fmt: skip
+def test_arange_is_torchs_and_numpys_or_refused_and_read_whenever_every_value_is_exact(numbers, module, dtype):
+    start, stop, step = numbers
+    values = _values(start, stop, step)
+    if values is None:
+        return
+    dtype = dtype.replace("torch", module)
+    text = f"{module}.arange({start!r}, {stop!r}, {step!r}{', dtype=' + dtype if dtype else ''})"
+    try:
+        made = np.asarray(eval(text, {"torch": torch, "np": np}), dtype=np.float32)  # the test's own text
+    except (RuntimeError, ValueError):
+        made = None
+    try:
+        mine = read_input(text).data
+    except InputError as exc:
+        exact = all(_exact32(v) for v in values)
+        # refused: torch or numpy refuse it, it is empty, or a value is not exact in float32 (numpy's float32
+        # arange also when its float32 steps round); otherwise every value fits
+        assert made is None or made.size == 0 or not exact or (module == "np" and dtype), (text, str(exc))
+        return
+    assert made is not None and same(mine, made), (text, mine, made)

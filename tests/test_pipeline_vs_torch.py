@@ -501,3 +501,70 @@ def test_an_unavailable_device_is_named_as_a_setting_not_a_flag():
     with pytest.raises(CnnopsError, match="PyTorch sees no cuda device") as caught:
         run_pipeline(np.zeros((1, 2), np.float32), parse_stages(["ReLU()"]), engine="torch", device="cuda")
     assert "device='cpu'" in str(caught.value) and "--" not in str(caught.value)
+
+
+#: seeds across torch.manual_seed's whole range, -2**63 to 2**64 - 1 (a negative one counts as seed + 2**64)
+WIDE_SEEDS = [0, 2**31, 2**32, 2**40 + 1, 2**63 - 1, 2**63, 2**64 - 1, -1, -5, -(2**32), -(2**63)]
+
+
+@pytest.mark.parametrize("seed", WIDE_SEEDS)
+def test_every_seed_torch_takes_gives_torchs_inputs_and_default_weights(engine, seed):
+    from cnnops.io.read import read_input
+
+    for text, make in (("randn:2x3x5", lambda: torch.randn(2, 3, 5)), ("rand:2x3x5", lambda: torch.rand(2, 3, 5)),
+                       ("randint:-3:9:2x3x5", lambda: torch.randint(-3, 9, (2, 3, 5)).float())):  # fmt: skip
+        torch.manual_seed(seed)
+        np.testing.assert_array_equal(read_input(text, seed=seed).data, make().numpy())
+    texts = ["Conv2d(3, 4, 3)", "Flatten()", "Linear(36, 2)"]
+    result = run_pipeline(np.zeros((1, 3, 5, 5), np.float32), parse_stages(texts), seed=seed, engine=engine)
+    torch.manual_seed(seed)
+    conv, lin = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(36, 2)
+    for mine, theirs in ((result.results[0].weight, conv.weight), (result.results[0].bias, conv.bias),
+                         (result.results[2].weight, lin.weight), (result.results[2].bias, lin.bias)):  # fmt: skip
+        np.testing.assert_array_equal(mine, theirs.detach().numpy())
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1])
+def test_a_seed_torch_refuses_is_refused_with_its_range(engine, seed):
+    from cnnops.errors import SettingError
+
+    with pytest.raises(ValueError):
+        torch.manual_seed(seed)
+    with pytest.raises(SettingError, match=r"outside torch.manual_seed's range, -2\*\*63 to 2\*\*64 - 1"):
+        run_pipeline(np.zeros((1, 3, 5, 5), np.float32), parse_stages(["Conv2d(3, 4, 3)"]), seed=seed, engine=engine)
+
+
+def _cli(*args):
+    """cnnops on the command line, in this process (torch is imported here already)."""
+    from typer.testing import CliRunner
+
+    from cnnops.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "300"})
+
+
+def test_seed_option_takes_torch_manual_seeds_whole_range_and_says_so():
+    import json
+
+    for seed in (2**40 + 1, 2**64 - 1, -1, -(2**63)):
+        result = _cli("run", "randn:1x1x2x3", "--seed", seed, "--json")
+        assert result.exit_code == 0, result.output
+        torch.manual_seed(seed)
+        got = np.array(json.loads(result.stdout)["output"]["data"], np.float32)
+        np.testing.assert_array_equal(got, torch.randn(1, 1, 2, 3).numpy())
+        assert json.loads(result.stdout)["seed"] == seed
+    assert "-9223372036854775808<=x<=18446744073709551615" in _cli("run", "--help").stdout
+    for seed in (2**64, -(2**63) - 1):
+        refused = _cli("run", "randn:1x1x2x3", "--seed", seed)
+        assert refused.exit_code == 2
+        assert "is not in the range -9223372036854775808<=x<=18446744073709551615" in refused.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_refused_once_before_any_input_is_read(tmp_path):
+    (tmp_path / "a.json").write_text("[[1, 2], [3, 4]]")
+    inputs = [tmp_path / "a.json", tmp_path / "missing.json"]  # a missing file: no input is read
+    for named in (inputs[:1], inputs):
+        result = _cli("relu", *named, "--device", "cuda", "-q")
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == ["Error: PyTorch sees no cuda device on this machine — use --device cpu"]

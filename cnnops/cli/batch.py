@@ -132,6 +132,8 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
                          f"'{echo(os.path.join(os.path.dirname(str(opts.animate)), 'animation.gif'))}'")  # fmt: skip
     if opts.animate_stage is not None and opts.animate is None:
         raise UsageError("--animate-stage chooses the stage --animate draws: give --animate FILE.gif too")
+    if opts.crop is not None:
+        crop_option(opts.crop)  # the same for every input: refused once, not once per input
     if (opts.as_json or opts.jsonl or not opts.quiet) and sys.stdout is None:
         raise StdoutError("stdout is closed, so the result cannot be printed — give --output FILE, or --quiet")
 
@@ -415,6 +417,9 @@ def process(inputs: list[str], stages_for: StagesFor, opts: DataOptions, emit: C
     if opts.indices_file is not None:
         opts.read_files.append(str(opts.indices_file))
     plans = plan_outputs(inputs, opts)
+    from cnnops.run.pipeline import check_device
+
+    check_device(opts.engine.value, opts.device.value if opts.device else None)  # once, not once per input
     indices = read_indices(str(opts.indices_file)) if opts.indices_file is not None else None
     settings = RunSettings(seed=opts.seed, engine=opts.engine.value, device=opts.device.value if opts.device else None,
                            rgb=opts.rgb, max_elements=opts.max_elements, max_memory=opts.max_memory,

@@ -46,9 +46,10 @@ InputsArg = Annotated[list[str], typer.Argument(
 )]  # fmt: skip
 TupleOpt = str | None
 SeedOpt = Annotated[int, typer.Option(
-    "--seed", min=0, max=2**63 - 1,
+    "--seed", min=-(2**63), max=2**64 - 1,  # torch.manual_seed's range (cnnops.io.generators.SEED_MIN, SEED_MAX)
     help="torch.manual_seed for random inputs (randn:…, rand:…, randint:…, torch.randn(…)) and, separately, for "
-    "PyTorch's default initialisation of weights not given: each starts its own stream from this seed.",
+    "PyTorch's default initialisation of weights not given: each starts its own stream from this seed. "
+    "Any seed torch.manual_seed takes (a negative one counts as seed + 2**64, as in torch).",
 )]  # fmt: skip
 DimsOpt = Annotated[Dims, typer.Option(
     "--dims", help="1-D or 2-D layer; auto: 1-D for a 1-D input, else 2-D.", case_sensitive=False,
@@ -150,13 +151,14 @@ COMMON: dict[str, tuple[Any, Any]] = {
 
 
 def int_flags(params: list[inspect.Parameter]) -> dict[str, str]:
-    """The whole-number options among ``params``: parameter name → its flag (``--groups``)."""
+    """The whole-number options among ``params`` that become stage text: parameter name → its flag
+    (``--groups``). An option with a range of its own (``--seed``, ``--zoom``) is checked by click."""
     flags = {}
     for param in params:
         if getattr(param.annotation, "__origin__", None) not in (int, int | None):
             continue
         for info in getattr(param.annotation, "__metadata__", ()):
-            if isinstance(info, typer.models.OptionInfo):
+            if isinstance(info, typer.models.OptionInfo) and info.max is None:
                 decls = [d for d in (info.param_decls or ()) if d.startswith("--")]
                 flags[param.name] = decls[0] if decls else "--" + param.name.replace("_", "-")
     return flags

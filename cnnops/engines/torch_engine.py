@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnops.errors import CnnopsError, LayerError, SettingError, setting
+from cnnops.errors import LayerError, SettingError, setting
 
 NAME = "torch"
 
@@ -31,7 +31,7 @@ def use_device(name: str) -> None:
     if name not in available:
         raise SettingError(f"unknown device '{name}' — choose cpu, cuda or mps")
     if not available[name]:
-        raise CnnopsError(f"PyTorch sees no {name} device on this machine — use {setting('device', 'cpu')}")
+        raise SettingError(f"PyTorch sees no {name} device on this machine — use {setting('device', 'cpu')}")
     _device = torch.device(name)
 
 

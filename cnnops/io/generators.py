@@ -21,7 +21,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from cnnops.errors import InputError, setting
+from cnnops.errors import InputError, SettingError, setting
 from cnnops.io.jsontext import MAX_DEPTH
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.records import record
@@ -46,6 +46,9 @@ FORMS = {
 _SPEC = re.compile(r"^\s*(zeros|ones|full|arange|eye|randn|rand|randint)\s*:(.*)$", re.S | re.I)
 _INT = LazyPattern(r"[-+]?\d+")
 MAX_INT64 = 2**63 - 1
+#: the seeds torch.manual_seed takes: a negative one counts as seed + 2**64, and its numbers depend on the
+#: seed's low 32 bits only (MT19937's init_genrand), on either engine
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 
 
 @record(frozen=True)
@@ -55,9 +58,9 @@ class Generator:
     kind: str
     shape: tuple[int, ...]
     value: float = 0.0  # full
-    start: int = 0  # arange's start, randint's low
+    start: int | float = 0  # arange's start (a float: an arange of fractions, read exactly), randint's low
     stop: int = 0  # randint's high (exclusive)
-    step: int = 1  # arange
+    step: int | float = 1  # arange
 
     @property
     def random(self) -> bool:
@@ -152,19 +155,42 @@ def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_E
     if gen.kind == "full":
         with np.errstate(over="ignore"):
             return np.full(gen.shape, gen.value, dtype=np.float32)
-    if gen.kind == "arange":  # whole numbers, exact in int64, then float32 as every input
-        values = gen.start + gen.step * np.arange(count, dtype=np.int64)
+    if gen.kind == "arange":
+        if isinstance(gen.start, int) and isinstance(gen.step, int):  # exact in int64, then float32 as every input
+            values: np.ndarray = gen.start + gen.step * np.arange(count, dtype=np.int64)
+        else:  # fractions whose every value the reader found exact in float32: exact in float64
+            values = gen.start + gen.step * np.arange(count, dtype=np.float64)
+            values[0] = gen.start  # numpy's first value is its start, -0. included
         return values.astype(np.float32).reshape(gen.shape)
     if gen.kind == "eye":
         return np.eye(gen.shape[0], gen.shape[1], dtype=np.float32)
-    if not 0 <= seed < 2**64:
-        raise InputError(f"seed {seed} is not between 0 and 2**64 - 1, as torch.manual_seed needs")
+    check_seed(seed)
     stream = TorchStream(seed)
     if gen.kind == "randn":
         return stream.normal(count).reshape(gen.shape)
     if gen.kind == "rand":
         return stream.uniform(count).reshape(gen.shape)
-    return stream.randint(count, gen.start, gen.stop).astype(np.float32).reshape(gen.shape)
+    return stream.randint(count, int(gen.start), gen.stop).astype(np.float32).reshape(gen.shape)
+
+
+def seed_problem(seed: object) -> str | None:
+    """Why ``seed`` is no seed ``torch.manual_seed`` takes (None: it is one).
+
+    >>> seed_problem(-1), seed_problem(2**64)
+    (None, "seed 18446744073709551616 is outside torch.manual_seed's range, -2**63 to 2**64 - 1")
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return f"seed {seed!r} is not a whole number"
+    if not SEED_MIN <= seed <= SEED_MAX:
+        return f"seed {seed} is outside torch.manual_seed's range, -2**63 to 2**64 - 1"
+    return None
+
+
+def check_seed(seed: object) -> None:
+    """Refuse a seed ``torch.manual_seed`` would refuse (see :func:`seed_problem`)."""
+    problem = seed_problem(seed)
+    if problem is not None:
+        raise SettingError(problem)
 
 
 # ---------------------------------------------------------------------------------------------- torch's stream

@@ -32,7 +32,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
-from cnnops.io.generators import Generator, check_shape, generate, randint_generator
+from cnnops.io.generators import Generator, check_shape, generate, randint_generator, seed_problem
 from cnnops.io.jsontext import MAX_DEPTH, UTF8_BOM, JSONSyntaxError, gc_paused, parse_json
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, to_array
 from cnnops.records import record
@@ -203,8 +203,9 @@ class _Reader:
         if len(call.args) != 1 or call.keywords or not _is_int(self.number(call.args[0])):
             raise self.fail("torch.manual_seed takes one whole number here", "write e.g. torch.manual_seed(0)")
         seed = int(self.number(call.args[0]))
-        if not 0 <= seed < 2**64:
-            raise self.fail(f"seed {seed} is not between 0 and 2**64 - 1", "use a seed such as 0 or 42")
+        problem = seed_problem(seed)
+        if problem is not None:
+            raise self.fail(problem, "use a seed such as 0 or 42")
         return seed
 
     # --- the tensor: a wrapper or constructor call, then methods --------------------------------------
@@ -302,16 +303,8 @@ class _Reader:
             value = self.number(args[1])
             gen = Generator("full", self.size(name, [args[0]], numpy=True), value=float(value))
         elif function == "arange":
-            numbers = [self.number(a) for a in args] + [self.number(n) for n in (take("start"), take("end"),
-                                                                                take("stop"), take("step")) if n]
-            if not 1 <= len(numbers) <= 3 or not all(_is_int(n) for n in numbers):
-                raise self.fail(f"{name} takes one to three whole numbers here (end; start, end; start, end, step)",
-                                "for fractions give the numbers as a list")
-            start, end, step = (0, numbers[0], 1) if len(numbers) == 1 else (*numbers[:2], numbers[2] if len(numbers) == 3 else 1)
-            if step == 0:
-                raise self.fail(f"{name} has step 0", "use a step other than 0")
-            count = max(0, -((start - end) // step))  # ceil((end - start) / step), exact for whole numbers
-            gen = Generator("arange", check_shape((count,)), start=start, step=step)
+            dtype = keywords["dtype"].value if "dtype" in keywords else None
+            gen = self.arange(name, args, take, _dtype_text(dtype) if dtype is not None else None, numpy=numpy)
         elif function == "eye":
             sizes = [self.number(a) for a in args] + [self.number(n) for n in (take("n"), take("m"), take("N"),
                                                                               take("M")) if n]
@@ -341,6 +334,63 @@ class _Reader:
                 if dotted(keyword.value) not in INT64:
                     raise self.fail("randint bounds beyond 2**24 are not exact in float32", "drop dtype=")
         return gen
+
+    def arange(self, name: str, args: list[ast.expr], take: Any, dtype: str | None, *, numpy: bool) -> Generator:
+        """``torch.arange(end)``, ``(start, end)``, ``(start, end, step)`` (numpy's ``stop``), keywords bound
+        as torch or numpy binds them. Whole numbers are exact in int64, then float32 as every input;
+        fractions (or float32 as the dtype) are read when every value is exact in float32."""
+        names = ("start", "stop", "step") if numpy else ("start", "end", "step")
+        keywords = {n: node for n in names if (node := take(n)) is not None}
+        form = f"write e.g. {name}(5), {name}(1, 5) or {name}(0., 2., 0.5)"
+        if len(args) > 3:
+            raise self.fail(f"{name} takes at most three numbers: start, {names[1]}, step", form)
+        if numpy or len(args) != 1 or "end" in keywords:
+            bound = dict(zip(names, args))
+        else:
+            bound = {"end": args[0]}  # torch.arange(end): the overload without start or step
+            if keywords:
+                raise self.fail(f"{name}(end) takes no {' or '.join(f'{n}=' for n in keywords)}", form)
+        for key, node in keywords.items():
+            if key in bound:
+                raise self.fail(f"{name} is given {key} twice", form)
+            bound[key] = node
+        if numpy and "stop" not in bound:  # numpy.arange(stop): one number given by position is the stop
+            if not args:
+                raise self.fail(f"{name} needs its stop", form)
+            bound["stop"] = bound.pop("start")
+        end = names[1]
+        if end not in bound or ("start" not in bound and "step" in bound and not numpy):
+            raise self.fail(f"{name} takes ({end}), (start, {end}) or (start, {end}, step)", form)
+        start, stop, step = (self.number(bound[n]) if n in bound else default for n, default in zip(names, (0, 0, 1)))
+        numbers = (start, stop, step)
+        if any(not -(2**63) <= n <= 2**63 - 1 for n in numbers):  # NaN compares False: refused too
+            raise self.fail(f"{name} goes from {show(start)} to {show(stop)} by {show(step)}: its numbers must be "
+                            "finite and within int64's range", form)  # fmt: skip
+        if step == 0:
+            raise self.fail(f"{name} has step 0", "use a step other than 0")
+        if not numpy and ((step > 0 and stop < start) or (step < 0 and stop > start)):
+            raise self.fail(f"{name} goes from {show(start)} to {show(stop)} with step {show(step)}, the wrong way "
+                            "(torch refuses it)", "swap the bounds or change the step's sign")  # fmt: skip
+        floats = any(isinstance(n, float) for n in numbers)
+        whole = all(float(n).is_integer() for n in numbers)
+        if dtype in INT64:
+            if not whole:
+                raise self.fail(f"{name} with dtype={dtype} cuts the fractions off its numbers",
+                                "give whole numbers, or drop dtype=")
+            floats = False
+        if floats:  # the length torch and numpy compute, in float64
+            count = max(0, math.ceil((float(stop) - float(start)) / float(step)))
+        else:
+            count = max(0, -((int(start) - int(stop)) // int(step)))  # ceil((stop - start) / step), exact
+        # numpy's float64 values of whole numbers below 2**52 are exact, as int64's are (a start of -0. stays)
+        exact64 = numpy and whole and max(map(abs, numbers)) <= 2**52 and math.copysign(1, start) > 0
+        if dtype in FLOAT32 or (floats and not exact64):
+            problem = _arange_float32_problem(start, step, count, numpy=numpy, numpy_float32=numpy and dtype in FLOAT32)
+            if problem is not None:
+                raise self.fail(f"{name}: {problem}", "give the numbers as a list, or a step such as 0.5 or 0.25")
+            first = float(start) if numpy else float(start) + float(step) * 0.0  # numpy keeps a start of -0.
+            return Generator("arange", check_shape((count,)), start=first, step=float(step))
+        return Generator("arange", check_shape((count,)), start=int(start), step=int(step))
 
     def size(self, name: str, args: list[ast.expr], *, numpy: bool) -> tuple[int, ...]:
         """Sizes as torch takes them — ``(1, 4, 4)``, ``1, 4, 4`` or ``[1, 4, 4]`` — or numpy's one shape."""
@@ -439,6 +489,62 @@ class _Reader:
         if any(k is None or not isinstance(_constant(k), str) for k in node.keys):
             raise self.fail("a dict's keys must be strings such as 'data' and 'shape'", "write {'data': [...]}")
         return {_constant(k): self.value(v, 0) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
+
+
+def _dtype_text(node: ast.expr) -> str:
+    """A ``dtype=`` as :meth:`_Reader.keyword` names it: ``torch.float32``, ``'float32'``, ``float``."""
+    return dotted(node) or (repr(node.value) if isinstance(node, ast.Constant) else "")
+
+
+def _arange_float32_problem(start: float, step: float, count: int, *, numpy: bool = False,
+                            numpy_float32: bool = False) -> str | None:  # fmt: skip
+    """Why the float32 values ``start + step·k`` (k < count) of an arange cannot be given exactly (None:
+    they can). torch computes each in float64 and rounds it to float32 — the first of each vector
+    directly, the others from that rounded first one, so a value float32 cannot hold comes out
+    differently on CPUs of different vector widths: every value must be exact in float32 (and for numpy,
+    whose float64 values cnnops would round, too). Numpy's float32 arange also adds and multiplies in
+    float32: its start and each distance from the start must be whole multiples of one power of two
+    within float32's 24 bits, and the count at most 2**24."""
+    from fractions import Fraction
+
+    if count == 0:
+        return None
+    first, delta = Fraction(start), Fraction(step)
+    # the values are N·2**e (N whole, 2**e the largest power of two dividing start and step): N up to
+    # 2**24 is exact; beyond it an exact N is even, and two neighbouring N are never both even (they differ
+    # by an odd number, or every N is odd). So when the first two and the last two values are exact, so is
+    # every value between them
+    for k in sorted({k for k in (0, 1, count - 2, count - 1) if 0 <= k < count}):
+        value = first + k * delta
+        if not _exact_float32(value):
+            why = "cnnops reads an arange of fractions only when every value is" if numpy else \
+                "torch rounds such values differently on different CPUs"  # fmt: skip
+            return f"its value {show(float(value))} is not exact in float32, and {why}"
+    if numpy_float32:
+        unit = Fraction(2) ** min(_twos(v) for v in (first, delta) if v)
+        span = max(abs(first), abs(delta) * (count - 1)) / unit
+        if span > 2**24 or count > 2**24:
+            return "numpy makes a float32 arange in float32 steps, which round here"
+    return None
+
+
+def _exact_float32(value: Any) -> bool:
+    """Whether a number (a Fraction) is exactly a float32."""
+    import struct
+    from fractions import Fraction
+
+    try:
+        as_double = float(value)
+        return Fraction(as_double) == value and struct.unpack("f", struct.pack("f", as_double))[0] == as_double
+    except OverflowError:  # beyond float64 or float32
+        return False
+
+
+def _twos(value: Any) -> int:
+    """The exponent of the largest power of two that divides ``value`` (a nonzero Fraction of a power-of-two
+    denominator, as every float is)."""
+    p, q = value.numerator, value.denominator
+    return ((p & -p).bit_length() - 1) - (q.bit_length() - 1)
 
 
 def dotted(node: ast.expr) -> str | None:

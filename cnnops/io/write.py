@@ -335,6 +335,22 @@ def _create_temp(directory: str, name: str, limit: int, mode: int) -> tuple[int,
     raise FileExistsError(17, "no usable temporary file name found", prefix)
 
 
+def make_temp_directory(directory: str, name: str) -> str:
+    """A new folder ``.NAME.XXXXXXXX.tmp`` in ``directory`` for files that are moved into place together,
+    made with mode 0o777 less the umask, as any new folder (:func:`tempfile.mkdtemp` makes it 0o700,
+    and a staging folder renamed into place would keep that)."""
+    prefix = os.path.join(directory, temp_prefix(directory, name))
+    pid = os.getpid()
+    for _ in range(_TEMP_ATTEMPTS):
+        temp = f"{prefix}{_temp_tag(pid, next(_counter))}{TEMP_TAIL}"
+        try:
+            os.mkdir(temp, 0o777)
+            return temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(17, "no usable temporary folder name found", prefix)
+
+
 def _temp_tag(pid: int, count: int) -> str:
     """Eight characters of ``[a-z0-9_]`` from a process id and a count: ids below 37⁵ and counts below 37³
     give distinct tags (a count past that wraps round; an older file of that name is passed over)."""

@@ -14,12 +14,12 @@ import math
 import os
 import re
 import shutil
-import tempfile
+import stat
 from typing import TYPE_CHECKING, Any
 
 from cnnops.choices import ColorMap, Scale
 from cnnops.errors import InputError
-from cnnops.io.write import signals_deferred, temp_prefix
+from cnnops.io.write import make_temp_directory, signals_deferred
 from cnnops.pictures.canvas import MARGIN, draw_header
 from cnnops.pictures.colour import colorize, resolve_cmap, value_range
 from cnnops.pictures.font import LINE_H, font, latin1, short_number, text_width
@@ -78,7 +78,7 @@ def save_maps(
         os.makedirs(parent, exist_ok=True)
         home = directory if os.path.isdir(directory) else parent
         with signals_deferred():
-            staging = tempfile.mkdtemp(dir=home, prefix=temp_prefix(home, os.path.basename(directory)), suffix=".tmp")
+            staging = make_temp_directory(home, os.path.basename(directory))
         factor = common_factor(tensors, batch_item)
         pictures = iter(names)
         for t in tensors:
@@ -147,7 +147,8 @@ def check_maps_directory(directory: str) -> None:
 
 def _move_into_place(staging: str, directory: str, names: list[str]) -> None:
     """The finished set into ``directory``: the staging folder renamed when there is nothing there yet,
-    else each file replaced in turn and the stale map files of an earlier run removed."""
+    else each file replaced in turn (a replaced file keeps its permissions, as io.write's files do) and
+    the stale map files of an earlier run removed."""
     if not os.path.lexists(directory):
         try:
             os.rename(staging, directory)
@@ -156,7 +157,14 @@ def _move_into_place(staging: str, directory: str, names: list[str]) -> None:
             if not os.path.isdir(directory):
                 raise
     for name in names:
-        os.replace(os.path.join(staging, name), os.path.join(directory, name))
+        staged, target = os.path.join(staging, name), os.path.join(directory, name)
+        try:
+            found = os.lstat(target)
+        except OSError:
+            found = None
+        if found is not None and stat.S_ISREG(found.st_mode):
+            os.chmod(staged, stat.S_IMODE(found.st_mode))
+        os.replace(staged, target)
     os.rmdir(staging)
     for name in os.listdir(directory):
         if MAP_FILE.match(name) and name not in names:

@@ -178,6 +178,18 @@ def choose_engine(requested: str, trace: Trace, device: str | None = None, rates
     return "torch" if torch_s < numpy_s else "numpy"
 
 
+def check_device(engine: str, device: str | None) -> None:
+    """Refuse a device the engine cannot use or this machine lacks. It is the same for every input, so a
+    caller with many checks it once before reading any; a device other than the CPU loads the torch engine."""
+    if device in (None, "cpu"):
+        return
+    if engine == "numpy":
+        raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
+    from cnnops.engines import load_engine
+
+    load_engine("torch").use_device(device)
+
+
 def run_pipeline(
     data: np.ndarray,
     stage_list: Sequence[st.Stage],
@@ -206,15 +218,16 @@ def run_pipeline(
     ``plan``: a dict the caller keeps for runs of the same stages on inputs of one shape; the trace,
     the engine chosen and the weights are made on the first run and reused by the others."""
     from cnnops.engines import load_engine
+    from cnnops.io.generators import check_seed
 
+    check_seed(seed)
     plan = {} if plan is None else plan
     if plan.get("shape") != tuple(data.shape):
         plan.clear()
         trace = trace_shapes(tuple(data.shape), stage_list)
         trace.raise_error()
         check_size(trace, max_elements)
-        if device not in (None, "cpu") and engine == "numpy":
-            raise SettingError(f"device {device!r} needs the torch engine — drop {setting('engine', 'numpy')}")
+        check_device(engine, device)
         plan.update(shape=tuple(data.shape), trace=trace, engine=choose_engine(engine, trace, device), parameters={})
     trace = plan["trace"]
     # what the caller needs, and all that follows from it and the trace alone, is worked out once a plan
