@@ -152,7 +152,7 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
     import select
     import sys
 
-    from cnnops.io.write import signals_deferred
+    from cnnops.io.deferral import signals_deferred
 
     count = len(inputs) - 1
     chunk = max(1, min(CHUNK, count // (4 * workers)), -(-count // MAX_CHUNKS))
@@ -376,9 +376,10 @@ def _worker_start() -> None:
         if number is not None and signal.getsignal(number) not in (signal.SIG_IGN,):
             signal.signal(number, _stop_worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # held while the workers were forked (_run_forked): now they may come
-        from cnnops.io.write import HELD_SIGNALS
+    from cnnops.io.deferral import HELD_SIGNALS, forget_steps
 
+    forget_steps()  # forked during the parent's step (_run_forked), which is not this process's
+    if hasattr(signal, "pthread_sigmask"):  # held while the workers were forked: now they may come
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
@@ -386,7 +387,12 @@ def _stop_worker(signum: int, frame: Any) -> None:
     """A worker told to stop: SystemExit unwinds what it was doing (a write removes its temporary file or
     folder) and ends the process without a traceback. Further stop signals are ignored from here on: a
     signal to the whole process group reaches the worker first and the parent's SIGTERM to its workers
-    follows, which must not cut that clean-up short (workers never take Ctrl-C)."""
+    follows, which must not cut that clean-up short (workers never take Ctrl-C). During a step that must not
+    be cut in two (making a temporary file) the signal is noted and raised again at its end."""
+    from cnnops.io.deferral import note  # loaded already (_worker_start)
+
+    if note(signum):
+        return
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None:
