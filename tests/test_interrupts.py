@@ -12,6 +12,7 @@ that runs cnnops) or by letting a pipe fill up, never by timing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -194,3 +195,43 @@ def test_the_closing_thread_holds_back_the_stop_signals(tmp_path):
         release.let_go_held()
     blocked = int(re.search(r"SigBlk:\s*([0-9a-f]+)", status).group(1), 16)
     assert all(blocked >> (signum - 1) & 1 for signum in HELD_SIGNALS), hex(blocked)
+
+
+# ------------------------------------------------------------------------- 2. whole lines on stdout
+
+
+def wait_until_full(proc: subprocess.Popen) -> None:
+    """Until the program is blocked writing to stdout's pipe, which nobody reads: it is in the middle of
+    writing a document larger than the pipe holds."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            where = Path(f"/proc/{proc.pid}/wchan").read_text()
+        except OSError:
+            where = ""
+        if "pipe_write" in where:
+            return
+        assert proc.poll() is None and time.monotonic() < deadline, f"never blocked on the pipe ({where!r})"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("signum, code, mode, count", [(signal.SIGINT, 130, "--jsonl", 3),
+                                                       (signal.SIGTERM, 143, "--json", 1)])  # fmt: skip
+def test_an_interrupted_json_run_leaves_only_whole_lines_on_stdout(tmp_path, signum, code, mode, count):
+    names = inputs(tmp_path / "in", count, (1, 64, 64))
+    proc = subprocess.Popen([sys.executable, "-m", "cnnops", "run", *names, "Conv2d(1,16,5)", "ReLU", mode,
+                             "--intermediates"], cwd=tmp_path, env=environment(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        wait_until_full(proc)  # a document of 1.2 MB is half written, the rest waits for the pipe
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, (proc.returncode, stderr[-2000:])
+    assert b"Traceback" not in stderr, stderr[-2000:]
+    assert stdout.endswith(b"\n"), stdout[-200:]
+    lines = stdout.splitlines()
+    assert 1 <= len(lines) < count + 1
+    for line in lines:
+        assert json.loads(line)["output"]["shape"] == [16, 60, 60]

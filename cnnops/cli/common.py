@@ -374,16 +374,22 @@ def emit_document(doc: Any) -> None:
 
 
 def _write_stdout(pieces: Any, newline: bool = False) -> None:
+    """The pieces of one document (one line of ``--jsonl``) on stdout, whole: a Ctrl-C, SIGTERM or SIGHUP
+    that comes meanwhile stops cnnops once the document is out, so that a reader (``jq``) never gets half
+    of it. (The wait is for the document to be written: a reader that stops reading holds it up.)"""
     if sys.stdout is None:
         raise StdoutError("stdout is closed, so the result cannot be printed — give --output FILE, or --quiet")
+    from cnnops.io.deferral import signals_deferred
+
     try:
         sys.stdout.flush()
         stream = sys.stdout.buffer
-        for piece in pieces:
-            stream.write(piece)
-        if newline:
-            stream.write(b"\n")
-        stream.flush()
+        with signals_deferred():
+            for piece in pieces:
+                stream.write(piece)
+            if newline:
+                stream.write(b"\n")
+            stream.flush()
     except BrokenPipeError:
         raise
     except OSError as exc:
