@@ -63,6 +63,22 @@ def create_temp(*args):
 write._create_temp = create_temp
 """
 
+#: the first worker to finish writing an output kills the parent (SIGKILL), as the OOM killer might
+KILL_PARENT = """
+real_write_output = write.write_output
+
+def write_output(*args, **kwargs):
+    real_write_output(*args, **kwargs)
+    if os.getpid() != PARENT:
+        try:
+            os.kill(PARENT, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+write.write_output = write_output
+"""
+
+
 def environment(**extra: str) -> dict[str, str]:
     env = dict(os.environ, COLUMNS="200", OPENBLAS_NUM_THREADS="1", **extra)
     env.pop("CNNOPS_DEBUG", None)
@@ -85,6 +101,32 @@ def inputs(folder: Path, count: int, shape: tuple[int, ...]) -> list[str]:
     for n in range(count):
         np.save(folder / f"z{n:03d}.npy", rng.standard_normal(shape).astype(np.float32))
     return [f"{folder.name}/z{n:03d}.npy" for n in range(count)]
+
+
+def live_members(group: int) -> list[int]:
+    """The processes of process group ``group`` that have not ended (zombies count as ended)."""
+    alive = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # state, ppid, pgrp, …
+        if int(fields[2]) == group and fields[0] not in "ZXx":
+            alive.append(int(entry))
+    return alive
+
+
+def ended(group: int, seconds: float = 60.0) -> bool:
+    """Every process of ``group`` ended within ``seconds`` (a liveness bound, not a timing measurement)."""
+    deadline = time.monotonic() + seconds
+    while live_members(group):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 # ------------------------------------------------------------------- 1. the stop signal another thread takes
@@ -235,3 +277,50 @@ def test_an_interrupted_json_run_leaves_only_whole_lines_on_stdout(tmp_path, sig
     assert 1 <= len(lines) < count + 1
     for line in lines:
         assert json.loads(line)["output"]["shape"] == [16, 60, 60]
+
+
+# --------------------------------------------------------------------- 3. workers whose parent is gone
+
+
+@needs_workers
+def test_workers_whose_parent_was_killed_stop_writing_outputs(tmp_path):
+    count = 40
+    names = inputs(tmp_path / "in", count, (1, 32, 32))
+    proc = hooked(KILL_PARENT, "run", *names, "Conv2d(1,8,3)", "ReLU", "--output-dir", "out", "--format", "npy", "-q",
+                  cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    try:
+        proc.wait(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+        assert ended(proc.pid), "the workers went on after their parent was killed"
+    finally:
+        try:  # whatever is left (nothing, once fixed)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    written = sorted((tmp_path / "out").rglob("*.npy"))
+    assert 0 < len(written) < count, "the workers wrote the outputs of a command that was gone"
+    for path in written:  # what was written is whole, and nothing half-made is left
+        assert np.load(path).shape == (8, 30, 30)
+    assert temp_leftovers(tmp_path) == []
+
+
+@needs_workers
+def test_workers_whose_parent_was_killed_do_not_hang_on_a_full_pipe(tmp_path):
+    """The parent waits on a stdout nobody reads, the workers' results fill their pipes: killed, it leaves
+    no worker blocked for ever."""
+    names = inputs(tmp_path / "in", 40, (1, 64, 64))
+    proc = subprocess.Popen([sys.executable, "-m", "cnnops", "run", *names, "Conv2d(1,16,5)", "ReLU",
+                             "Conv2d(16,16,3)", "MaxPool2d(2)", "--jsonl"], cwd=tmp_path, env=environment(),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        for _ in range(2):  # the second line comes from a worker: they are running
+            assert proc.stdout.readline().endswith(b"\n")
+        wait_until_full(proc)  # nobody reads on: the parent waits, the workers' results pile up
+        proc.kill()
+        proc.wait(timeout=120)
+        assert ended(proc.pid), "workers left blocked after their parent was killed"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
