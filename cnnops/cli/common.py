@@ -211,18 +211,39 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _on_signal(signum: int, frame: Any) -> None:
+    if _noted(signum):
+        return
     signal.signal(signum, signal.SIG_DFL)  # a second one ends the program at once
     raise Interrupted(signum)
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C: KeyboardInterrupt, as Python's own handler raises it (every time), unless a step that must
+    not be cut in two is running."""
+    if _noted(signum):
+        return
+    raise KeyboardInterrupt
+
+
+def _noted(signum: int) -> bool:
+    """True when a step that must not be cut in two is running (:mod:`cnnops.io.deferral`; a signal that
+    another thread took reaches the handler in the middle of it): the signal is noted there and raised
+    again at the step's end. Looked up, not imported: no step has run before that module is loaded (or
+    while it is being loaded)."""
+    note = getattr(sys.modules.get("cnnops.io.deferral"), "note", None)
+    return note is not None and note(signum)
 
 
 def handle_signals() -> None:
     """SIGTERM (``kill``, ``timeout``) and SIGHUP (a closed terminal) stop cnnops as Ctrl-C does: temporary
     files are removed and the exit status is 128 + the signal's number (143, 129). A signal that is
-    ignored (``nohup``) stays ignored."""
+    ignored (``nohup``) stays ignored. None of them cuts a step in two (:func:`_noted`)."""
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) == signal.SIG_DFL:
             signal.signal(number, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_interrupt)
 
 
 def user_errors(func: F) -> F:
@@ -353,16 +374,22 @@ def emit_document(doc: Any) -> None:
 
 
 def _write_stdout(pieces: Any, newline: bool = False) -> None:
+    """The pieces of one document (one line of ``--jsonl``) on stdout, whole: a Ctrl-C, SIGTERM or SIGHUP
+    that comes meanwhile stops cnnops once the document is out, so that a reader (``jq``) never gets half
+    of it. (The wait is for the document to be written: a reader that stops reading holds it up.)"""
     if sys.stdout is None:
         raise StdoutError("stdout is closed, so the result cannot be printed — give --output FILE, or --quiet")
+    from cnnops.io.deferral import signals_deferred
+
     try:
         sys.stdout.flush()
         stream = sys.stdout.buffer
-        for piece in pieces:
-            stream.write(piece)
-        if newline:
-            stream.write(b"\n")
-        stream.flush()
+        with signals_deferred():
+            for piece in pieces:
+                stream.write(piece)
+            if newline:
+                stream.write(b"\n")
+            stream.flush()
     except BrokenPipeError:
         raise
     except OSError as exc:

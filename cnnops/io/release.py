@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from contextlib import suppress
 
+from cnnops.io.deferral import signals_deferred
+
 #: O_PATH (Linux): a file held by a reference that neither reads nor writes it (0: none here)
 _O_PATH = getattr(os, "O_PATH", 0)
 
@@ -45,7 +47,10 @@ class _Closer:
         self.pending: list[int] = []  # held files not handed over yet
         self.groups: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="cnnops-close", daemon=True)
-        self.thread.start()
+        # started inside a step (its signal mask is the thread's from the start): a Ctrl-C, SIGTERM or
+        # SIGHUP sent to the process never goes to this thread, but to one that can act on it at once
+        with signals_deferred():
+            self.thread.start()
 
     def _run(self) -> None:
         while (group := self.groups.get()) is not None:

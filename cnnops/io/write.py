@@ -3,10 +3,8 @@ new one, never a part)."""
 
 from __future__ import annotations
 
-import _signal
 import itertools
 import os
-import signal
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -14,6 +12,7 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError
+from cnnops.io.deferral import signals_deferred
 from cnnops.io.jsontext import write_json
 from cnnops.io.release import hold, let_go, let_go_held
 from cnnops.text import echo
@@ -239,28 +238,6 @@ def temp_prefix(directory: str, name: str, limit: int | None = None) -> str:
     if len(encoded) > room:
         encoded = encoded[: max(1, room)]
     return "." + os.fsdecode(encoded) + "."
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C, SIGTERM and SIGHUP while a step that must not be cut in two runs (creating a temp
-    file and noting its name): they arrive right after it, where the cleanup can see the file."""
-    mask = _sigmask
-    try:
-        previous = mask(signal.SIG_BLOCK, HELD_SIGNALS)  # type: ignore[misc]
-    except (AttributeError, OSError, ValueError, TypeError):  # no signal masks here
-        yield
-        return
-    try:
-        yield
-    finally:
-        mask(signal.SIG_SETMASK, previous)  # type: ignore[misc]
-
-
-#: the signals held back while a temporary file is made (and while a pool of workers is forked)
-HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
-#: the mask call itself (signal.pthread_sigmask turns its result into enum members on every call)
-_sigmask: Callable[..., Any] | None = getattr(_signal, "pthread_sigmask", None)
 
 
 def atomic_write_bytes(path: str, payload: bytes) -> None:

@@ -152,7 +152,7 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
     import select
     import sys
 
-    from cnnops.io.write import signals_deferred
+    from cnnops.io.deferral import signals_deferred
 
     count = len(inputs) - 1
     chunk = max(1, min(CHUNK, count // (4 * workers)), -(-count // MAX_CHUNKS))
@@ -169,6 +169,7 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
         blas.blas_for_workers(True)
     pids: dict[int, int] = {}  # a worker's result pipe → its process id
     ended: dict[int, int] = {}  # a worker's result pipe → its wait status, once reaped
+    parent = os.getpid()  # a worker whose parent is no longer this process stops
     finished = False
     try:
         # the workers start with Ctrl-C, SIGTERM and SIGHUP held until they have their own handlers
@@ -182,7 +183,7 @@ def _run_forked(job: _Job, inputs: Sequence[str], workers: int) -> Iterator[Outc
                     os.close(results_write)
                     break
                 if pid == 0:  # the worker: never returns
-                    _worker_main(job, inputs, chunk, tasks_read, results_write, list(pids))
+                    _worker_main(job, inputs, chunk, tasks_read, results_write, [*pids, results_read], parent)
                 os.close(results_write)
                 pids[results_read] = pid
         os.close(tasks_read)
@@ -268,13 +269,17 @@ def _lost(statuses: dict[int, int]) -> InputError:
                       "again on its own")  # fmt: skip
 
 
-def _worker_main(job: _Job, inputs: Sequence[str], chunk: int, tasks: int, results: int,
-                 others: list[int]) -> None:  # fmt: skip
+def _worker_main(job: _Job, inputs: Sequence[str], chunk: int, tasks: int, results: int, readers: list[int],
+                 parent: int) -> None:  # fmt: skip
     """A forked worker: take chunks of positions until none are left, run them, send their outcomes back.
-    Ends the process (``os._exit``: nothing of the parent's is flushed or cleaned up twice)."""
+    Ends the process (``os._exit``: nothing of the parent's is flushed or cleaned up twice).
+
+    Its parent gone (killed with SIGKILL, by the OOM killer), the worker stops before its next input —
+    what it wrote stays, whole — and a worker waiting to send its outcomes gets EPIPE: it holds no read
+    end of any results pipe (``readers``, inherited, are closed), its own included."""
     code = 0
     try:
-        for fd in others:  # the other workers' result pipes, inherited
+        for fd in readers:  # the read ends of the result pipes, its own and those of the workers before it
             os.close(fd)
         _worker_start()
         from cnnops.io.write import take_deferred
@@ -287,6 +292,8 @@ def _worker_main(job: _Job, inputs: Sequence[str], chunk: int, tasks: int, resul
             outcomes: list[Outcome] = []
             failed, error = None, None
             for position in range(first, min(first + chunk, len(inputs) + 1)):
+                if os.getppid() != parent:  # the command is gone: nobody wants the rest
+                    raise SystemExit(1)
                 try:
                     outcome = job.run(position, inputs[position - 1])
                 except Exception as exc:  # not an input's error: the parent raises it at this input
@@ -376,9 +383,10 @@ def _worker_start() -> None:
         if number is not None and signal.getsignal(number) not in (signal.SIG_IGN,):
             signal.signal(number, _stop_worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # held while the workers were forked (_run_forked): now they may come
-        from cnnops.io.write import HELD_SIGNALS
+    from cnnops.io.deferral import HELD_SIGNALS, forget_steps
 
+    forget_steps()  # forked during the parent's step (_run_forked), which is not this process's
+    if hasattr(signal, "pthread_sigmask"):  # held while the workers were forked: now they may come
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
@@ -386,7 +394,12 @@ def _stop_worker(signum: int, frame: Any) -> None:
     """A worker told to stop: SystemExit unwinds what it was doing (a write removes its temporary file or
     folder) and ends the process without a traceback. Further stop signals are ignored from here on: a
     signal to the whole process group reaches the worker first and the parent's SIGTERM to its workers
-    follows, which must not cut that clean-up short (workers never take Ctrl-C)."""
+    follows, which must not cut that clean-up short (workers never take Ctrl-C). During a step that must not
+    be cut in two (making a temporary file) the signal is noted and raised again at its end."""
+    from cnnops.io.deferral import note  # loaded already (_worker_start)
+
+    if note(signum):
+        return
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None:
