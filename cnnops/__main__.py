@@ -15,23 +15,40 @@ def main() -> NoReturn:
     # allocations still finds the few reference cycles that a long batch leaves.
     gc.set_threshold(100_000)
 
-    from cnnops.engines import numpy_blas_on_one_thread
+    from cnnops.cli.signals import handle_signals
 
-    numpy_blas_on_one_thread()
-
-    from cnnops.cli.common import handle_signals
-    from cnnops.cli.lazy import lazy_app
-
-    handle_signals()
+    handle_signals()  # first: a stop signal from here on ends cnnops without a traceback
     try:
+        from cnnops.engines import numpy_blas_on_one_thread
+
+        numpy_blas_on_one_thread()
+
+        from cnnops.cli.lazy import lazy_app
+
         lazy_app()(prog_name="cnnops")  # click's standalone mode ends every run with SystemExit
     except SystemExit as done:
-        leave(done.code)
+        leave(_interrupted_code(done))
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP before the command ran: no traceback
+        leave(getattr(exc, "exit_code", 130))
     except OSError as exc:
         # what click writes itself (--help, --version, a usage message) to a full or broken stream; a
         # command's own writes are reported inside it (cli.common.user_errors)
         leave(_unwritable(exc))
     leave(0)
+
+
+def _interrupted_code(done: SystemExit) -> object:
+    """The exit status: SystemExit's, but 128 + the signal's number for a SIGTERM or SIGHUP that came
+    before the command took over (while its module was imported), which typer turns into 130 as for
+    Ctrl-C — the exception behind it knows its signal."""
+    if done.code == 130:
+        seen, exc = 0, done.__context__
+        while exc is not None and seen < 8:
+            code = getattr(exc, "exit_code", None)
+            if isinstance(exc, KeyboardInterrupt) and isinstance(code, int):
+                return code
+            exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return done.code
 
 
 def _unwritable(exc: OSError) -> int:

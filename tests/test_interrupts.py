@@ -324,3 +324,57 @@ def test_workers_whose_parent_was_killed_do_not_hang_on_a_full_pipe(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+# ------------------------------------------------------------------------------- signals during imports
+
+DURING_IMPORT = """
+import os, signal, sys
+from cnnops.cli.signals import Interrupted, handle_signals
+handle_signals()
+sys.path.insert(0, sys.argv[1])
+try:
+    import stopped_midway  # its body sends {name} to this process, then goes on
+    print("finished the import", file=sys.stderr)
+    import time
+    time.sleep(5)
+    print("not stopped")
+except KeyboardInterrupt as exc:
+    print("stopped", type(exc).__name__, getattr(exc, "exit_code", 130), sys.modules["stopped_midway"].DONE)
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_during_an_import_stops_cnnops_once_the_import_is_over(tmp_path, name):
+    """CPython can swallow an exception raised inside the import machinery ("Exception ignored in …
+    _get_module_lock") or turn it into another (``__set_name__``): the command went on, or failed with a
+    wrong message. The signal is acted on once the import is over, never lost."""
+    (tmp_path / "stopped_midway.py").write_text(
+        "import os, signal\n"
+        f"os.kill(os.getpid(), signal.{name})\n"
+        "total = sum(range(300_000))  # the signal arrives while the module's body runs\n"
+        "class Made:\n    value = total\n"
+        "DONE = True\n"
+    )  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", DURING_IMPORT.format(name=name), str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    code = 128 + getattr(signal, name)
+    kind = "KeyboardInterrupt" if name == "SIGINT" else "Interrupted"
+    assert proc.stdout.split() == ["stopped", kind, str(code), "True"], (proc.stdout, proc.stderr)
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_import_check_sees_module_bodies_and_not_plain_calls(tmp_path, monkeypatch):
+    import importlib
+
+    from cnnops.cli.signals import _in_import
+
+    assert not _in_import(sys._getframe())
+    (tmp_path / "probe_import_check.py").write_text(
+        "import sys\nfrom cnnops.cli.signals import _in_import\nINSIDE = _in_import(sys._getframe())\n"
+        "def later():\n    return _in_import(sys._getframe())\n"
+    )  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("probe_import_check")
+    assert probe.INSIDE is True and probe.later() is False
+    monkeypatch.delitem(sys.modules, "probe_import_check")

@@ -8,7 +8,6 @@ import errno
 import functools
 import gc
 import os
-import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from cnnops import __version__
+from cnnops.cli.signals import stopped
 from cnnops.errors import CnnopsError
 
 
@@ -202,50 +202,6 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where the program is so that it cleans up as for Ctrl-C."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.exit_code = 128 + signum
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    if _noted(signum):
-        return
-    signal.signal(signum, signal.SIG_DFL)  # a second one ends the program at once
-    raise Interrupted(signum)
-
-
-def _on_interrupt(signum: int, frame: Any) -> None:
-    """Ctrl-C: KeyboardInterrupt, as Python's own handler raises it (every time), unless a step that must
-    not be cut in two is running."""
-    if _noted(signum):
-        return
-    raise KeyboardInterrupt
-
-
-def _noted(signum: int) -> bool:
-    """True when a step that must not be cut in two is running (:mod:`cnnops.io.deferral`; a signal that
-    another thread took reaches the handler in the middle of it): the signal is noted there and raised
-    again at the step's end. Looked up, not imported: no step has run before that module is loaded (or
-    while it is being loaded)."""
-    note = getattr(sys.modules.get("cnnops.io.deferral"), "note", None)
-    return note is not None and note(signum)
-
-
-def handle_signals() -> None:
-    """SIGTERM (``kill``, ``timeout``) and SIGHUP (a closed terminal) stop cnnops as Ctrl-C does: temporary
-    files are removed and the exit status is 128 + the signal's number (143, 129). A signal that is
-    ignored (``nohup``) stays ignored. None of them cuts a step in two (:func:`_noted`)."""
-    for name in ("SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None and signal.getsignal(number) == signal.SIG_DFL:
-            signal.signal(number, _on_signal)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _on_interrupt)
-
-
 def user_errors(func: F) -> F:
     """Turn CnnopsError into ``Error: …`` on stderr and its exit code; never a traceback. Warnings from
     the libraries (NumPy's RuntimeWarnings, say) are not shown; a full disk, a closed or full stdout
@@ -258,6 +214,7 @@ def user_errors(func: F) -> F:
             if not debug:
                 warnings.simplefilter("ignore")
             try:
+                stopped()
                 return func(*args, **kwargs)
             except CnnopsError as exc:
                 if debug:
