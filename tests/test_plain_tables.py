@@ -191,7 +191,7 @@ def test_the_lazy_group_lists_and_runs_every_command_as_the_full_app_does():
         "main()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "['cnnops.cli.common', 'cnnops.cli.lazy', 'cnnops.cli.solve'] False"
+    assert out.strip().splitlines()[-1] == "['cnnops.cli.common', 'cnnops.cli.lazy', 'cnnops.cli.signals', 'cnnops.cli.solve'] False"
 
 
 def test_the_options_bound_is_the_parser_s():
