@@ -155,11 +155,13 @@ def cases(tmp: Path, quick: bool) -> list[Case]:
         Command("cnnops", [*CNNOPS, "run", *images, BANK, "ReLU", "MaxPool2d(2)", "-q", "--output-dir", t("od"),
                            "--format", "npy"]),
         Command("numpy", [PY, str(YARD / "numpy_batch.py"), t("odn"), *images], ONE_THREAD),
+        Command("torch", [PY, str(YARD / "torch_batch.py"), t("odt"), *images]),
     ], "cnnops", ["numpy"], 1.0, repeat=FAST))  # fmt: skip
     # --- JSON in and out against the orjson floor
     result.append(Case("json", "1000×1000 JSON → relu --json", [
         Command("cnnops", [*CNNOPS, "relu", t("j1000.json"), "--json"]),
         Command("orjson floor", [PY, str(YARD / "json_floor.py"), t("j1000.json")]),
+        Command("torch", [PY, str(YARD / "torch_json.py"), t("j1000.json")]),
     ], "cnnops", ["orjson floor"], 1.2))  # fmt: skip
     # --- start-up against importing what the CLI is built on
     floor = Command("import typer, rich.table", [PY, "-c", "import typer, rich.table"])
@@ -260,6 +262,7 @@ def main() -> None:
         subprocess.run([PY, "-c", MAKE_INPUTS, name, "1" if args.quick else "0"], check=True)
         (tmp / "od").mkdir()
         (tmp / "odn").mkdir()
+        (tmp / "odt").mkdir()
         print(check_outputs(tmp), flush=True)
         todo = [c for c in cases(tmp, args.quick) if not args.only or args.only in c.group or args.only in c.name]
         loads = []
