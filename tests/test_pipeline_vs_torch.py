@@ -393,8 +393,7 @@ def test_scalars_and_vectors_give_torch_s_shape_and_values_or_its_refusal(engine
         return
     result = run_pipeline(data, parse_stages([text]), engine=engine)
     assert result.output.shape == expected.shape == result.trace.output_shape
-    if not text.startswith(("Linear", "PReLU")):  # (their default weights are checked elsewhere)
-        np.testing.assert_allclose(result.output, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.output, expected, rtol=1e-5, atol=1e-6)  # default weights: seed 0 both
 
 
 def test_a_stage_output_of_another_shape_than_the_shape_model_s_is_refused(monkeypatch):
