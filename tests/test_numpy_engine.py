@@ -455,6 +455,13 @@ def test_smooth_activations_over_several_blocks_match_torch(name, options):
     close(ne.activation(name, x, options), torch_says(getattr(torch.nn, name)(**options), t(x)))
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_glu_over_several_blocks_matches_torch(dim):
+    x = np.random.default_rng(7).standard_normal((4, 2 * SMOOTH_BLOCK + 6, 6), dtype=np.float32) * 5
+    x[0, :3, 0] = np.float32([np.nan, np.inf, -np.inf])
+    close(ne.glu(x, dim), F.glu(t(x), dim).numpy())
+
+
 # ---------------------------------------------------------------- the engine as the pipeline loads it
 
 

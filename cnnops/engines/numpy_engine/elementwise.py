@@ -204,10 +204,14 @@ def prelu(x, weight) -> np.ndarray:
 @_quiet
 def glu(x, dim: int) -> np.ndarray:
     """``F.glu``: the first half along ``dim`` times the sigmoid of the second, ``a · (1/(1 + e^−b))``."""
-    x = _f32(x)
-    a, b = np.split(x, 2, axis=dim)
-    sigmoid = (1.0 / (1.0 + np.exp(-b.astype(np.float64)))).astype(_F32)
-    return np.ascontiguousarray(a * sigmoid)
+    a, b = (np.ascontiguousarray(half) for half in np.split(_f32(x), 2, axis=dim))
+    out = np.empty(a.shape, dtype=_F32)
+    flat_a, flat_b, flat_out = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_b.size, SMOOTH_BLOCK):  # float64 temporaries of a block, as the activations
+        part = slice(start, start + SMOOTH_BLOCK)
+        sigmoid = (1.0 / (1.0 + np.exp(-flat_b[part].astype(np.float64)))).astype(_F32)
+        np.multiply(flat_a[part], sigmoid, out=flat_out[part])
+    return out
 
 
 def merge(op: str, xs: list[np.ndarray], *, dim: int = 1) -> np.ndarray:
