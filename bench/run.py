@@ -4,8 +4,9 @@ Run from the repository root:  python bench/run.py [--repeat N] [--quick] [--onl
 
 Every command runs as a fresh process (start-up included, as a user or a shell script sees it), from
 compiled bytecode as users have it. The commands of a case run interleaved, repeat after repeat, so a
-change in the machine's load hits all of them alike; a ratio is the median of the per-repeat ratios
-(cases under a second repeat 9 or 15 times, the largest images 3 times).
+change in the machine's load hits all of them alike, in every order in turn (each command follows each
+other one equally often); a ratio is the median of the per-repeat ratios (cases under a second repeat
+6 or 16 times, the largest images 6 times: whole rounds of the orders).
 Peak memory is the child's maximum resident set. The yardsticks are in bench/yardsticks/; the image
 chain's NumPy script runs its (memory-bound, 9-deep) matmuls on one BLAS thread, as cnnops does, so
 it is not slowed by OpenBLAS's thread hand-offs. ``--readme`` rewrites the table in README.md from
@@ -15,6 +16,7 @@ this run. Benchmarks are not tests: nothing here fails a build.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import statistics
@@ -32,7 +34,7 @@ CNNOPS = [PY, "-m", "cnnops"]
 BANK = "Conv2d(1, 4, 3, weight='sobel-x, sobel-y, laplacian, edge', bias=False)"
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1"}
 #: repeats for the cases that take well under a second, whose ratios the machine's load moves most
-FAST = 9
+FAST = 6
 
 
 @dataclass
@@ -79,11 +81,15 @@ class Case:
 
 
 def run_case(case: Case, repeat: int) -> None:
-    """Interleaved: every command once per repeat, the order rotated each time."""
-    n = case.repeat or repeat
+    """Interleaved: every command once per repeat, in every order in turn (the repeats are rounded up to
+    whole rounds of the orders), so that each command runs right after each other one equally often. A
+    process that used and freed a lot of memory (torch's scripts) slows the fresh memory of the one
+    after it, by some 10% for a run of a tenth of a second: a rotation put the same command after torch
+    every time."""
+    orders = list(itertools.permutations(case.commands))  # at most 6: cases have 2 or 3 commands
+    n = -(-(case.repeat or repeat) // len(orders)) * len(orders)
     for r in range(n):
-        order = case.commands[r % len(case.commands) :] + case.commands[: r % len(case.commands)]
-        for cmd in order:
+        for cmd in orders[r % len(orders)]:
             measure(cmd)
 
 
@@ -273,8 +279,8 @@ def main() -> None:
                   f"{statistics.median(case.command(case.measured).times):.2f} s"), flush=True)  # fmt: skip
     lines = table(todo)
     cpus = os.cpu_count()
-    note = (f"Measured {started} on {cpus} cores, `--repeat {args.repeat}` (cases under a second {FAST}–15 times, "
-            f"images of 4096² and more 3 times); load average {load_before[0]:.1f} at the start, "
+    note = (f"Measured {started} on {cpus} cores, `--repeat {args.repeat}` (rounded up to whole rounds of the "
+            f"commands' orders; cases under a second {FAST}–16 times); load average {load_before[0]:.1f} at the start, "
             f"{min(loads):.1f}–{max(loads):.1f} during the run (other work shared the machine).")  # fmt: skip
     print()
     print("\n".join(lines))
