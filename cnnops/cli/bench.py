@@ -1,8 +1,9 @@
 """``cnnops bench``: the rates the auto engine chooses by, and ``--calibrate`` to measure them here."""
 
-import errno
-import os
-from typing import Annotated, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -43,11 +44,16 @@ def bench(
     from cnnops.run.costs import KINDS, load_rates
 
     if calibrate:
+        from cnnops.io.write import check_writable
         from cnnops.run.calibrate import calibrate as measure
+        from cnnops.run.costs import save_rates
 
-        _store_rates(None)  # the cache directory is checked before the seconds of measuring
+        with _rates_cache() as path:  # checked before the seconds of measuring
+            path.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(str(path))
         rates = measure(progress=lambda text: print(f"measuring {text} …", file=sys.stderr, flush=True))
-        source = str(_store_rates(rates))
+        with _rates_cache():
+            source = str(save_rates(rates))
     else:
         rates = load_rates()
         source = rates.source
@@ -71,22 +77,17 @@ def bench(
     print_table(console, table)
 
 
-def _store_rates(rates: Any) -> Any:
-    """Store measured rates in the cache directory (None: only check that they could be stored there)."""
+@contextmanager
+def _rates_cache() -> Iterator[Path]:
+    """The rates file's path, with an error that says where and what to do when it cannot be stored there."""
     from cnnops.errors import InputError
-    from cnnops.io.write import check_writable
-    from cnnops.run.costs import rates_path, save_rates
+    from cnnops.run.costs import rates_path
 
     path = rates_path()
     try:
-        if rates is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            check_writable(str(path))
-            if not os.access(path.parent, os.W_OK | os.X_OK):
-                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-            return path
-        return save_rates(rates)
-    except (OSError, InputError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).rpartition(": ")[2]
-        raise InputError(f"cannot store the rates in '{echo(str(path))}': {why} — set XDG_CACHE_HOME to a "
-                         "writable directory") from None
+        yield path
+    except OSError as exc:
+        raise InputError(f"cannot store the rates in '{echo(str(path))}': {exc.strerror or exc} — set "
+                         "XDG_CACHE_HOME to a writable directory") from None
+    except InputError as exc:  # the file's own check (io.write) named the file and the reason
+        raise InputError(f"{exc} — set XDG_CACHE_HOME to a writable directory") from None

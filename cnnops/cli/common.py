@@ -17,7 +17,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from cnnops import __version__
-from cnnops.cli.signals import stopped
 from cnnops.errors import CnnopsError
 
 
@@ -214,7 +213,6 @@ def user_errors(func: F) -> F:
             if not debug:
                 warnings.simplefilter("ignore")
             try:
-                stopped()
                 return func(*args, **kwargs)
             except CnnopsError as exc:
                 if debug:

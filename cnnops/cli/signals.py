@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any
 
-__all__ = ["Interrupted", "handle_signals", "stopped"]
+__all__ = ["Interrupted", "handle_signals"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -20,19 +20,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.exit_code = 128 + signum
-
-
-#: the stop signals received: CPython's import machinery may swallow the exception a handler raises
-#: (printing "Exception ignored"), so a command checks at its start that none came (:func:`stopped`)
-_received: list[int] = []
-
-
-def stopped() -> None:
-    """Raise the stop signal that came while the command was being loaded, if one did (its exception was
-    swallowed where it was raised)."""
-    if _received:
-        signum = _received[0]
-        raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
 
 
 #: stop signals that came while a module was being imported, acted on once the import is over
@@ -79,7 +66,6 @@ def _on_signal(signum: int, frame: Any) -> None:
     if _noted(signum) or _after_import(signum, frame):
         return
     signal.signal(signum, signal.SIG_DFL)  # a second one ends the program at once
-    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -88,7 +74,6 @@ def _on_interrupt(signum: int, frame: Any) -> None:
     not be cut in two is running."""
     if _noted(signum) or _after_import(signum, frame):
         return
-    _received.append(signum)
     raise KeyboardInterrupt
 
 

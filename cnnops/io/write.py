@@ -300,32 +300,33 @@ def _create_temp(directory: str, name: str, limit: int, mode: int) -> tuple[int,
     """A new file ``.NAME.XXXXXXXX.tmp`` in ``directory`` (``XXXXXXXX``: this process's id and a count, so
     no two writers pick the same name; a name taken already is passed over), opened for writing with
     ``mode`` less the umask: what :func:`tempfile.mkstemp` does, without its random names."""
-    prefix = os.path.join(directory, temp_prefix(directory, name, limit))
-    pid = os.getpid()
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(_TEMP_ATTEMPTS):
-        temp = f"{prefix}{_temp_tag(pid, next(_counter))}{TEMP_TAIL}"
-        try:
-            return os.open(temp, flags, mode), temp
-        except FileExistsError:
-            continue
-    raise FileExistsError(17, "no usable temporary file name found", prefix)
+    fds: list[int] = []
+    temp = _new_temp(os.path.join(directory, temp_prefix(directory, name, limit)), "file",
+                     lambda path: fds.append(os.open(path, flags, mode)))  # fmt: skip
+    return fds[0], temp
 
 
 def make_temp_directory(directory: str, name: str) -> str:
     """A new folder ``.NAME.XXXXXXXX.tmp`` in ``directory`` for files that are moved into place together,
     made with mode 0o777 less the umask, as any new folder (:func:`tempfile.mkdtemp` makes it 0o700,
     and a staging folder renamed into place would keep that)."""
-    prefix = os.path.join(directory, temp_prefix(directory, name))
+    return _new_temp(os.path.join(directory, temp_prefix(directory, name)), "folder",
+                     lambda path: os.mkdir(path, 0o777))  # fmt: skip
+
+
+def _new_temp(prefix: str, what: str, make: Callable[[str], object]) -> str:
+    """The first name ``PREFIX + tag + .tmp`` that ``make`` creates (it raises FileExistsError for a name
+    taken already)."""
     pid = os.getpid()
     for _ in range(_TEMP_ATTEMPTS):
         temp = f"{prefix}{_temp_tag(pid, next(_counter))}{TEMP_TAIL}"
         try:
-            os.mkdir(temp, 0o777)
+            make(temp)
             return temp
         except FileExistsError:
             continue
-    raise FileExistsError(17, "no usable temporary folder name found", prefix)
+    raise FileExistsError(17, f"no usable temporary {what} name found", prefix)
 
 
 def _temp_tag(pid: int, count: int) -> str:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from cnnops.choices import ColorMap, Scale
 from cnnops.errors import InputError
-from cnnops.io.write import make_temp_directory, signals_deferred
+from cnnops.io.deferral import signals_deferred
+from cnnops.io.write import make_temp_directory
 from cnnops.pictures.canvas import MARGIN, draw_header
 from cnnops.pictures.colour import colorize, resolve_cmap, value_range
 from cnnops.pictures.font import LINE_H, font, latin1, short_number, text_width
