@@ -6,7 +6,7 @@ Every command runs as a fresh process (start-up included, as a user or a shell s
 compiled bytecode as users have it. The commands of a case run interleaved, repeat after repeat, so a
 change in the machine's load hits all of them alike, in every order in turn (each command follows each
 other one equally often); a ratio is the median of the per-repeat ratios (cases under a second repeat
-6 or 16 times, the largest images 6 times: whole rounds of the orders).
+12 or 16 times, the largest images 6 times: whole rounds of the orders).
 Peak memory is the child's maximum resident set. The yardsticks are in bench/yardsticks/; the image
 chain's NumPy script runs its (memory-bound, 9-deep) matmuls on one BLAS thread, as cnnops does, so
 it is not slowed by OpenBLAS's thread hand-offs. ``--readme`` rewrites the table in README.md from
@@ -34,7 +34,7 @@ CNNOPS = [PY, "-m", "cnnops"]
 BANK = "Conv2d(1, 4, 3, weight='sobel-x, sobel-y, laplacian, edge', bias=False)"
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1"}
 #: repeats for the cases that take well under a second, whose ratios the machine's load moves most
-FAST = 6
+FAST = 12
 
 
 @dataclass
