@@ -124,6 +124,23 @@ def test_bench_shows_the_rates_and_where_they_come_from(cache):
     assert set(doc["numpy"]) == set(doc["torch"]) == set(KINDS)
 
 
+@pytest.mark.parametrize("blocker", ["directory", "fifo"])
+def test_calibrate_names_what_is_in_the_rates_file_s_place_and_what_to_do(cache, blocker):
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    if blocker == "directory":
+        cache.mkdir()
+    elif hasattr(os, "mkfifo"):
+        os.mkfifo(cache)
+    else:
+        pytest.skip("FIFOs")
+    result = runner.invoke(app, ["bench", "--calibrate"])  # refused before anything is measured
+    assert result.exit_code == 1, result.output
+    line = result.stderr.strip()
+    assert line.startswith("Error: cannot store the rates: ") and str(cache) in line and "\n" not in line, line
+    assert line.endswith("— remove it, or set XDG_CACHE_HOME to another directory"), line
+    assert "give a file name" not in line and "choose another name" not in line, line
+
+
 def test_calibrate_refuses_an_unwritable_cache_before_measuring(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
