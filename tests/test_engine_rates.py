@@ -73,6 +73,37 @@ def test_a_file_that_is_not_what_it_should_be_gives_the_defaults(cache, doc):
     assert load_rates() == DEFAULTS
 
 
+@pytest.mark.parametrize("text", [
+    "[" * 100_000 + "]" * 100_000,  # nested deeper than Python's recursion limit
+    '{"format": 1, "numpy": {"conv_mac": 1%s}, "torch": {}, "torch_import": 1.0}' % ("0" * 400),  # > float
+    '{"format": 1, "numpy": {}, "torch": {}, "torch_import": %s}' % ("9" * 400),
+    " " * (costs.MAX_RATES_BYTES + 1) + "{}",  # too large to be a rates file
+    "\udcff",  # not UTF-8 once written with surrogateescape
+], ids=["nested", "huge-rate", "huge-import", "too-large", "not-utf8"])  # fmt: skip
+def test_a_hostile_file_gives_the_defaults_and_no_error(cache, text):
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert load_rates() == DEFAULTS
+    result = runner.invoke(app, ["run", "[[1, -2]]", "ReLU", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output"]["data"] == [[1.0, 0.0]]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+def test_a_fifo_in_place_of_the_file_gives_the_defaults_without_waiting(cache):
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(cache)  # opening it for reading would wait for a writer for ever
+    assert load_rates() == DEFAULTS
+
+
+def test_a_device_in_place_of_the_file_gives_the_defaults(cache):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.symlink_to("/dev/zero")  # endless: reading it whole fills the memory
+    assert load_rates() == DEFAULTS
+
+
 def test_a_negative_import_time_cannot_make_auto_choose_torch(cache, monkeypatch):
     monkeypatch.delitem(sys.modules, "torch", raising=False)  # as in a fresh process: its import is a cost
     stored(cache, {"format": FORMAT, "numpy": {}, "torch": {}, "torch_import": -5})
@@ -91,6 +122,23 @@ def test_bench_shows_the_rates_and_where_they_come_from(cache):
     doc = json.loads(runner.invoke(app, ["bench", "--json"]).stdout)
     assert doc["source"] == str(cache) and doc["numpy"]["conv_mac"] == 2e-11 and doc["torch_import"] == 0.5
     assert set(doc["numpy"]) == set(doc["torch"]) == set(KINDS)
+
+
+@pytest.mark.parametrize("blocker", ["directory", "fifo"])
+def test_calibrate_names_what_is_in_the_rates_file_s_place_and_what_to_do(cache, blocker):
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    if blocker == "directory":
+        cache.mkdir()
+    elif hasattr(os, "mkfifo"):
+        os.mkfifo(cache)
+    else:
+        pytest.skip("FIFOs")
+    result = runner.invoke(app, ["bench", "--calibrate"])  # refused before anything is measured
+    assert result.exit_code == 1, result.output
+    line = result.stderr.strip()
+    assert line.startswith("Error: cannot store the rates: ") and str(cache) in line and "\n" not in line, line
+    assert line.endswith("— remove it, or set XDG_CACHE_HOME to another directory"), line
+    assert "give a file name" not in line and "choose another name" not in line, line
 
 
 def test_calibrate_refuses_an_unwritable_cache_before_measuring(tmp_path):

@@ -220,6 +220,32 @@ def test_a_worker_stopped_through_another_thread_while_making_a_temp_file_leaves
         assert np.load(path).shape == (1, 8, 8)
 
 
+#: a worker that SIGHUP and SIGTERM reach together (SIGHUP to the process group, the parent's SIGTERM right
+#: after, while NumPy runs): Python calls the handler for the first, then finds the second waiting
+BOTH_STOP_SIGNALS = """
+import os, signal
+from cnnops.run import runner
+runner._worker_start()
+both = {signal.SIGHUP, signal.SIGTERM}
+signal.pthread_sigmask(signal.SIG_BLOCK, both)
+os.kill(os.getpid(), signal.SIGTERM)
+os.kill(os.getpid(), signal.SIGHUP)
+try:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
+    sum(range(1000))
+except SystemExit as exc:
+    print(exc.code)
+    sum(range(1000))  # the eval loop looks at the waiting signal here
+"""
+
+
+def test_a_worker_that_two_stop_signals_reach_at_once_stops_without_a_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-c", BOTH_STOP_SIGNALS], cwd=tmp_path, env=environment(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "129", (done.returncode, done.stdout, done.stderr)
+    assert done.stderr == "", done.stderr
+
+
 def test_the_closing_thread_holds_back_the_stop_signals(tmp_path):
     """The thread that closes replaced files never takes Ctrl-C, SIGTERM or SIGHUP: a process-directed
     signal goes to the thread that can act on it."""

@@ -80,6 +80,8 @@ def bench(
 @contextmanager
 def _rates_cache() -> Iterator[Path]:
     """The rates file's path, with an error that says where and what to do when it cannot be stored there."""
+    import os
+
     from cnnops.errors import InputError
     from cnnops.run.costs import rates_path
 
@@ -89,5 +91,9 @@ def _rates_cache() -> Iterator[Path]:
     except OSError as exc:
         raise InputError(f"cannot store the rates in '{echo(str(path))}': {exc.strerror or exc} — set "
                          "XDG_CACHE_HOME to a writable directory") from None
-    except InputError as exc:  # the file's own check (io.write) named the file and the reason
-        raise InputError(f"{exc} — set XDG_CACHE_HOME to a writable directory") from None
+    except InputError as exc:  # the file's own check (io.write) named the file and the reason; its advice
+        # (give another file name) is not for this file, whose name is not the user's to choose
+        reason = str(exc).split(" — ", 1)[0]
+        fix = "remove it, or set XDG_CACHE_HOME to another directory" if os.path.lexists(path) else \
+            "set XDG_CACHE_HOME to a writable directory"  # fmt: skip
+        raise InputError(f"cannot store the rates: {reason} — {fix}") from None

@@ -73,7 +73,9 @@ def load_rates() -> Rates:
     """This machine's measured rates if ``cnnops bench --calibrate`` stored them, else the defaults (also
     for a file that cannot be read or is not what it should be: a cache is never an error)."""
     try:
-        text = rates_path().read_text(encoding="utf-8")
+        text = _rates_text(rates_path())
+        if text is None:
+            return DEFAULTS
         import json  # only for a stored file: most runs have none
 
         doc = json.loads(text)
@@ -84,8 +86,34 @@ def load_rates() -> Rates:
         if not all(math.isfinite(v) and v >= 0 for v in [*numpy.values(), *torch.values(), imported]):
             return DEFAULTS
         return Rates({**DEFAULTS.numpy, **numpy}, {**DEFAULTS.torch, **torch}, imported, str(rates_path()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
+        # OverflowError: a number too large for a float; RecursionError: lists nested thousands deep
         return DEFAULTS
+
+
+#: a rates file holds some 700 bytes: a larger one is not one, and is not read whole
+MAX_RATES_BYTES = 1 << 16
+
+
+def _rates_text(path: Path) -> str | None:
+    """The text of the rates file, or None when what is there is not a regular file of at most
+    MAX_RATES_BYTES: a FIFO would block every run, /dev/zero would fill the memory."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO does not wait for a writer
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, size = [], 0
+        while size <= MAX_RATES_BYTES:
+            chunk = os.read(fd, MAX_RATES_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return None if size > MAX_RATES_BYTES else b"".join(chunks).decode("utf-8")
+    finally:
+        os.close(fd)
 
 
 def save_rates(rates: Rates) -> Path:

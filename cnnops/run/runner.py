@@ -403,8 +403,15 @@ def _stop_worker(signum: int, frame: Any) -> None:
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None:
-            signal.signal(number, signal.SIG_IGN)
+            # a handler that does nothing, not SIG_IGN: the other signal may have come already (SIGHUP to the
+            # group, then the parent's SIGTERM, both while NumPy ran), and Python, finding it waiting with
+            # SIG_IGN in place, prints "OSError: Signal 15 ignored due to race condition" with a traceback
+            signal.signal(number, _stopping)
     raise SystemExit(128 + signum)
+
+
+def _stopping(signum: int, frame: Any) -> None:
+    """A stop signal to a worker that is stopping already: nothing more to do."""
 
 
 def _can_fork() -> bool:
