@@ -56,7 +56,7 @@ class DataOptions:
     intermediates: bool = False
     output: Path | None = None
     output_dir: Path | None = None
-    output_format: OutputFormat = OutputFormat.json
+    output_format: OutputFormat | None = None  # --output-dir's files: json unless given
     quiet: bool = False
     full: bool = False
     seed: int = 0
@@ -118,6 +118,9 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
         raise UsageError("choose one of --json and --jsonl")
     if opts.output is not None and opts.output_dir is not None:
         raise UsageError("choose one of --output and --output-dir")
+    if opts.output_format is not None and opts.output_dir is None:
+        raise UsageError("--format chooses the format of --output-dir's files; --output takes it from the file "
+                         "name's extension (.json or .npy)")
     if opts.summary and (opts.as_json or opts.jsonl or opts.full or opts.quiet):
         other = "--json" if opts.as_json else "--jsonl" if opts.jsonl else "--full" if opts.full else "--quiet"
         raise UsageError(f"--summary prints the tables without tensors and {other} does otherwise — choose one")
@@ -151,7 +154,7 @@ def plan_outputs(inputs: list[str], opts: DataOptions) -> list[Destinations]:
     for key in keys:
         where = Destinations(key=key if batch else None)
         if opts.output_dir is not None:
-            where.output = os.path.join(opts.output_dir, f"{key}.{opts.output_format.value}")
+            where.output = os.path.join(opts.output_dir, f"{key}.{(opts.output_format or OutputFormat.json).value}")
         elif opts.output is not None:
             where.output = str(opts.output)
         if opts.save_maps is not None:
@@ -329,7 +332,7 @@ def run_needs(opts: DataOptions) -> Callable[[Trace], Needs]:
     from cnnops.run.pipeline import Needs
 
     json_file = opts.output is not None and str(opts.output).lower().endswith(".json")
-    json_file = json_file or (opts.output_dir is not None and opts.output_format == OutputFormat.json)
+    json_file = json_file or (opts.output_dir is not None and opts.output_format in (None, OutputFormat.json))
     every = opts.tables or opts.save_maps is not None or opts.preview or (
         opts.intermediates and (opts.as_json or opts.jsonl or json_file)
     )  # fmt: skip

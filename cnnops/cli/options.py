@@ -70,9 +70,9 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "output_dir": (Annotated[Path | None, typer.Option(
         "--output-dir", help="Write one result per input into this directory, named after the input.",
     )], None),  # fmt: skip
-    "output_format": (Annotated[OutputFormat, typer.Option(
-        "--format", help="File format for --output-dir.", case_sensitive=False,
-    )], OutputFormat.json),  # fmt: skip
+    "output_format": (Annotated[OutputFormat | None, typer.Option(
+        "--format", help="File format for --output-dir (default: json).", case_sensitive=False, show_default=False,
+    )], None),  # fmt: skip
     "quiet": (Annotated[bool, typer.Option("--quiet", "-q", help="No tables (errors still go to stderr).")], False),
     "full": (Annotated[bool, typer.Option("--full", help="Show every value instead of summarising large tensors.")], False),
     "rgb": (Annotated[bool, typer.Option(
@@ -170,7 +170,8 @@ def check_int_options(values: dict[str, Any], flags: dict[str, str]) -> None:
     for name, flag in flags.items():
         value = values.get(name)
         if isinstance(value, int) and abs(value) > MAX_INT:
-            raise UsageError(f"{flag} {echo(str(value))} is out of range — at most ±{MAX_INT:,}")
+            bound = f"at most {MAX_INT:,}" if value > 0 else f"at least -{MAX_INT:,}"
+            raise UsageError(f"{flag} {echo(str(value))} is out of range — {bound}")
 
 
 @functools.cache
@@ -231,7 +232,8 @@ def size_literal(text: str | None, option: str, *, allow_none: bool = False) -> 
     for part in parts:
         digits = part.lstrip("-").lstrip("0")
         if part.lower() != "none" and (len(digits) > len(str(MAX_INT)) or int(digits or 0) > MAX_INT):
-            raise UsageError(f"{option} {echo(part)} is too large — at most {MAX_INT:,}")
+            bound = f"at least -{MAX_INT:,}" if part.startswith("-") else f"at most {MAX_INT:,}"
+            raise UsageError(f"{option} {echo(part)} is out of range — {bound}")
     parts = ["None" if p.lower() == "none" else p for p in parts]
     return parts[0] if len(parts) == 1 else f"({parts[0]}, {parts[1]})"
 
