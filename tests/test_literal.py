@@ -295,6 +295,52 @@ def test_randn_rand_and_randint_equal_torch_bit_for_bit(seed, shape):
         assert same(made, torch.randint(low, high, shape).float()), (low, high)
 
 
+@pytest.mark.parametrize("count", [gen.DRAW_BLOCK + 7, 3 * gen.DRAW_BLOCK, 2**19 + 33])
+def test_generators_drawn_in_blocks_equal_torch(count):
+    """Drawn and transformed block by block (and past the switch to numpy.random's MT19937): the same
+    numbers as torch's one call, the Box–Muller groups and the 64-bit randint draws included."""
+    for text, made in [("randn", lambda: torch.randn(count)), ("rand", lambda: torch.rand(count)),
+                       ("randint:-5:9", lambda: torch.randint(-5, 9, (count,)).float()),
+                       (f"randint:{-(2**63)}:{2**63 - 1}", lambda: torch.randint(-(2**63), 2**63 - 1, (count,)).float())]:  # fmt: skip
+        torch.manual_seed(3)
+        assert same(gen.generate(gen.parse_generator(f"{text}:{count}"), seed=3, max_elements=count), made()), text
+
+
+def _rounded_once(exact: Fraction) -> np.float32:
+    """``exact`` rounded to the nearest float32, ties to even: the reference for a fused multiply-add."""
+    guess = np.float32(float(exact))
+    if not np.isfinite(guess):
+        return guess
+    near = [np.nextafter(guess, np.float32(-np.inf)), guess, np.nextafter(guess, np.float32(np.inf))]
+    near = [v for v in near if np.isfinite(v)]
+    return min(near, key=lambda v: (abs(Fraction(float(v)) - exact), int(np.float32(v).view(np.uint32)) & 1))
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(hs.lists(hs.tuples(hs.integers(-(2**12), 2**12), hs.integers(-(2**12), 2**12), hs.integers(-(2**24), 2**24),
+                          hs.integers(-140, 20)), min_size=1, max_size=8),  # fmt: skip
+       hs.sampled_from(["normal", "ties", "subnormal"]))
+def test_fma32_rounds_once(terms, kind):
+    """The Box–Muller kernel's fused multiply-add, fast path and all: a·b + c rounded once to float32,
+    with sums exactly halfway between two float32 numbers (where rounding twice goes wrong) and sums in
+    float32's subnormal range among the cases."""
+    a, b, c = [], [], []
+    for x, y, z, e in terms:
+        if kind == "ties":  # a product of two odd 13-bit numbers below 2**25 lies halfway between two float32
+            # numbers; an addend too small for float64 to keep decides which one is nearer
+            odd_a, odd_b = 4097 + 2 * (abs(x) % 848), 4097 + 2 * (abs(y) % 848)
+            a.append(np.float32(odd_a * 2.0**e)), b.append(np.float32(odd_b))
+            c.append(np.float32((1 if z >= 0 else -1) * 2.0 ** (e - 29 - abs(z) % 40)) if z % 5 else np.float32(0))
+        elif kind == "subnormal":
+            a.append(np.float32(x * 2.0**-80)), b.append(np.float32(y * 2.0**-60)), c.append(np.float32(z * 2.0**-150))
+        else:
+            a.append(np.float32(x * 2.0**e)), b.append(np.float32(y + 0.5)), c.append(np.float32(z * 2.0**-20))
+    a, b, c = (np.array(v, dtype=np.float32) for v in (a, b, c))
+    got = gen._fma32(a, b, c)
+    want = [_rounded_once(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))) for x, y, z in zip(a, b, c)]
+    assert got.view(np.uint32).tolist() == np.array(want, dtype=np.float32).view(np.uint32).tolist()
+
+
 def test_randn_of_many_numbers_equals_torch():
     torch.manual_seed(5)
     assert same(gen.generate(gen.Generator("randn", (3, 224, 224)), seed=5), torch.randn(3, 224, 224))

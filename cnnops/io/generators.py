@@ -28,6 +28,8 @@ from cnnops.records import record
 from cnnops.text import LazyPattern, dims
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
 
 KINDS = ("zeros", "ones", "full", "arange", "eye", "randn", "rand", "randint")
@@ -170,7 +172,7 @@ def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_E
         return stream.normal(count).reshape(gen.shape)
     if gen.kind == "rand":
         return stream.uniform(count).reshape(gen.shape)
-    return stream.randint(count, int(gen.start), gen.stop).astype(np.float32).reshape(gen.shape)
+    return stream.randint(count, int(gen.start), gen.stop, dtype=np.float32).reshape(gen.shape)
 
 
 def seed_problem(seed: object) -> str | None:
@@ -196,6 +198,17 @@ def check_seed(seed: object) -> None:
 # ---------------------------------------------------------------------------------------------- torch's stream
 
 
+#: numbers drawn per block: a block's words and its transform's temporaries (Box–Muller's float64
+#: ones are several times its size) stay a few MB, whatever the tensor's size; the values do not depend on it
+DRAW_BLOCK = 1 << 16
+
+
+def _blocks(n: int, size: int = DRAW_BLOCK) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each block of ``size`` in ``range(n)``."""
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
 class TorchStream:
     """``torch.manual_seed(seed)``'s CPU generator: MT19937, one 32-bit word per float32 draw, two
     (first word high) per 64-bit draw (:class:`cnnops.io.mersenne.MT19937`).
@@ -218,19 +231,30 @@ class TorchStream:
         """``uniform_(0, 1)`` on float32: the low 24 bits of a word, times 2⁻²⁴ (exact)."""
         import numpy as np
 
-        return (self.words(n) & 0xFFFFFF).astype(np.float32) * np.float32(2.0**-24)
+        out = np.empty(n, dtype=np.float32)
+        for start, stop in _blocks(n):
+            words = self.words(stop - start, coming=n)
+            np.multiply((words & 0xFFFFFF).astype(np.float32), np.float32(2.0**-24), out=out[start:stop])
+        return out
 
-    def randint(self, n: int, low: int, high: int) -> np.ndarray:
+    def randint(self, n: int, low: int, high: int, dtype: Any = "int64") -> np.ndarray:
         """``random_(low, high)`` on int64: a word modulo the range — two words (the first high) once the
-        range reaches 2**28, where torch switches to 64-bit draws to keep the modulo bias small."""
+        range reaches 2**28, where torch switches to 64-bit draws to keep the modulo bias small (``dtype``:
+        the array's, each int64 value converted as ``astype`` converts it)."""
         import numpy as np
 
         span = high - low
-        if span < 2**28:
-            return (self.words(n) % np.uint64(span)).astype(np.int64) + np.int64(low)
-        pairs = self.words(2 * n).reshape(n, 2)
-        draws = (pairs[:, 0] << np.uint64(32)) | pairs[:, 1]
-        return ((draws % np.uint64(span)).astype(object) + low).astype(np.int64)
+        out = np.empty(n, dtype=dtype)
+        for start, stop in _blocks(n):
+            if span < 2**28:
+                out[start:stop] = (self.words(stop - start, coming=n) % np.uint64(span)).astype(np.int64) + np.int64(low)
+                continue
+            pairs = self.words(2 * (stop - start), coming=2 * n).reshape(-1, 2)
+            draws = (pairs[:, 0] << np.uint64(32)) | pairs[:, 1]
+            # low + a remainder below the span, in uint64's wrapping arithmetic: the true sum lies in
+            # [low, high), so its two's-complement bits read as int64 are it
+            out[start:stop] = ((draws % np.uint64(span)) + np.uint64(low % 2**64)).view(np.int64)
+        return out
 
     def normal(self, n: int) -> np.ndarray:
         """``normal_(0, 1)`` on float32 as torch's CPU kernel computes it (``torch.randn``)."""
@@ -240,11 +264,12 @@ class TorchStream:
             return self._normal_serial(n)
         data = self.uniform(n)
         fill = _box_muller_avx2 if normal_kernel() == "avx2" else _box_muller_scalar
-        full = n // 16 * 16
-        data[:full] = fill(data[:full].reshape(-1, 16)).reshape(-1)
+        groups = data[: n // 16 * 16].reshape(-1, 16)  # each group of 16 is transformed on its own
+        for start, stop in _blocks(len(groups), DRAW_BLOCK // 16):
+            groups[start:stop] = fill(groups[start:stop])
         if n % 16:  # torch redraws the last 16 numbers and transforms them again
             data[n - 16 :] = fill(self.uniform(16).reshape(1, 16)).reshape(-1)
-        return data.astype(np.float32)
+        return data
 
     def _normal_serial(self, n: int) -> np.ndarray:
         """Fewer than 16 numbers: ``at::normal_distribution<double>``, Box–Muller on 53-bit uniforms,
@@ -357,12 +382,29 @@ def _box_muller_avx2(u: np.ndarray) -> np.ndarray:
 def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
     """float32 ``a * b + c`` rounded once. The product is exact in float64 and the sum is rounded to
     float64 and then to float32; that double rounding can only go wrong when the float64 sum lands
-    exactly halfway between two float32 numbers, where the exact remainder decides."""
+    exactly halfway between two float32 numbers, where the exact remainder decides. For a normal
+    float32 such a sum has 1 and then zeros in the 29 bits below float32's precision; those sums, and
+    the ones in float32's subnormal range (spaced alike whatever their size), are rounded by
+    :func:`_fma32_exact` — the rest, nearly all, as they are."""
     import numpy as np
 
     f64 = np.float64
     p, c = np.broadcast_arrays(np.asarray(a, f64) * np.asarray(b, f64), np.asarray(c, f64))
-    s = p + c
+    s = np.asarray(p + c)
+    r = np.asarray(s.astype(np.float32))
+    odd = (s.view(np.uint64) & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000)
+    odd |= np.abs(s) < f64(2.0**-126)
+    if odd.any():
+        r[odd] = _fma32_exact(p[odd], c[odd], s[odd])
+    return r
+
+
+def _fma32_exact(p: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """float32 ``p + c`` rounded once, ``s`` being their float64 sum: where ``s`` is halfway between two
+    float32 numbers, the sign of the remainder picks the one the exact sum is nearer."""
+    import numpy as np
+
+    f64 = np.float64
     rest = (p - (s - (s - p))) + (c - (s - p))  # Knuth's two-sum: s + rest == p + c exactly
     r = s.astype(np.float32)
     r64 = r.astype(f64)
