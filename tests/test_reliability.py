@@ -239,6 +239,15 @@ def test_memory_budget_refuses_a_run_before_it_starts(cwd):
     result_error(invoke("relu", "x.npy", "--max-memory", "lots"), 2, "--max-memory takes a size")
 
 
+@pytest.mark.parametrize("text, needs", [("zeros:100000x100000", "37.3 GiB"), ("randn:100000x100000", "37.3 GiB"),
+                                         ("torch.rand(100000, 100000)", "37.3 GiB"), ("arange:10000x10000", "1.1 GiB")])
+def test_generated_inputs_larger_than_the_budget_allows_are_refused_before_they_are_made(cwd, text, needs):
+    """--max-elements raised, a generator's tensor still meets the memory budget (it ran out of memory)."""
+    result_error(invoke("relu", text, "--max-elements", str(10**12), "--max-memory", "1G", "-q"), 1,
+                 f"needs about {needs}", "more than the limit of 1.0 GiB", "--max-memory")  # fmt: skip
+    assert invoke("relu", "randn:100x100", "--max-memory", "64M", "-q", "-o", "y.npy").exit_code == 0
+
+
 def test_json_inputs_larger_than_the_budget_allows_are_refused_before_reading(cwd):
     (cwd / "x.json").write_text(json.dumps(np.zeros((200, 200)).tolist()))
     result_error(invoke("relu", "x.json", "--max-memory", "1M"), 1, "reading input file 'x.json'", ".npy")

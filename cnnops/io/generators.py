@@ -140,9 +140,14 @@ def check_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
-    """The float32 tensor ``gen`` describes; random kinds start ``torch.manual_seed(seed)``'s stream."""
+def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_ELEMENTS,
+             max_memory: int | None = None) -> np.ndarray:  # fmt: skip
+    """The float32 tensor ``gen`` describes; random kinds start ``torch.manual_seed(seed)``'s stream.
+    Refused before it is made when it holds more than ``max_elements`` numbers or needs more than
+    ``max_memory`` bytes (None: :func:`~cnnops.io.memory.default_max_memory`)."""
     import numpy as np
+
+    from cnnops.io.memory import check_memory
 
     count = math.prod(gen.shape)
     if count > max_elements:
@@ -150,6 +155,8 @@ def generate(gen: Generator, *, seed: int = 0, max_elements: int = DEFAULT_MAX_E
                          f"limit of {max_elements:,} — raise {setting('max_elements')} to allow it")
     if count == 0:
         raise InputError(f"{gen.kind} of shape {dims(gen.shape)} is empty — a tensor needs at least one number")
+    # the float32 tensor; arange's exact int64 or float64 values too (random kinds draw in small blocks)
+    check_memory(count * (12 if gen.kind == "arange" else 4), max_memory, f"{gen.kind} of shape {dims(gen.shape)}")
     if gen.kind == "zeros":
         return np.zeros(gen.shape, dtype=np.float32)
     if gen.kind == "ones":
@@ -258,7 +265,6 @@ class TorchStream:
 
     def normal(self, n: int) -> np.ndarray:
         """``normal_(0, 1)`` on float32 as torch's CPU kernel computes it (``torch.randn``)."""
-        import numpy as np
 
         if n < 16:
             return self._normal_serial(n)

@@ -585,14 +585,15 @@ def _describe(node: ast.AST) -> str:
 # ---------------------------------------------------------------------------------------------- to arrays
 
 
-def tensor_array(parsed: TensorText, label: str, *, seed: int = 0,
-                 max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:  # fmt: skip
-    """The numbers of a generator, or of a wrapped list with ``.reshape(...)`` and friends after it."""
+def tensor_array(parsed: TensorText, label: str, *, seed: int = 0, max_elements: int = DEFAULT_MAX_ELEMENTS,
+                 max_memory: int | None = None) -> np.ndarray:  # fmt: skip
+    """The numbers of a generator, or of a wrapped list with ``.reshape(...)`` and friends after it
+    (``max_memory``: a generator's budget, as :func:`~cnnops.io.generators.generate` takes it)."""
     import numpy as np
 
     if parsed.generator is not None:
         array = generate(parsed.generator, seed=seed if parsed.seed is None else parsed.seed,
-                         max_elements=max_elements)  # fmt: skip
+                         max_elements=max_elements, max_memory=max_memory)  # fmt: skip
     else:
         if isinstance(parsed.doc, dict):
             raise InputError(f"{label}: a document {{'data': …}} takes no .{parsed.steps[0][0]}() — give the shape "

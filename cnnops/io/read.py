@@ -82,7 +82,7 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         source = label = "stdin"
     elif looks_like_generator(arg):
         gen = parse_generator(arg)
-        data = generate(gen, seed=seed, max_elements=max_elements)
+        data = generate(gen, seed=seed, max_elements=max_elements, max_memory=limit)
         return TensorInput(data, None, _generated_source(" ".join(arg.split()), seed if gen.random else None))
     elif looks_inline(arg) and (arg.lstrip()[:1] in ("[", "{", "(") or not _exists(arg)):
         text = arg
@@ -112,16 +112,16 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
             shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
             shown = " ".join(shown.split()) if source != "stdin" else "stdin"
             source = _generated_source(shown, (seed if parsed.seed is None else parsed.seed) if parsed.random else None)
-        return _tensor_input(parsed, label, source, max_elements, seed)
+        return _tensor_input(parsed, label, source, max_elements, seed, limit=limit)
 
 
 def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int, seed: int, *,
-                  numbers_only: bool = False) -> TensorInput:  # fmt: skip
+                  numbers_only: bool = False, limit: int | None = None) -> TensorInput:  # fmt: skip
     import numpy as np
 
     doc = parsed.doc
     if parsed.generator is not None or parsed.steps:
-        data, indices = tensor_array(parsed, label, seed=seed, max_elements=max_elements), None
+        data, indices = tensor_array(parsed, label, seed=seed, max_elements=max_elements, max_memory=limit), None
     else:
         with gc_paused():
             data, indices = _tensor_from_document(doc, label, max_elements, numbers_only=numbers_only)
