@@ -138,6 +138,31 @@ def test_relu_in_place_keeps_negative_zero_and_nan_like_torch():
         identical(result.output, torch.relu(torch.from_numpy(x)).numpy())
 
 
+VIEW_CASES = [  # (stages, the same in torch): a Flatten or Unflatten gives a view of what it read
+    (["Tanh", "Flatten", "ReLU", "Add(@1, @3)"], lambda torch, x: torch.tanh(x) + torch.relu(torch.tanh(x).flatten(1))),
+    (["Flatten", "ReLU"], lambda torch, x: torch.relu(x.flatten(1))),
+    (["Flatten", "ReLU", "Mul(@input, @2)"], lambda torch, x: x * torch.relu(x.flatten(1))),
+    (["Tanh", "Unflatten(1, (5, 1))", "Flatten", "ReLU", "Add(@1, @4)"],
+     lambda torch, x: torch.tanh(x) + torch.relu(torch.tanh(x))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize(("texts", "reference"), VIEW_CASES)
+def test_an_in_place_relu_never_overwrites_a_tensor_its_input_is_a_view_of(engine, texts, reference):
+    import torch
+
+    x = np.random.default_rng(2).standard_normal((4, 5)).astype(np.float32)
+    original = x.copy()
+    expected = reference(torch, torch.from_numpy(x.copy())).numpy()
+    for keep in [(), {0}, None]:
+        result = run_pipeline(x, parse_stages(texts), engine=engine, keep=keep, need_indices=())
+        np.testing.assert_allclose(result.output, expected, rtol=1e-6, atol=1e-7)
+        identical(x, original)
+        if keep:
+            identical(result.input, original)
+
+
 @pytest.mark.parametrize(
     ("options", "keep", "need"),
     [

@@ -264,6 +264,7 @@ def run_pipeline(
                 # a stage's output that nobody keeps or reads after this stage may be overwritten by it
                 source = sources[row.index][0] if sources[row.index] else 0
                 mine = source != 0 and (keep is not None and source not in keep) and last_use.get(source) == row.index
+                mine = mine and not _aliased(xs[0], data, result, source)
                 outs = [_execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result,
                                  indices, winners=showing, wanted=wanted, overwrite=mine)]  # fmt: skip
         except LayerError as exc:
@@ -282,6 +283,17 @@ def run_pipeline(
                 _drop_unkept(result, out.row, keep, pending, last_use)
         k += len(outs)
     return result
+
+
+def _aliased(x: np.ndarray, data: np.ndarray, result: RunResult, source: int) -> bool:
+    """Whether ``x``, stage ``source``'s output, shares memory with the input or with another output still
+    held: a Flatten or Unflatten gives a view of what it read, which nobody may overwrite in place."""
+    import numpy as np
+
+    if np.may_share_memory(x, data):
+        return True
+    return any(res.output is not None and res.row.index != source and np.may_share_memory(x, res.output)
+               for res in result.results)  # fmt: skip
 
 
 @record(frozen=True)
