@@ -21,6 +21,7 @@ from cnnops.errors import CnnopsError, InputError, LayerError, SettingError, set
 from cnnops.io.memory import check_memory
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
+from cnnops.model.arithmetic import sums_pairwise
 from cnnops.model.network import Network
 from cnnops.model.trace import Row, Trace, trace_shapes
 from cnnops.records import record
@@ -397,9 +398,20 @@ def _chains(trace: Trace, keep: frozenset[int] | None, wanted: frozenset[int] | 
                 break
         last = rows[chain[-1] - 1].stage
         if (len(chain) > 1 and isinstance(last, st.Pool) and last.nd == 2
-                and (last.mode != "max" or chain[-1] not in wanted)):  # fmt: skip
+                and (last.mode != "max" or chain[-1] not in wanted) and not _pairwise(rows[chain[-1] - 1])):  # fmt: skip
             chains[row.index] = chain
     return chains
+
+
+def _pairwise(row: Row) -> bool:
+    """An average pool whose windows the engine may sum pairwise (ATen's order, the fused pool's, would
+    take far longer: minutes for AvgPool2d(500, stride=1) on 1100², under a second pairwise)."""
+    stage: Any = row.stage
+    if stage.mode == "max":
+        return False
+    shape = tuple(row.effective_input)
+    return sums_pairwise(math.prod(shape[:-2]), shape[-2:], tuple(stage.kernel_size), tuple(stage.padding),
+                         tuple(row.output_shape[-2:]))  # fmt: skip
 
 
 def _elementwise(stage: st.Stage) -> bool:
