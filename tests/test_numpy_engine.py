@@ -462,6 +462,25 @@ def test_glu_over_several_blocks_matches_torch(dim):
     close(ne.glu(x, dim), F.glu(t(x), dim).numpy())
 
 
+@SETTINGS
+@given(hs.data())
+def test_glu_gates_to_zero_where_torch_s_float32_exp_overflows(data):
+    """ATen's ``a · (1/(1 + e^−b))`` in float32: e^−b is inf past −b ≈ 88.72, the gate 0 and the result 0
+    even for a near FLT_MAX (a float64 sigmoid would give a · 2e−39 ≈ 0.7)."""
+    n = data.draw(hs.integers(1, 40))
+    seed = data.draw(hs.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    a = rng.choice(np.float32([3e38, -3e38, 1e30, 1.0, -0.0, np.inf, np.nan]), size=n)
+    b = rng.uniform(-110, 80, size=n).astype(np.float32)
+    b[rng.random(n) < 0.3] = rng.choice(np.float32([-88.72, -88.73, -89.0, -95.0, -np.inf, np.inf, np.nan]))
+    x = np.stack([a, b], axis=data.draw(hs.sampled_from([0, 1])))
+    dim = 0 if x.shape[0] == 2 else 1
+    expected = F.glu(t(x), dim).numpy()
+    mine = ne.glu(x, dim)
+    # a gate below FLT_MIN is a subnormal, rounded to fewer bits in either engine: compare those loosely
+    np.testing.assert_allclose(mine, expected, rtol=1e-5 if np.all(np.abs(b) < 87) else 1e-4, atol=1e-6, equal_nan=True)
+
+
 # ---------------------------------------------------------------- the engine as the pipeline loads it
 
 

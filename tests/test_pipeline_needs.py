@@ -96,6 +96,27 @@ def test_fused_chains_draw_the_default_weights_in_layer_order():
     identical(fused.output, whole.output)
 
 
+def test_a_chain_ending_in_an_average_pool_summed_pairwise_is_not_fused():
+    """The fused pool adds every tap in ATen's order; where the engine sums pairwise instead (4·10⁸ taps
+    here, ~10⁶ pairwise) the chain runs stage by stage, as fast as without ``keep``, and within float32
+    rounding of torch."""
+    import torch
+
+    x = np.random.default_rng(4).standard_normal((1, 1, 300, 300)).astype(np.float32)
+    stages = parse_stages(["Conv2d(1, 2, 3, padding=1, bias=False)", "ReLU", "AvgPool2d(100, stride=1)"])
+    with mock.patch.object(pipeline, "FUSE_ELEMENTS", 1):
+        whole = run_pipeline(x, stages, engine="numpy", seed=3)
+        with mock.patch.object(numpy_engine, "conv_chain", wraps=numpy_engine.conv_chain) as chain:
+            lean = run_pipeline(x, stages, engine="numpy", seed=3, keep=(), need_indices=())
+    assert chain.call_count == 0
+    identical(lean.output, whole.output)
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1, bias=False), torch.nn.ReLU(), torch.nn.AvgPool2d(100, stride=1))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(lean.output, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
 def test_indices_are_computed_exactly_where_they_are_read(engine):
     x = np.random.default_rng(1).standard_normal((1, 2, 8, 8)).astype(np.float32)
@@ -136,6 +157,31 @@ def test_relu_in_place_keeps_negative_zero_and_nan_like_torch():
     for engine in ("numpy", "torch"):
         result = run_pipeline(x, stages, engine=engine, keep=())
         identical(result.output, torch.relu(torch.from_numpy(x)).numpy())
+
+
+VIEW_CASES = [  # (stages, the same in torch): a Flatten or Unflatten gives a view of what it read
+    (["Tanh", "Flatten", "ReLU", "Add(@1, @3)"], lambda torch, x: torch.tanh(x) + torch.relu(torch.tanh(x).flatten(1))),
+    (["Flatten", "ReLU"], lambda torch, x: torch.relu(x.flatten(1))),
+    (["Flatten", "ReLU", "Mul(@input, @2)"], lambda torch, x: x * torch.relu(x.flatten(1))),
+    (["Tanh", "Unflatten(1, (5, 1))", "Flatten", "ReLU", "Add(@1, @4)"],
+     lambda torch, x: torch.tanh(x) + torch.relu(torch.tanh(x))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize(("texts", "reference"), VIEW_CASES)
+def test_an_in_place_relu_never_overwrites_a_tensor_its_input_is_a_view_of(engine, texts, reference):
+    import torch
+
+    x = np.random.default_rng(2).standard_normal((4, 5)).astype(np.float32)
+    original = x.copy()
+    expected = reference(torch, torch.from_numpy(x.copy())).numpy()
+    for keep in [(), {0}, None]:
+        result = run_pipeline(x, parse_stages(texts), engine=engine, keep=keep, need_indices=())
+        np.testing.assert_allclose(result.output, expected, rtol=1e-6, atol=1e-7)
+        identical(x, original)
+        if keep:
+            identical(result.input, original)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from cnnops.errors import CnnopsError, InputError, LayerError, SettingError, set
 from cnnops.io.memory import check_memory
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
 from cnnops.model import stages as st
+from cnnops.model.arithmetic import sums_pairwise
 from cnnops.model.network import Network
 from cnnops.model.trace import Row, Trace, trace_shapes
 from cnnops.records import record
@@ -264,6 +265,7 @@ def run_pipeline(
                 # a stage's output that nobody keeps or reads after this stage may be overwritten by it
                 source = sources[row.index][0] if sources[row.index] else 0
                 mine = source != 0 and (keep is not None and source not in keep) and last_use.get(source) == row.index
+                mine = mine and not _aliased(xs[0], data, result, source)
                 outs = [_execute(eng, rng, row, given[row.index - 1], xs[0].reshape(row.effective_input), result,
                                  indices, winners=showing, wanted=wanted, overwrite=mine)]  # fmt: skip
         except LayerError as exc:
@@ -282,6 +284,17 @@ def run_pipeline(
                 _drop_unkept(result, out.row, keep, pending, last_use)
         k += len(outs)
     return result
+
+
+def _aliased(x: np.ndarray, data: np.ndarray, result: RunResult, source: int) -> bool:
+    """Whether ``x``, stage ``source``'s output, shares memory with the input or with another output still
+    held: a Flatten or Unflatten gives a view of what it read, which nobody may overwrite in place."""
+    import numpy as np
+
+    if np.may_share_memory(x, data):
+        return True
+    return any(res.output is not None and res.row.index != source and np.may_share_memory(x, res.output)
+               for res in result.results)  # fmt: skip
 
 
 @record(frozen=True)
@@ -385,9 +398,20 @@ def _chains(trace: Trace, keep: frozenset[int] | None, wanted: frozenset[int] | 
                 break
         last = rows[chain[-1] - 1].stage
         if (len(chain) > 1 and isinstance(last, st.Pool) and last.nd == 2
-                and (last.mode != "max" or chain[-1] not in wanted)):  # fmt: skip
+                and (last.mode != "max" or chain[-1] not in wanted) and not _pairwise(rows[chain[-1] - 1])):  # fmt: skip
             chains[row.index] = chain
     return chains
+
+
+def _pairwise(row: Row) -> bool:
+    """An average pool whose windows the engine may sum pairwise (ATen's order, the fused pool's, would
+    take far longer: minutes for AvgPool2d(500, stride=1) on 1100², under a second pairwise)."""
+    stage: Any = row.stage
+    if stage.mode == "max":
+        return False
+    shape = tuple(row.effective_input)
+    return sums_pairwise(math.prod(shape[:-2]), shape[-2:], tuple(stage.kernel_size), tuple(stage.padding),
+                         tuple(row.output_shape[-2:]))  # fmt: skip
 
 
 def _elementwise(stage: st.Stage) -> bool:

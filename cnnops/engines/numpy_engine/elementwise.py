@@ -203,13 +203,17 @@ def prelu(x, weight) -> np.ndarray:
 
 @_quiet
 def glu(x, dim: int) -> np.ndarray:
-    """``F.glu``: the first half along ``dim`` times the sigmoid of the second, ``a · (1/(1 + e^−b))``."""
+    """``F.glu``: the first half along ``dim`` times the sigmoid of the second, ``a · (1/(1 + e^−b))`` —
+    ATen's float32 steps: ``e^−b`` is a float32 (inf once −b > ln FLT_MAX ≈ 88.72, so the sigmoid is 0 and
+    ``a · 0`` is 0 however large ``a`` is, where a float64 sigmoid would give ``a`` times a denormal)."""
     a, b = (np.ascontiguousarray(half) for half in np.split(_f32(x), 2, axis=dim))
     out = np.empty(a.shape, dtype=_F32)
     flat_a, flat_b, flat_out = a.reshape(-1), b.reshape(-1), out.reshape(-1)
     for start in range(0, flat_b.size, SMOOTH_BLOCK):  # float64 temporaries of a block, as the activations
         part = slice(start, start + SMOOTH_BLOCK)
-        sigmoid = (1.0 / (1.0 + np.exp(-flat_b[part].astype(np.float64)))).astype(_F32)
+        sigmoid = np.exp(-flat_b[part].astype(np.float64)).astype(_F32)  # exp rounded once, to float32
+        sigmoid += _F32(1)
+        np.divide(_F32(1), sigmoid, out=sigmoid)
         np.multiply(flat_a[part], sigmoid, out=flat_out[part])
     return out
 
