@@ -455,6 +455,32 @@ def test_smooth_activations_over_several_blocks_match_torch(name, options):
     close(ne.activation(name, x, options), torch_says(getattr(torch.nn, name)(**options), t(x)))
 
 
+#: a dense grid through both tails, where ATen's float32 steps overflow (exp(−x) past x ≈ −88.7) or cancel
+#: (1 + tanh(…) in GELU's negative tail), and the values that are no number or beyond float32's range
+TAILS = np.concatenate([np.linspace(-120, 40, 160_001, dtype=np.float32),
+                        np.float32([-0.0, 0.0, np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-45, -1e-45])])  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ["Sigmoid()", "SiLU()", "Mish()", "Softplus()", "Softplus(beta=2, threshold=5)",
+                                  "GELU(approximate='tanh')"])  # fmt: skip
+def test_smooth_activations_give_torch_s_zeros_in_the_tails(text):
+    """ATen computes these in float32 steps: where they overflow or cancel, torch's result is 0 (a sigmoid
+    of −100, a tanh GELU of −6), not the subnormal or tiny number of an exact formula. The NumPy engine
+    follows the steps: the same zeros, and the rest within float32 rounding (the tanh GELU, whose 1 + tanh
+    cancels, within 1e-7 where Sleef's tanh and the exact one differ by an ulp). Among subnormal numbers
+    (below 1.2e-38, where Sleef's log1p of Mish and Softplus is not exact: 0 for 1e-45) a 0 may stand
+    for a subnormal."""
+    import cnnops
+
+    expected = eval(f"torch.nn.{text}")(t(TAILS)).numpy()  # plain torch.nn from the stage's text
+    got = cnnops.run_stages(TAILS, [text], engine="numpy").output
+    normal = np.finfo(np.float32).tiny
+    assert not np.any((got == 0) & (np.abs(expected) >= normal)) and not np.any((expected == 0) & (np.abs(got) >= normal))
+    if text.startswith(("Sigmoid", "SiLU", "GELU")):  # no log1p: the very same zeros
+        assert np.array_equal(got == 0, expected == 0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7 if "tanh" in text else 1e-37, equal_nan=True)
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_glu_over_several_blocks_matches_torch(dim):
     x = np.random.default_rng(7).standard_normal((4, 2 * SMOOTH_BLOCK + 6, 6), dtype=np.float32) * 5

@@ -63,9 +63,50 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), np.nan, np.where(x < 0, upper, 1.0 - upper))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+# ATen's float32 kernels for Sigmoid, SiLU, Mish, Softplus and GELU(approximate='tanh') round every step
+# to float32 (Sleef's exp, log1p and tanh are within an ulp of the exact value): exp(−x) overflows to inf
+# past x ≈ −88.7, so the sigmoid is 0 there, not a subnormal, and 1 + tanh cancels to 0 in GELU's tail. The
+# steps below are those, each transcendental rounded once from float64.
+
+
+def _exp32(x: np.ndarray) -> np.ndarray:
+    return np.exp(x.astype(np.float64)).astype(_F32)
+
+
+def _log1p32(x: np.ndarray) -> np.ndarray:
+    return np.log1p(x.astype(np.float64)).astype(_F32)
+
+
+#: Sleef's tanhf is ±1 exactly beyond this (the float32 nearest tanh(8.67) is the one below 1)
+_TANH_SATURATES = _F32(8.664339742)
+
+
+def _tanh32(x: np.ndarray) -> np.ndarray:
+    y = np.tanh(x.astype(np.float64)).astype(_F32)
+    np.copyto(y, np.copysign(_F32(1), x), where=np.abs(x) > _TANH_SATURATES)
+    return y
+
+
+def _sigmoid32(x: np.ndarray) -> np.ndarray:
+    """ATen's ``1 / (1 + exp(−x))`` in float32."""
+    return _F32(1) / (_F32(1) + _exp32(-x))
+
+
+def _softplus32(v: np.ndarray, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    """ATen's ``x·β > threshold ? x : log1p(exp(x·β)) / β``, β and the threshold as float32."""
+    beta, threshold = _F32(options.get("beta", 1.0)), _F32(options.get("threshold", 20.0))
+    scaled = x * beta
+    return np.where(scaled > threshold, x, _log1p32(_exp32(scaled)) / beta)
+
+
+_GELU_TANH_BETA = _F32(math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5)  # ATen's M_SQRT2·M_2_SQRTPI·0.5
+_GELU_TANH_KAPPA = _F32(0.044715)
+
+
+def _gelu_tanh32(v: np.ndarray, x: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    """ATen's ``0.5·x·(1 + tanh(β·(x + κ·x·x·x)))`` in float32."""
+    inner = _GELU_TANH_BETA * (x + _GELU_TANH_KAPPA * ((x * x) * x))
+    return (_F32(0.5) * x) * (_F32(1) + _tanh32(inner))
 
 
 def _softmax_dim(ndim: int, dim: int | None) -> int:
@@ -137,14 +178,6 @@ def _gelu_vector(v, x, options):
     return y
 
 
-def _softplus(v, x, options):
-    beta, threshold = options.get("beta", 1.0), options.get("threshold", 20.0)
-    scaled = x * _F32(beta)  # ATen compares the float32 product with the threshold
-    return np.where(scaled > _F32(threshold), v, np.logaddexp(0.0, v * beta) / beta)
-
-
-_GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
-
 # SELU's constants as ATen's ELU kernel holds them in float32: x·scale, or expm1(x)·(alpha·scale)
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 _SELU_POS = float(np.float32(_SELU_SCALE))
@@ -158,17 +191,17 @@ def _celu(v, x, options):
     return np.where(v >= 0, v, np.expm1(v * inverse) * float(np.float32(alpha)))
 
 
-# float64 formulas over (v = x as float64, x float32, options), applied block by block
+# formulas over (v = x as float64, x float32, options), applied block by block
 _SMOOTH = {
     "ELU": lambda v, x, o: np.where(v > 0, v, o.get("alpha", 1.0) * np.expm1(v)),
-    "GELU": lambda v, x, o: 0.5 * v * (1.0 + np.tanh(_GELU_TANH_SCALE * (v + 0.044715 * (v * v * v)))),
+    "GELU": _gelu_tanh32,
     "GELU-scalar": lambda v, x, o: v * _normal_cdf(v),  # ATen's scalar loop (a single element)
     "GELU-vector": _gelu_vector,
-    "SiLU": lambda v, x, o: v * _sigmoid(v),
-    "Mish": lambda v, x, o: v * np.tanh(np.logaddexp(0.0, v)),
-    "Sigmoid": lambda v, x, o: _sigmoid(v),
+    "SiLU": lambda v, x, o: x / (_F32(1) + _exp32(-x)),  # ATen's x / (1 + exp(−x))
+    "Mish": lambda v, x, o: x * _tanh32(_log1p32(_exp32(x))),  # ATen's x·tanh(log1p(exp(x)))
+    "Sigmoid": lambda v, x, o: _sigmoid32(x),
     "Tanh": lambda v, x, o: np.tanh(v),
-    "Softplus": _softplus,
+    "Softplus": _softplus32,
     "SELU": lambda v, x, o: np.where(v >= 0, v * _SELU_POS, np.expm1(v) * _SELU_NEG),
     "CELU": _celu,
 }
