@@ -135,15 +135,15 @@ def save_rates(rates: Rates) -> Path:
 #: Not listed: "elementwise", 1, 1.
 ACTIVATION_WORK = {
     "GELU": ("transcendental", 1.0, 1.0),
-    "GELU-tanh": ("transcendental", 0.26, 1.3),
-    "SiLU": ("transcendental", 0.41, 0.87),
-    "Mish": ("transcendental", 1.2, 2.0),
+    "GELU-tanh": ("transcendental", 0.33, 1.3),
+    "SiLU": ("transcendental", 0.16, 0.87),
+    "Mish": ("transcendental", 0.41, 2.0),
     "ELU": ("transcendental", 0.33, 1.1),
     "SELU": ("transcendental", 0.34, 1.1),
     "CELU": ("transcendental", 0.35, 1.1),
-    "Sigmoid": ("transcendental", 0.40, 0.87),
+    "Sigmoid": ("transcendental", 0.17, 0.87),
     "Tanh": ("transcendental", 0.15, 1.5),
-    "Softplus": ("transcendental", 1.2, 1.2),
+    "Softplus": ("transcendental", 0.30, 1.2),
     "GLU": ("transcendental", 0.45, 0.95),  # per output element: half the input's
     "ReLU": ("elementwise", 1.0, 1.0),
     "ReLU6": ("elementwise", 6.2, 1.0),
