@@ -184,6 +184,42 @@ def test_an_in_place_relu_never_overwrites_a_tensor_its_input_is_a_view_of(engin
             identical(result.input, original)
 
 
+SHARING = ["Identity()", "Dropout()", "Dropout(p=0.3, inplace=True)", "AlphaDropout()", "Flatten()", "Flatten(0, -1)", "Unflatten(1, (2, 3))"]
+IN_PLACE = ["ReLU(inplace=True)", "LeakyReLU(0.2, inplace=True)", "Hardtanh(-0.5, 0.5, inplace=True)", "ELU(inplace=True)",
+            "SiLU(inplace=True)", "Threshold(0.1, 20.0, inplace=True)"]  # fmt: skip
+OTHERS = ["Tanh()", "Sigmoid()", "ReLU()", "Softsign()"]
+
+
+@settings(derandomize=True, deadline=None, max_examples=150)
+@given(hs.data(), hs.sampled_from(["numpy", "torch"]))
+def test_in_place_stages_overwrite_every_tensor_that_shares_their_storage_like_torch(data, engine):
+    """A graph of in-place activations, views (Flatten, Unflatten) and stages that give the very tensor
+    they read (Identity, Dropout in evaluation mode), each reading the stage before it or an earlier one,
+    then a merge of two earlier outputs — against plain torch.nn modules built from the same texts and
+    called on the same tensors, so PyTorch's own aliasing decides what each in-place write reaches."""
+    import torch
+
+    x = np.random.default_rng(data.draw(hs.integers(0, 9))).standard_normal((1, 6, 2)).astype(np.float32) * 2
+    texts, outs = [], [torch.from_numpy(x.copy())]
+    for i in range(1, data.draw(hs.integers(2, 7)) + 1):
+        text = data.draw(hs.sampled_from(SHARING + IN_PLACE + OTHERS))
+        source = data.draw(hs.sampled_from([i - 1, *range(i - 1)]))
+        if text.startswith("Unflatten") and tuple(outs[source].shape) != (1, 6, 2):
+            text = "Identity()"
+        if text.startswith("Flatten(0") and outs[source].dim() != 3:
+            text = "Dropout()"
+        module = eval(f"torch.nn.{text}").eval()
+        outs.append(module(outs[source]))
+        texts.append(text if source == i - 1 else f"{text}(@{source})")
+    pairs = [(a, b) for a in range(len(outs)) for b in range(len(outs)) if outs[a].shape == outs[b].shape]
+    a, b = data.draw(hs.sampled_from(pairs))
+    op = data.draw(hs.sampled_from(["Add", "Mul"]))
+    expected = (outs[a] + outs[b]) if op == "Add" else (outs[a] * outs[b])
+    for keep in [(), None]:
+        result = run_pipeline(x, parse_stages([*texts, f"{op}(@{a}, @{b})"]), engine=engine, keep=keep, need_indices=())
+        np.testing.assert_allclose(result.output, expected.numpy(), rtol=1e-6, atol=1e-7, err_msg=" ".join(texts))
+
+
 @pytest.mark.parametrize(
     ("options", "keep", "need"),
     [

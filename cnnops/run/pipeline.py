@@ -256,6 +256,8 @@ def run_pipeline(
         # a max pool's winner mask marks the tensor it read: made when that tensor or the pool is shown
         showing = keep is None or row.index in keep or bool(set(sources[row.index]) & keep)
         xs = [data if i == 0 else result.results[i - 1].output for i in sources[row.index]]
+        if isinstance(row.stage, st.Merge):  # an in-place stage's values read through a view: in its shape
+            xs = [x.reshape(shape) if x.shape != tuple(shape) else x for x, shape in zip(xs, row.input_shapes, strict=True)]
         try:
             if row.index in chains:
                 outs = _run_chain(eng, rng, [rows[i - 1] for i in chains[row.index]], given, xs[0], result)
@@ -465,19 +467,28 @@ def check_run_memory(trace: Trace, keep: Collection[int] | None, reserve: int, m
 
 def reads(trace: Trace) -> dict[int, tuple[int, ...]]:
     """The outputs each stage really reads. As in PyTorch, an in-place stage (``ReLU(inplace=True)``)
-    overwrites the tensor it reads: a later stage that reads that tensor (``Add(@1)`` after
-    ``ReLU(inplace=True)(@1)``) gets the overwritten values, that is, the in-place stage's output."""
+    overwrites the tensor it reads, and with it every tensor that shares its storage: a later stage that
+    reads one of them (``Add(@1)`` after ``ReLU(inplace=True)(@1)``, or after ``Flatten(@1)`` and
+    ``ReLU(inplace=True)(@2)``) gets the overwritten values, that is, the in-place stage's output (in the
+    shape of the tensor it reads: see :func:`shares_storage`)."""
+    storage: dict[int, int] = {0: 0}  # an output → the output whose storage it is
     latest: dict[int, int] = {}  # an output → the in-place stage whose result now lives in its storage
     out: dict[int, tuple[int, ...]] = {}
     for row in trace.rows:
         out[row.index] = tuple(latest.get(i, i) for i in row.inputs)
+        storage[row.index] = storage[row.inputs[0]] if row.inputs and shares_storage(row.stage) else row.index
         if in_place(row.stage) and row.inputs:
-            storage = out[row.index][0]
-            for key, value in list(latest.items()):
-                if value == storage:
+            for key, held in storage.items():
+                if held == storage[row.index] and key != row.index:
                     latest[key] = row.index
-            latest[row.inputs[0]] = latest[storage] = row.index
     return out
+
+
+def shares_storage(stage: st.Stage) -> bool:
+    """A stage whose output is the tensor it reads, or a view of it, as in PyTorch: Identity and every
+    Dropout in evaluation mode (the tensor itself), Flatten and Unflatten (a view of a contiguous tensor),
+    and an in-place stage (the tensor it wrote)."""
+    return isinstance(stage, st.Passthrough | st.Flatten | st.Unflatten) or in_place(stage)
 
 
 def in_place(stage: st.Stage) -> bool:
