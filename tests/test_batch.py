@@ -197,7 +197,7 @@ def test_a_batch_is_synced_once_at_the_end_and_a_single_output_as_it_is_written(
 
     calls = {"fsync": 0, "sync": 0}
     monkeypatch.setattr(os, "fsync", lambda fd: calls.__setitem__("fsync", calls["fsync"] + 1))
-    monkeypatch.setattr(os, "sync", lambda: calls.__setitem__("sync", calls["sync"] + 1))
+    monkeypatch.setattr(write, "_sync_filesystems", lambda directories: calls.__setitem__("sync", calls["sync"] + 1))
     with write.deferred_sync():
         for n in range(5):
             write.write_output(str(tmp_path / f"{n}.npy"), np.full((2, 2), n, np.float32))
@@ -264,6 +264,30 @@ def test_a_temporary_name_already_taken_is_passed_over(tmp_path, monkeypatch):
     assert stale.read_text() == "another writer's"  # not touched, not removed
     assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "out.npy"]
     assert re.fullmatch(r"[a-z0-9_]{8}", write._temp_tag(4194303, 37**3 + 5))
+
+
+def test_a_batch_s_sync_is_one_syncfs_per_filesystem_and_sync_only_without_it(tmp_path, monkeypatch):
+    """syncfs of the filesystems written to (not every disk's pending writes); sync where there is none
+    or it fails."""
+    from cnnops.io import write
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    synced, whole = [], []
+    monkeypatch.setattr(os, "sync", lambda: whole.append(1))
+    real = write._syncfs()
+    if real is not None:  # Linux: the real call, once for the one filesystem both folders are on
+        def counted(fd):
+            synced.append(os.fstat(fd).st_dev)
+            return real(fd)
+
+        monkeypatch.setattr(write, "_syncfs", lambda: counted)
+        write._sync_filesystems({str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "gone")})
+        assert synced == [os.stat(tmp_path).st_dev] and whole == []
+    monkeypatch.setattr(write, "_syncfs", lambda: (lambda fd: -1))  # syncfs failed
+    write._sync_filesystems({str(tmp_path / "a")})
+    monkeypatch.setattr(write, "_syncfs", lambda: None)  # no syncfs here
+    write._sync_filesystems({str(tmp_path / "a")})
+    assert whole == [1, 1]
 
 
 def test_a_workers_written_directories_are_synced_by_the_parent(tmp_path, monkeypatch):
