@@ -14,10 +14,11 @@ by guesswork.
 from __future__ import annotations
 
 import re
-from dataclasses import field
+from dataclasses import field, replace
 
 from cnnops.errors import SpecError
 from cnnops.model.network import Network, Node
+from cnnops.model.stages import Pool
 from cnnops.records import record
 from cnnops.spec.aliases import split_prefix
 from cnnops.spec.signatures import resolve_name
@@ -88,6 +89,8 @@ def _flatten(items: list[_Item], nodes: list[Node], origin: str, top: bool = Fal
                 stage, data = parse_layer(f"{item.name}({item.args})")
             except SpecError as exc:
                 raise SpecError(f"{origin} line {item.line}: {exc}") from None
+            if isinstance(stage, Pool) and stage.mode == "avg" and not re.search(r"\bceil_mode\b", item.args):
+                stage = replace(stage, ceil_mode_unknown=True)  # AvgPool's repr leaves ceil_mode out
             nodes.extend([Node(stage, data=data)] * item.repeat)
         if len(nodes) > MAX_STAGES:
             raise SpecError(f"{origin}: more than {MAX_STAGES:,} stages — cnnops sizes networks up to that")
