@@ -340,6 +340,22 @@ def test_a_printed_avgpool_hides_ceil_mode_so_it_is_sized_only_where_ceil_mode_c
         assert cnnops.trace_shapes(shape, shown).output_shape == expected
 
 
+@pytest.mark.filterwarnings("ignore:Lazy modules")
+@pytest.mark.parametrize("affine", [True, False])
+def test_a_printed_unsized_lazy_batchnorm_shows_num_features_0_and_is_sized_from_its_input(affine):
+    model = nn.Sequential(nn.Conv1d(3, 5, 1), nn.LazyBatchNorm1d(affine=affine), nn.Conv3d(2, 4, 1),
+                          nn.LazyBatchNorm3d(0.1, None, affine, track_running_stats=False))  # fmt: skip
+    printed = str(model)
+    assert "LazyBatchNorm1d(0, eps=" in printed
+    trace = cnnops.trace_shapes((2, 3, 7), printed[: printed.index("(2): ")] + ")")
+    model.eval()
+    assert trace.output_shape == tuple(model[:2](torch.zeros(2, 3, 7)).shape)
+    assert trace.total_params == sum(p.numel() for p in model[:2].parameters())
+    trace = cnnops.trace_shapes((1, 2, 3, 4, 5), "Net(\n" + printed[printed.index("  (2): "):])
+    assert trace.output_shape == tuple(model[2:](torch.zeros(1, 2, 3, 4, 5)).shape)
+    assert trace.total_params == sum(p.numel() for p in model[2:].parameters())
+
+
 def test_a_mismatch_in_a_printed_model_blames_forward_not_a_correct_layer():
     printed = """Net(
   (conv1): Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1))

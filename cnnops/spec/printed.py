@@ -85,8 +85,11 @@ def _flatten(items: list[_Item], nodes: list[Node], origin: str, top: bool = Fal
             for _ in range(item.repeat):
                 _flatten(item.children, nodes, origin)
         else:
+            args = item.args
+            if item.name.rsplit(".", 1)[-1].startswith("Lazy"):
+                args = re.sub(r"^0\s*(,\s*|$)", "", args)  # an unsized LazyBatchNorm prints num_features 0
             try:
-                stage, data = parse_layer(f"{item.name}({item.args})")
+                stage, data = parse_layer(f"{item.name}({args})")
             except SpecError as exc:
                 raise SpecError(f"{origin} line {item.line}: {exc}") from None
             if isinstance(stage, Pool) and stage.mode == "avg" and not re.search(r"\bceil_mode\b", item.args):
