@@ -309,6 +309,53 @@ def test_a_printed_block_whose_forward_is_not_shown_is_refused_naming_it():
         parse_stage_file(str(Net()), origin="net.txt")
 
 
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(hs.integers(1, 3), hs.integers(1, 4), hs.integers(1, 4), hs.integers(0, 2), hs.booleans(), hs.integers(3, 9))
+def test_a_printed_avgpool_hides_ceil_mode_so_it_is_sized_only_where_ceil_mode_changes_nothing(
+    nd, kernel, stride, padding, ceil_mode, length
+):
+    """AvgPool's repr leaves ceil_mode out: sized like torch where both settings agree, refused where they differ."""
+    padding = min(padding, kernel // 2)
+    avg = getattr(nn, f"AvgPool{nd}d")
+    shape = (1, 2) + (length,) * nd
+
+    def torch_shape(ceil: bool) -> tuple[int, ...] | None:
+        try:
+            return tuple(avg(kernel, stride, padding, ceil_mode=ceil)(torch.zeros(shape)).shape)
+        except RuntimeError:
+            return None
+
+    model = nn.Sequential(avg(kernel, stride, padding, ceil_mode=ceil_mode))
+    expected, other = torch_shape(ceil_mode), torch_shape(not ceil_mode)
+    assert "ceil_mode" not in str(model)
+    if expected is None:
+        with pytest.raises(LayerError):
+            cnnops.trace_shapes(shape, str(model))
+    elif other == expected:
+        assert cnnops.trace_shapes(shape, str(model)).output_shape == expected
+    else:
+        with pytest.raises(LayerError, match="print\\(model\\) does not show AvgPool.d's ceil_mode"):
+            cnnops.trace_shapes(shape, str(model))
+        shown = str(model).replace("padding=", f"ceil_mode={ceil_mode}, padding=")
+        assert cnnops.trace_shapes(shape, shown).output_shape == expected
+
+
+@pytest.mark.filterwarnings("ignore:Lazy modules")
+@pytest.mark.parametrize("affine", [True, False])
+def test_a_printed_unsized_lazy_batchnorm_shows_num_features_0_and_is_sized_from_its_input(affine):
+    model = nn.Sequential(nn.Conv1d(3, 5, 1), nn.LazyBatchNorm1d(affine=affine), nn.Conv3d(2, 4, 1),
+                          nn.LazyBatchNorm3d(0.1, None, affine, track_running_stats=False))  # fmt: skip
+    printed = str(model)
+    assert "LazyBatchNorm1d(0, eps=" in printed
+    trace = cnnops.trace_shapes((2, 3, 7), printed[: printed.index("(2): ")] + ")")
+    model.eval()
+    assert trace.output_shape == tuple(model[:2](torch.zeros(2, 3, 7)).shape)
+    assert trace.total_params == sum(p.numel() for p in model[:2].parameters())
+    trace = cnnops.trace_shapes((1, 2, 3, 4, 5), "Net(\n" + printed[printed.index("  (2): "):])
+    assert trace.output_shape == tuple(model[2:](torch.zeros(1, 2, 3, 4, 5)).shape)
+    assert trace.total_params == sum(p.numel() for p in model[2:].parameters())
+
+
 def test_a_mismatch_in_a_printed_model_blames_forward_not_a_correct_layer():
     printed = """Net(
   (conv1): Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1))

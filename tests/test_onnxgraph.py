@@ -123,6 +123,19 @@ def test_a_module_used_twice_shares_its_initializers(tmp_path):
     assert trace.total_params == sum(p.numel() for p in Twice().parameters())
 
 
+@pytest.mark.parametrize("layers", [
+    [torch.nn.Conv2d(3, 4, 3), torch.nn.GroupNorm(2, 4)],  # InstanceNormalization with Constant ones and zeros
+    [torch.nn.LayerNorm(6, bias=False)],  # LayerNormalization with a Constant zero bias
+    [torch.nn.GroupNorm(1, 3, affine=False), torch.nn.Conv2d(3, 2, 1)],
+], ids=["groupnorm", "layernorm-no-bias", "groupnorm-no-affine"])  # fmt: skip
+def test_constants_the_exporter_writes_as_constant_nodes_are_not_parameters(layers, tmp_path):
+    model = torch.nn.Sequential(*layers).eval()
+    network, shape = read_onnx_file(export(model, (2, 3, 6, 6), tmp_path / "net.onnx"))
+    trace = trace_shapes(shape, network)
+    assert trace.output_shape == tuple(model(torch.zeros(2, 3, 6, 6)).shape)
+    assert trace.total_params == sum(p.numel() for p in model.parameters())
+
+
 # --- hand-made graphs ------------------------------------------------------------------------------
 def graph(nodes, input_dims, output_dims, initializers=(), opset=17):
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_dims)],

@@ -40,6 +40,7 @@ from cnnops.errors import CnnopsError, SpecError
 from cnnops.model import arithmetic
 from cnnops.model.trace import trace_shapes
 from cnnops.spec import parse_stage
+from cnnops.spec.signatures import LAYERS
 
 Shape = tuple[int, ...]
 
@@ -1199,3 +1200,46 @@ def test_every_family_is_exercised() -> None:
 
         probe()
         assert seen_valid, f"the {name} strategy never produced a valid configuration"
+
+
+#: one construction per layer for the rank-rule check (channels 4, windows 2: every rank's zeros of side 4 fit)
+_RANK_RULE_ARGS: dict[str, list[str]] = {
+    **{f"{kind}{nd}d": ["4, 4, 2"] for kind in ("Conv", "ConvTranspose") for nd in (1, 2, 3)},
+    **{f"{kind}{nd}d": ["2"] for kind in ("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool")
+       for nd in (1, 2, 3)},
+    **{f"{kind}{nd}d": ["4"] for kind in ("BatchNorm", "InstanceNorm") for nd in (1, 2, 3)},
+    **{f"{kind}Pad{nd}d": ["1", "(1, 1)"] for kind in ("Zero", "Reflection", "Replication", "Circular")
+       for nd in (1, 2, 3)},
+    **{f"ConstantPad{nd}d": ["1, 0.0", "(1, 1), 0.0"] for nd in (1, 2, 3)},
+    "Linear": ["4, 3"], "Flatten": ["", "0"], "Unflatten": ["0, (2, 2)", "-1, (2, 2)"], "LayerNorm": ["4"],
+    "GroupNorm": ["2, 4"], "LocalResponseNorm": ["2"], "PReLU": ["", "4"], "GLU": ["", "0"],
+    "Softmax": ["", "0"], "LogSoftmax": ["-1"], "Threshold": ["0.1, 0.0"],
+    "Upsample": [f"{size}mode='{mode}'" for size in ("scale_factor=2, ", "size=(3, 3), ", "size=(3, 3, 3), ")
+                 for mode in ("nearest", "linear", "bilinear", "bicubic", "trilinear")],
+    "UpsamplingNearest2d": ["scale_factor=2"], "UpsamplingBilinear2d": ["scale_factor=2"],
+    "PixelShuffle": ["2"], "PixelUnshuffle": ["2"], "ChannelShuffle": ["2"],
+}
+
+
+def test_the_rank_rule_pads_only_ranks_torch_refuses() -> None:
+    """cnnops adds leading 1s below ``Stage.min_rank`` (the differential tests above pad torch's input the
+    same way, so they cannot see a ``min_rank`` that is too high): where torch accepts a lower rank, the
+    shapes must still agree (Dropout2d on (8, 7) was sized (1, 8, 7))."""
+    torch = _torch()
+    skip = {"Add", "Mul", "Cat", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"}
+    refused = 0
+    for name in sorted(set(LAYERS) - skip):
+        for args in _RANK_RULE_ARGS.get(name, [""]):
+            text = f"{name}({args})"
+            for rank in range(1, parse_stage(text).min_rank):
+                shape = (4,) * rank
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        out = tuple(_build_module(text)(torch.zeros(shape)).shape)
+                    except (RuntimeError, ValueError, NotImplementedError, IndexError):
+                        refused += 1
+                        continue
+                trace = trace_shapes(shape, [parse_stage(text)])
+                assert trace.error is None and trace.output_shape == out, (text, shape, out, trace.output_shape)
+    assert refused > 100

@@ -208,6 +208,10 @@ def _passthrough(ctx: Context) -> Effects:
     if stage.p == 0:  # returns its input untouched
         return Effects(train_alias=True, eval_alias=True)
     x = ctx.inputs[0]
+    if stage.name == "Dropout2d" and len(x) < 2 and stage.p < 1:  # eval mode keeps any rank
+        refused = (f"in training, Dropout2d needs at least 2 dimensions, but its input {dims(x)} is {len(x)}-D (PyTorch "
+                   "raises 'Feature dropout requires at least 2 dimensions') — use Dropout")  # fmt: skip
+        return Effects(train_alias=stage.inplace, eval_alias=True, inplace=stage.inplace, training_error=refused)
     if stage.p == 1:
         mask = ctx.itemsize  # input * 0-d zero
     elif stage.name == "Dropout":

@@ -14,10 +14,11 @@ by guesswork.
 from __future__ import annotations
 
 import re
-from dataclasses import field
+from dataclasses import field, replace
 
 from cnnops.errors import SpecError
 from cnnops.model.network import Network, Node
+from cnnops.model.stages import Pool
 from cnnops.records import record
 from cnnops.spec.aliases import split_prefix
 from cnnops.spec.signatures import resolve_name
@@ -84,10 +85,15 @@ def _flatten(items: list[_Item], nodes: list[Node], origin: str, top: bool = Fal
             for _ in range(item.repeat):
                 _flatten(item.children, nodes, origin)
         else:
+            args = item.args
+            if item.name.rsplit(".", 1)[-1].startswith("Lazy"):
+                args = re.sub(r"^0\s*(,\s*|$)", "", args)  # an unsized LazyBatchNorm prints num_features 0
             try:
-                stage, data = parse_layer(f"{item.name}({item.args})")
+                stage, data = parse_layer(f"{item.name}({args})")
             except SpecError as exc:
                 raise SpecError(f"{origin} line {item.line}: {exc}") from None
+            if isinstance(stage, Pool) and stage.mode == "avg" and not re.search(r"\bceil_mode\b", item.args):
+                stage = replace(stage, ceil_mode_unknown=True)  # AvgPool's repr leaves ceil_mode out
             nodes.extend([Node(stage, data=data)] * item.repeat)
         if len(nodes) > MAX_STAGES:
             raise SpecError(f"{origin}: more than {MAX_STAGES:,} stages — cnnops sizes networks up to that")

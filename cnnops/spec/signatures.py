@@ -429,8 +429,9 @@ _UPSAMPLE = (
     "align_corners:bool?=None recompute_scale_factor:bool?=None"
 )
 _INPLACE = "inplace:bool=False"
-#: Dropout1d insists on 2-D or 3-D; Dropout2d/3d only warn about other ranks and keep the shape
-_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (3, None), 3: (4, None)}
+#: Dropout1d insists on 2-D or 3-D; Dropout2d/3d only warn about other ranks and keep the shape (any rank,
+#: a 0-D or 1-D one too, in evaluation mode)
+_DROPOUT_RANKS: dict[int, tuple[int, int | None]] = {1: (2, 3), 2: (0, None), 3: (0, None)}
 _BN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=True track_running_stats:bool=True *bias:bool=True"
 _IN = "num_features:int eps:float=1e-05 momentum:float?=0.1 affine:bool=False track_running_stats:bool=False *bias:bool=True"
 

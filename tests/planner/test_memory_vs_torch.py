@@ -287,3 +287,17 @@ def test_layers_without_a_verified_rule_are_refused_not_guessed():
         assert conventions.count(trace.rows[1], "thop").value is None
         with pytest.raises(LayerError, match="has not checked how thop"):
             conventions.recount(trace, "thop")
+
+
+@pytest.mark.filterwarnings("ignore:dropout2d")
+def test_dropout2d_below_two_dimensions_is_refused_for_training_only():
+    """Dropout2d keeps a 1-D input in eval mode, and its training forward raises in torch."""
+    texts = ["Linear(8, 8)", "Dropout2d(0.5)"]
+    plan = plan_memory(trace_shapes((8,), parse_stages(texts)))
+    with pytest.raises(LayerError, match="stage 2 Dropout2d.*at least 2 dimensions"):
+        plan.raise_training_error()
+    net = network(texts).train()
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        net(torch.randn(8))
+    assert inference_peak(net.eval(), torch.randn(8)) == plan.inference_peak_bytes
+    check((8, 7), ["Linear(7, 8)", "Dropout2d(0.5)"], ["Linear(7, 8)", "Dropout2d(0.5)"])  # the mask is (8, 8)

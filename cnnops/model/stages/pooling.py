@@ -26,6 +26,8 @@ class Pool(Stage):
     divisor_override: int | None = None
     return_indices: bool = False
     raw: dict[str, Any] = field(default_factory=dict, compare=False)  # values as written, for repr
+    #: read from print(model) text, whose AvgPool line never shows ceil_mode: sized only where it makes no difference
+    ceil_mode_unknown: bool = False
     kind: ClassVar[str] = "pool"
     spatial: ClassVar[bool] = True
 
@@ -62,6 +64,8 @@ class Pool(Stage):
                 self.padding, self.dilation,
             )
         ]
+        if self.ceil_mode_unknown:
+            self._check_ceil_mode_unneeded(lengths)
         if any(f.result < 1 for f in formulas):
             sizes = " × ".join(str(f.result) for f in formulas)
             hint = " — use a smaller kernel, more padding or ceil_mode=True"
@@ -69,6 +73,21 @@ class Pool(Stage):
                 f"output size is too small: input {fmt_shape(shape[-self.nd:])} gives {sizes}{hint}"
             )
         return shape[: -self.nd] + tuple(f.result for f in formulas), formulas
+
+    def _check_ceil_mode_unneeded(self, lengths: Shape) -> None:
+        def sizes(ceil: bool) -> Shape:
+            return tuple(
+                arithmetic.pool_output_length(n, k, s, p, d, ceil)
+                for n, k, s, p, d in zip(lengths, self.kernel_size, self.stride, self.padding, self.dilation)
+            )
+
+        floor, ceil = sizes(False), sizes(True)
+        if floor != ceil:
+            raise LayerError(
+                f"print(model) does not show {self.name}'s ceil_mode, and on {fmt_shape(lengths)} it decides the "
+                f"size: {fmt_shape(floor)} with ceil_mode=False, {fmt_shape(ceil)} with ceil_mode=True — add "
+                f"ceil_mode=False or ceil_mode=True to the line, as the model builds the layer"
+            )
 
     def receptive_field(self, rf, in_shape=()):
         return _slide(rf, self.nd, self.kernel_size, self.stride, self.padding, self.dilation)

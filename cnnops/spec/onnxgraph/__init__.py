@@ -2,7 +2,8 @@
 the ``onnx`` package (imported only here, only when an ONNX file is read) and no torch.
 
 Parameters are the float initializers a layer takes (weights, biases, BatchNorm's scale and shift — not
-its running mean and variance), each counted once: one a second node reads directly is shared. Constant
+its running mean and variance), each counted once: one a second node reads directly is shared; the values
+of a Constant node (an exporter's ones and zeros) are not parameters. Constant
 subgraphs (``Shape → Gather → Concat`` feeding a ``Reshape``) are folded, with the sizes the shape model
 gives. Operators outside the mapping get the shape ``onnx.shape_inference`` gives them, marked as
 measured, with their initializers counted; where it gives no static shape, the node is refused by name,

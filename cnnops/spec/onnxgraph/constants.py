@@ -27,6 +27,8 @@ class Const:
     values: list[Any] | None
     floating: bool = False
     initializer: str | None = None  # the initializer it is (for parameter counting)
+    #: computed from an initializer (a parameter, or an exporter's copy of one); a Constant node's values are not
+    learned: bool = False
 
     @property
     def numel(self) -> int:
@@ -198,7 +200,7 @@ def _fold_constant_of_shape(reader: OnnxReader, node: Any, attrs: dict[str, Any]
 
 def _fold_identity(reader: OnnxReader, node: Any, attrs: dict[str, Any]) -> list[Any]:
     value = reader.const(node.input[0])
-    return [Const(value.dims, value.values, value.floating, None)]
+    return [Const(value.dims, value.values, value.floating, None, value.learned)]
 
 
 FOLDABLE: dict[str, Callable[[OnnxReader, Any, dict[str, Any]], list[Any]]] = {
@@ -226,4 +228,5 @@ def _initializer_const(init: Any) -> Const:
     const = _tensor_const(init) if init.data_type not in FLOAT_TYPES or math.prod(init.dims) <= 64 else Const(
         tuple(init.dims), None, True)
     const.initializer = init.name
+    const.learned = True
     return const

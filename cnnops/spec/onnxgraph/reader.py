@@ -95,7 +95,7 @@ class OnnxReader:
         for i in positions:
             if i < len(node.input) and node.input[i]:
                 value = self.value(node.input[i])
-                if isinstance(value, Const) and value.floating:
+                if isinstance(value, Const) and value.floating and value.learned:
                     name = value.initializer or node.input[i]
                     self.weight_numel[name] = value.numel
                     names.append(name)
@@ -137,6 +137,10 @@ class OnnxReader:
         try:
             if node.op_type in FOLDABLE and self.constant_inputs(node):
                 outputs = FOLDABLE[node.op_type](self, node, attrs)
+                if any(isinstance(v := self.value(n), Const) and v.learned for n in node.input if n):
+                    for out in outputs:
+                        if isinstance(out, Const):
+                            out.learned = True
             elif handler is None:
                 raise Unsupported(f"cnnops has no stage for {node.op_type}")
             else:
