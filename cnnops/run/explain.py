@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cnnops.errors import SettingError, setting
 from cnnops.model import stages as st
 from cnnops.model.arithmetic import adaptive_bins
-from cnnops.model.windows import AxisWindows, avg_pool_divisor, padded_index, stage_windows
+from cnnops.model.windows import AxisWindows, padded_index, stage_windows, window_divisor
 from cnnops.records import record
 from cnnops.text import dims
 
@@ -366,9 +366,7 @@ def _pool(expl: Explanation, stage: st.Pool, res: StageResult, x: np.ndarray) ->
             expl.notes.append(f"dilation {_each(stage.dilation)}: the window reads one cell in "
                               f"every {_each(stage.dilation)} (· skipped)")  # fmt: skip
         return
-    ay, ax = (axes[0], axes[0]) if nd == 1 else axes
-    oy, ox = (o[0], o[0]) if nd == 1 else o
-    divisor = avg_pool_divisor(stage, ay, ax, oy, ox, nd)
+    divisor = window_divisor(stage, axes, o)
     read = [window.cells[t][0] for t in window.taps if window.cells[t][1] != "over"]
     expl.divisor = divisor
     expl.terms = [v / divisor for v in read]
@@ -475,12 +473,19 @@ def _unpool(expl: Explanation, stage: st.Unpool, res: StageResult, x: np.ndarray
     if not hits:
         expl.notes.append(f"no pooled value has {where} in the max-pool indices{source}: unpooling leaves it 0")
         return
-    first = expl.contributions[-1]
+    # the value written: the last one in row-major order on one thread; among different values saved at one
+    # index, PyTorch's multi-threaded CPU loop may keep another one, so name the one the output holds
+    landed = [c for c in expl.contributions if c["input_value"] == expl.value] or expl.contributions
+    first = landed[-1]
     expl.notes.append(f"the pooled value {_num(first['input_value'])} at {_at(tuple(first['input']))} saved {where} "
                       f"(the max pool's indices{source}), so it lands here")  # fmt: skip
     if len(hits) > 1:
-        expl.notes.append(f"{len(hits)} pooled values saved this index (overlapping windows picked the same cell); "
-                          "the last in row-major order is written last and stays, as PyTorch's loop")  # fmt: skip
+        same = len({c["input_value"] for c in expl.contributions}) == 1
+        expl.notes.append(
+            f"{len(hits)} pooled values saved this index (overlapping windows picked the same cell)"
+            + ("" if same else "; PyTorch leaves open which one stays (one thread writes them in row-major order, "
+               "the last staying; several threads race)")
+        )  # fmt: skip
 
 
 def _linear(expl: Explanation, res: StageResult, x: np.ndarray) -> None:
