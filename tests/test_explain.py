@@ -324,7 +324,8 @@ def test_linear_dot_product_adds_up_to_torchs_value(engine, cin, cout, bias, ran
 
 ACTIVATIONS = ["ReLU()", "ReLU6()", "LeakyReLU(0.2)", "ELU(alpha=0.5)", "GELU()", "GELU(approximate='tanh')",
                "SiLU()", "Mish()", "Hardswish()", "Sigmoid()", "Tanh()", "Softplus(beta=2.0)", "Softmax(dim=1)",
-               "LogSoftmax(dim=0)"]  # fmt: skip
+               "LogSoftmax(dim=0)", "Hardtanh(-2.0, 2.0)", "Threshold(0.5, 7.0)", "Hardsigmoid()", "SELU()",
+               "CELU(0.5)", "Softsign()", "Tanhshrink()", "PReLU(init=0.3)"]  # fmt: skip
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -337,6 +338,36 @@ def test_activation_at_its_input_matches_torch(engine, text, seed, data):
     e = explain(result, positions(result.output.shape, data.draw))
     check_torch(e, torch_run([text], x, seed)[0][0])
     assert e.operand == float(x[e.position]) and e.formula
+    if "Softmax" not in text:  # the function written out at the input value, not just its name
+        assert text.split("(")[0] not in e.formula.split(" ")[0] and any(ch.isdigit() for ch in e.formula)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@SETTINGS
+@given(dim=hs.integers(-3, 2), seed=hs.integers(0, 99), data=hs.data())
+def test_glu_reads_a_and_b_half_the_dim_apart(engine, dim, seed, data):
+    """GLU's value is a·σ(b): the explanation showed one input and the bare name 'GLU'."""
+    x = values((2, 4, 2), seed, False) * 3
+    text = f"GLU(dim={dim})"
+    result = run_both([text], x, seed, engine)
+    e = explain(result, positions(result.output.shape, data.draw))
+    check_torch(e, torch_run([text], x, seed)[0][0])
+    a, b = (c["input_value"] for c in e.contributions)
+    assert [c["part"] for c in e.contributions] == ["a", "b"]
+    assert (a, b) == (float(x[tuple(e.contributions[0]["input"])]), float(x[tuple(e.contributions[1]["input"])]))
+    assert math.isclose(a / (1 + math.exp(-b)), e.value, rel_tol=1e-5, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_prelu_formula_uses_the_channels_slope(engine):
+    x = values((2, 3, 2), 0, False)
+    text = "PReLU(3, init=-0.2)"
+    result = run_pipeline(x, parse_stages([text]), engine=engine)
+    want = torch_run([text], x, 0)[0][0]
+    for position in [(0, 0, 0), (1, 1, 1), (0, 2, 1)]:
+        e = explain(result, position)
+        check_torch(e, want)
+        assert "else -0.2 · " in e.formula and f"(channel {position[1]}'s)" in e.notes[0]
 
 
 def test_position_leaves_out_leading_zeros_and_defaults_to_the_last_computing_stage():

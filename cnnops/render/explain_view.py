@@ -79,6 +79,9 @@ def explain_renderables(expl: Explanation, *, plain: bool) -> list[RenderableTyp
             out += _rows(expl, ["pooled cell", "value", "saved index", "= output cell"],
                          [[_at(c["input"]), number(c["input_value"]), str(c["index"]), _at(c["output"])]
                           for c in expl.contributions], plain)  # fmt: skip
+    elif expl.kind == "activation" and expl.contributions and "part" in expl.contributions[0]:  # GLU
+        out += [Text(f"{c['part']} = input {_at(c['input'])} = {number(c['input_value'])}") for c in expl.contributions]
+        out.append(Text(f"f(a, b) = {expl.formula} = {number(expl.value)}"))
     elif expl.kind == "activation":
         if expl.contributions:  # softmax: the values along its dim
             out += _rows(expl, ["position", "x", "e^(x − max)"],

@@ -178,8 +178,10 @@ def explain(result: RunResult, position: tuple[int, ...], stage: int | None = No
         _unpool(expl, stage_, res, x, _unpool_indices(result, res))
     elif isinstance(stage_, st.Linear):
         _linear(expl, res, x)
+    elif isinstance(stage_, st.GLU):
+        _glu(expl, stage_, x)
     elif isinstance(stage_, st.Activation):
-        _activation(expl, stage_, x)
+        _activation(expl, stage_, x, res)
     else:  # Flatten, Dropout, Identity: the value is copied from one input position
         import numpy as np
 
@@ -534,15 +536,58 @@ def activation_formula(stage: st.Activation, x: float) -> str:
         if stage.option("approximate", "none") == "tanh":
             return f"0.5 · {v} · (1 + tanh(√(2/π) · ({v} + 0.044715 · {v}³)))"
         return f"{v} · Φ({v}), Φ the standard normal CDF"
+    if name == "Hardtanh":
+        low, high = stage.bounds()
+        return f"min(max({v}, {_num(low)}), {_num(high)})"
+    if name == "Threshold":
+        threshold, value = stage.option("threshold"), stage.option("value")
+        return f"{v} if {v} > {_num(threshold)} else {_num(value)}"
+    if name == "Hardsigmoid":
+        return f"min(max({v} + 3, 0), 6) / 6"
+    if name == "SELU":
+        return f"λ · ({v} if {v} > 0 else α · (e^{v} − 1)), λ ≈ 1.0507, α ≈ 1.6733"
+    if name == "CELU":
+        alpha = stage.option("alpha", 1.0)
+        return f"max(0, {v}) + min(0, {_num(alpha)} · (e^({v} / {_num(alpha)}) − 1))"
+    if name == "Softsign":
+        return f"{v} / (1 + |{v}|)"
+    if name == "Tanhshrink":
+        return f"{v} − tanh({v})"
     if name == "Softplus":
         beta, threshold = stage.option("beta", 1.0), stage.option("threshold", 20.0)
         return f"ln(1 + e^({_num(beta)} · {v})) / {_num(beta)}  ({v} itself when {_num(beta)} · {v} > {_num(threshold)})"
     return name
 
 
-def _activation(expl: Explanation, stage: st.Activation, x: np.ndarray) -> None:
+def _glu(expl: Explanation, stage: st.GLU, x: np.ndarray) -> None:
+    """GLU: the output at i along ``dim`` is a·σ(b), a the input at i and b the input half the dim further on."""
+    full = expl.position
+    dim = stage.dim % x.ndim
+    half = x.shape[dim] // 2
+    b_at = full[:dim] + (full[dim] + half,) + full[dim + 1 :]
+    a, b = float(x[full]), float(x[b_at])
+    expl.operand, expl.source = a, full
+    expl.contributions += [{"part": "a", "input": list(full), "input_value": a},
+                           {"part": "b", "input": list(b_at), "input_value": b}]  # fmt: skip
+    va, vb = (f"({_num(v)})" if v < 0 else _num(v) for v in (a, b))
+    expl.formula = f"a · σ(b) = {va} / (1 + e^(−{vb}))"
+    expl.notes.append(f"GLU over dim {dim}: a from the first half, b from the second ({half} further along)")
+
+
+def _activation(expl: Explanation, stage: st.Activation, x: np.ndarray, res: StageResult) -> None:
     full = expl.position
     expl.operand, expl.source = float(x[full]), full
+    if isinstance(stage, st.PReLU):
+        import numpy as np
+
+        weight = np.asarray(res.weight).reshape(-1)
+        channel = (full[1] if x.ndim > 1 else 0) if weight.size > 1 else 0
+        slope = float(weight[channel])
+        v = f"({_num(expl.operand)})" if expl.operand < 0 else _num(expl.operand)
+        expl.formula = f"{v} if {v} ≥ 0 else {_num(slope)} · {v}"
+        expl.notes.append(f"PReLU's learnable slope a = {_num(slope)}" +
+                          (f" (channel {channel}'s)" if weight.size > 1 else " (one for all channels)"))  # fmt: skip
+        return
     if stage.name in ("Softmax", "LogSoftmax"):
         dim = stage.option("dim")
         if dim is None:
