@@ -429,6 +429,8 @@ def test_cli_errors_name_the_option():
     assert outside.returncode == 2 and "--explain 0,5 is outside the output 1×2" in outside.stderr
     stage = cli("run", "[[1, 2]]", "relu", "--explain", "0", "--explain-stage", "3")
     assert stage.returncode == 2 and "--explain-stage 3 is not a stage" in stage.stderr
+    alone = cli("run", "[[1, 2]]", "relu", "--explain-stage", "1")  # was ignored, exit 0
+    assert alone.returncode == 2 and "add --explain POS" in alone.stderr and alone.stdout == ""
 
 
 def test_quiet_prints_no_explanation():
