@@ -393,6 +393,12 @@ def test_positions_outside_the_output_are_refused(position, stage, words):
         explain(result, position, stage)
 
 
+def test_an_empty_output_has_no_value_to_explain():
+    result = run_pipeline(np.ones((2, 2), dtype=np.float32), parse_stages(["AdaptiveAvgPool2d((0, 2))"]), engine="numpy")
+    with pytest.raises(SettingError, match=r"output 1×0×2 of stage 1 .* is empty \(dimension 1 has size 0\)"):
+        explain(result, (0, 0))
+
+
 def test_batch_norm_is_not_explained_value_by_value():
     result = run_pipeline(np.ones((1, 2, 3, 3), dtype=np.float32), parse_stages(["BatchNorm2d(2)"]), engine="numpy")
     with pytest.raises(SettingError, match="no stage here computes"):

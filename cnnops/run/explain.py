@@ -224,6 +224,11 @@ def _full_position(position: tuple[int, ...], shape: tuple[int, ...], index: int
             f"of stage {index} {call} is {dims(shape)} ({len(shape)} dimensions)"
         )
     full = (0,) * (len(shape) - len(position)) + tuple(position)
+    if 0 in shape:
+        raise SettingError(
+            f"{setting('explain')}: the output {dims(shape)} of stage {index} {call} is empty (dimension "
+            f"{shape.index(0)} has size 0), so it has no value to explain"
+        )
     for axis, (i, n) in enumerate(zip(full, shape, strict=True)):
         if not 0 <= i < n:
             raise SettingError(
