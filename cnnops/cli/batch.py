@@ -128,6 +128,8 @@ def check_options(inputs: list[str], opts: DataOptions) -> None:
         raise UsageError("stdin ('-') can be read only once")
     if opts.animate is None and (opts.crop is not None or opts.zoom != 1 or opts.animate_all):
         raise UsageError("--crop, --zoom and --animate-all shape the --animate GIF — add --animate FILE.gif")
+    if opts.explain_stage is not None and opts.explain is None:
+        raise UsageError("--explain-stage picks the stage --explain looks at — add --explain POS")
     if opts.animate_all and opts.animate_stage is not None:
         raise UsageError("--animate-all draws every stage — drop --animate-stage")
     if opts.animate is not None and file_suffix(str(opts.animate)) != ".gif":

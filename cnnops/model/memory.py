@@ -188,6 +188,9 @@ def _training(trace: Trace, plan: MemoryPlan, itemsize: int, keeps: set[int]) ->
                 "PyTorch's backward fails ('modified by an inplace operation') — use inplace=False",
                 index=row.index, stage=row.stage.call,
             )  # fmt: skip
+        if effect.backward_error and row.index in used and plan.training_error is None:
+            backward_error = True
+            plan.training_error = LayerError(effect.backward_error, index=row.index, stage=row.stage.call)
         out = storage[inputs[0]] if effect.train_alias else f"out {row.index}"
         nbytes.setdefault(out, math.prod(row.output_shape) * itemsize)
         if effect.indices_bytes:

@@ -103,6 +103,7 @@ class Effects:
     indices_bytes: int = 0  # int64 indices a max pool makes
     buffers_bytes: int = 0
     training_error: str | None = None  # PyTorch refuses this stage in a training forward
+    backward_error: str | None = None  # the forward runs, but PyTorch's backward through this stage fails
 
 
 def _new_output(ctx: Context, *temporaries: tuple[str, int]) -> list[Op]:
@@ -189,6 +190,13 @@ def _activation(ctx: Context) -> Effects:
     if stage.option("inplace", False):
         if name in INPLACE_SHARED:
             saved = [Saved("overwritten input (= output)", "input")] if grad else []
+            slope = {"LeakyReLU": ("negative_slope", 0.01), "ELU": ("alpha", 1.0)}.get(name)
+            if grad and slope is not None and stage.option(*slope) < 0:
+                # the backward of leaky_relu_/elu_ cannot recover the input from a result with a negative slope
+                return Effects(saved, train_alias=True, eval_alias=True, inplace=True, backward_error=(
+                    f"{name}(inplace=True) with {slope[0]}={stage.option(*slope)} < 0 makes PyTorch's backward fail ('In-place "
+                    f"{'leakyReLu' if name == 'LeakyReLU' else 'elu'} backward calculation is triggered with a "
+                    "negative slope which is not supported') — use inplace=False"))  # fmt: skip
         elif name in INPLACE_COPY:
             saved = [Saved("copy of the input", "fresh", nbytes=ctx.nbytes(ctx.inputs[0]))] if grad else []
         else:

@@ -92,10 +92,15 @@ def padded_index(i: int, length: int, mode: str) -> int:
 def avg_pool_divisor(stage: st.Pool, ay: AxisWindows, ax: AxisWindows, oy: int, ox: int, nd: int) -> int:
     """PyTorch's average-pool divisor: divisor_override, else the window clipped to the padded input
     (count_include_pad) or to the input itself."""
+    return window_divisor(stage, [ay, ax][2 - nd :], (oy, ox)[2 - nd :])
+
+
+def window_divisor(stage: st.Pool, axes: list[AxisWindows], position: tuple[int, ...]) -> int:
+    """:func:`avg_pool_divisor` along any number of axes (AvgPool1d/2d/3d): ``position`` per axis."""
     if stage.divisor_override:
         return stage.divisor_override
     sizes = []
-    for axis, o in ((ay, oy), (ax, ox))[2 - nd :]:
+    for axis, o in zip(axes, position, strict=True):
         start = axis.taps[o][0]
         end = min(axis.taps[o][-1] + 1, axis.length + axis.pad_after)
         sizes.append(end - start if stage.count_include_pad else min(end, axis.length) - max(start, 0))

@@ -79,6 +79,9 @@ def explain_renderables(expl: Explanation, *, plain: bool) -> list[RenderableTyp
             out += _rows(expl, ["pooled cell", "value", "saved index", "= output cell"],
                          [[_at(c["input"]), number(c["input_value"]), str(c["index"]), _at(c["output"])]
                           for c in expl.contributions], plain)  # fmt: skip
+    elif expl.kind == "activation" and expl.contributions and "part" in expl.contributions[0]:  # GLU
+        out += [Text(f"{c['part']} = input {_at(c['input'])} = {number(c['input_value'])}") for c in expl.contributions]
+        out.append(Text(f"f(a, b) = {expl.formula} = {number(expl.value)}"))
     elif expl.kind == "activation":
         if expl.contributions:  # softmax: the values along its dim
             out += _rows(expl, ["position", "x", "e^(x − max)"],
@@ -128,19 +131,30 @@ def _grid(title: str, row_labels: list[str], col_labels: list[str], cells: list[
 
 
 def _as_rows(coords: list[list[int]]) -> tuple[list[int], list[int]]:
-    """(rows, columns) of a window's grid; a 1-D window is one row."""
+    """(rows, columns) of a window's grid; a 1-D window is one row, a 3-D one a grid per depth."""
     if len(coords) == 1:
         return [0], coords[0]
-    return coords[0], coords[1]
+    return coords[-2], coords[-1]
 
 
-def _key(nd: int, r: int, c: int) -> tuple[int, ...]:
-    return (c,) if nd == 1 else (r, c)
+def _key(nd: int, r: int, c: int, depth: tuple[int, ...] = ()) -> tuple[int, ...]:
+    return (c,) if nd == 1 else (*depth, r, c)
 
 
-def _window_grid(window: Window, nd: int, title: str, plain: bool, winner: tuple[int, ...] | None = None) -> Group:
+def _depths(window: Window) -> list[tuple[int, ...]]:
+    """The depth of each grid a window is drawn as: ``()`` in 1-D and 2-D; in 3-D each depth the window
+    reads, in kernel order (a grid per kernel depth)."""
+    if len(window.coords) < 3:
+        return [()]
+    return list(dict.fromkeys(t[:-2] for t in window.taps))
+
+
+def _window_grid(window: Window, nd: int, title: str, plain: bool, winner: tuple[int, ...] | None = None,
+                 depth: tuple[int, ...] = ()) -> Group:  # fmt: skip
     import numpy as np
 
+    if depth:
+        title += f", depth {depth[0]}"
     rows, cols = _as_rows(window.coords)
     read = [window.cells[t][0] for t in window.taps if window.cells[t][1] != "over"]
     fmt = number_format(np.array([v for v in read if math.isfinite(v)] or [0.0], dtype=np.float64))
@@ -148,7 +162,7 @@ def _window_grid(window: Window, nd: int, title: str, plain: bool, winner: tuple
     for r in rows:
         line = []
         for c in cols:
-            key = _key(nd, r, c)
+            key = _key(nd, r, c, depth)
             if key not in window.cells:
                 line.append(Text("·", style="" if plain else "dim"))
                 continue
@@ -169,12 +183,16 @@ def _window_grid(window: Window, nd: int, title: str, plain: bool, winner: tuple
     return _grid(title, [str(r) for r in rows] if nd > 1 else [""], [str(c) for c in cols], cells, plain)
 
 
-def _kernel_grids(window: Window, plain: bool) -> tuple[Group, Group]:
+def _kernel_grids(window: Window, plain: bool, depth: int | None = None) -> tuple[Group, Group]:
+    """The kernel and the products as grids; of a 3-D kernel, the slice at kernel depth ``depth``."""
     import numpy as np
 
     shape = window.kernel_shape if len(window.kernel_shape) > 1 else (1, *window.kernel_shape)
     kernel = np.array(window.kernel, dtype=np.float64).reshape(shape)
     products = np.array(window.products, dtype=np.float64).reshape(shape)
+    suffix = ""
+    if depth is not None:
+        kernel, products, shape, suffix = kernel[depth], products[depth], shape[1:], f", depth {depth}"
     labels = [str(r) for r in range(shape[0])] if len(window.kernel_shape) > 1 else [""]
     cols = [str(c) for c in range(shape[1])]
 
@@ -182,8 +200,8 @@ def _kernel_grids(window: Window, plain: bool) -> tuple[Group, Group]:
         fmt = number_format(values)
         return [[Text(fmt(v).strip()) for v in line] for line in values.tolist()]
 
-    return (_grid("kernel", labels, cols, cells(kernel), plain),
-            _grid("products", labels, cols, cells(products), plain))  # fmt: skip
+    return (_grid("kernel" + suffix, labels, cols, cells(kernel), plain),
+            _grid("products" + suffix, labels, cols, cells(products), plain))  # fmt: skip
 
 
 def _conv(expl: Explanation, plain: bool) -> list[RenderableType]:
@@ -193,9 +211,15 @@ def _conv(expl: Explanation, plain: bool) -> list[RenderableType]:
         if n >= SHOWN_CHANNELS:
             break
         title = f"input channel {window.channel}"
-        grid = _window_grid(window, nd, title, plain)
-        kernel, products = _kernel_grids(window, plain)
-        out.append(Columns([grid, kernel, products], padding=(0, 3)))
+        if nd < 3:
+            grid = _window_grid(window, nd, title, plain)
+            kernel, products = _kernel_grids(window, plain)
+            out.append(Columns([grid, kernel, products], padding=(0, 3)))
+        else:  # a grid per kernel depth, beside the input depth it reads
+            for j, depth in enumerate(_depths(window)):
+                kernel, products = _kernel_grids(window, plain, j)
+                out.append(Columns([_window_grid(window, nd, title, plain, depth=depth), kernel, products],
+                                   padding=(0, 3)))  # fmt: skip
         out.append(Text(f"channel {window.channel}: {sum_text(window.products or [])} = {number(window.total)}"))
     if len(expl.windows) > 1:
         sums = [w.total for w in expl.windows]
@@ -222,7 +246,7 @@ def _pool(expl: Explanation, plain: bool) -> list[RenderableType]:
     if expl.winner is not None:
         winner = tuple(expl.winner[-nd:])
     title = f"input channel {window.channel}" + (" · bin" if expl.kind == "adaptive_pool" else " · window")
-    out.append(_window_grid(window, nd, title, plain, winner))
+    out += [_window_grid(window, nd, title, plain, winner, depth) for depth in _depths(window)]
     legend = []
     if any(region == "pad" for _, region in window.cells.values()):
         legend.append("(v) padding")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cnnops.errors import SettingError, setting
 from cnnops.model import stages as st
 from cnnops.model.arithmetic import adaptive_bins
-from cnnops.model.windows import AxisWindows, avg_pool_divisor, padded_index, stage_windows
+from cnnops.model.windows import AxisWindows, padded_index, stage_windows, window_divisor
 from cnnops.records import record
 from cnnops.text import dims
 
@@ -178,8 +178,10 @@ def explain(result: RunResult, position: tuple[int, ...], stage: int | None = No
         _unpool(expl, stage_, res, x, _unpool_indices(result, res))
     elif isinstance(stage_, st.Linear):
         _linear(expl, res, x)
+    elif isinstance(stage_, st.GLU):
+        _glu(expl, stage_, x)
     elif isinstance(stage_, st.Activation):
-        _activation(expl, stage_, x)
+        _activation(expl, stage_, x, res)
     else:  # Flatten, Dropout, Identity: the value is copied from one input position
         import numpy as np
 
@@ -222,6 +224,11 @@ def _full_position(position: tuple[int, ...], shape: tuple[int, ...], index: int
             f"of stage {index} {call} is {dims(shape)} ({len(shape)} dimensions)"
         )
     full = (0,) * (len(shape) - len(position)) + tuple(position)
+    if 0 in shape:
+        raise SettingError(
+            f"{setting('explain')}: the output {dims(shape)} of stage {index} {call} is empty (dimension "
+            f"{shape.index(0)} has size 0), so it has no value to explain"
+        )
     for axis, (i, n) in enumerate(zip(full, shape, strict=True)):
         if not 0 <= i < n:
             raise SettingError(
@@ -366,9 +373,7 @@ def _pool(expl: Explanation, stage: st.Pool, res: StageResult, x: np.ndarray) ->
             expl.notes.append(f"dilation {_each(stage.dilation)}: the window reads one cell in "
                               f"every {_each(stage.dilation)} (· skipped)")  # fmt: skip
         return
-    ay, ax = (axes[0], axes[0]) if nd == 1 else axes
-    oy, ox = (o[0], o[0]) if nd == 1 else o
-    divisor = avg_pool_divisor(stage, ay, ax, oy, ox, nd)
+    divisor = window_divisor(stage, axes, o)
     read = [window.cells[t][0] for t in window.taps if window.cells[t][1] != "over"]
     expl.divisor = divisor
     expl.terms = [v / divisor for v in read]
@@ -475,12 +480,19 @@ def _unpool(expl: Explanation, stage: st.Unpool, res: StageResult, x: np.ndarray
     if not hits:
         expl.notes.append(f"no pooled value has {where} in the max-pool indices{source}: unpooling leaves it 0")
         return
-    first = expl.contributions[-1]
+    # the value written: the last one in row-major order on one thread; among different values saved at one
+    # index, PyTorch's multi-threaded CPU loop may keep another one, so name the one the output holds
+    landed = [c for c in expl.contributions if c["input_value"] == expl.value] or expl.contributions
+    first = landed[-1]
     expl.notes.append(f"the pooled value {_num(first['input_value'])} at {_at(tuple(first['input']))} saved {where} "
                       f"(the max pool's indices{source}), so it lands here")  # fmt: skip
     if len(hits) > 1:
-        expl.notes.append(f"{len(hits)} pooled values saved this index (overlapping windows picked the same cell); "
-                          "the last in row-major order is written last and stays, as PyTorch's loop")  # fmt: skip
+        same = len({c["input_value"] for c in expl.contributions}) == 1
+        expl.notes.append(
+            f"{len(hits)} pooled values saved this index (overlapping windows picked the same cell)"
+            + ("" if same else "; PyTorch leaves open which one stays (one thread writes them in row-major order, "
+               "the last staying; several threads race)")
+        )  # fmt: skip
 
 
 def _linear(expl: Explanation, res: StageResult, x: np.ndarray) -> None:
@@ -529,15 +541,58 @@ def activation_formula(stage: st.Activation, x: float) -> str:
         if stage.option("approximate", "none") == "tanh":
             return f"0.5 · {v} · (1 + tanh(√(2/π) · ({v} + 0.044715 · {v}³)))"
         return f"{v} · Φ({v}), Φ the standard normal CDF"
+    if name == "Hardtanh":
+        low, high = stage.bounds()
+        return f"min(max({v}, {_num(low)}), {_num(high)})"
+    if name == "Threshold":
+        threshold, value = stage.option("threshold"), stage.option("value")
+        return f"{v} if {v} > {_num(threshold)} else {_num(value)}"
+    if name == "Hardsigmoid":
+        return f"min(max({v} + 3, 0), 6) / 6"
+    if name == "SELU":
+        return f"λ · ({v} if {v} > 0 else α · (e^{v} − 1)), λ ≈ 1.0507, α ≈ 1.6733"
+    if name == "CELU":
+        alpha = stage.option("alpha", 1.0)
+        return f"max(0, {v}) + min(0, {_num(alpha)} · (e^({v} / {_num(alpha)}) − 1))"
+    if name == "Softsign":
+        return f"{v} / (1 + |{v}|)"
+    if name == "Tanhshrink":
+        return f"{v} − tanh({v})"
     if name == "Softplus":
         beta, threshold = stage.option("beta", 1.0), stage.option("threshold", 20.0)
         return f"ln(1 + e^({_num(beta)} · {v})) / {_num(beta)}  ({v} itself when {_num(beta)} · {v} > {_num(threshold)})"
     return name
 
 
-def _activation(expl: Explanation, stage: st.Activation, x: np.ndarray) -> None:
+def _glu(expl: Explanation, stage: st.GLU, x: np.ndarray) -> None:
+    """GLU: the output at i along ``dim`` is a·σ(b), a the input at i and b the input half the dim further on."""
+    full = expl.position
+    dim = stage.dim % x.ndim
+    half = x.shape[dim] // 2
+    b_at = full[:dim] + (full[dim] + half,) + full[dim + 1 :]
+    a, b = float(x[full]), float(x[b_at])
+    expl.operand, expl.source = a, full
+    expl.contributions += [{"part": "a", "input": list(full), "input_value": a},
+                           {"part": "b", "input": list(b_at), "input_value": b}]  # fmt: skip
+    va, vb = (f"({_num(v)})" if v < 0 else _num(v) for v in (a, b))
+    expl.formula = f"a · σ(b) = {va} / (1 + e^(−{vb}))"
+    expl.notes.append(f"GLU over dim {dim}: a from the first half, b from the second ({half} further along)")
+
+
+def _activation(expl: Explanation, stage: st.Activation, x: np.ndarray, res: StageResult) -> None:
     full = expl.position
     expl.operand, expl.source = float(x[full]), full
+    if isinstance(stage, st.PReLU):
+        import numpy as np
+
+        weight = np.asarray(res.weight).reshape(-1)
+        channel = (full[1] if x.ndim > 1 else 0) if weight.size > 1 else 0
+        slope = float(weight[channel])
+        v = f"({_num(expl.operand)})" if expl.operand < 0 else _num(expl.operand)
+        expl.formula = f"{v} if {v} ≥ 0 else {_num(slope)} · {v}"
+        expl.notes.append(f"PReLU's learnable slope a = {_num(slope)}" +
+                          (f" (channel {channel}'s)" if weight.size > 1 else " (one for all channels)"))  # fmt: skip
+        return
     if stage.name in ("Softmax", "LogSoftmax"):
         dim = stage.option("dim")
         if dim is None:

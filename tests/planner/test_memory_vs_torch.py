@@ -244,6 +244,40 @@ def test_in_place_overwrite_of_a_saved_tensor_is_refused(texts):
         plan.raise_training_error()
 
 
+@pytest.mark.parametrize("texts, refused", [
+    (["Conv2d(3, 3, 1)", "LeakyReLU(-0.1, inplace=True)"], True),
+    (["Conv2d(3, 3, 1)", "ELU(alpha=-0.5, inplace=True)"], True),
+    (["Conv2d(3, 3, 1)", "Conv2d(3, 3, 1)(@input)", "LeakyReLU(-0.1, inplace=True)", "Add(@1, @input)"],
+     False),  # a branch the output does not use: backward never reaches it
+    (["LeakyReLU(-0.1, inplace=True)", "Conv2d(3, 3, 1)"], False),  # no gradient through it
+    (["Conv2d(3, 3, 1)", "LeakyReLU(0.0, inplace=True)"], False),
+    (["Conv2d(3, 3, 1)", "ELU(alpha=0.0, inplace=True)"], False),
+    (["Conv2d(3, 3, 1)", "LeakyReLU(-0.1)"], False),
+])  # fmt: skip
+def test_in_place_negative_slope_is_refused_exactly_where_torch_backward_fails(texts, refused):
+    """leaky_relu_/elu_ with a negative slope save their result, from which backward cannot work."""
+    plan = plan_memory(trace_shapes((2, 3, 4, 4), parse_stages(texts)))
+    torch.manual_seed(0)
+    specs = [Spec(t.replace("(@input)", ""), reads=(0,)) if t.endswith("(@input)") else t for t in texts]
+    if texts[-1] == "Add(@1, @input)":
+        specs[-1] = Spec("Add()", reads=(1, 0))
+    net = network(specs).train()
+    failure = None
+    try:
+        y = net(torch.randn(2, 3, 4, 4))
+        if y.requires_grad:
+            y.sum().backward()
+    except RuntimeError as exc:
+        failure = str(exc)
+    assert (failure is not None) == refused == (plan.training_error is not None), (texts, failure)
+    if refused:
+        assert "backward calculation is triggered with a negative slope" in failure
+        with pytest.raises(LayerError, match=r"stage 2 .*inplace=True\) with (negative_slope|alpha)=-0\.\d+ < 0"):
+            plan.raise_training_error()
+    else:
+        assert saved_bytes(net, torch.randn(2, 3, 4, 4)) == [s.saved_bytes for s in plan.stages]
+
+
 @pytest.mark.parametrize("text", ["MaxUnpool2d(2)"])
 def test_unpool_without_its_pool_is_refused(text):
     with pytest.raises(LayerError, match="MaxUnpool without a max pool"):
