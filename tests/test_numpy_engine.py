@@ -342,6 +342,25 @@ def test_unpool_with_repeated_indices_keeps_the_last_write_like_serial_torch(dat
     identical(mine, expected)
 
 
+def test_both_engines_keep_the_last_of_repeated_unpool_indices_however_many_threads():
+    """Large enough for ATen to split the loop across threads (where its answer was a race: 100000 or
+    200000 from run to run), the torch engine unpools on one thread and keeps the last value, as the
+    NumPy engine does."""
+    x = np.arange(1, 200_001, dtype=np.float32).reshape(1, 1, -1)
+    idx = np.full(x.shape, 3, dtype=np.int64)
+    torch_engine = load_engine("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the module's tests run on one thread (conftest)
+    try:
+        for _ in range(20):
+            got = torch_engine.max_unpool(x, idx, nd=1, kernel_size=(2,), stride=(2,), padding=(0,), output_size=(400_000,))
+            assert got[0, 0, 3] == 200_000 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    mine = ne.max_unpool(x, idx, nd=1, kernel_size=(2,), stride=(2,), padding=(0,), output_size=(400_000,))
+    assert mine[0, 0, 3] == 200_000
+
+
 # ---------------------------------------------------------------- linear, batch norm, activations
 
 

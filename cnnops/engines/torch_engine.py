@@ -118,8 +118,18 @@ def adaptive_max_pool(x, *, nd, output_size) -> tuple[np.ndarray, np.ndarray]:
 
 
 def max_unpool(x, indices, *, nd, kernel_size, stride, padding, output_size) -> np.ndarray:
+    """``F.max_unpool``. Where given indices repeat, ATen's CPU kernel, writing on several threads, keeps
+    whichever value comes last in time; on one thread the last in order stays, as the NumPy engine keeps
+    it — so the CPU runs on one thread (a scatter: memory-bound either way)."""
     op = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[nd - 1]
-    return _np(_run(op, _t(x), _t(indices.astype(np.int64)), kernel_size, stride, padding, output_size))
+    threads = torch.get_num_threads()
+    if _device.type == "cpu" and threads > 1:
+        torch.set_num_threads(1)
+    try:
+        return _np(_run(op, _t(x), _t(indices.astype(np.int64)), kernel_size, stride, padding, output_size))
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def linear(x, weight, bias) -> np.ndarray:
