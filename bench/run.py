@@ -57,6 +57,7 @@ class Case:
     target: float | None = None
     memory_target: float | None = None  # peak memory ratio to the first reference
     repeat: int | None = None
+    chose: str = ""  # the auto engine's cases: the engine it ran (see :func:`chosen_engine`)
 
     def command(self, label: str) -> Command:
         return next(c for c in self.commands if c.label == label)
@@ -91,6 +92,22 @@ def run_case(case: Case, repeat: int) -> None:
     for r in range(n):
         for cmd in orders[r % len(orders)]:
             measure(cmd)
+
+
+def chosen_engine(case: Case) -> str:
+    """The engine ``--engine auto`` runs for this case, read from the header of the same command with
+    ``--summary`` (tables, no tensors). Where it is the faster reference's own engine, the two commands
+    run the very same code, and their ratio shows only how much the machine moves one run against another."""
+    argv, rest = [], iter(case.command(case.measured).argv)
+    for word in rest:
+        if word == "-o":
+            next(rest)
+        elif word not in ("-q", "--json"):
+            argv.append(word)
+    shown = subprocess.run([*argv, "--summary"], capture_output=True, text=True, cwd=ROOT,
+                           env=dict(os.environ, NO_COLOR="1")).stdout  # fmt: skip
+    found = re.search(r"· engine (\w+)", shown.split("\n", 1)[0])
+    return found.group(1) if found else "?"
 
 
 def measure(cmd: Command) -> None:
@@ -240,6 +257,7 @@ def table(done: list[Case]) -> list[str]:
             target += f", memory ≤ {case.memory_target:g}× ({case.memory_ratio():.2f})"
         target += f" {case.verdict()}" if case.target is not None else ""
         label = best.label if len(refs) == 1 else f"faster of {' / '.join(c.label for c in refs)}: {best.label}"
+        label += f"; auto ran {case.chose}" if case.chose else ""
         others = [c for c in case.commands if c.label != case.measured and c.label not in case.against]
         label += "".join(f" ({c.label} {statistics.median(c.times):.3f} s)" for c in others)  # timed, not judged
         lines.append(
@@ -275,9 +293,12 @@ def main() -> None:
         loads = []
         for case in todo:
             run_case(case, args.repeat)
+            if case.group == "auto":
+                case.chose = chosen_engine(case)
             loads.append(os.getloadavg()[0])
             print(f"{case.group:8} {case.name:45} " + (f"ratio {case.ratio():.2f} {case.verdict()}" if case.against else
-                  f"{statistics.median(case.command(case.measured).times):.2f} s"), flush=True)  # fmt: skip
+                  f"{statistics.median(case.command(case.measured).times):.2f} s")
+                  + (f" (auto ran {case.chose})" if case.chose else ""), flush=True)  # fmt: skip
     lines = table(todo)
     cpus = os.cpu_count()
     note = (f"Measured {started} on {cpus} cores, `--repeat {args.repeat}` (rounded up to whole rounds of the "
