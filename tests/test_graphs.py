@@ -340,6 +340,52 @@ def test_a_printed_avgpool_hides_ceil_mode_so_it_is_sized_only_where_ceil_mode_c
         assert cnnops.trace_shapes(shape, shown).output_shape == expected
 
 
+@pytest.mark.parametrize(("layer", "hidden"), [
+    (nn.AvgPool2d(2, padding=1), "count_include_pad, divisor_override"),
+    (nn.AvgPool2d(2), "divisor_override"),
+    (nn.AvgPool2d(2, divisor_override=3), "divisor_override"),  # its repr does not show it either
+    (nn.Upsample(scale_factor=1.5, mode="bilinear"), "align_corners, recompute_scale_factor"),
+    (nn.Upsample(scale_factor=2.0, mode="bilinear"), "align_corners"),
+    (nn.Upsample(scale_factor=1.5), "recompute_scale_factor"),
+    (nn.Upsample(scale_factor=2.0), None),
+])  # fmt: skip
+def test_a_run_of_printed_text_says_which_hidden_settings_its_values_assume(layer, hidden):
+    """print(model) never shows AvgPool's count_include_pad and divisor_override, nor Upsample's align_corners
+    and recompute_scale_factor: they change values, not shapes. A run's table and its JSON say which
+    defaults the values assume; the shape table (which has no values) does not."""
+    import re
+
+    from rich.console import Console
+
+    from cnnops.render import run_view
+
+    printed = str(nn.Sequential(nn.Conv2d(1, 2, 3), layer))
+    for name in ("count_include_pad", "divisor_override", "align_corners", "recompute_scale_factor"):
+        assert name not in printed
+    result = cnnops.run_stages(np.ones((1, 1, 8, 8), np.float32), [printed])
+    assumed = [note for stage in result.as_dict()["stages"] for note in stage.get("notes", [])
+               if note.startswith("values: default")]  # fmt: skip
+    if hidden is None:
+        assert assumed == []
+        return
+    assert assumed == [f"values: default {hidden} (print(model) hides {'them' if ',' in hidden else 'it'})"]
+    console = Console(record=True, width=200, color_system=None)
+    console.print(run_view.run_group(result, source="x", plain=True, full=False))
+    assert f"↳ values: default {hidden}" in console.export_text()
+    from cnnops.render.shape_tables import shape_table
+
+    console = Console(record=True, width=200, color_system=None)
+    console.print(shape_table(cnnops.trace_shapes((1, 1, 8, 8), printed), plain=True))  # no values, no such line
+    assert "values: default" not in console.export_text()
+    settings = {"count_include_pad": "True", "divisor_override": "None", "align_corners": "None",
+                "recompute_scale_factor": "None"}  # fmt: skip
+    stated = re.sub(r"^(\s*\(1\): .*)\)$", lambda m: m.group(1) + "".join(f", {n}={settings[n]}" for n in hidden.split(", ")) + ")",
+                    printed, flags=re.M)  # fmt: skip
+    assert stated != printed
+    again = cnnops.run_stages(np.ones((1, 1, 8, 8), np.float32), [stated]).as_dict()
+    assert not [n for stage in again["stages"] for n in stage.get("notes", []) if n.startswith("values: default")]
+
+
 @pytest.mark.filterwarnings("ignore:Lazy modules")
 @pytest.mark.parametrize("affine", [True, False])
 def test_a_printed_unsized_lazy_batchnorm_shows_num_features_0_and_is_sized_from_its_input(affine):

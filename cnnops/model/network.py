@@ -39,6 +39,8 @@ class Node:
     data: Any = None
     #: the stage (number) whose parameters this one reuses: a module that forward() calls twice
     shares: int | None = None
+    #: what the reader of the model wants said about this stage (shown with it)
+    note: str | None = None
 
     def text(self) -> str:
         """The stage as it reads in a graph: ``x = Conv2d(…)(@y)``."""

@@ -52,6 +52,7 @@ class Row:
     input_shapes: tuple[Shape, ...] = ()  # a merge's inputs, in order
     sized_from_input: bool = False  # a Lazy layer (``bn``) took its size from its input
     shares: int | None = None  # the stage whose parameters it reuses (counted there, not here)
+    assumed: str | None = None  # what the model's reader took as given (print(model)'s hidden settings)
 
     @property
     def reads_previous(self) -> bool:
@@ -241,6 +242,9 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
         if node.shares is not None:
             row.shares, row.params = node.shares, 0
             row.notes.append(f"reuses the parameters of stage {node.shares} (counted there)")
+        if node.note:
+            row.assumed = node.note
+            row.notes.append(node.note)
         if stage.kind == "measured":
             row.notes.append(f"shape and parameters measured by {stage.source}; cnnops has no stage for it")  # type: ignore[attr-defined]
         row.macs = stage.macs(effective, out)

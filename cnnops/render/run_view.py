@@ -95,7 +95,7 @@ def run_renderables(result: RunResult, *, source: str, plain: bool, full: bool,
             out.append(tensor_view(res.indices, title=f"{label}: indices (flat h·W + w)",
                                    full=full, plain=plain))  # fmt: skip
     out = [r for r in out if r is not None]
-    shapes = render.shape_table(result.trace, title="Shapes", plain=plain, notes=notes)
+    shapes = render.shape_table(result.trace, title="Shapes", plain=plain, notes=notes, values=True)
     formulas = render.formula_table(result.trace, plain=plain)
     # side by side when the terminal is wide enough for both, one under the other otherwise
     out.append(shapes if formulas is None else render.SideBySide(shapes, formulas))

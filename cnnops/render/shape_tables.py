@@ -65,7 +65,7 @@ def row_text(row: Row, short: bool = False) -> str:
     return text
 
 
-def stage_cell(row: Row, short: bool = False) -> Text:
+def stage_cell(row: Row, short: bool = False, values: bool = False) -> Text:
     text = Text(row_text(row, short))
     if row.sized_from_input:
         text.append("\n↳ sized from its input", style="yellow")
@@ -79,6 +79,8 @@ def stage_cell(row: Row, short: bool = False) -> Text:
         text.append(f"\n↳ parameters of stage {row.shares}", style="dim")
     if row.stage.kind == "measured":
         text.append(f"\n↳ measured ({row.stage.source})", style="yellow")  # type: ignore[attr-defined]
+    if row.assumed and values:
+        text.append(f"\n↳ {row.assumed}", style="dim")
     return text
 
 
@@ -141,19 +143,22 @@ class Fitted:
 
 
 def shape_table(trace: Trace, title: str | None = None, plain: bool = False, failed: str | None = None,
-                notes: bool = True, caption: str = MACS_CONVENTION, macs_header: str = "MACs*") -> Fitted:  # fmt: skip
+                notes: bool = True, caption: str = MACS_CONVENTION, macs_header: str = "MACs*",
+                values: bool = False) -> Fitted:  # fmt: skip
     """The shape table; narrow, it elides weight values in the stage text, then leaves out the input
     column (each stage's input is the row above's output), then the receptive field. ``caption`` and
-    ``macs_header`` name another way of counting MACs (``--convention``)."""
+    ``macs_header`` name another way of counting MACs (``--convention``); ``values``: the table of a run,
+    which also says what a stage's values assume (print(model)'s hidden settings)."""
     variants = []
     for short, drop in ((False, ()), (True, ()), (True, ("input",)), (True, ("input", "RF*"))):
         variants.append(lambda short=short, drop=drop: _shape_table(trace, title, plain, failed, notes, short, drop,
-                                                                    caption, macs_header))  # fmt: skip
+                                                                    caption, macs_header, values))  # fmt: skip
     return Fitted(variants)
 
 
 def _shape_table(trace: Trace, title: str | None, plain: bool, failed: str | None, notes: bool, short: bool,
-                 drop: tuple[str, ...], caption_text: str = MACS_CONVENTION, macs_header: str = "MACs*") -> Table:  # fmt: skip
+                 drop: tuple[str, ...], caption_text: str = MACS_CONVENTION, macs_header: str = "MACs*",
+                 values: bool = False) -> Table:  # fmt: skip
     caption = caption_text if notes else None
     if caption and drop:
         caption += f" Columns left out at this width: {', '.join(drop)}."
@@ -178,7 +183,7 @@ def _shape_table(trace: Trace, title: str | None, plain: bool, failed: str | Non
 
     add({"stage": "input", "output": dims(trace.input_shape)})
     for row in trace.rows:
-        add({"#": str(row.index), "stage": stage_cell(row, short), "input": " + ".join(map(dims, row.input_shapes)) or dims(row.input_shape),
+        add({"#": str(row.index), "stage": stage_cell(row, short, values), "input": " + ".join(map(dims, row.input_shapes)) or dims(row.input_shape),
              "output": dims(row.output_shape), "params": f"{row.params:,}", "MACs*": f"{row.macs:,}",
              "RF*": fmt_rf(row.receptive_field)})  # fmt: skip
     if failed:

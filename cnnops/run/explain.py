@@ -588,8 +588,8 @@ def _activation(expl: Explanation, stage: st.Activation, x: np.ndarray, res: Sta
         weight = np.asarray(res.weight).reshape(-1)
         channel = (full[1] if x.ndim > 1 else 0) if weight.size > 1 else 0
         slope = float(weight[channel])
-        v = f"({_num(expl.operand)})" if expl.operand < 0 else _num(expl.operand)
-        expl.formula = f"{v} if {v} ≥ 0 else {_num(slope)} · {v}"
+        shown = f"({_num(expl.operand)})" if expl.operand < 0 else _num(expl.operand)
+        expl.formula = f"{shown} if {shown} ≥ 0 else {_num(slope)} · {shown}"
         expl.notes.append(f"PReLU's learnable slope a = {_num(slope)}" +
                           (f" (channel {channel}'s)" if weight.size > 1 else " (one for all channels)"))  # fmt: skip
         return

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import field, replace
+from typing import Any
 
 from cnnops.errors import SpecError
 from cnnops.model.network import Network, Node
-from cnnops.model.stages import Pool
+from cnnops.model.stages import Pool, Stage
 from cnnops.records import record
 from cnnops.spec.aliases import split_prefix
 from cnnops.spec.signatures import resolve_name
@@ -94,9 +95,28 @@ def _flatten(items: list[_Item], nodes: list[Node], origin: str, top: bool = Fal
                 raise SpecError(f"{origin} line {item.line}: {exc}") from None
             if isinstance(stage, Pool) and stage.mode == "avg" and not re.search(r"\bceil_mode\b", item.args):
                 stage = replace(stage, ceil_mode_unknown=True)  # AvgPool's repr leaves ceil_mode out
-            nodes.extend([Node(stage, data=data)] * item.repeat)
+            nodes.extend([Node(stage, data=data, note=_hidden_settings(stage, item.args))] * item.repeat)
         if len(nodes) > MAX_STAGES:
             raise SpecError(f"{origin}: more than {MAX_STAGES:,} stages — cnnops sizes networks up to that")
+
+
+def _hidden_settings(stage: Stage, args: str) -> str | None:
+    """A note for a printed layer whose values depend on settings its line cannot show (its repr leaves
+    them out): AvgPool's ``count_include_pad`` (with padding) and ``divisor_override``, Upsample's
+    ``align_corners`` (linear modes) and ``recompute_scale_factor`` (a fractional scale)."""
+    hidden: list[str] = []
+    if isinstance(stage, Pool) and stage.mode == "avg":
+        hidden = (["count_include_pad"] if any(stage.padding) else []) + ["divisor_override"]
+    elif stage.kind == "upsample":  # (by kind: the resampling module is imported only where one is used)
+        factor: Any = getattr(stage, "scale_factor", None)
+        scales = factor if isinstance(factor, tuple) else (factor,)
+        linear = getattr(stage, "mode", "") in ("linear", "bilinear", "bicubic", "trilinear")
+        hidden = (["align_corners"] if linear else []) + (
+            ["recompute_scale_factor"] if any(s is not None and float(s) != int(s) for s in scales) else [])
+    hidden = [name for name in hidden if not re.search(rf"\b{name}\b", args)]
+    if not hidden:
+        return None
+    return f"values: default {', '.join(hidden)} (print(model) hides {'them' if len(hidden) > 1 else 'it'})"
 
 
 def _count(items: list[_Item]) -> int:
