@@ -179,3 +179,25 @@ def test_unpool_output_size_one_number_means_every_spatial_dim():
     pooled = invoke("pool", "-k", "2", EX / "grid4x4.json", "--json").stdout
     doc = json.loads(invoke("unpool", "-k", "2", "--output-size", "4", "-", "--json", input=pooled).stdout)
     assert doc["output"]["shape"] == [1, 4, 4]
+
+
+@pytest.mark.parametrize("flag", ["--count-include-pad", "--no-count-include-pad"])
+def test_count_include_pad_with_a_max_pool_is_refused_not_ignored(flag):
+    result = invoke("pool", "[[1, 2], [3, 4]]", "-k", "2", "-p", "1", flag)
+    assert result.exit_code == 2 and f"{flag} is for --mode avg" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("flag", [None, "--count-include-pad", "--no-count-include-pad"])
+def test_average_pool_count_include_pad_equals_torch(engine, flag):
+    import torch
+
+    x = [[1.0, 2.0, 3.0], [4.0, -0.0, 6.0], [7.0, 8.0, float("inf")]]
+    result = invoke("pool", json.dumps(x), "-k", "2", "-s", "1", "-p", "1", "--mode", "avg", "--ceil-mode",
+                    *([flag] if flag else []), "--engine", engine, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = torch.nn.functional.avg_pool2d(torch.tensor([x]), 2, 1, 1, ceil_mode=True,
+                                              count_include_pad=flag != "--no-count-include-pad")  # fmt: skip
+    got = json.loads(result.stdout)["output"]
+    assert got["shape"] == list(expected.shape)
+    assert [[v if v != "Infinity" else float("inf") for v in row] for row in got["data"][0]] == expected[0].tolist()
