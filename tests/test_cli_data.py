@@ -1,6 +1,7 @@
 """Data commands as a user runs them: piping, stdin, --output, --quiet, and every error path."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -201,3 +202,26 @@ def test_average_pool_count_include_pad_equals_torch(engine, flag):
     got = json.loads(result.stdout)["output"]
     assert got["shape"] == list(expected.shape)
     assert [[v if v != "Infinity" else float("inf") for v in row] for row in got["data"][0]] == expected[0].tolist()
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize(("weight", "bias", "bias_value"), [
+    ('[["Infinity", 1]]', '["-Infinity"]', -math.inf), ('[["-Infinity", 0.5]]', '"Infinity"', math.inf),
+    ('[[2, 0.5]]', "-inf", -math.inf), ('[["NaN", 1]]', "0", 0.0), ('[[1, "-Infinity"]]', "false", None),
+])  # fmt: skip
+def test_weight_and_bias_take_json_named_nonfinite_numbers_as_inputs_do(engine, weight, bias, bias_value):
+    """--weight/--bias read "NaN", "Infinity" and "-Infinity" (as cnnops' JSON writes them) like an input."""
+    import torch
+
+    def number(v):
+        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(v, v)
+
+    x = [[1.0, -2.0, 0.0], [3.0, -0.0, 4.0]]
+    result = invoke("conv", json.dumps(x), "--weight", weight, "--bias", bias, "--engine", engine, "--json")
+    assert result.exit_code == 0, result.output
+    w = torch.tensor([[[[number(v) for v in row] for row in json.loads(weight)]]])
+    b = None if bias_value is None else torch.tensor([bias_value])
+    expected = torch.nn.functional.conv2d(torch.tensor([x]), w, b)
+    got = json.loads(result.stdout)["output"]
+    assert got["shape"] == list(expected.shape)
+    np.testing.assert_array_equal(np.array([[[number(v) for v in row] for row in got["data"][0]]]), expected.numpy())
