@@ -1,6 +1,7 @@
 """Data commands as a user runs them: piping, stdin, --output, --quiet, and every error path."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,48 @@ def test_unpool_output_size_one_number_means_every_spatial_dim():
     pooled = invoke("pool", "-k", "2", EX / "grid4x4.json", "--json").stdout
     doc = json.loads(invoke("unpool", "-k", "2", "--output-size", "4", "-", "--json", input=pooled).stdout)
     assert doc["output"]["shape"] == [1, 4, 4]
+
+
+@pytest.mark.parametrize("flag", ["--count-include-pad", "--no-count-include-pad"])
+def test_count_include_pad_with_a_max_pool_is_refused_not_ignored(flag):
+    result = invoke("pool", "[[1, 2], [3, 4]]", "-k", "2", "-p", "1", flag)
+    assert result.exit_code == 2 and f"{flag} is for --mode avg" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("flag", [None, "--count-include-pad", "--no-count-include-pad"])
+def test_average_pool_count_include_pad_equals_torch(engine, flag):
+    import torch
+
+    x = [[1.0, 2.0, 3.0], [4.0, -0.0, 6.0], [7.0, 8.0, float("inf")]]
+    result = invoke("pool", json.dumps(x), "-k", "2", "-s", "1", "-p", "1", "--mode", "avg", "--ceil-mode",
+                    *([flag] if flag else []), "--engine", engine, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = torch.nn.functional.avg_pool2d(torch.tensor([x]), 2, 1, 1, ceil_mode=True,
+                                              count_include_pad=flag != "--no-count-include-pad")  # fmt: skip
+    got = json.loads(result.stdout)["output"]
+    assert got["shape"] == list(expected.shape)
+    assert [[v if v != "Infinity" else float("inf") for v in row] for row in got["data"][0]] == expected[0].tolist()
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize(("weight", "bias", "bias_value"), [
+    ('[["Infinity", 1]]', '["-Infinity"]', -math.inf), ('[["-Infinity", 0.5]]', '"Infinity"', math.inf),
+    ('[[2, 0.5]]', "-inf", -math.inf), ('[["NaN", 1]]', "0", 0.0), ('[[1, "-Infinity"]]', "false", None),
+])  # fmt: skip
+def test_weight_and_bias_take_json_named_nonfinite_numbers_as_inputs_do(engine, weight, bias, bias_value):
+    """--weight/--bias read "NaN", "Infinity" and "-Infinity" (as cnnops' JSON writes them) like an input."""
+    import torch
+
+    def number(v):
+        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(v, v)
+
+    x = [[1.0, -2.0, 0.0], [3.0, -0.0, 4.0]]
+    result = invoke("conv", json.dumps(x), "--weight", weight, "--bias", bias, "--engine", engine, "--json")
+    assert result.exit_code == 0, result.output
+    w = torch.tensor([[[[number(v) for v in row] for row in json.loads(weight)]]])
+    b = None if bias_value is None else torch.tensor([bias_value])
+    expected = torch.nn.functional.conv2d(torch.tensor([x]), w, b)
+    got = json.loads(result.stdout)["output"]
+    assert got["shape"] == list(expected.shape)
+    np.testing.assert_array_equal(np.array([[[number(v) for v in row] for row in got["data"][0]]]), expected.numpy())

@@ -432,6 +432,20 @@ def test_smooth_activations_match_torch(data, nd, activation):
     close(ne.activation(name, x, options), torch_says(getattr(torch.nn, name)(**options), t(x)))
 
 
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(hs.data(), hs.sampled_from(["ELU", "CELU"]), hs.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0]))
+def test_elu_and_celu_keep_the_sign_of_zeros_for_any_alpha(data, name, alpha):
+    """ATen takes ±0 down the positive branch: ELU(alpha=−1) of ±0 is ±0, not expm1(±0)·(−1) = ∓0."""
+    x = data.draw(tensors(1, kinds=("ties", "special")))
+    if name == "CELU" and alpha == 0.0:
+        return  # torch refuses CELU(alpha=0)
+    options = {"alpha": alpha}
+    got, expected = ne.activation(name, x, options), torch_says(getattr(torch.nn, name)(**options), t(x))
+    close(got, expected)
+    zeros = expected == 0
+    np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(expected[zeros]))
+
+
 @pytest.mark.slow
 @SETTINGS
 @given(hs.data(), hs.integers(1, 4), hs.sampled_from(["Softmax", "LogSoftmax"]))

@@ -142,9 +142,10 @@ def pool(
     dilation: Annotated[TupleOpt, typer.Option("--dilation", "-d", help="Max pooling only.")] = None,
     ceil_mode: Annotated[bool, typer.Option("--ceil-mode", help="Round the output size up (PyTorch's ceil_mode).")] = False,
     mode: Annotated[PoolMode, typer.Option("--mode", help="max or avg pooling.", case_sensitive=False)] = PoolMode.max,
-    count_include_pad: Annotated[bool, typer.Option(
-        "--count-include-pad/--no-count-include-pad", help="Average pooling: count padding in the divisor.",
-    )] = True,  # fmt: skip
+    count_include_pad: Annotated[bool | None, typer.Option(
+        "--count-include-pad/--no-count-include-pad", show_default=False,
+        help="Average pooling: count padding in the divisor (default: count it, as PyTorch).",
+    )] = None,  # fmt: skip
     divisor_override: Annotated[int | None, typer.Option("--divisor-override", help="Average pooling: divide by this.")] = None,
     dims: DimsOpt = Dims.auto,
     *,
@@ -161,13 +162,16 @@ def pool(
     if mode == PoolMode.max:
         if divisor_override is not None:
             raise UsageError("--divisor-override is for --mode avg")
+        if count_include_pad is not None:  # a max pool has no such argument: refused, not ignored
+            flag = "--count-include-pad" if count_include_pad else "--no-count-include-pad"
+            raise UsageError(f"{flag} is for --mode avg (a max pool never counts padding)")
         if dilation is not None:
             args.append(f"dilation={size_literal(dilation, '--dilation')}")
         args.append(f"ceil_mode={ceil_mode}")
     else:
         if dilation is not None:
             raise UsageError("average pooling has no dilation in PyTorch — drop --dilation or use --mode max")
-        args += [f"ceil_mode={ceil_mode}", f"count_include_pad={count_include_pad}"]
+        args += [f"ceil_mode={ceil_mode}", f"count_include_pad={count_include_pad is not False}"]
 
     def stages_for(tensor: "TensorInput") -> list[str]:
         nd = spatial_dims(tensor, dims)

@@ -247,12 +247,14 @@ def value_literal(text: str, option: str = "--weight") -> str:
     if looks_inline(stripped):
         from cnnops.io.literal import tensor_value
 
-        value = tensor_value(stripped, option)
+        value = _named_nonfinite(tensor_value(stripped, option))
         if option == "--weight" and _has_nan(value):  # stage text has no NaN number: the weight reads the text
             return repr(stripped)
         return _stage_text(value, option)
     if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", stripped):
         return stripped
+    if option == "--bias" and _named_nonfinite(stripped.strip('"')) != stripped.strip('"'):  # --bias Infinity, inf
+        return _stage_text(_named_nonfinite(stripped.strip('"')), option)
     if stripped.lower() in ("true", "false"):
         return stripped.capitalize()
     return repr(stripped)
@@ -274,6 +276,16 @@ def _stage_text(value: Any, option: str) -> str:
         raise UsageError(f"{option} cannot be NaN: a stage argument has no NaN number — give NaN in the input, "
                          "or in a --weight")
     return repr(value)
+
+
+def _named_nonfinite(value: Any) -> Any:
+    """JSON's "NaN", "Infinity" and "-Infinity" (as cnnops writes them) as the floats they name, as an
+    input reads them."""
+    from cnnops.io.jsontext import NONFINITE_NAMES
+
+    if isinstance(value, list):
+        return [_named_nonfinite(v) for v in value]
+    return NONFINITE_NAMES[value] if isinstance(value, str) and value in NONFINITE_NAMES else value
 
 
 def _has_nan(value: Any) -> bool:

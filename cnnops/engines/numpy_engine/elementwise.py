@@ -193,7 +193,8 @@ def _celu(v, x, options):
 
 # formulas over (v = x as float64, x float32, options), applied block by block
 _SMOOTH = {
-    "ELU": lambda v, x, o: np.where(v > 0, v, o.get("alpha", 1.0) * np.expm1(v)),
+    # ±0 take the positive branch, as ATen gives them (with a negative alpha, expm1(±0)·alpha would flip the sign)
+    "ELU": lambda v, x, o: np.where(v >= 0, v, o.get("alpha", 1.0) * np.expm1(v)),
     "GELU": _gelu_tanh32,
     "GELU-scalar": lambda v, x, o: v * _normal_cdf(v),  # ATen's scalar loop (a single element)
     "GELU-vector": _gelu_vector,
