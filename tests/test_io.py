@@ -6,6 +6,7 @@ import io as stdio
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -489,6 +490,15 @@ def test_truncated_npy_is_refused(tmp_path):
     path = write(tmp_path / "t.npy", npy_bytes(np.arange(100.0))[:-17])
     with pytest.raises(InputError, match="truncated or corrupt"):
         read.read_input(path)
+
+
+@pytest.mark.parametrize("shape", ["(-2, -3)", "(-6,)", "(2, -3)"])
+def test_npy_header_with_a_negative_size_is_refused(tmp_path, shape):
+    # numpy's header reader takes any whole numbers; (-2, -3) has 6 numbers by its product alone
+    payload = npy_bytes(np.arange(6, dtype=np.float32)).replace(b"(6,)", shape.encode().ljust(4))
+    for source in (str(write(tmp_path / "neg.npy", payload)), "-"):
+        with pytest.raises(InputError, match=rf"is corrupt: its header gives the shape {re.escape(shape)}, with a negative"):
+            read.read_input(source, stdin=stdio.BytesIO(payload))
 
 
 @pytest.mark.parametrize("content", [b"", b"[1, 2]", b"\x93NUMPY\x01\x00garbage", b"\x93NUMPY\x09\x09xx"])
