@@ -383,6 +383,25 @@ def test_torch_spellings_give_what_torch_gives(text, seed):
 
 
 @pytest.mark.parametrize(
+    "value", ["1e39", "-1e39", "3.4028235e38", "-3.4028235e38", "3.4028234663852886e38", "340282366920938463463374607431768211456",
+              "float('inf')", "float('nan')", "-1e-46", "16777217"],
+)  # fmt: skip
+def test_torch_full_refuses_exactly_the_values_torch_refuses(value):
+    """torch.full takes no finite value beyond float32's range (3.4028235e38 included, though it rounds to
+    the largest float32), and takes inf and nan: cnnops neither makes infinities of those nor refuses others."""
+    try:
+        expected = torch.full((2,), eval(value))  # the test's own trusted text
+    except (RuntimeError, OverflowError):
+        expected = None
+    for text in (f"torch.full((2,), {value})", f"full:{eval(value)!r}:2"):
+        if expected is None:
+            with pytest.raises(InputError, match=r"beyond float32's range .*, which torch.full refuses"):
+                read_input(text)
+        else:
+            assert same(read_input(text).data, expected)
+
+
+@pytest.mark.parametrize(
     "text, expected",
     [("np.zeros((2, 3))", np.zeros((2, 3))), ("np.ones(4)", np.ones(4)), ("np.full((2, 2), 7)", np.full((2, 2), 7)),
      ("np.arange(6).reshape(2, 3)", np.arange(6).reshape(2, 3)), ("numpy.eye(3)", np.eye(3))],

@@ -32,7 +32,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
-from cnnops.io.generators import Generator, check_shape, generate, randint_generator, seed_problem
+from cnnops.io.generators import Generator, check_shape, full_value_problem, generate, randint_generator, seed_problem
 from cnnops.io.jsontext import MAX_DEPTH, UTF8_BOM, JSONSyntaxError, gc_paused, parse_json
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, to_array
 from cnnops.records import record
@@ -301,6 +301,9 @@ class _Reader:
             if len(args) != 2:
                 raise self.fail(f"{name} takes a size and a value", f"write e.g. {name}((2, 2), 3.5)")
             value = self.number(args[1])
+            problem = None if numpy else full_value_problem(float(value))
+            if problem:
+                raise self.fail(f"the value {show(value)} of {name} {problem}", "give a value within that range, or float('inf')")
             gen = Generator("full", self.size(name, [args[0]], numpy=True), value=float(value))
         elif function == "arange":
             dtype = keywords["dtype"].value if "dtype" in keywords else None
