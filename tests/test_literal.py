@@ -1,5 +1,6 @@
 """The one literal reader (JSON or Python tensor text, never evaluated) and the generators, against torch."""
 
+import io
 import json
 import math
 import os
@@ -614,3 +615,16 @@ def test_arange_is_torchs_and_numpys_or_refused_and_read_whenever_every_value_is
         assert made is None or made.size == 0 or not exact or (module == "np" and dtype), (text, str(exc))
         return
     assert made is not None and same(mine, made), (text, mine, made)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [('{"output": {"data": [1.0], "indices": null}}\nrc=0', "extra data at line 2, column 1"),
+     ('{"data": [1], "shape": null}\n{"data": [2]}', "extra data at line 2, column 1")],
+)  # fmt: skip
+def test_broken_json_with_json_words_says_what_json_found(text, reason):
+    """A --json result with text after it (`cnnops … --json; echo done | cnnops … -`, or two --jsonl lines)
+    is JSON gone wrong: JSON's reason is given, not Python's complaint about the name null."""
+    for source in (text, "-"):
+        with pytest.raises(InputError, match=f"is not valid JSON: {reason}$"):
+            read_input(source, stdin=io.BytesIO(text.encode()))

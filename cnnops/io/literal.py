@@ -143,7 +143,15 @@ def _parse_python(text: str, label: str, json_error: JSONSyntaxError) -> TensorT
     reader = _Reader(label)
     if "_" in text:
         reader.refuse_private(tree)
-    return reader.module(tree)
+    try:
+        return reader.module(tree)
+    except InputError:
+        # JSON's words (null, true, false) in it: JSON with something wrong, which JSON's reason names
+        # (a --json result with text after it), not Python that names an unknown variable
+        if text[:1] in ("{", "[") and any(isinstance(node, ast.Name) and node.id in ("null", "true", "false")
+                                         for node in ast.walk(tree)):  # fmt: skip
+            raise json_error from None
+        raise
 
 
 class _Reader:
