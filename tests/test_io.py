@@ -572,6 +572,17 @@ def test_float_tiff_is_clipped_to_unit_range(tmp_path):
     assert read.read_input(str(tmp_path / "f.tif")).data.tolist() == [[[0.0, 0.25], [1.0, 1.0]]]
 
 
+def test_32_bit_integer_image_is_scaled_as_16_bit_and_refused_beyond(tmp_path):
+    within = np.array([[0, 1000, 65535]], dtype=np.int32)
+    Image.fromarray(within).save(tmp_path / "i.tif")
+    assert Image.open(tmp_path / "i.tif").mode == "I"
+    assert np.array_equal(read.read_input(str(tmp_path / "i.tif")).data[0], within.astype(np.float32) / np.float32(65535))
+    for values, shown in (([[-5, 0, 1000]], "-5 to 1,000"), ([[0, 70000, 10]], "0 to 70,000")):
+        Image.fromarray(np.array(values, dtype=np.int32)).save(tmp_path / "o.tif")
+        with pytest.raises(InputError, match=f"is a 32-bit integer image with values from {shown}, outside the 16-bit"):
+            read.read_input(str(tmp_path / "o.tif"))
+
+
 def test_jpeg_loads_in_unit_range(tmp_path):
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)).save(tmp_path / "p.jpg")
