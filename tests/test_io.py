@@ -6,6 +6,7 @@ import io as stdio
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -491,6 +492,15 @@ def test_truncated_npy_is_refused(tmp_path):
         read.read_input(path)
 
 
+@pytest.mark.parametrize("shape", ["(-2, -3)", "(-6,)", "(2, -3)"])
+def test_npy_header_with_a_negative_size_is_refused(tmp_path, shape):
+    # numpy's header reader takes any whole numbers; (-2, -3) has 6 numbers by its product alone
+    payload = npy_bytes(np.arange(6, dtype=np.float32)).replace(b"(6,)", shape.encode().ljust(4))
+    for source in (str(write(tmp_path / "neg.npy", payload)), "-"):
+        with pytest.raises(InputError, match=rf"is corrupt: its header gives the shape {re.escape(shape)}, with a negative"):
+            read.read_input(source, stdin=stdio.BytesIO(payload))
+
+
 @pytest.mark.parametrize("content", [b"", b"[1, 2]", b"\x93NUMPY\x01\x00garbage", b"\x93NUMPY\x09\x09xx"])
 def test_file_that_is_not_npy_is_refused(tmp_path, content):
     with pytest.raises(InputError, match="is not a valid .npy file"):
@@ -560,6 +570,17 @@ def test_sixteen_bit_png_is_scaled_by_65535(tmp_path):
 def test_float_tiff_is_clipped_to_unit_range(tmp_path):
     Image.fromarray(np.array([[-1.0, 0.25], [2.5, 1.0]], dtype=np.float32)).save(tmp_path / "f.tif")
     assert read.read_input(str(tmp_path / "f.tif")).data.tolist() == [[[0.0, 0.25], [1.0, 1.0]]]
+
+
+def test_32_bit_integer_image_is_scaled_as_16_bit_and_refused_beyond(tmp_path):
+    within = np.array([[0, 1000, 65535]], dtype=np.int32)
+    Image.fromarray(within).save(tmp_path / "i.tif")
+    assert Image.open(tmp_path / "i.tif").mode == "I"
+    assert np.array_equal(read.read_input(str(tmp_path / "i.tif")).data[0], within.astype(np.float32) / np.float32(65535))
+    for values, shown in (([[-5, 0, 1000]], "-5 to 1,000"), ([[0, 70000, 10]], "0 to 70,000")):
+        Image.fromarray(np.array(values, dtype=np.int32)).save(tmp_path / "o.tif")
+        with pytest.raises(InputError, match=f"is a 32-bit integer image with values from {shown}, outside the 16-bit"):
+            read.read_input(str(tmp_path / "o.tif"))
 
 
 def test_jpeg_loads_in_unit_range(tmp_path):

@@ -1,5 +1,6 @@
 """The one literal reader (JSON or Python tensor text, never evaluated) and the generators, against torch."""
 
+import io
 import json
 import math
 import os
@@ -383,6 +384,25 @@ def test_torch_spellings_give_what_torch_gives(text, seed):
 
 
 @pytest.mark.parametrize(
+    "value", ["1e39", "-1e39", "3.4028235e38", "-3.4028235e38", "3.4028234663852886e38", "340282366920938463463374607431768211456",
+              "float('inf')", "float('nan')", "-1e-46", "16777217"],
+)  # fmt: skip
+def test_torch_full_refuses_exactly_the_values_torch_refuses(value):
+    """torch.full takes no finite value beyond float32's range (3.4028235e38 included, though it rounds to
+    the largest float32), and takes inf and nan: cnnops neither makes infinities of those nor refuses others."""
+    try:
+        expected = torch.full((2,), eval(value))  # the test's own trusted text
+    except (RuntimeError, OverflowError):
+        expected = None
+    for text in (f"torch.full((2,), {value})", f"full:{eval(value)!r}:2"):
+        if expected is None:
+            with pytest.raises(InputError, match=r"beyond float32's range .*, which torch.full refuses"):
+                read_input(text)
+        else:
+            assert same(read_input(text).data, expected)
+
+
+@pytest.mark.parametrize(
     "text, expected",
     [("np.zeros((2, 3))", np.zeros((2, 3))), ("np.ones(4)", np.ones(4)), ("np.full((2, 2), 7)", np.full((2, 2), 7)),
      ("np.arange(6).reshape(2, 3)", np.arange(6).reshape(2, 3)), ("numpy.eye(3)", np.eye(3))],
@@ -595,3 +615,16 @@ def test_arange_is_torchs_and_numpys_or_refused_and_read_whenever_every_value_is
         assert made is None or made.size == 0 or not exact or (module == "np" and dtype), (text, str(exc))
         return
     assert made is not None and same(mine, made), (text, mine, made)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [('{"output": {"data": [1.0], "indices": null}}\nrc=0', "extra data at line 2, column 1"),
+     ('{"data": [1], "shape": null}\n{"data": [2]}', "extra data at line 2, column 1")],
+)  # fmt: skip
+def test_broken_json_with_json_words_says_what_json_found(text, reason):
+    """A --json result with text after it (`cnnops … --json; echo done | cnnops … -`, or two --jsonl lines)
+    is JSON gone wrong: JSON's reason is given, not Python's complaint about the name null."""
+    for source in (text, "-"):
+        with pytest.raises(InputError, match=f"is not valid JSON: {reason}$"):
+            read_input(source, stdin=io.BytesIO(text.encode()))

@@ -74,6 +74,22 @@ def looks_like_generator(text: str) -> bool:
     return bool(_SPEC.match(text))
 
 
+#: the largest float32, exactly
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def full_value_problem(value: float) -> str | None:
+    """Why torch.full refuses a float32 fill value (None: it takes it): a finite one beyond float32's
+    range ("value cannot be converted to type float without overflow"), though inf and nan are taken.
+
+    >>> full_value_problem(1e39), full_value_problem(float("inf"))
+    ("is beyond float32's range (±3.4028234663852886e+38), which torch.full refuses", None)
+    """
+    if math.isfinite(value) and abs(value) > FLOAT32_MAX:
+        return f"is beyond float32's range (±{FLOAT32_MAX!r}), which torch.full refuses"
+    return None
+
+
 def parse_generator(text: str) -> Generator:
     """``zeros:1x1x5x5``, ``full:3.5:2x2``, ``randint:0:5:4x4``, … as a :class:`Generator`.
 
@@ -99,6 +115,8 @@ def parse_generator(text: str) -> Generator:
             value = float(parts[0])
         except ValueError:
             raise fail(f"has the value '{parts[0]}', which is not a number") from None
+        if problem := full_value_problem(value):
+            raise fail(f"has the value {parts[0].strip()}: it {problem}")
         return Generator(kind, shape, value=value)
     if kind == "eye":
         if len(shape) not in (1, 2):

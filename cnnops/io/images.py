@@ -43,7 +43,7 @@ def read_image(path: str, label: str, *, rgb: bool, max_elements: int, max_memor
                     pixels = width * height
                     check_memory(pixels * (IMAGE_PIXEL_BYTES + IMAGE_ELEMENT_BYTES * channels), max_memory,
                                  f"decoding {label}")  # fmt: skip
-                    return _image_array(image, rgb)
+                    return _image_array(image, rgb, label)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 match = re.search(r"\((\d+) pixels\)", str(exc))
                 pixels = int(match.group(1)) if match else pixel_limit + 1
@@ -70,12 +70,20 @@ def _too_many_pixels(label: str, pixels: int, channels: int, max_elements: int) 
     )
 
 
-def _image_array(image: Any, rgb: bool) -> np.ndarray:
+def _image_array(image: Any, rgb: bool, label: str) -> np.ndarray:
     import numpy as np
 
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         # Pillow's conversion to L clips rather than scales these, so scale them here.
-        plane = np.asarray(image).astype(np.float32)
+        plane = np.asarray(image)
+        if image.mode == "I" and plane.size and (plane.min() < 0 or plane.max() > 65535):
+            # 32-bit whole numbers: scaled as 16-bit ones, anything beyond would be cut to 0 or 1 unseen
+            raise InputError(
+                f"{label} is a 32-bit integer image with values from {plane.min():,} to {plane.max():,}, outside "
+                "the 16-bit range 0 to 65535 that cnnops scales to [0, 1] — save the values with numpy.save to "
+                "use them as they are"
+            )
+        plane = plane.astype(np.float32)
         if image.mode != "F":
             plane /= np.float32(65535)
         plane = np.clip(plane, 0, 1)[None]

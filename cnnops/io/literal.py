@@ -32,7 +32,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
-from cnnops.io.generators import Generator, check_shape, generate, randint_generator, seed_problem
+from cnnops.io.generators import Generator, check_shape, full_value_problem, generate, randint_generator, seed_problem
 from cnnops.io.jsontext import MAX_DEPTH, UTF8_BOM, JSONSyntaxError, gc_paused, parse_json
 from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, to_array
 from cnnops.records import record
@@ -143,7 +143,15 @@ def _parse_python(text: str, label: str, json_error: JSONSyntaxError) -> TensorT
     reader = _Reader(label)
     if "_" in text:
         reader.refuse_private(tree)
-    return reader.module(tree)
+    try:
+        return reader.module(tree)
+    except InputError:
+        # JSON's words (null, true, false) in it: JSON with something wrong, which JSON's reason names
+        # (a --json result with text after it), not Python that names an unknown variable
+        if text[:1] in ("{", "[") and any(isinstance(node, ast.Name) and node.id in ("null", "true", "false")
+                                         for node in ast.walk(tree)):  # fmt: skip
+            raise json_error from None
+        raise
 
 
 class _Reader:
@@ -301,6 +309,9 @@ class _Reader:
             if len(args) != 2:
                 raise self.fail(f"{name} takes a size and a value", f"write e.g. {name}((2, 2), 3.5)")
             value = self.number(args[1])
+            problem = None if numpy else full_value_problem(float(value))
+            if problem:
+                raise self.fail(f"the value {show(value)} of {name} {problem}", "give a value within that range, or float('inf')")
             gen = Generator("full", self.size(name, [args[0]], numpy=True), value=float(value))
         elif function == "arange":
             dtype = keywords["dtype"].value if "dtype" in keywords else None

@@ -433,6 +433,11 @@ def _read_npy_stream(stream: Any, label: str, max_elements: int, limit: int, dty
         raise InputError(
             f"{label} holds {kinds.get(stored.kind, stored.name)} — save real numbers, e.g. a.astype(numpy.float32)"
         )
+    if any(size < 0 for size in shape):  # numpy's header reader takes any whole numbers here
+        raise InputError(
+            f"{label} is corrupt: its header gives the shape {tuple_text(shape)}, with a negative size — save it "
+            "again with numpy.save"
+        )
     count = math.prod(shape)
     if count > max_elements:
         raise InputError(
