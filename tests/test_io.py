@@ -567,9 +567,14 @@ def test_sixteen_bit_png_is_scaled_by_65535(tmp_path):
     assert np.array_equal(colour[2], gray[0])
 
 
-def test_float_tiff_is_clipped_to_unit_range(tmp_path):
-    Image.fromarray(np.array([[-1.0, 0.25], [2.5, 1.0]], dtype=np.float32)).save(tmp_path / "f.tif")
-    assert read.read_input(str(tmp_path / "f.tif")).data.tolist() == [[[0.0, 0.25], [1.0, 1.0]]]
+def test_float_tiff_in_unit_range_is_read_as_it_is_and_refused_beyond(tmp_path):
+    """A float image's values are read as they are within [0, 1]; beyond, they were clipped unseen (exit 0)."""
+    Image.fromarray(np.array([[0.0, 0.25], [np.nan, 1.0]], dtype=np.float32)).save(tmp_path / "f.tif")
+    assert np.array_equal(read.read_input(str(tmp_path / "f.tif")).data, np.float32([[[0.0, 0.25], [np.nan, 1.0]]]),
+                          equal_nan=True)  # fmt: skip
+    Image.fromarray(np.array([[-1.0, 0.25], [2.5, 1.0]], dtype=np.float32)).save(tmp_path / "o.tif")
+    with pytest.raises(InputError, match="floating-point image with values from -1 to 2.5, outside the \\[0, 1\\]"):
+        read.read_input(str(tmp_path / "o.tif"))
 
 
 def test_32_bit_integer_image_is_scaled_as_16_bit_and_refused_beyond(tmp_path):

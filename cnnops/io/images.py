@@ -83,6 +83,13 @@ def _image_array(image: Any, rgb: bool, label: str) -> np.ndarray:
                 "the 16-bit range 0 to 65535 that cnnops scales to [0, 1] — save the values with numpy.save to "
                 "use them as they are"
             )
+        if image.mode == "F" and plane.size and not np.isnan(plane).all():
+            low, high = float(np.nanmin(plane)), float(np.nanmax(plane))
+            if low < 0 or high > 1:  # clipped, they would be cut to 0 or 1 unseen
+                raise InputError(
+                    f"{label} is a floating-point image with values from {low:g} to {high:g}, outside the [0, 1] "
+                    "an image's values take in cnnops — save the values with numpy.save to use them as they are"
+                )
         plane = plane.astype(np.float32)
         if image.mode != "F":
             plane /= np.float32(65535)
