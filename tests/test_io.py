@@ -1099,7 +1099,10 @@ def expected_from_stdin(payload: bytes):
     except ValueError:  # not JSON: tensor text is also read in Python literal syntax (issue 13)
         import ast
 
-        return expected_tensor(ast.literal_eval(text.strip()))
+        def listed(value):  # a tuple is a list of values to torch.tensor: (0,) and 0, are [0]
+            return [listed(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+        return expected_tensor(listed(ast.literal_eval(text.strip())))
 
 
 def assert_tensor_is(tensor, expected) -> None:
