@@ -81,19 +81,29 @@ class MT19937:
 
 
 def _extend(seq: np.ndarray, start: int, stop: int) -> None:
-    """Fill ``seq[start:stop]`` by the recurrence, ``seq[:start]`` (at least 624 words) being known."""
-    k = start
-    while k < stop:
-        end = min(stop, k + STEP)
-        y = seq[k - N : end - N] & 0x80000000
-        y |= seq[k - N + 1 : end - N + 1] & 0x7FFFFFFF
-        new = seq[k:end]
-        new[...] = seq[k - STEP : end - STEP]
-        new ^= y >> 1
+    """Fill ``seq[start:stop]`` by the recurrence, ``seq[:start]`` (at least 624 words) being known;
+    ``stop - start`` is whole generations of 624 words.
+
+    A generation at a time: the twist of each old pair ``(x[j], x[j + 1])`` is known for all but the
+    last word up front (one pass over the old generation), then the new words are it XORed with the
+    word 227 back, in three blocks (the first reads old words, the others new ones) — eleven array
+    operations a generation rather than eight a block of 227."""
+    import numpy as np
+
+    for k in range(start, stop, N):
+        old, new = seq[k - N : k], seq[k : k + N]
+        y = old[:-1] & 0x80000000
+        y |= old[1:] & 0x7FFFFFFF
+        twist = y >> 1
         y &= 1
         y *= 0x9908B0DF
-        new ^= y
-        k = end
+        twist ^= y  # twist[j] for j < 623; the last reads new[0]
+        new[:STEP] = twist[:STEP]
+        new[:STEP] ^= old[M:]
+        np.bitwise_xor(twist[STEP : 2 * STEP], new[:STEP], out=new[STEP : 2 * STEP])
+        np.bitwise_xor(twist[2 * STEP :], new[STEP : N - 1 - STEP], out=new[2 * STEP : N - 1])
+        last = (int(old[N - 1]) & 0x80000000) | (int(new[0]) & 0x7FFFFFFF)
+        new[N - 1] = int(new[N - 1 - STEP]) ^ (last >> 1) ^ (0x9908B0DF if last & 1 else 0)
 
 
 def _temper(y: np.ndarray) -> np.ndarray:
