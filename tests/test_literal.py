@@ -17,9 +17,10 @@ from hypothesis import strategies as hs
 
 from cnnops.errors import InputError, SpecError
 from cnnops.io import generators as gen
-from cnnops.io.literal import looks_inline, parse_tensor_text, tensor_value
+from cnnops.io.literal import parse_tensor_text, tensor_value
 from cnnops.io.read import read_input
 from cnnops.io.weights import resolve_weight
+from cnnops.io.words import looks_inline
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=150)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cnnops.choices import Device, Engine, OutputFormat
 from cnnops.cli.common import StdoutError, option_text, stdout_console
 from cnnops.errors import CnnopsError, InputError, UsageError
-from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS
 from cnnops.records import record
 from cnnops.run.runner import Outcome, RunSettings, StagesFor, read_indices, run_inputs
 from cnnops.text import echo
@@ -193,7 +193,7 @@ def input_keys(inputs: list[str]) -> list[str]:
         common = os.path.commonpath([os.path.dirname(path) for path in files.values()]) if files else ""
     except ValueError:  # paths on different drives
         common = ""
-    from cnnops.io.generators import looks_like_generator
+    from cnnops.io.words import looks_like_generator
 
     keys = []
     under = common if common.endswith(os.sep) else common + os.sep  # both absolute and normalised
@@ -215,8 +215,7 @@ def input_keys(inputs: list[str]) -> list[str]:
 
 def _unnamed(arg: str) -> bool:
     """stdin, inline tensor text or a generator: an input with no file name of its own."""
-    from cnnops.io.generators import looks_like_generator
-    from cnnops.io.literal import looks_inline
+    from cnnops.io.words import looks_inline, looks_like_generator
 
     text = arg.strip()
     return text == "-" or looks_like_generator(text) or (looks_inline(text) and not os.path.exists(text))

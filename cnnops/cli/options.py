@@ -14,7 +14,7 @@ from cnnops.choices import ColorMap, Device, Dims, Engine, OutputFormat, Scale
 from cnnops.cli.batch import DataOptions
 from cnnops.cli.common import app, user_errors
 from cnnops.errors import UsageError
-from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS
 from cnnops.text import echo
 
 #: the largest whole number a stage takes (cnnops.spec.literals.MAX_INT: not imported here, so that the
@@ -242,7 +242,7 @@ def value_literal(text: str, option: str = "--weight") -> str:
     """A weight or bias option as stage-argument text: tensor text (JSON or Python, ``[[1., 0, -1.]]``,
     ``torch.tensor([...])``) as a nested list, a number, a bool, or a string (a kernel name, a path)."""
     stripped = text.strip()
-    from cnnops.io.literal import looks_inline
+    from cnnops.io.words import looks_inline
 
     if looks_inline(stripped):
         from cnnops.io.literal import tensor_value

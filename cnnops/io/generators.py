@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import InputError, SettingError, setting
 from cnnops.io.jsontext import MAX_DEPTH
-from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS
+from cnnops.io.words import GENERATOR
 from cnnops.records import record
 from cnnops.text import LazyPattern, dims
 
@@ -45,7 +46,6 @@ FORMS = {
     "rand": "rand:SHAPE, e.g. rand:2x3",
     "randint": "randint:LOW:HIGH:SHAPE or randint:HIGH:SHAPE, e.g. randint:0:5:1x1x4x4",
 }
-_SPEC = re.compile(r"^\s*(zeros|ones|full|arange|eye|randn|rand|randint)\s*:(.*)$", re.S | re.I)
 _INT = LazyPattern(r"[-+]?\d+")
 MAX_INT64 = 2**63 - 1
 #: the seeds torch.manual_seed takes: a negative one counts as seed + 2**64, and its numbers depend on the
@@ -67,11 +67,6 @@ class Generator:
     @property
     def random(self) -> bool:
         return self.kind in RANDOM_KINDS
-
-
-def looks_like_generator(text: str) -> bool:
-    """Whether ``text`` is written ``NAME:ARGS`` with a generator's name (``randn:1x4x4``)."""
-    return bool(_SPEC.match(text))
 
 
 #: the largest float32, exactly
@@ -96,7 +91,7 @@ def parse_generator(text: str) -> Generator:
     >>> parse_generator("full:3.5:2x2")
     Generator(kind='full', shape=(2, 2), value=3.5, start=0, stop=0, step=1)
     """
-    match = _SPEC.match(text)
+    match = GENERATOR.match(text)
     if match is None:
         raise InputError(f"'{text}' is not a generator — write one of {', '.join(KINDS)} with its arguments, "
                          "e.g. randn:1x4x4")

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 from cnnops.errors import CnnopsError, InputError
 from cnnops.io.generators import Generator, check_shape, full_value_problem, generate, randint_generator, seed_problem
 from cnnops.io.jsontext import MAX_DEPTH, UTF8_BOM, JSONSyntaxError, gc_paused, parse_json
-from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, to_array
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS
+from cnnops.io.nested import to_array
 from cnnops.records import record
 from cnnops.text import LazyPattern, show
 
@@ -43,9 +44,6 @@ if TYPE_CHECKING:
 
 #: Python-literal text longer than this is refused: ast needs ~100 bytes and ~5 µs per number
 MAX_PYTHON_TEXT = 8 * 2**20
-#: what inline tensor text starts with (a path or a stage never does)
-_INLINE = re.compile(r"\s*(?:[\[{(]|(?:import|from)\s|(?:torch|np|numpy|tensor|array|float)\s*(?:\.\s*\w+\s*)*\(|"
-                     r"[A-Za-z_]\w*\s*=\s*(?:torch|np|numpy|tensor|array|[\[(]))")
 #: text made only of brackets, numbers, commas, and nan/inf, which a few substitutions turn into JSON
 _NAN_INF = LazyPattern(r"\b(?:nan|inf)\b")
 _NUMERIC = LazyPattern(r"[\[\]\d.eE+\-,\s]*")
@@ -81,13 +79,6 @@ class TensorText:
     @property
     def random(self) -> bool:
         return self.generator is not None and self.generator.random
-
-
-def looks_inline(text: str) -> bool:
-    """Whether a command-line word reads as tensor text rather than a path: it starts with ``[``, ``{``,
-    ``(``, a call of ``torch.…(``, ``np.…(``, ``numpy.…(``, ``tensor(``, ``array(`` or ``float(``, an
-    ``import``, or ``x = torch.…``/``x = [``. (``torch.json`` is a path.)"""
-    return bool(_INLINE.match(text))
 
 
 def parse_tensor_text(text: str | bytes, label: str) -> TensorText:

@@ -20,6 +20,8 @@ import re
 from cnnops.errors import InputError, setting
 from cnnops.text import LazyPattern
 
+#: with no limit given, a tensor (a nested list, a file, a generated input) may hold this many numbers
+DEFAULT_MAX_ELEMENTS = 2**28
 #: the share of the free memory a run may plan to use; the rest is for Python, the libraries and misjudgement
 DEFAULT_FRACTION = 0.5
 #: what the default is when the system says nothing (no /proc, no limits)

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError, setting
 from cnnops.io.jsontext import MAX_DEPTH, NONFINITE_NAMES
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS
 from cnnops.text import is_int, is_number
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: with no limit given, a nested list may hold this many numbers
-DEFAULT_MAX_ELEMENTS = 2**28
 _LISTS = (list, tuple)
 
 

@@ -18,17 +18,20 @@ import sys
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cnnops.errors import InputError, setting
-from cnnops.io.generators import generate, looks_like_generator, parse_generator
 from cnnops.io.images import IMAGE_SUFFIXES, read_image
-from cnnops.io.jsontext import UTF8_BOM, free_of_booleans, gc_paused, parse_json
-from cnnops.io.literal import TensorText, looks_inline, parse_tensor_text, tensor_array
-from cnnops.io.memory import check_memory, default_max_memory, file_size, size_text
-from cnnops.io.nested import DEFAULT_MAX_ELEMENTS, reshape_to, shape_from_json, to_array
+from cnnops.io.jsontext import UTF8_BOM, gc_paused
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS, check_memory, default_max_memory, file_size, size_text
+from cnnops.io.words import looks_inline, looks_like_generator
 from cnnops.records import record
 from cnnops.text import echo, safe_text, show, tuple_text
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from cnnops.io.literal import TensorText
+
+# The readers of generators, tensor text and nested lists (cnnops.io.generators, .literal, .nested) are
+# imported where an input needs them: a .npy file or an image needs none of them.
 
 INPUT_SUFFIXES = (".json", ".npy", *IMAGE_SUFFIXES)
 NPY_MAGIC = b"\x93NUMPY"
@@ -81,6 +84,8 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
             return TensorInput(text, None, "stdin")
         source = label = "stdin"
     elif looks_like_generator(arg):
+        from cnnops.io.generators import generate, parse_generator
+
         gen = parse_generator(arg)
         data = generate(gen, seed=seed, max_elements=max_elements, max_memory=limit)
         return TensorInput(data, None, _generated_source(" ".join(arg.split()), seed if gen.random else None))
@@ -100,10 +105,15 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
         _check_readable(arg, label)
         _check_json_size(file_size(arg) or 0, label, limit)
         text = _read_file(arg, label)
+        from cnnops.io.jsontext import free_of_booleans, parse_json
+        from cnnops.io.literal import TensorText
+
         with gc_paused():
             doc, plain = parse_json(text, label), free_of_booleans(text)
             del text
             return _tensor_input(TensorText(doc), label, safe_text(arg), max_elements, seed, numbers_only=plain)
+    from cnnops.io.literal import parse_tensor_text
+
     with gc_paused():  # from parsing to the array: the parsed lists are garbage-free
         parsed = parse_tensor_text(text, label)
         if parsed.syntax == "JSON" and source == "inline tensor":
@@ -118,6 +128,8 @@ def read_input(arg: str, *, rgb: bool = False, stdin: BinaryIO | None = None,
 def _tensor_input(parsed: TensorText, label: str, source: str, max_elements: int, seed: int, *,
                   numbers_only: bool = False, limit: int | None = None) -> TensorInput:  # fmt: skip
     import numpy as np
+
+    from cnnops.io.literal import tensor_array
 
     doc = parsed.doc
     if parsed.generator is not None or parsed.steps:
@@ -333,6 +345,8 @@ class _Prefixed:
 
 def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(data as float64, indices as int64 or None) from a JSON document in any of the input forms."""
+    from cnnops.io.jsontext import free_of_booleans, parse_json
+
     with gc_paused():
         return _tensor_from_document(parse_json(payload, label), label, max_elements, numbers_only=free_of_booleans(payload))
 
@@ -341,6 +355,8 @@ def _tensor_from_json(payload: bytes | str, label: str, max_elements: int) -> tu
 
 def _tensor_from_document(doc: Any, label: str, max_elements: int, *,
                           numbers_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    from cnnops.io.nested import reshape_to, shape_from_json, to_array
+
     data_path, data_obj, shape_obj, indices_obj = _document_parts(doc, label)
     prefix = data_path[: -len("data")]
     shape = None if shape_obj is None else shape_from_json(shape_obj, f"{prefix}shape", label, max_elements)

@@ -14,14 +14,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import SpecError
-from cnnops.io.kernels import bank_terms
-from cnnops.io.literal import looks_inline, tensor_value
-from cnnops.io.nested import nested_shape, to_array
+from cnnops.io.words import looks_inline
 from cnnops.text import LazyPattern, dims, is_int, is_number, tuple_text
 from cnnops.text import show as _show
 
 if TYPE_CHECKING:
     import numpy as np
+
+# the readers of kernel names, tensor text and nested lists are imported where a spec needs them: PyTorch's
+# default weights need none of them
 
 _NUMBER = LazyPattern(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -83,10 +84,14 @@ def weight_layout(spec: Any, nd: int) -> tuple[int, tuple[int, ...]] | None:
         elif _is_path(text):
             spec = _read_array_file(text)
         elif nd == 2:
+            from cnnops.io.kernels import bank_terms
+
             terms = bank_terms(text)
             return len(terms), terms[0].shape
         else:
             return None  # named kernels are 2-D: resolve_weight says so, with the layer's text
+    from cnnops.io.nested import nested_shape
+
     shape = tuple(spec.shape) if hasattr(spec, "shape") else nested_shape(spec)
     if len(shape) > nd + 2:
         return None
@@ -110,6 +115,8 @@ def resolve_bias(spec: Any, out_features: int, *, layer: str = "Conv2d") -> np.n
     count = "out_features" if _layer_name(layer) == "linear" else "out_channels"
     if not (is_number(spec) or isinstance(spec, (list, tuple))):
         raise SpecError(f"bias is {_show(spec)} — give True, False, a number or a list of {out_features} numbers")
+    from cnnops.io.nested import to_array
+
     values = to_array(spec, root="bias", error=SpecError)
     if values.ndim == 0:
         values = np.full(out_features, values)
@@ -163,6 +170,8 @@ def _kernel_bank(text: str, expected: tuple[int, ...], layer: str) -> np.ndarray
     if len(expected) != 4:
         raise SpecError(f"weight {_show(text)} names 2-D kernels but {layer} has {len(expected) - 2}-D kernels "
                         f"{tuple_text(expected[2:])} — give a nested list of numbers, a .json/.npy path or 'random'")
+    from cnnops.io.kernels import bank_terms
+
     terms = bank_terms(text)
     size = terms[0].shape
     if size != expected[2:]:
@@ -224,6 +233,8 @@ def _fit(spec: Any, expected: tuple[int, ...], layer: str, *, what: str) -> np.n
             raise SpecError(f"{what} has dtype {spec.dtype} — weights must be real numbers")
         array = spec
     elif is_number(spec) or isinstance(spec, (list, tuple)):
+        from cnnops.io.nested import to_array
+
         array = to_array(spec, root="weight", error=SpecError)
     else:
         raise SpecError(f"{what} is {_show(spec)} — give a kernel name, kernel terms, 'random', "
@@ -238,6 +249,8 @@ def _fit(spec: Any, expected: tuple[int, ...], layer: str, *, what: str) -> np.n
 
 
 def _tensor_text(text: str) -> Any:
+    from cnnops.io.literal import tensor_value
+
     return tensor_value(text, f"weight {_show(text)}", error=SpecError)
 
 

@@ -18,8 +18,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError, LayerError, SettingError, setting
-from cnnops.io.memory import check_memory
-from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS, check_memory
 from cnnops.model import stages as st
 from cnnops.model.arithmetic import sums_pairwise
 from cnnops.model.network import Network

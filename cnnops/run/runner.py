@@ -17,7 +17,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from cnnops.errors import CnnopsError, InputError
-from cnnops.io.nested import DEFAULT_MAX_ELEMENTS
+from cnnops.io.memory import DEFAULT_MAX_ELEMENTS
 from cnnops.records import record
 from cnnops.text import echo
 
@@ -425,8 +425,8 @@ def read_indices(path: str) -> Any:
     such as ``[[0, 3], [9, 15]]``, as int64."""
     import numpy as np
 
-    from cnnops.io.literal import looks_inline
     from cnnops.io.read import read_array_file, read_array_text
+    from cnnops.io.words import looks_inline
 
     inline = looks_inline(path) and not os.path.isfile(path)
     indices = read_array_text(path) if inline else read_array_file(path, what="indices")
