@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 #: every command, in the order ``--help`` lists them, and the module of cnnops.cli that defines it
 COMMANDS = {
-    "run": "data",
+    "run": "run",
     "pool": "data",
     "adaptive-pool": "data",
     "unpool": "data",
