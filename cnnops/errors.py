@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_SETTING = re.compile("\x00([a-z_]+)(?:=([^\x00]*))?\x00")
+#: a :func:`setting` inside a message (compiled on the first message: most runs never write one)
+_SETTING = "\x00([a-z_]+)(?:=([^\x00]*))?\x00"
 
 
 def setting(name: str, value: object = None) -> str:
@@ -38,7 +39,7 @@ class CnnopsError(ValueError):
 
     def worded(self, spell: Callable[[str, str | None], str] = _library_spelling) -> str:
         """The message with every :func:`setting` spelled by ``spell(name, value)``."""
-        return _SETTING.sub(lambda m: spell(m.group(1), m.group(2)), super().__str__())
+        return re.sub(_SETTING, lambda m: spell(m.group(1), m.group(2)), super().__str__())
 
     def __str__(self) -> str:
         return self.worded()

@@ -94,9 +94,12 @@ def _read(path: str) -> str | None:
 
 
 def _mem_available() -> int | None:
-    text = _read("/proc/meminfo")
-    match = re.search(r"^MemAvailable:\s+(\d+)\s*kB", text or "", re.M)
-    return int(match.group(1)) * 1024 if match else None
+    for line in (_read("/proc/meminfo") or "").splitlines():  # "MemAvailable:   123456 kB"
+        name, _, rest = line.partition(":")
+        if name == "MemAvailable":
+            amount, _, unit = rest.strip().partition(" ")
+            return int(amount) * 1024 if amount.isdigit() and unit.strip() == "kB" else None
+    return None
 
 
 def _cgroup_room() -> int | None:

@@ -22,11 +22,12 @@ INLINE = LazyPattern(r"\s*(?:[\[{(]|(?:import|from)\s|(?:torch|np|numpy|tensor|a
 
 def looks_like_generator(text: str) -> bool:
     """Whether ``text`` is written ``NAME:ARGS`` with a generator's name (``randn:1x4x4``)."""
-    return bool(GENERATOR.match(text))
+    return ":" in text and bool(GENERATOR.match(text))
 
 
 def looks_inline(text: str) -> bool:
     """Whether a command-line word reads as tensor text rather than a path: it starts with ``[``, ``{``,
     ``(``, a call of ``torch.…(``, ``np.…(``, ``numpy.…(``, ``tensor(``, ``array(`` or ``float(``, an
     ``import``, or ``x = torch.…``/``x = [``. (``torch.json`` is a path.)"""
-    return bool(INLINE.match(text))
+    # each of the pattern's forms holds one of these (a path seldom does: the pattern is not compiled for it)
+    return (any(c in text for c in "[{(=") or text.lstrip().startswith(("import", "from"))) and bool(INLINE.match(text))

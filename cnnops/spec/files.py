@@ -61,10 +61,10 @@ def looks_like_stage(text: str) -> bool:
     word = text.strip()
     if word.startswith(("./", "/", "~")):
         return False
-    labelled = re.match(r"^[A-Za-z_]\w*\s*=(?!=)\s*(.*)$", word, re.S)
+    labelled = word.partition("=")[0].rstrip().isidentifier() and re.match(r"^[A-Za-z_]\w*\s*=(?!=)\s*(.*)$", word, re.S)
     if labelled:
         word = labelled.group(1)
-    if re.match(r"^[A-Za-z_][\w.]*\s*\(\s*\(\s*[\w.-]+\s*\)\s*:", word):
+    if ":" in word and re.match(r"^[A-Za-z_][\w.]*\s*\(\s*\(\s*[\w.-]+\s*\)\s*:", word):
         return True  # print(model) text on one line
     head = re.match(r"^([A-Za-z][\w.-]*)\s*(\(|:|$)", word)
     return bool(head and resolve_name(split_prefix(head.group(1))[0]))

@@ -39,6 +39,7 @@ from cnnops.spec.signatures import (
     known_names,
     resolve_name,
 )
+from cnnops.text import LazyPattern
 
 MAX_TEXT = 1_000_000
 #: short names that, given no size, become the Lazy layer (num_features taken from the input)
@@ -46,11 +47,11 @@ LAZY_SHORT_NAMES = ("bn", "batchnorm")
 #: how a reference is spelled inside the ast (``@x`` is not Python): a name no user text may use
 _REF = "__cnnops_ref_"
 
-_PRINTED = re.compile(r"^\(([^()]*)\):\s*(.*)$", re.S)
-_HEAD = re.compile(r"^([A-Za-z_][\w.-]*)\s*(.*)$", re.S)
-_LABEL = re.compile(r"^([A-Za-z_]\w*)\s*=(?!=)\s*(.*)$", re.S)
-_AT = re.compile(r"@\s*([A-Za-z_]\w*|\d+)")
-_SEQUENTIAL = re.compile(r"^(?:torch\.nn\.|nn\.)?Sequential\s*\(", re.S)
+_PRINTED = LazyPattern(r"^\(([^()]*)\):\s*(.*)$", re.S)
+_HEAD = LazyPattern(r"^([A-Za-z_][\w.-]*)\s*(.*)$", re.S)
+_LABEL = LazyPattern(r"^([A-Za-z_]\w*)\s*=(?!=)\s*(.*)$", re.S)
+_AT = LazyPattern(r"@\s*([A-Za-z_]\w*|\d+)")
+_SEQUENTIAL = LazyPattern(r"^(?:torch\.nn\.|nn\.)?Sequential\s*\(", re.S)
 
 
 def parse_stage(text: str) -> st.Stage:
@@ -76,7 +77,8 @@ def parse_nodes(text: str) -> Network:
         raise SpecError("stage text is too long")
     shown = _shown(text)
     source = text.strip()
-    printed = _PRINTED.match(source)
+    # each pattern is tried only where the text holds what it needs (a pattern is compiled on first use)
+    printed = source.startswith("(") and _PRINTED.match(source)
     if printed:
         source = printed.group(2).strip()
     elif _is_printed_model(source):
@@ -84,12 +86,12 @@ def parse_nodes(text: str) -> Network:
 
         return parse_printed(source, origin="print(model) text")
     label = None
-    labelled = _LABEL.match(source)
+    labelled = source.partition("=")[0].rstrip().isidentifier() and _LABEL.match(source)
     if labelled:
         label, source = labelled.group(1), labelled.group(2).strip()
         if label.startswith("_") or label == "input":
             raise SpecError(f"stage '{shown}': '{label}' cannot be a label — choose a name such as x or skip")
-    if _SEQUENTIAL.match(source):
+    if "Sequential" in source and _SEQUENTIAL.match(source):
         if label is not None:
             raise SpecError(f"stage '{shown}': label a layer of the Sequential, not the Sequential")
         return Network(_sequential(source, shown))
@@ -109,7 +111,7 @@ def parse_nodes(text: str) -> Network:
             "or name:args such as 'maxpool:2,stride=1'"
         )
     try:
-        tree = ast.parse("L" + _AT.sub(lambda m: _REF + m.group(1), rest), mode="eval")
+        tree = ast.parse("L" + (_AT.sub(lambda m: _REF + m.group(1), rest) if "@" in rest else rest), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise SpecError(
             f"stage '{shown}' is not valid layer syntax — write it like 'MaxPool2d(2, stride=1)'"
@@ -220,7 +222,7 @@ def _dotted(node: ast.AST) -> str | None:
 
 def _is_printed_model(source: str) -> bool:
     """``Net( (conv): Conv2d(…) … )``: print(model) text, maybe collapsed into one line."""
-    return bool(re.match(r"^[A-Za-z_][\w.]*\s*\(\s*\(\s*[\w.-]+\s*\)\s*:", source))
+    return ":" in source and bool(re.match(r"^[A-Za-z_][\w.]*\s*\(\s*\(\s*[\w.-]+\s*\)\s*:", source))
 
 
 def _shown(text: str) -> str:
