@@ -21,9 +21,10 @@ from dataclasses import field
 from typing import Any
 
 from cnnops.errors import CnnopsError, InputError, LayerError
+from cnnops.model import stages as st
 from cnnops.model.arithmetic import Formula
 from cnnops.model.network import Network
-from cnnops.model.stages import Linear, Merge, ReceptiveField, Shape, Stage, Unpool, fmt_shape
+from cnnops.model.stages import ReceptiveField, Shape, Stage, fmt_shape
 from cnnops.records import record
 
 MAX_DIMS = 8
@@ -220,7 +221,7 @@ def trace_shapes(input_shape: Shape, stages: Sequence[Stage]) -> Trace:
         row = Row(index=index, stage=stage, input_shape=sources[0].shape, output_shape=sources[0].shape,
                   inputs=inputs, label=node.label)  # fmt: skip
         try:
-            if isinstance(stage, Merge):
+            if st.loaded("Merge") and isinstance(stage, st.Merge):  # (a layer's module is imported when it is met)
                 row.input_shapes = tuple(s.shape for s in sources)
                 names = ["the network input" if i == 0 else f"stage {i}'s output" for i in inputs]
                 formulas: list[Formula] = []
@@ -277,7 +278,7 @@ def _evaluate(stage: Stage, row: Row, source: _Output, pools: list[_Pool], index
         effective = (1,) * (stage.min_rank - len(effective)) + effective
         row.promoted_shape = effective
         row.notes.append(f"rank rule: {fmt_shape(shape)} taken as {fmt_shape(effective)}")
-    if isinstance(stage, Linear) and not exact and source.spatial_nd and effective and effective[-1] != stage.in_features:
+    if st.loaded("Linear") and isinstance(stage, st.Linear) and not exact and source.spatial_nd and effective and effective[-1] != stage.in_features:
         flat = _implicit_flatten(effective, source.spatial_nd)
         row.flattened_shape = flat
         row.notes.append(f"implicit flatten: {fmt_shape(effective)} → {fmt_shape(flat)}")
@@ -286,7 +287,7 @@ def _evaluate(stage: Stage, row: Row, source: _Output, pools: list[_Pool], index
     if materialized is not stage:
         row.stage = stage = materialized
         row.sized_from_input = True
-    if isinstance(stage, Unpool):
+    if st.loaded("Unpool") and isinstance(stage, st.Unpool):
         restore = None
         # the nearest max pool before it on its own path whose indices no other unpool took
         pool = next((p for p in reversed(pools) if p.nd == stage.nd and p.index in source.ancestors | {row.inputs[0]}),
@@ -314,7 +315,7 @@ def _receptive_field(stage: Stage, sources: list[_Output],
     if any(s.rf_broken for s in sources) or stage.kind == "measured":
         return None, True
     fields = [s.rf for s in sources if s.rf is not None]
-    if isinstance(stage, Merge):
+    if st.loaded("Merge") and isinstance(stage, st.Merge):
         if not fields:
             return None, False
         nd = len(fields[0])

@@ -115,7 +115,9 @@ def _stage_bytes(row: Row, inputs: int, outputs: int, showing: bool) -> tuple[in
     if getattr(stage, "mode", "") == "max" and stage.kind in ("pool", "adaptive_pool"):
         indices = INDEX * outputs + (inputs if showing else 0)  # winners: one byte per input cell
     weights = 0
-    if isinstance(stage, (st.Conv, st.ConvTranspose, st.Linear)):
+    if (st.loaded("Conv") and isinstance(stage, st.Conv | st.ConvTranspose)) or (
+        st.loaded("Linear") and isinstance(stage, st.Linear)
+    ):
         shape = stage.weight_shape()
         weights = 2 * FLOAT * math.prod(shape) if shape else 0  # the bias is never longer than the weight
     return FLOAT * outputs, indices, weights

@@ -255,12 +255,13 @@ def run_pipeline(
         # a max pool's winner mask marks the tensor it read: made when that tensor or the pool is shown
         showing = keep is None or row.index in keep or bool(set(sources[row.index]) & keep)
         xs = [data if i == 0 else result.results[i - 1].output for i in sources[row.index]]
-        if isinstance(row.stage, st.Merge):  # an in-place stage's values read through a view: in its shape
+        # (st.loaded: a layer's module is not imported to learn that a stage is not one of its layers)
+        if st.loaded("Merge") and isinstance(row.stage, st.Merge):  # an in-place stage's values read through a view: in its shape
             xs = [x.reshape(shape) if x.shape != tuple(shape) else x for x, shape in zip(xs, row.input_shapes, strict=True)]
         try:
             if row.index in chains:
                 outs = _run_chain(eng, rng, [rows[i - 1] for i in chains[row.index]], given, xs[0], result)
-            elif isinstance(row.stage, st.Merge):
+            elif st.loaded("Merge") and isinstance(row.stage, st.Merge):
                 outs = [StageResult(row, eng.merge(row.stage.op, xs, dim=row.stage.dim))]
             else:
                 # a stage's output that nobody keeps or reads after this stage may be overwritten by it
@@ -335,7 +336,8 @@ def _last_default(trace: Trace, given: Sequence[LayerData | None]) -> int:
     """The last stage that takes a weight or bias from PyTorch's default initialisation (0: none)."""
     last = 0
     for row in trace.rows:
-        if isinstance(row.stage, st.Conv | st.ConvTranspose | st.Linear):
+        if (st.loaded("Conv") and isinstance(row.stage, st.Conv | st.ConvTranspose)) or (
+                st.loaded("Linear") and isinstance(row.stage, st.Linear)):
             data = given[row.index - 1] or LayerData()
             if data.weight is None or (row.stage.bias and data.bias is None):
                 last = row.index
@@ -379,7 +381,7 @@ def _chains(trace: Trace, keep: frozenset[int] | None, wanted: frozenset[int] | 
     chains: dict[int, list[int]] = {}
     for row in rows:
         stage = row.stage
-        if not isinstance(stage, st.Conv) or stage.nd != 2 or math.prod(row.output_shape) < FUSE_ELEMENTS:
+        if not (st.loaded("Conv") and isinstance(stage, st.Conv)) or stage.nd != 2 or math.prod(row.output_shape) < FUSE_ELEMENTS:
             continue
         if math.prod(row.output_shape) // max(1, row.output_shape[-2]) < 2:
             continue  # bands of one element: GELU's single-element rule would differ
@@ -416,11 +418,11 @@ def _pairwise(row: Row) -> bool:
 
 
 def _elementwise(stage: st.Stage) -> bool:
-    if type(stage) is st.Activation:  # PReLU has weights, GLU halves a dim: not cell by cell through activation()
+    if st.loaded("Activation") and type(stage) is st.Activation:  # PReLU has weights, GLU halves a dim: not cell by cell through activation()
         return stage.name not in _ELEMENTWISE_EXCLUDED
-    if isinstance(stage, st.BatchNorm):
+    if st.loaded("BatchNorm") and isinstance(stage, st.BatchNorm):
         return stage.track_running_stats
-    return type(stage) is st.Passthrough
+    return st.loaded("Passthrough") and type(stage) is st.Passthrough
 
 
 def _run_chain(eng: Any, rng: Any, rows: list[Row], given: Sequence[LayerData | None], x: np.ndarray, result: RunResult) -> list[StageResult]:
@@ -487,12 +489,13 @@ def shares_storage(stage: st.Stage) -> bool:
     """A stage whose output is the tensor it reads, or a view of it, as in PyTorch: Identity and every
     Dropout in evaluation mode (the tensor itself), Flatten and Unflatten (a view of a contiguous tensor),
     and an in-place stage (the tensor it wrote)."""
-    return isinstance(stage, st.Passthrough | st.Flatten | st.Unflatten) or in_place(stage)
+    return ((st.loaded("Passthrough") and isinstance(stage, st.Passthrough | st.Flatten))
+            or (st.loaded("Unflatten") and isinstance(stage, st.Unflatten)) or in_place(stage))  # fmt: skip
 
 
 def in_place(stage: st.Stage) -> bool:
     """A stage that writes its result into the tensor it reads (an activation with ``inplace=True``)."""
-    return isinstance(stage, st.Activation) and bool(stage.option("inplace", False))
+    return st.loaded("Activation") and isinstance(stage, st.Activation) and bool(stage.option("inplace", False))
 
 
 def last_uses(trace: Trace) -> dict[int, int]:
@@ -589,24 +592,24 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
 
     stage = row.stage
     wants_indices = wanted is None or row.index in wanted
-    if isinstance(stage, st.Conv):
+    if st.loaded("Conv") and isinstance(stage, st.Conv):
         weight, bias = _parameters(rng, stage, given, result, row.index)
         out = eng.conv(
             x, weight, bias, nd=stage.nd, stride=stage.stride, pads=stage.pads(),
             dilation=stage.dilation, groups=stage.groups, padding_mode=stage.padding_mode,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
-    if isinstance(stage, st.ConvTranspose):
+    if st.loaded("ConvTranspose") and isinstance(stage, st.ConvTranspose):
         weight, bias = _parameters(rng, stage, given, result, row.index)
         out = eng.conv_transpose(
             x, weight, bias, nd=stage.nd, stride=stage.stride, padding=stage.padding,
             output_padding=stage.output_padding, groups=stage.groups, dilation=stage.dilation,
         )  # fmt: skip
         return StageResult(row, out, weight=weight, bias=bias)
-    if isinstance(stage, st.Linear):
+    if st.loaded("Linear") and isinstance(stage, st.Linear):
         weight, bias = _parameters(rng, stage, given, result, row.index)
         return StageResult(row, eng.linear(x, weight, bias), weight=weight, bias=bias)
-    if isinstance(stage, st.Pool):
+    if st.loaded("Pool") and isinstance(stage, st.Pool):
         if stage.mode == "max":
             out, idx = eng.max_pool(
                 x, nd=stage.nd, kernel_size=stage.kernel_size, stride=stage.stride, padding=stage.padding,
@@ -620,7 +623,7 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
             divisor_override=stage.divisor_override,
         )  # fmt: skip
         return StageResult(row, out)
-    if isinstance(stage, st.AdaptivePool):
+    if st.loaded("AdaptivePool") and isinstance(stage, st.AdaptivePool):
         size = row.output_shape[-stage.nd :]
         if stage.mode == "max":
             out, idx = eng.adaptive_max_pool(x, nd=stage.nd, output_size=size)
@@ -629,7 +632,7 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
             mask = winner_mask(x, idx, stage.nd).reshape(row.input_shape) if winners else None
             return StageResult(row, out, indices=idx, winners=mask)
         return StageResult(row, eng.adaptive_avg_pool(x, nd=stage.nd, output_size=size))
-    if isinstance(stage, st.Unpool):
+    if st.loaded("Unpool") and isinstance(stage, st.Unpool):
         if row.unpool_source is not None:
             idx = result.results[row.unpool_source - 1].indices
         elif indices is not None:
@@ -659,45 +662,45 @@ def _execute(eng: Any, rng: Any, row: Row, given: LayerData | None, x: np.ndarra
             padding=stage.padding, output_size=size,
         )  # fmt: skip
         return StageResult(row, out)
-    if isinstance(stage, st.Flatten):
+    if st.loaded("Flatten") and isinstance(stage, st.Flatten):
         return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
-    if isinstance(stage, st.PReLU):
+    if st.loaded("PReLU") and isinstance(stage, st.PReLU):
         weight = np.full(stage.num_parameters, stage.init, dtype=np.float32)  # PyTorch's fill_(init)
         return StageResult(row, eng.prelu(x, weight), weight=weight)
-    if isinstance(stage, st.GLU):
+    if st.loaded("GLU") and isinstance(stage, st.GLU):
         return StageResult(row, eng.glu(x, stage.dim))
-    if isinstance(stage, st.Activation):
+    if st.loaded("Activation") and isinstance(stage, st.Activation):
         return StageResult(row, eng.activation(stage.name, x, dict(stage.options), inplace=overwrite))
-    if isinstance(stage, st.BatchNorm):
+    if st.loaded("BatchNorm") and isinstance(stage, st.BatchNorm):
         return StageResult(row, eng.batch_norm(x, eps=stage.eps, batch_stats=not stage.track_running_stats))
-    if isinstance(stage, st.LayerNorm):
+    if st.loaded("LayerNorm") and isinstance(stage, st.LayerNorm):
         out = eng.layer_norm(x, normalized_ndim=len(stage.normalized_shape), eps=stage.eps,
                              affine=stage.elementwise_affine)  # fmt: skip
         return StageResult(row, out)
-    if isinstance(stage, st.GroupNorm):
+    if st.loaded("GroupNorm") and isinstance(stage, st.GroupNorm):
         return StageResult(row, eng.group_norm(x, num_groups=stage.num_groups, eps=stage.eps, affine=stage.affine))
-    if isinstance(stage, st.InstanceNorm):
+    if st.loaded("InstanceNorm") and isinstance(stage, st.InstanceNorm):
         out = eng.instance_norm(x, nd=stage.nd, eps=stage.eps, input_stats=not stage.track_running_stats,
                                 affine=stage.affine)  # fmt: skip
         return StageResult(row, out)
-    if isinstance(stage, st.LocalResponseNorm):
+    if st.loaded("LocalResponseNorm") and isinstance(stage, st.LocalResponseNorm):
         out = eng.local_response_norm(x, size=stage.size, alpha=stage.alpha, beta=stage.beta, k=stage.k)
         return StageResult(row, out)
-    if isinstance(stage, st.Pad):
+    if st.loaded("Pad") and isinstance(stage, st.Pad):
         return StageResult(row, eng.pad(x, padding=stage.padding, mode=stage.mode, value=stage.value))
-    if isinstance(stage, st.Upsample):
+    if st.loaded("Upsample") and isinstance(stage, st.Upsample):
         out = eng.upsample(
             x, output_size=row.output_shape[2:], size=stage.size, scale_factor=stage.scale_factor, mode=stage.mode,
             align_corners=stage.align_corners, recompute_scale_factor=stage.recompute_scale_factor,
         )  # fmt: skip
         return StageResult(row, out)
-    if isinstance(stage, st.PixelShuffle):
+    if st.loaded("PixelShuffle") and isinstance(stage, st.PixelShuffle):
         return StageResult(row, eng.pixel_shuffle(x, factor=stage.factor, unshuffle=stage.unshuffle))
-    if isinstance(stage, st.ChannelShuffle):
+    if st.loaded("ChannelShuffle") and isinstance(stage, st.ChannelShuffle):
         return StageResult(row, eng.channel_shuffle(x, groups=stage.groups))
-    if isinstance(stage, st.Unflatten):
+    if st.loaded("Unflatten") and isinstance(stage, st.Unflatten):
         return StageResult(row, np.ascontiguousarray(x).reshape(row.output_shape))
-    if isinstance(stage, st.Passthrough):
+    if st.loaded("Passthrough") and isinstance(stage, st.Passthrough):
         return StageResult(row, x.copy())
     raise LayerError(f"cnnops cannot compute {stage.name} yet")  # pragma: no cover
 

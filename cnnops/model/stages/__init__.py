@@ -10,6 +10,7 @@ Pure Python: no numpy, no torch.
 (1, 64, 55, 55)
 """
 
+import sys
 from typing import TYPE_CHECKING
 
 from cnnops.exports import lazy_exports
@@ -39,6 +40,12 @@ _HOMES = {
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+
+
+def loaded(name: str) -> bool:
+    """Whether the module that defines layer class ``name`` has been imported. Until it has, no stage is an
+    instance of that class: ``loaded("Merge") and isinstance(stage, Merge)`` asks without importing it."""
+    return f"{__name__}.{_HOMES[name]}" in sys.modules
 
 
 __all__ = [
