@@ -20,7 +20,7 @@ from cnnops.io import generators as gen
 from cnnops.io.literal import parse_tensor_text, tensor_value
 from cnnops.io.read import read_input
 from cnnops.io.weights import resolve_weight
-from cnnops.io.words import looks_inline
+from cnnops.io.words import GENERATOR, INLINE, looks_inline, looks_like_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=150)
@@ -264,6 +264,15 @@ def test_any_text_is_read_or_refused_with_an_input_error(text):
 )  # fmt: skip
 def test_what_counts_as_inline_tensor_text(text, inline):
     assert looks_inline(text) is inline
+
+
+@SETTINGS
+@given(hs.lists(hs.sampled_from([*"[{(=:.x ,\t\n\x1c\u3000_0123456789", "import", "from", "torch", "np", "randn",
+                                 "zeros", "a", "é"]), max_size=12).map("".join))  # fmt: skip
+def test_word_kinds_are_their_patterns(text):
+    """The quick checks before the patterns (a ':', a bracket, an '=' or an import) never change an answer."""
+    assert looks_inline(text) is bool(INLINE.match(text))
+    assert looks_like_generator(text) is bool(GENERATOR.match(text))
 
 
 # ---------------------------------------------------------------------------------------------- weights, biases, indices

@@ -87,7 +87,7 @@ class MemoryBudgetError(InputError):
 
 def _read(path: str) -> str | None:
     try:
-        with open(path, encoding="ascii", errors="replace") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:  # (ascii's codec is one more import)
             return handle.read(1 << 16)
     except OSError:
         return None
@@ -120,17 +120,28 @@ def _cgroup_room() -> int | None:
 
 def _address_space_room() -> int | None:
     """Room under ``ulimit -v`` (RLIMIT_AS), less what the process maps already and a reserve for libraries."""
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    except (ImportError, OSError, ValueError):
-        return None
-    if soft == resource.RLIM_INFINITY or soft < 0:
+    soft = _address_space_limit()
+    if soft is None:
         return None
     match = re.search(r"^VmSize:\s+(\d+)\s*kB", _read("/proc/self/status") or "", re.M)
     mapped = int(match.group(1)) * 1024 if match else 0
     return max(0, soft - mapped - ADDRESS_SPACE_RESERVE)
+
+
+def _address_space_limit() -> int | None:
+    """The soft RLIMIT_AS in bytes, or None (unlimited or unknown): from ``/proc/self/limits`` on Linux
+    (the ``resource`` module is a library to load), else from ``resource``."""
+    for line in (_read("/proc/self/limits") or "").splitlines():
+        if line.startswith("Max address space"):
+            soft = line[len("Max address space") :].split()[:1]
+            return int(soft[0]) if soft and soft[0].isdigit() else None
+    try:
+        import resource
+
+        soft_limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft_limit == resource.RLIM_INFINITY or soft_limit < 0 else soft_limit
 
 
 def file_size(path: str) -> int | None:

@@ -61,7 +61,7 @@ def looks_like_stage(text: str) -> bool:
     word = text.strip()
     if word.startswith(("./", "/", "~")):
         return False
-    labelled = word.partition("=")[0].rstrip().isidentifier() and re.match(r"^[A-Za-z_]\w*\s*=(?!=)\s*(.*)$", word, re.S)
+    labelled = "=" in word and "(" not in word.partition("=")[0] and re.match(r"^[A-Za-z_]\w*\s*=(?!=)\s*(.*)$", word, re.S)
     if labelled:
         word = labelled.group(1)
     if ":" in word and re.match(r"^[A-Za-z_][\w.]*\s*\(\s*\(\s*[\w.-]+\s*\)\s*:", word):

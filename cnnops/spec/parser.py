@@ -86,7 +86,7 @@ def parse_nodes(text: str) -> Network:
 
         return parse_printed(source, origin="print(model) text")
     label = None
-    labelled = source.partition("=")[0].rstrip().isidentifier() and _LABEL.match(source)
+    labelled = "=" in source and "(" not in source.partition("=")[0] and _LABEL.match(source)
     if labelled:
         label, source = labelled.group(1), labelled.group(2).strip()
         if label.startswith("_") or label == "input":
