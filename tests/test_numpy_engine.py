@@ -456,6 +456,19 @@ def test_softmax_matches_torch_including_the_implicit_dim(data, rank, name):
     close(ne.activation(name, x, {"dim": dim}), torch_says(getattr(torch.nn, name)(dim=dim), t(x)))
 
 
+@SETTINGS
+@given(hs.integers(1, 16), hs.integers(1, 3), hs.integers(0, 2), hs.floats(-1e4, 1e4, width=32), hs.integers(0, 99))
+def test_log_softmax_is_exact_where_the_other_terms_vanish(length, rows, axis, top, seed):
+    """Every entry but one at least 20 below it: each exp is under 2⁻²⁸, so PyTorch's float32 sum is exactly 1
+    and the log-probabilities are exactly x − max (the largest exactly 0) — in float64 they were off by ~1e-9."""
+    rng = np.random.default_rng(seed)
+    x = np.float32(top) - rng.uniform(20, 200, (rows, length, 3)).astype(np.float32)
+    x[:, rng.integers(0, length), :] = np.float32(top)
+    x = np.moveaxis(x, 1, axis)  # along the last dim (ATen's last-dim kernel) and along another one
+    identical(ne.activation("LogSoftmax", np.ascontiguousarray(x), {"dim": axis}),
+              F.log_softmax(t(np.ascontiguousarray(x)), dim=axis).numpy())  # fmt: skip
+
+
 def test_erfc_behind_gelu_has_float32_accuracy_in_both_tails():
     z = np.linspace(0, 26, 20001)
     reference = np.array([math.erfc(v) for v in z])
