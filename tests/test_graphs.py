@@ -237,6 +237,17 @@ def test_reference_mistakes_name_the_stage_and_the_fix(texts, message):
         cnnops.trace_shapes((1, 3, 8, 8), texts)
 
 
+@pytest.mark.parametrize("text", ["Conv2d(1, 1, 3, weight='a@b.json')", 'Conv2d(1, 1, 3, weight="w@2.npy")',
+                                  "Conv2d(1, 1, 3, weight='''x@y.json''')"])  # fmt: skip
+def test_an_at_sign_inside_a_string_is_not_a_reference(text):
+    """A path with an '@' stays that path (it was rewritten to the parser's internal reference name), and
+    an @reference after the call still reads the stage it names."""
+    path = text.split("weight=")[1].strip("()'\"")
+    network = parse_stages(["ReLU", "ReLU", f"{text}(@1)"])
+    assert network.data[2].weight == path
+    assert network.resolve()[2] == (1,)
+
+
 def test_json_stages_carry_inputs_and_labels_only_for_graphs():
     chain = cnnops.trace_shapes((1, 3, 8, 8), ["ReLU", "MaxPool2d(2)"]).as_dict()
     assert "inputs" not in chain["stages"][0]

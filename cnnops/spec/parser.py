@@ -50,7 +50,9 @@ _REF = "__cnnops_ref_"
 _PRINTED = LazyPattern(r"^\(([^()]*)\):\s*(.*)$", re.S)
 _HEAD = LazyPattern(r"^([A-Za-z_][\w.-]*)\s*(.*)$", re.S)
 _LABEL = LazyPattern(r"^([A-Za-z_]\w*)\s*=(?!=)\s*(.*)$", re.S)
-_AT = LazyPattern(r"@\s*([A-Za-z_]\w*|\d+)")
+#: a reference ``@x`` / ``@2`` — or a string literal, matched first so that an ``@`` inside one is left as it is
+_AT = LazyPattern(r"""('''[\s\S]*?'''|\"\"\"[\s\S]*?\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"""
+                  r"|@\s*([A-Za-z_]\w*|\d+)")
 _SEQUENTIAL = LazyPattern(r"^(?:torch\.nn\.|nn\.)?Sequential\s*\(", re.S)
 
 
@@ -111,7 +113,7 @@ def parse_nodes(text: str) -> Network:
             "or name:args such as 'maxpool:2,stride=1'"
         )
     try:
-        tree = ast.parse("L" + (_AT.sub(lambda m: _REF + m.group(1), rest) if "@" in rest else rest), mode="eval")
+        tree = ast.parse("L" + (_AT.sub(lambda m: m.group(1) or _REF + m.group(2), rest) if "@" in rest else rest), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise SpecError(
             f"stage '{shown}' is not valid layer syntax — write it like 'MaxPool2d(2, stride=1)'"
