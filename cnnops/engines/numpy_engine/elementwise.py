@@ -223,7 +223,7 @@ def _softmax(x: np.ndarray, dim: int, *, log: bool) -> np.ndarray:
     if log:
         shifted -= np.log(total.astype(np.float64)).astype(_F32)
         return shifted
-    if dim == x.ndim - 1:
+    if dim % x.ndim == x.ndim - 1:  # dim=-1 too
         e *= _F32(1) / total
     else:
         e /= total
